@@ -1,0 +1,468 @@
+"""The one exception hierarchy of nixgen.
+
+Every error says what went wrong, where (a field path, or ``file:line``) and
+what to do about it.  Catch :class:`NixgenError` to catch them all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import attrs
+
+
+class NixgenError(Exception):
+    """Base of every error nixgen raises on purpose.
+
+    ``hint`` says what the person can do about it; it is part of ``str(err)``.
+    """
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        self.message = message
+        self.hint = hint
+        super().__init__(self.__str__())
+
+    def __str__(self) -> str:
+        if self.hint:
+            return f"{self.message}\n  hint: {self.hint}"
+        return self.message
+
+
+@attrs.frozen
+class Problem:
+    """One thing wrong (or worth a warning) in a model, found before Nix runs.
+
+    ``path`` points at the value in nixgen terms, e.g.
+    ``guests["web"].shares[0].proto``.
+    """
+
+    path: str
+    message: str
+    hint: str
+    value: object = None
+    warning: bool = False
+
+    def __str__(self) -> str:
+        kind = "warning" if self.warning else "error"
+        shown = "" if self.value is None else f" (got {self.value!r})"
+        return f"{kind}: {self.path}: {self.message}{shown}\n  hint: {self.hint}"
+
+
+class ValidationError(NixgenError):
+    """A model (or the data it was read from) is invalid; lists every problem."""
+
+    def __init__(self, problems: Sequence[Problem], *, source: str | None = None) -> None:
+        self.problems = list(problems)
+        self.source = source
+        where = f" in {source}" if source else ""
+        count = len(self.problems)
+        header = f"{count} problem{'s' if count != 1 else ''}{where}:"
+        body = "\n".join(str(p) for p in self.problems)
+        super().__init__(
+            f"{header}\n{body}",
+            hint=None,
+        )
+
+
+class NixSyntaxError(NixgenError):
+    """Nix text could not be read (or could not be written safely)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: Path | str | None = None,
+        line: int | None = None,
+        column: int | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.file = file
+        self.line = line
+        self.column = column
+        where = ""
+        if file is not None:
+            where = str(file)
+            if line is not None:
+                where += f":{line}"
+                if column is not None:
+                    where += f":{column}"
+            where += ": "
+        super().__init__(f"{where}{message}", hint=hint)
+
+
+class RenderError(NixgenError):
+    """Writing the generated files failed or was refused."""
+
+
+class HandEditedError(RenderError):
+    """Generated files were edited by hand; nixgen will not overwrite them unasked."""
+
+    def __init__(self, files: Sequence[Path]) -> None:
+        self.files = list(files)
+        names = ", ".join(str(f) for f in self.files)
+        super().__init__(
+            f"refusing to overwrite hand-edited generated file(s): {names}",
+            hint="move your edits into nixgen.toml (or a module listed in `modules`), "
+            "or pass --force (Python: force=True) to overwrite them",
+        )
+
+
+class ProjectError(NixgenError):
+    """A nixgen project folder is missing, incomplete or would be clobbered."""
+
+
+# --- errors of the nix command layer (nixgen.nixcmd) ---
+
+
+def _last_lines(text: str, count: int) -> list[str]:
+    lines = [line.rstrip() for line in text.splitlines()]
+    while lines and not lines[-1]:
+        lines.pop()
+    return lines[-count:]
+
+
+class NixCommandError(NixgenError):
+    """A ``nix`` command failed.  Base of every error of :mod:`nixgen.nixcmd`.
+
+    ``command`` is the argv that ran, ``exit_code`` its exit status (``None``
+    when it never ran or was killed), ``stderr`` its error output as plain text.
+    """
+
+    #: how many stderr lines ``str(err)`` shows for errors nixgen could not classify
+    stderr_lines_shown = 15
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        command: Sequence[str] = (),
+        exit_code: int | None = None,
+        stderr: str = "",
+        hint: str | None = None,
+    ) -> None:
+        self.command: tuple[str, ...] = tuple(command)
+        self.exit_code = exit_code
+        self.stderr = stderr
+        super().__init__(message, hint=hint)
+
+    def details(self) -> list[str]:
+        """Lines shown between the message and the hint.
+
+        The generic error shows the end of stderr, since nixgen could not say
+        more; the typed children replace this with what they understood.
+        """
+        tail = _last_lines(self.stderr, self.stderr_lines_shown)
+        if not tail:
+            return []
+        return ["  stderr (last lines):", *(f"    {line}" for line in tail)]
+
+    def __str__(self) -> str:
+        import shlex  # local: only needed when an error is shown
+
+        parts = [self.message]
+        if self.command:
+            parts.append(f"  command: {shlex.join(self.command)}")
+        if self.exit_code is not None:
+            parts.append(f"  exit code: {self.exit_code}")
+        parts.extend(self.details())
+        if self.hint:
+            parts.append(f"  hint: {self.hint}")
+        return "\n".join(parts)
+
+
+class NixNotFoundError(NixCommandError):
+    """The ``nix`` binary is not installed, not on PATH, or not executable."""
+
+    def __init__(self, searched: str | None = None, *, command: Sequence[str] = ()) -> None:
+        self.searched = searched
+        where = f"at {searched}" if searched else "on PATH"
+        super().__init__(
+            f"the nix command was not found {where}",
+            command=command,
+            hint="install Nix (Debian/Ubuntu: apt-get install nix-bin; elsewhere see "
+            "https://nixos.org/download), or pass the full path of the nix binary",
+        )
+
+    def details(self) -> list[str]:
+        return []
+
+
+class NixVersionError(NixCommandError):
+    """``nix --version`` printed something nixgen cannot read, or a Nix too old for flakes."""
+
+    def details(self) -> list[str]:
+        return []
+
+
+class FlakesDisabledError(NixCommandError):
+    """Nix refused a command because an experimental feature is switched off."""
+
+    def __init__(
+        self,
+        feature: str,
+        *,
+        command: Sequence[str] = (),
+        exit_code: int | None = None,
+        stderr: str = "",
+    ) -> None:
+        self.feature = feature
+        super().__init__(
+            f"nix refused to run: its experimental feature '{feature}' is disabled",
+            command=command,
+            exit_code=exit_code,
+            stderr=stderr,
+            hint="set `experimental-features = nix-command flakes` in nix.conf "
+            "(/etc/nix/nix.conf, or ~/.config/nix/nix.conf for one user), or pass "
+            "--extra-experimental-features 'nix-command flakes' to nix",
+        )
+
+    def details(self) -> list[str]:
+        return []
+
+
+def _where(file: Path | str | None, line: int | None, column: int | None) -> str:
+    if file is None:
+        return ""
+    where = str(file)
+    if line is not None:
+        where += f":{line}"
+        if column is not None:
+            where += f":{column}"
+    return where
+
+
+class NixEvalError(NixCommandError):
+    """Nix could not evaluate the flake: syntax error, ``throw``, failed ``assert``,
+    missing attribute, untracked file...
+
+    ``file``/``line``/``column`` point into the user's flake folder when the
+    error lies there (``/nix/store/<hash>-source/…`` is mapped back);
+    ``store_file`` keeps the path exactly as Nix printed it.  ``trace`` holds
+    the "while evaluating…" context lines, innermost first.
+    """
+
+    def __init__(
+        self,
+        eval_message: str,
+        *,
+        file: Path | str | None = None,
+        line: int | None = None,
+        column: int | None = None,
+        store_file: str | None = None,
+        trace: Sequence[str] = (),
+        suggestion: str | None = None,
+        command: Sequence[str] = (),
+        exit_code: int | None = None,
+        stderr: str = "",
+        hint: str | None = None,
+        headline: str | None = None,
+    ) -> None:
+        self.eval_message = eval_message
+        self.file = file
+        self.line = line
+        self.column = column
+        self.store_file = store_file
+        self.trace = tuple(trace)
+        self.suggestion = suggestion
+        where = _where(file, line, column)
+        first = eval_message.strip().splitlines()[0] if eval_message.strip() else "error"
+        head = f"nix evaluation failed at {where}: {first}" if where else (
+            f"nix evaluation failed: {first}"
+        )
+        super().__init__(
+            headline or head,
+            command=command,
+            exit_code=exit_code,
+            stderr=stderr,
+            hint=hint
+            or "fix the expression at the place shown; rerun the nix command with "
+            "--show-trace for the full evaluation trace",
+        )
+
+    def details(self) -> list[str]:
+        lines = self.eval_message.strip().splitlines()[1:]
+        out = [f"    {line}" for line in lines[:20]]
+        if self.suggestion:
+            out.append(f"  {self.suggestion}")
+        return out
+
+
+class NixOptionError(NixEvalError):
+    """The NixOS module system rejected an option: unknown option, wrong type,
+    conflicting definitions, or failed ``assertions``.
+
+    ``option`` is the option path (``microvm.hypervisor``; ``None`` for failed
+    assertions), ``kind`` one of ``"unknown"``, ``"type"``, ``"conflict"``,
+    ``"undefined"``, ``"assertion"``; ``expected_type`` the type Nix names;
+    ``suggestions`` upstream's "Did you mean" options; ``definitions`` the
+    (file, value) pairs upstream lists; ``failed_assertions`` the messages.
+    """
+
+    def __init__(
+        self,
+        eval_message: str,
+        *,
+        option: str | None,
+        kind: str,
+        expected_type: str | None = None,
+        suggestions: Sequence[str] = (),
+        definitions: Sequence[tuple[str, str]] = (),
+        failed_assertions: Sequence[str] = (),
+        file: Path | str | None = None,
+        line: int | None = None,
+        column: int | None = None,
+        store_file: str | None = None,
+        trace: Sequence[str] = (),
+        command: Sequence[str] = (),
+        exit_code: int | None = None,
+        stderr: str = "",
+        hint: str | None = None,
+    ) -> None:
+        self.option = option
+        self.kind = kind
+        self.expected_type = expected_type
+        self.suggestions = tuple(suggestions)
+        self.definitions = tuple(definitions)
+        self.failed_assertions = tuple(failed_assertions)
+        super().__init__(
+            eval_message,
+            file=file,
+            line=line,
+            column=column,
+            store_file=store_file,
+            trace=trace,
+            command=command,
+            exit_code=exit_code,
+            stderr=stderr,
+            hint=hint,
+            headline=self._headline(_where(file, line, column)),
+        )
+
+    def _headline(self, where: str) -> str:
+        at = f" (defined at {where})" if where else ""
+        if self.kind == "unknown":
+            return f"the option `{self.option}' does not exist{at}"
+        if self.kind == "type":
+            return f"the value of option `{self.option}' is not of type `{self.expected_type}'{at}"
+        if self.kind == "conflict":
+            return f"the option `{self.option}' has conflicting definitions{at}"
+        if self.kind == "undefined":
+            return f"the option `{self.option}' is used but not defined{at}"
+        count = len(self.failed_assertions)
+        return f"the NixOS configuration failed {count} assertion{'s' if count != 1 else ''}"
+
+    def details(self) -> list[str]:
+        out = [f"    - {a}" for a in self.failed_assertions]
+        out += [f"    defined in {file}: {value}" for file, value in self.definitions]
+        if self.suggestions:
+            out.append("  did you mean: " + ", ".join(f"`{s}'" for s in self.suggestions) + "?")
+        return out
+
+
+@attrs.frozen
+class BuildFailure:
+    """One derivation whose builder failed."""
+
+    drv_path: str
+    exit_code: int | None
+    log_lines: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        """The derivation's name: ``/nix/store/<hash>-<name>.drv`` → ``<name>``."""
+        base = self.drv_path.rsplit("/", 1)[-1]
+        base = base.removesuffix(".drv")
+        return base.split("-", 1)[1] if "-" in base else base
+
+
+class NixBuildError(NixCommandError):
+    """A builder failed.  ``failures`` lists every failed derivation (one unless
+    ``--keep-going``); ``drv_path``, ``builder_exit_code`` and ``log_lines`` are
+    those of the first."""
+
+    def __init__(
+        self,
+        failures: Sequence[BuildFailure],
+        *,
+        command: Sequence[str] = (),
+        exit_code: int | None = None,
+        stderr: str = "",
+    ) -> None:
+        self.failures = tuple(failures)
+        first = self.failures[0] if self.failures else BuildFailure("", None)
+        self.drv_path = first.drv_path
+        self.builder_exit_code = first.exit_code
+        self.log_lines = first.log_lines
+        names = ", ".join(f"'{f.name}'" for f in self.failures) or "a derivation"
+        code = f" with exit code {first.exit_code}" if first.exit_code is not None else ""
+        plural = "s" if len(self.failures) > 1 else ""
+        super().__init__(
+            f"nix build failed: the builder of {names} failed{code if not plural else ''}",
+            command=command,
+            exit_code=exit_code,
+            stderr=stderr,
+            hint=f"read the full build log with: nix log {first.drv_path}"
+            if first.drv_path
+            else "rerun the build with -L to see the build log",
+        )
+
+    def details(self) -> list[str]:
+        out: list[str] = []
+        for failure in self.failures:
+            code = "" if failure.exit_code is None else f" (exit code {failure.exit_code})"
+            out.append(f"  {failure.drv_path}{code}, last log lines:")
+            out.extend(f"    > {line}" for line in failure.log_lines[-10:])
+        return out
+
+
+class NixInputError(NixCommandError):
+    """A flake input could not be fetched (offline, wrong URL, missing path)."""
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        input_name: str | None = None,
+        url: str | None = None,
+        command: Sequence[str] = (),
+        exit_code: int | None = None,
+        stderr: str = "",
+        hint: str | None = None,
+    ) -> None:
+        self.reason = reason
+        self.input_name = input_name
+        self.url = url
+        what = f"input '{input_name}'" if input_name else "a flake input"
+        if url:
+            what += f" ({url})"
+        name = input_name or "NAME"
+        super().__init__(
+            f"could not fetch {what}: {reason}",
+            command=command,
+            exit_code=exit_code,
+            stderr=stderr,
+            hint=hint
+            or f"use --override-input {name} path:/local/dir to use a local copy, "
+            "or go online",
+        )
+
+    def details(self) -> list[str]:
+        return []
+
+
+class NixTimeoutError(NixCommandError):
+    """A nix command ran longer than allowed and was stopped (with its builders)."""
+
+    def __init__(
+        self, timeout: float, *, command: Sequence[str] = (), stderr: str = ""
+    ) -> None:
+        self.timeout = timeout
+        super().__init__(
+            f"nix did not finish within {timeout:g} s and was stopped",
+            command=command,
+            exit_code=None,
+            stderr=stderr,
+            hint="allow more time (timeout=...), or build fewer things at once; "
+            "a first build of a guest can take long when little is cached",
+        )

@@ -1,0 +1,55 @@
+"""How a model field maps onto a microvm.nix / NixOS option.
+
+Every attrs field of the model carries, in its metadata, the option name it
+stands for (``mountPoint`` for ``mount_point``) and whether it is always
+written out.  The emitter, the dict/TOML converter and the schema tests all
+read the same metadata, so a name is spelled in exactly one place.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+OPTION = "nixgen.option"
+ALWAYS = "nixgen.always"
+
+
+def camel(name: str) -> str:
+    """``mount_point`` → ``mountPoint``: the usual spelling of microvm.nix options."""
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def option(
+    default: Any = attrs.NOTHING,
+    *,
+    name: str | None = None,
+    always: bool = False,
+    factory: Any = None,
+    converter: Any = None,
+    validator: Any = None,
+) -> Any:
+    """An attrs field that stands for one option.
+
+    ``name`` overrides the camelCase spelling (``deflateOnOOM``,
+    ``cloud-hypervisor``); ``always`` writes the value even when it equals the
+    upstream default, for settings a reader wants to see (hypervisor, mem).
+    """
+    metadata = {OPTION: name, ALWAYS: always}
+    if factory is not None:
+        return attrs.field(
+            factory=factory, metadata=metadata, converter=converter, validator=validator
+        )
+    return attrs.field(default=default, metadata=metadata, converter=converter, validator=validator)
+
+
+def option_name(field: attrs.Attribute[Any]) -> str:
+    """The option (or data-file key) a field stands for."""
+    explicit = field.metadata.get(OPTION)
+    return explicit if isinstance(explicit, str) else camel(field.name)
+
+
+def is_always(field: attrs.Attribute[Any]) -> bool:
+    return bool(field.metadata.get(ALWAYS, False))

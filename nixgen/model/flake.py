@@ -1,0 +1,87 @@
+"""A flake: its inputs, its guests, and how it exposes them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import attrs
+
+from nixgen.model.fields import option
+from nixgen.model.guest import MicroVM, System
+
+NIXPKGS_URL = "github:NixOS/nixpkgs/nixos-unstable"
+MICROVM_URL = "github:microvm-nix/microvm.nix"
+MICROVM_CACHE = "https://microvm.cachix.org"
+MICROVM_CACHE_KEY = "microvm.cachix.org-1:oXnBc6hRE3eX5rSYdRyMYXnfzcCxC7yKPTbZXALsqys="
+
+
+@attrs.frozen
+class Input:
+    """A flake input; ``follows`` maps the input's own inputs onto ours."""
+
+    name: str = option(always=True)
+    url: str = option(always=True)
+    follows: Mapping[str, str] = option(factory=dict, converter=dict)
+    flake: bool = option(True)
+
+
+DEFAULT_INPUTS: tuple[Input, ...] = (
+    Input(name="nixpkgs", url=NIXPKGS_URL),
+    Input(name="microvm", url=MICROVM_URL, follows={"nixpkgs": "nixpkgs"}),
+)
+
+
+def _guest_tuple(guests: Iterable[MicroVM]) -> tuple[MicroVM, ...]:
+    return tuple(guests)
+
+
+@attrs.frozen
+class Flake:
+    """The flake nixgen renders: ``nixosConfigurations`` and runner ``packages``.
+
+    ``default`` names the guest that ``nix run .`` boots (default: the first
+    guest of each system).  ``binary_cache`` adds microvm.nix's cache to
+    ``nixConfig`` so that hypervisors and kernels are downloaded, not built.
+    """
+
+    guests: tuple[MicroVM, ...] = option(factory=tuple, converter=_guest_tuple)
+    description: str = option("NixOS micro-VMs", always=True)
+    inputs: tuple[Input, ...] = option(DEFAULT_INPUTS, converter=tuple)
+    binary_cache: bool = option(True)
+    default: str | None = option(None)
+
+    @property
+    def systems(self) -> tuple[System, ...]:
+        """The systems the guests are built for, in first-seen order."""
+        seen: dict[System, None] = {}
+        for guest in self.guests:
+            seen.setdefault(guest.system, None)
+        return tuple(seen)
+
+    def guest(self, name: str) -> MicroVM:
+        """The guest called ``name``; ``KeyError`` naming the known ones otherwise."""
+        for g in self.guests:
+            if g.name == name:
+                return g
+        known = ", ".join(g.name for g in self.guests) or "none"
+        raise KeyError(f"no guest {name!r} in this flake (guests: {known})")
+
+    def input(self, name: str) -> Input | None:
+        return next((i for i in self.inputs if i.name == name), None)
+
+    def with_guest(self, guest: MicroVM) -> Flake:
+        """A copy with ``guest`` added, or replacing the guest of the same name."""
+        names = [g.name for g in self.guests]
+        if guest.name in names:
+            guests = tuple(guest if g.name == guest.name else g for g in self.guests)
+        else:
+            guests = (*self.guests, guest)
+        return attrs.evolve(self, guests=guests)
+
+    def without_guest(self, name: str) -> Flake:
+        self.guest(name)
+        return attrs.evolve(self, guests=tuple(g for g in self.guests if g.name != name))
+
+    def evolve(self, **changes: Any) -> Flake:
+        return attrs.evolve(self, **changes)

@@ -1,0 +1,256 @@
+"""A micro-VM guest: its ``microvm.*`` options and the NixOS side around them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import PurePosixPath
+from typing import Any, Literal
+
+import attrs
+
+from nixgen.model.devices import (
+    Device,
+    ForwardPort,
+    Interface,
+    Share,
+    Volume,
+    Vsock,
+    stable_mac,
+)
+from nixgen.model.expr import Nix
+from nixgen.model.fields import option
+
+Hypervisor = Literal[
+    "qemu", "cloud-hypervisor", "firecracker", "crosvm", "kvmtool", "stratovirt", "alioth", "vfkit"
+]
+System = Literal["x86_64-linux", "aarch64-linux"]
+StoreDiskType = Literal["squashfs", "erofs"]
+GraphicsBackend = Literal["gtk", "cocoa", "headless"]
+DriveIoEngine = Literal["Async", "Sync"]
+VfkitLogLevel = Literal["debug", "info", "error"]
+InodeFileHandles = Literal["never", "prefer", "mandatory"]
+
+HYPERVISORS: tuple[Hypervisor, ...] = (
+    "qemu",
+    "cloud-hypervisor",
+    "firecracker",
+    "crosvm",
+    "kvmtool",
+    "stratovirt",
+    "alioth",
+    "vfkit",
+)
+SYSTEMS: tuple[System, ...] = ("x86_64-linux", "aarch64-linux")
+DEFAULT_STATE_VERSION = "26.05"
+
+# Fields of MicroVM that are not ``microvm.*`` options: the NixOS side, and
+# ``extra``, whose keys are merged into ``microvm`` as they are.
+NON_MICROVM_FIELDS = frozenset(
+    {
+        "name",
+        "system",
+        "state_version",
+        "users",
+        "ssh",
+        "allow_empty_root_password",
+        "packages",
+        "nixos",
+        "modules",
+        "extra",
+    }
+)
+
+
+def _mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    return dict(value or {})
+
+
+# ----------------------------------------------------------------- per-hypervisor groups
+
+
+@attrs.frozen
+class PcieRootPort:
+    id: str = option(always=True)
+    addr: str | None = option(None)
+    bus: str | None = option(None)
+    chassis: int | None = option(None)
+    slot: str | None = option(None)
+
+
+@attrs.frozen
+class QemuOptions:
+    """``microvm.qemu.*``."""
+
+    machine: str | None = option(None)
+    machine_opts: Mapping[str, str] | None = option(None)
+    extra_args: tuple[str, ...] = option(factory=tuple, converter=tuple)
+    serial_console: bool = option(True)
+    pcie_root_ports: tuple[PcieRootPort, ...] = option(factory=tuple, converter=tuple)
+
+
+@attrs.frozen
+class CloudHypervisorOptions:
+    """``microvm.cloud-hypervisor.*``."""
+
+    extra_args: tuple[str, ...] = option(factory=tuple, converter=tuple)
+    platform_oem_strings: tuple[str, ...] = option(
+        factory=tuple, converter=tuple, name="platformOEMStrings"
+    )
+
+
+@attrs.frozen
+class FirecrackerOptions:
+    """``microvm.firecracker.*``."""
+
+    extra_args: tuple[str, ...] = option(factory=tuple, converter=tuple)
+    drive_io_engine: DriveIoEngine = option("Async")
+    cpu: Mapping[str, Any] | None = option(None)
+    extra_config: Mapping[str, Any] = option(factory=dict, converter=_mapping)
+
+
+@attrs.frozen
+class CrosvmOptions:
+    """``microvm.crosvm.*``."""
+
+    extra_args: tuple[str, ...] = option(factory=tuple, converter=tuple)
+    pivot_root: str | None = option(None)
+
+
+@attrs.frozen
+class RosettaOptions:
+    enable: bool = option(False)
+    install: bool = option(False)
+    ignore_if_missing: bool = option(False)
+
+
+@attrs.frozen
+class VfkitOptions:
+    """``microvm.vfkit.*`` (macOS hosts)."""
+
+    extra_args: tuple[str, ...] = option(factory=tuple, converter=tuple)
+    log_level: VfkitLogLevel | None = option("info")
+    rosetta: RosettaOptions | None = option(None)
+
+
+@attrs.frozen
+class VirtiofsdOptions:
+    """``microvm.virtiofsd.*``: how the host runs virtiofsd for virtiofs shares."""
+
+    extra_args: tuple[str, ...] = option(factory=tuple, converter=tuple)
+    group: str | None = option("kvm")
+    inode_file_handles: InodeFileHandles | None = option("prefer")
+    thread_pool_size: str | int = option("`nproc`")
+
+
+@attrs.frozen
+class Graphics:
+    """``microvm.graphics.*``."""
+
+    enable: bool = option(False, always=True)
+    backend: GraphicsBackend | None = option(None)
+    socket: str | None = option(None)
+    hostmem: str | None = option(None)
+    vulkan: Literal["venus", "drm_native_context"] | None = option(None)
+
+
+# ----------------------------------------------------------------- the NixOS side
+
+
+@attrs.frozen
+class User:
+    """A login on the guest (``users.users.<name>``)."""
+
+    name: str = option(always=True)
+    ssh_keys: tuple[str, ...] = option(factory=tuple, converter=tuple)
+    groups: tuple[str, ...] = option(factory=tuple, converter=tuple)
+    hashed_password: str | None = option(None)
+
+
+# ----------------------------------------------------------------- the guest
+
+
+@attrs.frozen
+class MicroVM:
+    """One NixOS micro-VM guest.
+
+    ``name`` is its ``networking.hostName`` and its name in
+    ``nixosConfigurations``.  Fields left at ``None`` (or their default) are
+    not written, so microvm.nix's own defaults apply; ``hypervisor``,
+    ``vcpu`` and ``mem`` are always written because readers look for them.
+
+    ``extra`` takes any further ``microvm.*`` option by its dotted name
+    (``{"optimize.enable": False}``); ``nixos`` takes free NixOS settings
+    (``{"services.nginx.enable": True}``); ``modules`` adds verbatim Nix
+    modules (``Nix("{ pkgs, ... }: { … }")``) or module files (paths relative
+    to the flake folder).
+    """
+
+    name: str = option(always=True)
+    hypervisor: Hypervisor = option("qemu", always=True)
+    vcpu: int = option(1, always=True)
+    mem: int = option(512, always=True)
+    system: System = option("x86_64-linux", always=True)
+    state_version: str = option(DEFAULT_STATE_VERSION, always=True)
+
+    interfaces: tuple[Interface, ...] = option(factory=tuple, converter=tuple)
+    volumes: tuple[Volume, ...] = option(factory=tuple, converter=tuple)
+    shares: tuple[Share, ...] = option(factory=tuple, converter=tuple)
+    devices: tuple[Device, ...] = option(factory=tuple, converter=tuple)
+    forward_ports: tuple[ForwardPort, ...] = option(factory=tuple, converter=tuple)
+    vsock: Vsock | None = option(None)
+
+    hotplug_mem: int = option(0)
+    balloon: bool = option(False)
+    initial_balloon_mem: int = option(0)
+    deflate_on_oom: bool = option(True, name="deflateOnOOM")
+    hugepage_mem: bool = option(False)
+    cpu: str | None = option(None)
+    socket: str | None = option(None)
+    user: str | None = option(None)
+    kernel_params: tuple[str, ...] = option(factory=tuple, converter=tuple)
+    store_on_disk: bool | None = option(None)
+    store_disk_type: StoreDiskType | None = option(None)
+    writable_store_overlay: str | None = option(None)
+    register_closure: bool = option(True)
+    graphics: Graphics | None = option(None)
+    credential_files: Mapping[str, str] = option(factory=dict, converter=_mapping)
+    pre_start: str = option("")
+
+    qemu: QemuOptions | None = option(None)
+    cloud_hypervisor: CloudHypervisorOptions | None = option(None, name="cloud-hypervisor")
+    firecracker: FirecrackerOptions | None = option(None)
+    crosvm: CrosvmOptions | None = option(None)
+    vfkit: VfkitOptions | None = option(None)
+    virtiofsd: VirtiofsdOptions | None = option(None)
+    extra: Mapping[str, Any] = option(factory=dict, converter=_mapping)
+
+    users: tuple[User, ...] = option(factory=tuple, converter=tuple)
+    ssh: bool | None = option(None)
+    allow_empty_root_password: bool = option(False)
+    packages: tuple[str | Nix, ...] = option(factory=tuple, converter=tuple)
+    nixos: Mapping[str, Any] = option(factory=dict, converter=_mapping)
+    modules: tuple[Nix | PurePosixPath, ...] = option(factory=tuple, converter=tuple)
+
+    @property
+    def ssh_enabled(self) -> bool:
+        """sshd runs when asked, or by default when any user has keys."""
+        if self.ssh is not None:
+            return self.ssh
+        return any(u.ssh_keys for u in self.users)
+
+    def resolved_interfaces(self) -> tuple[Interface, ...]:
+        """The interfaces with every missing MAC filled in from :func:`stable_mac`."""
+        return tuple(
+            i if i.mac is not None else attrs.evolve(i, mac=stable_mac(self.name, i.id))
+            for i in self.interfaces
+        )
+
+    def effective_store_on_disk(self) -> bool:
+        """What microvm.nix will decide: a store image unless the host store is shared."""
+        if self.store_on_disk is not None:
+            return self.store_on_disk
+        return not any(s.source == "/nix/store" for s in self.shares)
+
+    def evolve(self, **changes: Any) -> MicroVM:
+        """A copy with ``changes`` applied (the model is immutable)."""
+        return attrs.evolve(self, **changes)

@@ -1,0 +1,394 @@
+"""Python values → Nix text, in nixfmt (RFC 166) layout.
+
+This is the only place nixgen turns data into Nix source.  Templates call it
+through the ``nix`` and ``nix_bindings`` filters, so escaping is the same
+everywhere and no string a user gives can ever become code.
+
+Supported values: ``None``, ``bool``, ``int``, ``float``, ``str``,
+:class:`~pathlib.PurePath` (as Nix path literals), lists/tuples, mappings with
+string keys, and :class:`Nix` for verbatim expressions.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import PurePath, PurePosixPath
+
+from nixgen.errors import NixgenError
+from nixgen.model.expr import Nix
+
+__all__ = [
+    "INDENT",
+    "Nix",
+    "attr_name",
+    "attr_path",
+    "bindings",
+    "parse_attr_path",
+    "quote_string",
+    "to_nix",
+]
+
+INDENT = "  "
+LINE_WIDTH = 100
+
+# Keywords can never be bare attribute names; quoting them is always safe.
+_KEYWORDS = frozenset({"if", "then", "else", "assert", "with", "let", "in", "rec", "inherit", "or"})
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_'-]*\Z")
+# What the Nix lexer accepts as one path literal (no interpolation).
+_PATH_CHARS = re.compile(r"[A-Za-z0-9._+-]+\Z")
+_INT_MIN = -(2**63) + 1  # -2**63 cannot be written as a literal: it is `-` applied to 2**63
+_INT_MAX = 2**63 - 1
+
+
+class NixEmitError(NixgenError):
+    """A Python value has no faithful Nix spelling."""
+
+
+def quote_string(value: str) -> str:
+    """A double-quoted Nix string literal whose value is exactly ``value``."""
+    _check_string(value)
+    out = ['"']
+    i = 0
+    n = len(value)
+    while i < n:
+        ch = value[i]
+        if ch == "\\":
+            out.append("\\\\")
+        elif ch == '"':
+            out.append('\\"')
+        elif ch == "$" and i + 1 < n and value[i + 1] == "{":
+            out.append("\\$")
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\r":
+            out.append("\\r")
+        elif ch == "\t":
+            out.append("\\t")
+        else:
+            out.append(ch)
+        i += 1
+    out.append('"')
+    return "".join(out)
+
+
+def attr_name(key: str) -> str:
+    """An attribute name: bare when it is an identifier, quoted otherwise."""
+    if not isinstance(key, str):
+        raise NixEmitError(
+            f"attribute names must be strings, got {type(key).__name__} {key!r}",
+            hint="convert the key with str() before handing it to nixgen",
+        )
+    if _IDENTIFIER.match(key) and key not in _KEYWORDS:
+        return key
+    return quote_string(key)
+
+
+def attr_path(keys: Sequence[str]) -> str:
+    """A dotted attribute path, each component quoted only where needed."""
+    return ".".join(attr_name(k) for k in keys)
+
+
+def parse_attr_path(text: str) -> list[str]:
+    """``'environment.etc."x.conf".text'`` → ``["environment", "etc", "x.conf", "text"]``.
+
+    Dotted keys in data follow Nix's own syntax: a component with dots or
+    other special characters is written in double quotes.
+    """
+    parts: list[str] = []
+    i = 0
+    while i <= len(text):
+        if text.startswith('"', i):
+            end = i + 1
+            buf = []
+            while end < len(text) and text[end] != '"':
+                if text[end] == "\\" and end + 1 < len(text):
+                    end += 1
+                buf.append(text[end])
+                end += 1
+            if end >= len(text):
+                raise NixEmitError(
+                    f"unterminated quote in attribute path {text!r}", hint='close the "…"'
+                )
+            parts.append("".join(buf))
+            i = end + 1
+        else:
+            end = text.find(".", i)
+            end = len(text) if end == -1 else end
+            parts.append(text[i:end])
+            i = end
+        if i < len(text) and text[i] != ".":
+            raise NixEmitError(f"bad attribute path {text!r}", hint="separate components with .")
+        i += 1
+    if any(p == "" for p in parts):
+        raise NixEmitError(f"empty component in attribute path {text!r}", hint="remove the extra .")
+    return parts
+
+
+def to_nix(value: object, indent: int = 0) -> str:
+    """Nix text for ``value``.
+
+    The first line carries no indentation (the caller places it); every further
+    line is indented for nesting level ``indent`` (two spaces a level).
+    """
+    return _emit(value, indent, "value", LINE_WIDTH - len(INDENT) * indent)
+
+
+def bindings(values: Mapping[str, object], indent: int = 0) -> str:
+    """The bindings of an attribute set, one per line, each ending in ``;``.
+
+    Lines are indented for level ``indent``; there is no trailing newline.
+    Nested single-binding sets are written as dotted paths
+    (``services.openssh.enable = true;``), as a person would write them.
+    """
+    pad = INDENT * indent
+    return "\n".join(pad + binding for binding in _bindings(values, indent, "value"))
+
+
+# --------------------------------------------------------------------------- internals
+
+
+def _check_string(value: str) -> None:
+    if "\x00" in value:
+        raise NixEmitError(
+            f"a Nix string cannot hold a NUL character: {value!r}",
+            hint="remove the \\x00 character from the value",
+        )
+
+
+def _emit(value: object, indent: int, where: str, width: int) -> str:
+    """``width``: the columns left on the first line, to decide what fits on one line."""
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, Nix):
+        return _reindent(value.text, indent)
+    if isinstance(value, int):
+        return _int(value, where)
+    if isinstance(value, float):
+        return _float(value, where)
+    if isinstance(value, str):
+        return _string(value, indent)
+    if isinstance(value, PurePath):
+        return _path(value, where)
+    if isinstance(value, Mapping):
+        return _attrset(value, indent, where)
+    if isinstance(value, list | tuple):
+        return _list(value, indent, where, width)
+    raise NixEmitError(
+        f"{where}: no Nix spelling for a {type(value).__name__}: {value!r}",
+        hint="use None, bool, int, float, str, a path, a list, a dict, or Nix('expression')",
+    )
+
+
+def _int(value: int, where: str) -> str:
+    if not _INT_MIN <= value <= _INT_MAX:
+        raise NixEmitError(
+            f"{where}: {value} does not fit in Nix's 64-bit integers",
+            hint=f"use a value between {_INT_MIN} and {_INT_MAX}",
+        )
+    return str(value)
+
+
+def _float(value: float, where: str) -> str:
+    if not math.isfinite(value):
+        raise NixEmitError(
+            f"{where}: Nix has no literal for {value!r}",
+            hint="use a finite number",
+        )
+    text = repr(abs(value))
+    mantissa, _, exponent = text.partition("e")
+    if "." not in mantissa:
+        mantissa += ".0"
+    if mantissa.startswith("0.") and mantissa != "0.0":
+        pass  # the lexer accepts 0.5
+    text = mantissa + (f"e{exponent}" if exponent else "")
+    return f"-{text}" if math.copysign(1.0, value) < 0 else text
+
+
+def _string(value: str, indent: int) -> str:
+    if "\n" in value.rstrip("\n") and _fits_indented(value):
+        return _indented_string(value, indent)
+    return quote_string(value)
+
+
+def _fits_indented(value: str) -> bool:
+    """Whether ``''…''`` can hold ``value`` exactly, with nixgen's layout.
+
+    Nix strips the common indentation of an indented string, keeps tabs and
+    carriage returns literally, and drops a whitespace-only first line; rather
+    than fight those rules we fall back to ``"…"`` whenever one could bite.
+    """
+    if any(ch in value for ch in "\r\t") or any(ord(ch) < 0x20 and ch != "\n" for ch in value):
+        return False
+    lines = value.split("\n")
+    body = lines[:-1] if value.endswith("\n") else lines
+    content = [line for line in body if line]
+    if any(not line.strip() for line in content):
+        return False  # whitespace-only lines lose their spaces
+    if not content or all(line.startswith(" ") for line in content):
+        return False  # common leading spaces would be stripped
+    # A final quote would merge with the closing '' into an escape.
+    return value.endswith("\n") or not value.endswith("'")
+
+
+def _escape_indented(line: str) -> str:
+    out = []
+    i = 0
+    while i < len(line):
+        if line.startswith("''", i):
+            out.append("'''")
+            i += 2
+        elif line.startswith("${", i):
+            out.append("''${")
+            i += 2
+        else:
+            out.append(line[i])
+            i += 1
+    return "".join(out)
+
+
+def _indented_string(value: str, indent: int) -> str:
+    pad = INDENT * (indent + 1)
+    lines = value.split("\n")
+    trailing_newline = value.endswith("\n")
+    if trailing_newline:
+        lines = lines[:-1]
+    rendered = [pad + _escape_indented(line) if line else "" for line in lines]
+    if trailing_newline:
+        return "''\n" + "\n".join(rendered) + "\n" + INDENT * indent + "''"
+    return "''\n" + "\n".join(rendered) + "''"
+
+
+def _path(value: PurePath, where: str) -> str:
+    text = PurePosixPath(value).as_posix()
+    if value.is_absolute():
+        parts = text.split("/")[1:]
+        if parts and all(_PATH_CHARS.match(p) for p in parts):
+            return text
+        return "/. + " + quote_string(text)
+    rel = text
+    if rel == ".":
+        return "./."
+    if not rel.startswith(("./", "../")):
+        rel = "./" + rel
+    parts = [p for p in rel.split("/") if p]
+    if all(_PATH_CHARS.match(p) for p in parts):
+        return rel
+    raise NixEmitError(
+        f"{where}: relative path {text!r} has characters a Nix path literal cannot hold",
+        hint="rename the file to use only letters, digits and . _ + -",
+    )
+
+
+def _is_scalar(value: object) -> bool:
+    return not isinstance(value, Mapping | list | tuple) and not (
+        isinstance(value, Nix) and "\n" in value.text
+    )
+
+
+def _list(values: Sequence[object], indent: int, where: str, width: int) -> str:
+    if not values:
+        return "[ ]"
+    inner_width = LINE_WIDTH - len(INDENT) * (indent + 1)
+    items = [_list_item(v, indent + 1, f"{where}[{i}]", inner_width) for i, v in enumerate(values)]
+    if all(_is_scalar(v) for v in values) and not any("\n" in item for item in items):
+        one_line = "[ " + " ".join(items) + " ]"
+        if len(one_line) <= width:
+            return one_line
+    pad = INDENT * (indent + 1)
+    return "[\n" + "\n".join(pad + item for item in items) + "\n" + INDENT * indent + "]"
+
+
+def _list_item(value: object, indent: int, where: str, width: int) -> str:
+    text = _emit(value, indent, where, width)
+    # List elements are not full expressions: negative numbers, function
+    # applications and other operators need parentheses.
+    needs_parens = (
+        isinstance(value, int | float) and not isinstance(value, bool) and value < 0
+    ) or (isinstance(value, Nix) and not _is_simple_expression(value.text))
+    if isinstance(value, PurePath) and text.startswith("/. +"):
+        needs_parens = True
+    return f"({text})" if needs_parens else text
+
+
+_SIMPLE_EXPR = re.compile(r"[A-Za-z_][A-Za-z0-9_'.-]*\Z")
+
+
+def _is_simple_expression(text: str) -> bool:
+    """Whether a verbatim expression can stand as a list element unparenthesised."""
+    stripped = text.strip()
+    if _SIMPLE_EXPR.match(stripped):
+        return True
+    if stripped[:1] in '[{("' and _balanced_wrapper(stripped):
+        return True
+    return stripped.startswith("''") and stripped.endswith("''")
+
+
+def _balanced_wrapper(text: str) -> bool:
+    """True when the whole text is one bracketed/quoted group (cheap, conservative)."""
+    pairs = {"[": "]", "{": "}", "(": ")", '"': '"'}
+    opener = text[0]
+    closer = pairs[opener]
+    if not text.endswith(closer) or opener == '"':
+        return opener == '"' and text.endswith('"') and text.count('"') == 2 and "\\" not in text
+    depth = 0
+    for i, ch in enumerate(text):
+        if ch in "\"'":
+            return False  # strings could hide brackets: be conservative
+        if ch == opener:
+            depth += 1
+        elif ch == closer:
+            depth -= 1
+            if depth == 0 and i != len(text) - 1:
+                return False
+    return depth == 0
+
+
+def _attrset(values: Mapping[str, object], indent: int, where: str) -> str:
+    if not values:
+        return "{ }"
+    pad = INDENT * (indent + 1)
+    body = "\n".join(pad + binding for binding in _bindings(values, indent + 1, where))
+    return "{\n" + body + "\n" + INDENT * indent + "}"
+
+
+def _bindings(values: Mapping[str, object], indent: int, where: str) -> list[str]:
+    """One text per binding; lines after the first are already indented."""
+    out: list[str] = []
+    for key, value in values.items():
+        path = [key]
+        inner = value
+        # Collapse chains of one-binding sets into a dotted path.
+        while isinstance(inner, Mapping) and len(inner) == 1:
+            ((k, v),) = inner.items()
+            path.append(k)
+            inner = v
+        sub = where + "".join(f"[{k!r}]" for k in path)
+        key = attr_path(path)
+        width = LINE_WIDTH - len(INDENT) * indent - len(key) - len(" = ;")
+        out.append(f"{key} = {_emit(inner, indent, sub, width)};")
+    return out
+
+
+def _reindent(text: str, indent: int) -> str:
+    """Place a multi-line verbatim expression at the current nesting level."""
+    if "\n" not in text:
+        return text
+    lines = text.split("\n")
+    if any(len(re.findall(r'(?<!\\)"', line)) % 2 for line in lines):
+        return text  # a "…" string spans lines: shifting would change its value
+    rest = [line for line in lines[1:] if line.strip()]
+    common = min((len(line) - len(line.lstrip(" ")) for line in rest), default=0)
+    pad = INDENT * indent
+    shifted = [lines[0]] + [(pad + line[common:]) if line.strip() else "" for line in lines[1:]]
+    return "\n".join(shifted)
+
+
+def iter_lines(text: str) -> Iterable[str]:
+    """Split emitted text into lines (a helper for templates and tests)."""
+    return text.split("\n")

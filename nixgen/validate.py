@@ -1,0 +1,593 @@
+"""Rules over the model, checked before Nix ever runs.
+
+Every assertion microvm.nix makes at evaluation time, the hypervisor table
+of :mod:`nixgen.hypervisors`, and the mistakes people make most.  All
+problems are collected, so one run shows everything to fix.
+:func:`validate` raises one :class:`~nixgen.errors.ValidationError` listing
+every error and returns the warnings; nothing here prints.
+"""
+
+from __future__ import annotations
+
+import re
+import typing
+from collections.abc import Iterable
+
+import attrs
+
+from nixgen.errors import Problem, ValidationError
+from nixgen.hypervisors import TABLE, Capabilities, supporting
+from nixgen.model import Flake, Interface, MicroVM, Share
+from nixgen.model.fields import option_name
+from nixgen.model.guest import NON_MICROVM_FIELDS
+
+__all__ = ["check", "validate"]
+
+_HOSTNAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\Z")
+_MAC = re.compile(r"[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}\Z")
+_ATTR_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_'-]*(\.[A-Za-z_][A-Za-z0-9_'-]*)*\Z")
+_USERNAME = re.compile(r"[a-z_][a-z0-9_-]*[$]?\Z")
+_IFNAME_MAX = 15  # Linux IFNAMSIZ - 1
+_TRANSLATE_IDS = ("--translate-uid", "--translate-gid")
+_OWN_NIXOS_KEYS = ("networking.hostName", "system.stateVersion", "microvm")
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '\\"') + '"'
+
+
+class _Checker:
+    def __init__(self) -> None:
+        self.found: list[Problem] = []
+
+    def error(self, path: str, message: str, hint: str, value: object = None) -> None:
+        self.found.append(Problem(path=path, message=message, hint=hint, value=value))
+
+    def warn(self, path: str, message: str, hint: str, value: object = None) -> None:
+        self.found.append(Problem(path=path, message=message, hint=hint, value=value, warning=True))
+
+    # ------------------------------------------------------------- one guest
+
+    def guest(self, vm: MicroVM, at: str) -> None:
+        caps = TABLE[vm.hypervisor]
+        hv = vm.hypervisor
+        if not _HOSTNAME.match(vm.name):
+            self.error(
+                f"{at}.name",
+                "is not a valid host name (RFC 1123 label)",
+                "use 1 to 63 letters, digits and '-', not starting or ending with '-'",
+                vm.name,
+            )
+        self._sizes(vm, at, caps)
+        self._interfaces(vm, at, caps)
+        self._volumes(vm, at, caps)
+        self._shares(vm, at, caps)
+        for i, dev in enumerate(vm.devices):
+            if dev.bus not in caps.passthrough:
+                self.error(
+                    f"{at}.devices[{i}].bus",
+                    f"{hv} cannot pass through {dev.bus} devices",
+                    f"use a hypervisor with {dev.bus} passthrough: "
+                    + ", ".join(n for n, c in TABLE.items() if dev.bus in c.passthrough),
+                    dev.bus,
+                )
+            if not dev.path:
+                self.error(
+                    f"{at}.devices[{i}].path", "is empty", "give the PCI address or USB spec"
+                )
+        self._forward_ports(vm, at, caps)
+        if vm.vsock is not None and vm.vsock.cid is not None:
+            if vm.vsock.cid < 3:
+                self.error(
+                    f"{at}.vsock.cid",
+                    "is reserved (0-2 belong to the hypervisor and the host)",
+                    "use a number of 3 or more, unique on the host",
+                    vm.vsock.cid,
+                )
+            if not caps.vsock:
+                self.error(
+                    f"{at}.vsock.cid",
+                    f"{hv} has no vsock",
+                    "remove vsock or use one of " + ", ".join(supporting("vsock")),
+                )
+        if not caps.user_and_credentials:
+            if vm.user is not None:
+                self.error(
+                    f"{at}.user",
+                    f"only qemu can drop privileges to a user; {hv} cannot",
+                    'remove `user` or use hypervisor = "qemu"',
+                    vm.user,
+                )
+            if vm.credential_files:
+                self.error(
+                    f"{at}.credentialFiles",
+                    f"only qemu passes systemd credentials; {hv} cannot",
+                    'remove credentialFiles or use hypervisor = "qemu"',
+                )
+        if vm.cpu is not None:
+            if not caps.emulated_cpu:
+                self.error(f"{at}.cpu", f"{hv} cannot emulate a CPU model", "remove `cpu`", vm.cpu)
+            else:
+                self.warn(
+                    f"{at}.cpu",
+                    "an emulated CPU model makes qemu run without KVM (TCG): much slower",
+                    "leave `cpu` unset to run at native speed",
+                    vm.cpu,
+                )
+        if vm.graphics is not None and vm.graphics.enable and not caps.graphics:
+            self.error(
+                f"{at}.graphics.enable",
+                f"{hv} has no graphics",
+                "use one of " + ", ".join(supporting("graphics")),
+            )
+        if vm.store_disk_type is not None and not vm.effective_store_on_disk():
+            self.warn(
+                f"{at}.storeDiskType",
+                "has no effect: the guest has no store disk (the host store is shared)",
+                "remove storeDiskType, or set storeOnDisk = true",
+                vm.store_disk_type,
+            )
+        self._groups(vm, at)
+        self._nixos(vm, at)
+
+    def _sizes(self, vm: MicroVM, at: str, caps: Capabilities) -> None:
+        hv = vm.hypervisor
+        if vm.vcpu < 1:
+            self.error(
+                f"{at}.vcpu", "must be at least 1", "give the guest 1 or more vCPUs", vm.vcpu
+            )
+        if vm.mem < 1:
+            self.error(f"{at}.mem", "must be a positive number of MiB", "use e.g. 512", vm.mem)
+        elif vm.mem < 32:
+            self.warn(
+                f"{at}.mem", "is below 32 MiB: NixOS will not boot", "use 128 or more", vm.mem
+            )
+        if vm.mem == 2048 and hv == "qemu" and vm.system == "x86_64-linux":
+            self.warn(
+                f"{at}.mem",
+                "exactly 2048 MiB hangs qemu on x86_64 (a known microvm.nix issue)",
+                "use 2047 or 2049",
+                vm.mem,
+            )
+        if vm.hotplug_mem < 0:
+            self.error(
+                f"{at}.hotplugMem", "cannot be negative", "use 0 or more MiB", vm.hotplug_mem
+            )
+        elif vm.hotplug_mem > 0:
+            if not caps.mem_hotplug:
+                self.error(
+                    f"{at}.hotplugMem",
+                    f"{hv} cannot hot-plug memory",
+                    "remove hotplugMem or use one of " + ", ".join(supporting("mem_hotplug")),
+                    vm.hotplug_mem,
+                )
+            elif hv == "qemu":
+                machine = vm.qemu.machine if vm.qemu else None
+                if machine in (None, "microvm") and vm.system == "x86_64-linux":
+                    self.error(
+                        f"{at}.hotplugMem",
+                        "qemu's `microvm` machine (the x86_64 default) cannot hot-plug memory",
+                        'set qemu.machine = "q35"',
+                        vm.hotplug_mem,
+                    )
+        if vm.balloon and not caps.balloon:
+            self.error(
+                f"{at}.balloon",
+                f"{hv} has no memory balloon",
+                "remove balloon or use one of " + ", ".join(supporting("balloon")),
+            )
+        if vm.initial_balloon_mem and not caps.initial_balloon_mem:
+            self.error(
+                f"{at}.initialBalloonMem",
+                f"only cloud-hypervisor takes initialBalloonMem; {hv} does not",
+                "remove initialBalloonMem",
+                vm.initial_balloon_mem,
+            )
+        if vm.initial_balloon_mem < 0:
+            self.error(f"{at}.initialBalloonMem", "cannot be negative", "use 0 or more MiB")
+        if vm.hugepage_mem and not caps.hugepage_mem:
+            self.error(
+                f"{at}.hugepageMem",
+                f"only cloud-hypervisor backs memory with huge pages; {hv} does not",
+                "remove hugepageMem",
+            )
+
+    def _interfaces(self, vm: MicroVM, at: str, caps: Capabilities) -> None:
+        seen: dict[str, int] = {}
+        for i, iface in enumerate(vm.interfaces):
+            p = f"{at}.interfaces[{i}]"
+            if iface.type not in caps.interface_types:
+                self.error(
+                    f"{p}.type",
+                    f"{vm.hypervisor} does not support {iface.type} interfaces",
+                    "use one of " + ", ".join(sorted(caps.interface_types) or ["(none)"]),
+                    iface.type,
+                )
+            if not iface.id:
+                self.error(f"{p}.id", "is empty", "name the interface, e.g. vm-" + vm.name[:12])
+            elif len(iface.id) > _IFNAME_MAX:
+                self.error(
+                    f"{p}.id",
+                    f"is {len(iface.id)} characters; Linux interface names hold at most 15",
+                    "use a shorter id",
+                    iface.id,
+                )
+            if iface.id in seen:
+                self.error(
+                    f"{p}.id",
+                    f"is also the id of interfaces[{seen[iface.id]}]",
+                    "give every interface its own id",
+                    iface.id,
+                )
+            seen.setdefault(iface.id, i)
+            if iface.type == "bridge" and not iface.bridge:
+                self.error(
+                    f"{p}.bridge", "a bridge interface must name its bridge", 'set bridge = "br0"'
+                )
+            if iface.type != "bridge" and iface.bridge:
+                self.error(
+                    f"{p}.bridge",
+                    f"only interfaces of type bridge take a bridge, this one is {iface.type}",
+                    'remove bridge, or set type = "bridge"',
+                    iface.bridge,
+                )
+            if iface.type == "macvtap" and iface.macvtap is None:
+                self.error(
+                    f"{p}.macvtap",
+                    "a macvtap interface needs the host link it sits on",
+                    'set macvtap = { link = "eth0"; mode = "bridge"; }',
+                )
+            if iface.type != "macvtap" and iface.macvtap is not None:
+                self.error(f"{p}.macvtap", "is only for macvtap interfaces", "remove macvtap")
+            if iface.mac is not None:
+                self._mac(f"{p}.mac", iface.mac)
+
+    def _mac(self, path: str, mac: str) -> None:
+        if not _MAC.match(mac):
+            self.error(path, "is not a MAC address", "write six hex pairs: 02:00:00:00:00:01", mac)
+        elif int(mac[:2], 16) & 1:
+            self.error(
+                path,
+                "is a multicast address; a NIC needs a unicast one",
+                "clear the lowest bit of the first octet (e.g. start with 02)",
+                mac,
+            )
+
+    def _volumes(self, vm: MicroVM, at: str, caps: Capabilities) -> None:
+        seen: dict[str, int] = {}
+        for i, vol in enumerate(vm.volumes):
+            p = f"{at}.volumes[{i}]"
+            if vol.image in seen:
+                self.error(
+                    f"{p}.image",
+                    f"is also the image of volumes[{seen[vol.image]}]",
+                    "give every volume its own image file",
+                    vol.image,
+                )
+            seen.setdefault(vol.image, i)
+            if not vol.image:
+                self.error(f"{p}.image", "is empty", 'name the image file, e.g. "var.img"')
+            if vol.mount_point is not None and not vol.mount_point.startswith("/"):
+                self.error(
+                    f"{p}.mountPoint",
+                    "must be an absolute path",
+                    "start it with /",
+                    vol.mount_point,
+                )
+            if vol.size <= 0 and vol.auto_create:
+                self.error(
+                    f"{p}.size", "must be a positive number of MiB", "use e.g. 256", vol.size
+                )
+            if vol.image_type not in caps.image_types:
+                self.error(
+                    f"{p}.imageType",
+                    f"{vm.hypervisor} only takes raw images",
+                    'use imageType = "raw", or hypervisor = "cloud-hypervisor"',
+                    vol.image_type,
+                )
+
+    def _shares(self, vm: MicroVM, at: str, caps: Capabilities) -> None:
+        tags: dict[str, int] = {}
+        sockets: dict[str, int] = {}
+        global_args = vm.virtiofsd.extra_args if vm.virtiofsd else ()
+        for i, share in enumerate(vm.shares):
+            p = f"{at}.shares[{i}]"
+            if share.proto not in caps.share_protos:
+                if not caps.share_protos:
+                    hint = "remove the share: pass data through a volume instead"
+                else:
+                    hint = "use proto = " + " or ".join(f'"{s}"' for s in sorted(caps.share_protos))
+                self.error(
+                    f"{p}.proto",
+                    f"{vm.hypervisor} cannot share folders over {share.proto}"
+                    + ("" if caps.share_protos else " (it has no shares at all)"),
+                    hint,
+                    share.proto,
+                )
+            elif share.proto == "9p" and share.read_only and caps.ninep_read_write_only:
+                self.error(
+                    f"{p}.readOnly",
+                    f"{vm.hypervisor} only has read-write 9p shares",
+                    'set readOnly = false, or use proto = "virtiofs"',
+                    share.read_only,
+                )
+            if not share.tag:
+                self.error(f"{p}.tag", "is empty", "name the share")
+            if share.tag in tags:
+                self.error(
+                    f"{p}.tag",
+                    f"is also the tag of shares[{tags[share.tag]}]",
+                    "give every share its own tag",
+                    share.tag,
+                )
+            tags.setdefault(share.tag, i)
+            if not share.source:
+                self.error(f"{p}.source", "is empty", "name the host folder to share")
+            if not share.mount_point.startswith("/"):
+                self.error(
+                    f"{p}.mountPoint",
+                    "must be an absolute path",
+                    "start it with /",
+                    share.mount_point,
+                )
+            if share.proto == "virtiofs":
+                sock = _virtiofs_socket(vm, share)
+                if sock in sockets:
+                    self.error(
+                        f"{p}.socket",
+                        f"virtiofsd socket {sock!r} is also used by shares[{sockets[sock]}]",
+                        "give each virtiofs share its own socket",
+                        sock,
+                    )
+                sockets.setdefault(sock, i)
+                translated = [
+                    a for a in (*share.extra_args, *global_args) if a.startswith(_TRANSLATE_IDS)
+                ]
+                if share.posix_acl and translated:
+                    self.error(
+                        f"{p}.posixAcl",
+                        "POSIX ACLs conflict with virtiofsd's uid/gid translation "
+                        f"({', '.join(translated)})",
+                        "set posixAcl = false, or drop the --translate-* arguments",
+                    )
+
+    def _forward_ports(self, vm: MicroVM, at: str, caps: Capabilities) -> None:
+        if not vm.forward_ports:
+            return
+        has_user = any(i.type == "user" for i in vm.interfaces)
+        if not caps.forward_ports or not has_user:
+            self.error(
+                f"{at}.forwardPorts",
+                "forwarding ports needs qemu with a `user` interface"
+                + ("" if caps.forward_ports else f"; this guest uses {vm.hypervisor}"),
+                'use hypervisor = "qemu" and add Interface.user(), or reach the guest over tap',
+            )
+        for i, fwd in enumerate(vm.forward_ports):
+            for side, end in (("host", fwd.host), ("guest", fwd.guest)):
+                if not 0 <= end.port <= 65535:
+                    self.error(
+                        f"{at}.forwardPorts[{i}].{side}.port",
+                        "is not a port number",
+                        "use 0 to 65535",
+                        end.port,
+                    )
+
+    def _groups(self, vm: MicroVM, at: str) -> None:
+        groups = {
+            "qemu": vm.qemu,
+            "cloud-hypervisor": vm.cloud_hypervisor,
+            "firecracker": vm.firecracker,
+            "crosvm": vm.crosvm,
+            "vfkit": vm.vfkit,
+        }
+        for name, group in groups.items():
+            if group is not None and name != vm.hypervisor:
+                self.warn(
+                    f"{at}.{name}",
+                    f"settings for {name} are ignored: this guest runs on {vm.hypervisor}",
+                    f'remove them, or set hypervisor = "{name}"',
+                )
+        if vm.hypervisor == "vfkit":
+            self.warn(
+                f"{at}.hypervisor",
+                "vfkit runs only on macOS hosts",
+                "build and run this guest on a Mac (aarch64-darwin)",
+                vm.hypervisor,
+            )
+        for key in vm.extra:
+            covered = [m for m in _MODELLED if m == key or m.startswith(key + ".")]
+            if covered:
+                self.error(
+                    f"{at}.extra[{key!r}]",
+                    f"microvm.{key} has its own field in the model",
+                    f"set {covered[0]} directly instead of through extra",
+                )
+
+    def _nixos(self, vm: MicroVM, at: str) -> None:
+        for i, user in enumerate(vm.users):
+            if not _USERNAME.match(user.name):
+                self.error(
+                    f"{at}.users[{i}].name",
+                    "is not a valid user name",
+                    "use lower-case letters, digits, - and _",
+                    user.name,
+                )
+            for j, key in enumerate(user.ssh_keys):
+                if not key.startswith(("ssh-", "ecdsa-", "sk-")):
+                    self.error(
+                        f"{at}.users[{i}].sshKeys[{j}]",
+                        "does not look like an SSH public key",
+                        "paste the line of your ~/.ssh/id_*.pub (it starts with ssh-…)",
+                        key[:40],
+                    )
+        if vm.allow_empty_root_password:
+            self.warn(
+                f"{at}.allowEmptyRootPassword",
+                "root logs in with an empty password",
+                "fine for a throw-away demo; give users SSH keys for anything else",
+            )
+        for i, pkg in enumerate(vm.packages):
+            if isinstance(pkg, str) and not _ATTR_PATH.match(pkg):
+                self.error(
+                    f"{at}.packages[{i}]",
+                    "is not a package attribute name of nixpkgs",
+                    'write the attribute, e.g. "htop" or "python3Packages.requests"',
+                    pkg,
+                )
+        for key in vm.nixos:
+            for own in _OWN_NIXOS_KEYS:
+                if key == own or key.startswith(own + "."):
+                    self.error(
+                        f"{at}.nixos[{key!r}]",
+                        f"{own} is set by nixgen from the guest's fields",
+                        "set the matching field of MicroVM (name, stateVersion, …) "
+                        "or use `extra` for other microvm options",
+                    )
+
+    # ------------------------------------------------------------- the flake
+
+    def flake(self, flake: Flake) -> None:
+        names: dict[str, int] = {}
+        cids: dict[int, str] = {}
+        macs: dict[str, str] = {}
+        host_ifaces: dict[str, str] = {}
+        if not flake.guests:
+            self.warn("guests", "the flake has no guests", "add a MicroVM")
+        for vm in flake.guests:
+            at = f"guests[{_quoted(vm.name)}]"
+            if vm.name in names:
+                self.error(
+                    f"{at}.name", "two guests share this name", "rename one of them", vm.name
+                )
+            names.setdefault(vm.name, 0)
+            self.guest(vm, at)
+            if vm.vsock is not None and vm.vsock.cid is not None:
+                other = cids.get(vm.vsock.cid)
+                if other is not None and other != vm.name:
+                    self.error(
+                        f"{at}.vsock.cid",
+                        f"guest {other!r} has the same vsock cid; a cid must be unique on the host",
+                        "give each guest its own cid (3 or more)",
+                        vm.vsock.cid,
+                    )
+                cids.setdefault(vm.vsock.cid, vm.name)
+            for i, iface in enumerate(vm.resolved_interfaces()):
+                self._unique_across(
+                    macs, (iface.mac or "").lower(), vm, f"{at}.interfaces[{i}].mac", "MAC address"
+                )
+                if iface.type in ("tap", "macvtap"):
+                    # The host creates these interfaces: their names are host-global.
+                    self._unique_across(
+                        host_ifaces, iface.id, vm, f"{at}.interfaces[{i}].id", "host interface name"
+                    )
+        if flake.default is not None and flake.default not in names:
+            self.error(
+                "default",
+                "names no guest of this flake",
+                "use one of " + (", ".join(names) or "(no guests)"),
+                flake.default,
+            )
+        self._inputs(flake)
+
+    def _unique_across(
+        self, seen: dict[str, str], value: str, vm: MicroVM, path: str, what: str
+    ) -> None:
+        owner = seen.get(value)
+        if owner is not None and owner != vm.name:
+            self.error(
+                path,
+                f"guest {owner!r} has the same {what}",
+                f"give each guest its own {what}",
+                value,
+            )
+        seen.setdefault(value, vm.name)
+
+    def _inputs(self, flake: Flake) -> None:
+        names = [i.name for i in flake.inputs]
+        for required in ("nixpkgs", "microvm"):
+            if required not in names:
+                self.error(
+                    "inputs",
+                    f"the flake needs a {required} input",
+                    f"add Input(name={required!r}, url=…) or keep the default inputs",
+                )
+        for inp in flake.inputs:
+            at = f'inputs["{inp.name}"]'
+            if not _ATTR_PATH.match(inp.name) or "." in inp.name:
+                self.error(
+                    f"{at}.name", "is not a valid input name", "use letters, digits, - and _"
+                )
+            if not inp.url:
+                self.error(
+                    f"{at}.url", "is empty", 'give a flake reference, e.g. "github:owner/repo"'
+                )
+            for sub, target in inp.follows.items():
+                if target.split("/")[0] not in names:
+                    self.error(
+                        f"{at}.follows[{sub!r}]",
+                        f"follows {target!r}, which is not an input of this flake",
+                        "use one of " + ", ".join(names),
+                        target,
+                    )
+
+
+def _virtiofs_socket(vm: MicroVM, share: Share) -> str:
+    return share.socket or f"{vm.name}-virtiofs-{share.tag}.sock"
+
+
+def _modelled_options() -> frozenset[str]:
+    """The dotted ``microvm.*`` option paths that model fields stand for."""
+    out: set[str] = set()
+    attrs.resolve_types(MicroVM)
+    for field in attrs.fields(MicroVM):
+        if field.name in NON_MICROVM_FIELDS:
+            continue
+        name = option_name(field)
+        group = _attrs_class(field.type)
+        if group is not None and _is_group(group):
+            out.update(f"{name}.{option_name(f)}" for f in attrs.fields(group))
+        else:
+            out.add(name)
+    return frozenset(out)
+
+
+def _attrs_class(typ: object) -> type | None:
+    for candidate in (typ, *typing.get_args(typ)):
+        if isinstance(candidate, type) and attrs.has(candidate):
+            return candidate
+    return None
+
+
+def _is_group(cls: type) -> bool:
+    """Option groups (``qemu.*``) as opposed to list elements (interfaces)."""
+    return cls.__name__.endswith("Options") or cls.__name__ in ("Graphics", "Vsock")
+
+
+_MODELLED = _modelled_options()
+
+
+def check(target: Flake | MicroVM | Iterable[MicroVM]) -> list[Problem]:
+    """Every problem (errors and warnings) of a flake, a guest or some guests."""
+    if isinstance(target, MicroVM):
+        target = Flake(guests=[target])
+    elif not isinstance(target, Flake):
+        target = Flake(guests=list(target))
+    checker = _Checker()
+    checker.flake(target)
+    return checker.found
+
+
+def validate(
+    target: Flake | MicroVM | Iterable[MicroVM], *, source: str | None = None
+) -> list[Problem]:
+    """Raise :class:`ValidationError` listing every error; return the warnings."""
+    found = check(target)
+    errors = [p for p in found if not p.warning]
+    if errors:
+        raise ValidationError(errors, source=source)
+    return [p for p in found if p.warning]
+
+
+def interfaces_needing_host_setup(vm: MicroVM) -> list[Interface]:
+    """The interfaces the host must create before the guest starts (tap, macvtap)."""
+    return [i for i in vm.resolved_interfaces() if i.type in ("tap", "macvtap")]
