@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import PurePath, PurePosixPath
 
@@ -150,6 +151,13 @@ def bindings(values: Mapping[str, object], indent: int = 0) -> str:
 
 
 def _check_string(value: str) -> None:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise NixEmitError(
+            f"a Nix string holds UTF-8 text; {value!r} has a lone surrogate",
+            hint="decode the text properly before handing it to nixgen",
+        ) from err
     if "\x00" in value:
         raise NixEmitError(
             f"a Nix string cannot hold a NUL character: {value!r}",
@@ -200,12 +208,15 @@ def _float(value: float, where: str) -> str:
             f"{where}: Nix has no literal for {value!r}",
             hint="use a finite number",
         )
+    if value != 0 and abs(value) < sys.float_info.min:
+        raise NixEmitError(
+            f"{where}: Nix cannot read the subnormal number {value!r}",
+            hint="use 0.0 or a number of at least 2.3e-308",
+        )
     text = repr(abs(value))
     mantissa, _, exponent = text.partition("e")
     if "." not in mantissa:
         mantissa += ".0"
-    if mantissa.startswith("0.") and mantissa != "0.0":
-        pass  # the lexer accepts 0.5
     text = mantissa + (f"e{exponent}" if exponent else "")
     return f"-{text}" if math.copysign(1.0, value) < 0 else text
 
