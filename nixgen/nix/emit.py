@@ -257,6 +257,11 @@ def _escape_indented(line: str) -> str:
         elif line.startswith("${", i):
             out.append("''${")
             i += 2
+        elif line.startswith("'${", i):
+            # A lone quote just before the ''${ escape would fuse with it into
+            # ''' (an escaped ''): spell the quote as ''\' instead.
+            out.append("''\\'")
+            i += 1
         else:
             out.append(line[i])
             i += 1
