@@ -231,6 +231,7 @@ def test_floats_round_trip(batch: list[float]) -> None:
         '\n${builtins.abort "injected"}\n',
         "$${builtins.abort \"injected\"}\n''${x}\n",
         "\\${builtins.abort \"injected\"}",
+        "'''${builtins.abort \"injected\"}\nx\n",  # found by hypothesis: ' fused with ''${
     ],
 )
 def test_no_string_can_inject_code(payload: str) -> None:
