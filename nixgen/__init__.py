@@ -12,7 +12,7 @@ The public API; everything the command line does is a call a script can make::
 
 __version__ = "0.1.0"
 
-from nixgen.errors import (  # noqa: E402
+from nixgen.errors import (
     HandEditedError,
     NixgenError,
     NixSyntaxError,
@@ -21,7 +21,7 @@ from nixgen.errors import (  # noqa: E402
     RenderError,
     ValidationError,
 )
-from nixgen.model import (  # noqa: E402
+from nixgen.model import (
     CloudHypervisorOptions,
     CrosvmOptions,
     Device,
@@ -42,7 +42,7 @@ from nixgen.model import (  # noqa: E402
     Volume,
     Vsock,
 )
-from nixgen.model.convert import (  # noqa: E402
+from nixgen.model.convert import (
     dumps_json,
     dumps_toml,
     flake_from_dict,
@@ -50,8 +50,8 @@ from nixgen.model.convert import (  # noqa: E402
     load_flake_file,
     loads_flake,
 )
-from nixgen.render import render_files, write_project  # noqa: E402
-from nixgen.validate import check, validate  # noqa: E402
+from nixgen.render import render_files, write_project
+from nixgen.validate import check, validate
 
 __all__ = [
     "CloudHypervisorOptions",

@@ -68,7 +68,7 @@ def _environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
-        autoescape=False,  # noqa: S701 - Nix, not HTML: escaping is the serializer's job
+        autoescape=False,
     )
     env.filters["nix"] = lambda value, indent=0: to_nix(value, indent)
     env.filters["nix_bindings"] = lambda value, indent=0: bindings(value, indent)
@@ -217,7 +217,9 @@ def guest_module(vm: MicroVM, *, source: str = SOURCE_NAME) -> str:
     sections: list[dict[str, Any]] = []
     if vm.modules:
         sections.append({"imports": [_module_ref(m) for m in vm.modules]})
-    sections.append({"networking": {"hostName": vm.name}, "system": {"stateVersion": vm.state_version}})
+    sections.append(
+        {"networking": {"hostName": vm.name}, "system": {"stateVersion": vm.state_version}}
+    )
     sections.append({"microvm": microvm_options(vm)})
     nixos = _nixos_settings(vm)
     if nixos:

@@ -89,12 +89,7 @@ def test_attrset_layout_and_dotted_collapse() -> None:
 def test_nested_list_of_attrsets_is_indented_like_nixfmt() -> None:
     text = bindings({"interfaces": [{"type": "user", "id": "eth0"}]}, 1)
     assert text == (
-        "  interfaces = [\n"
-        "    {\n"
-        '      type = "user";\n'
-        '      id = "eth0";\n'
-        "    }\n"
-        "  ];"
+        '  interfaces = [\n    {\n      type = "user";\n      id = "eth0";\n    }\n  ];'
     )
 
 
@@ -174,10 +169,33 @@ def test_raw_expression_is_verbatim_and_reindented() -> None:
 
 # Strings mixing everything that needs escaping in either string kind.
 _tricky = st.sampled_from(
-    ["${", "$${", "''", "'''", "''$", "\\", '"', "\n", "\r", "\t", "$", "'", "{", "}", " ", "é", "☃"]
+    [
+        "${",
+        "$${",
+        "''",
+        "'''",
+        "''$",
+        "\\",
+        '"',
+        "\n",
+        "\r",
+        "\t",
+        "$",
+        "'",
+        "{",
+        "}",
+        " ",
+        "é",
+        "☃",
+    ]
 )
 nix_strings = st.lists(
-    st.one_of(_tricky, st.text(st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)), max_size=5)),
+    st.one_of(
+        _tricky,
+        st.text(
+            st.characters(blacklist_characters="\x00", blacklist_categories=["Cs"]), max_size=5
+        ),
+    ),
     max_size=12,
 ).map("".join)
 leaves = st.one_of(
@@ -189,9 +207,7 @@ leaves = st.one_of(
 keys = st.one_of(nix_strings, st.from_regex(r"[a-z][a-z0-9-]{0,6}", fullmatch=True))
 values = st.recursive(
     leaves,
-    lambda inner: st.one_of(
-        st.lists(inner, max_size=4), st.dictionaries(keys, inner, max_size=4)
-    ),
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(keys, inner, max_size=4)),
     max_leaves=20,
 )
 
@@ -216,9 +232,13 @@ def test_strings_round_trip_in_both_string_kinds(batch: list[str]) -> None:
 
 @needs_nix
 @settings(max_examples=15, deadline=None)
-@given(st.lists(st.floats(allow_nan=False, allow_infinity=False, allow_subnormal=False), min_size=1))
+@given(
+    st.lists(st.floats(allow_nan=False, allow_infinity=False, allow_subnormal=False), min_size=1)
+)
 def test_floats_round_trip(batch: list[float]) -> None:
-    assert nix_eval(to_nix(batch)) == pytest.approx(batch, rel=1e-5, abs=1e-300)  # Nix 2.8 prints 6 digits
+    assert nix_eval(to_nix(batch)) == pytest.approx(
+        batch, rel=1e-5, abs=1e-300
+    )  # Nix 2.8 prints 6 digits
 
 
 @needs_nix
@@ -230,7 +250,7 @@ def test_floats_round_trip(batch: list[float]) -> None:
         "''; x = builtins.abort ''injected''; y = ''",
         '\n${builtins.abort "injected"}\n',
         "$${builtins.abort \"injected\"}\n''${x}\n",
-        "\\${builtins.abort \"injected\"}",
+        '\\${builtins.abort "injected"}',
         "'''${builtins.abort \"injected\"}\nx\n",  # found by hypothesis: ' fused with ''${
     ],
 )

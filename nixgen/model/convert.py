@@ -16,7 +16,7 @@ import json
 import tomllib
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any, TypeVar
 
@@ -62,9 +62,9 @@ def to_dict(obj: Any) -> dict[str, Any]:
 
 
 def _is_default(field: attrs.Attribute[Any], value: Any) -> bool:
-    default = field.default
+    default: Any = field.default
     if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
-        default = default.factory()  # type: ignore[attr-defined]
+        default = default.factory()
         if field.converter is not None:
             default = field.converter(default)  # type: ignore[operator]
     return bool(default is not attrs.NOTHING and value == default)
@@ -129,8 +129,9 @@ class _Reader:
             )
             return None
         before = len(self.problems)
-        attrs.resolve_types(cls)
-        fields = {option_name(f): f for f in attrs.fields(cls)}
+        model: Any = cls
+        attrs.resolve_types(model)
+        fields = {option_name(f): f for f in attrs.fields(model)}
         kwargs: dict[str, Any] = {}
         for key, value in data.items():
             field = fields.get(key)
@@ -172,7 +173,7 @@ class _Reader:
             return _INVALID
         if origin in (types.UnionType, typing.Union):
             return self.union(args, data, path)
-        if origin is tuple:
+        if origin in (tuple, Sequence):
             if not isinstance(data, list | tuple):
                 self.problem(path, "expected a list", "write a list: [ ... ]", data)
                 return _INVALID
@@ -260,7 +261,7 @@ def _type_name(typ: Any) -> str:
         return {"str": "a string", "int": "a number", "bool": "true/false"}.get(
             typ.__name__, typ.__name__
         )
-    if typing.get_origin(typ) is tuple:
+    if typing.get_origin(typ) in (tuple, Sequence):
         return "a list"
     return str(typ)
 

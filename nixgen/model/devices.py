@@ -7,11 +7,12 @@ Value classes only; the rules about which combinations work live in
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from typing import Literal
 
 import attrs
 
-from nixgen.model.fields import option
+from nixgen.model.fields import option, to_tuple
 
 InterfaceType = Literal["user", "tap", "macvtap", "bridge"]
 MacvtapMode = Literal["private", "vepa", "bridge", "passthru", "source"]
@@ -99,7 +100,7 @@ class Volume:
     image_type: ImageType = option("raw")
     label: str | None = option(None)
     serial: str | None = option(None)
-    mkfs_extra_args: tuple[str, ...] = option(factory=tuple, converter=tuple)
+    mkfs_extra_args: Sequence[str] = option(factory=tuple, converter=to_tuple)
 
 
 @attrs.frozen
@@ -115,7 +116,7 @@ class Share:
     cache: ShareCache = option("auto")
     security_model: SecurityModel = option("none")
     posix_acl: bool = option(True)
-    extra_args: tuple[str, ...] = option(factory=tuple, converter=tuple)
+    extra_args: Sequence[str] = option(factory=tuple, converter=to_tuple)
 
     @classmethod
     def ro_store(cls, proto: ShareProto = "9p") -> Share:

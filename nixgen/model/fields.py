@@ -8,9 +8,12 @@ read the same metadata, so a name is spelled in exactly one place.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, TypeVar
 
 import attrs
+
+T = TypeVar("T")
 
 OPTION = "nixgen.option"
 ALWAYS = "nixgen.always"
@@ -43,6 +46,11 @@ def option(
             factory=factory, metadata=metadata, converter=converter, validator=validator
         )
     return attrs.field(default=default, metadata=metadata, converter=converter, validator=validator)
+
+
+def to_tuple(items: Iterable[T]) -> tuple[T, ...]:
+    """Converter for list fields: accept any iterable, keep an immutable tuple."""
+    return tuple(items)
 
 
 def option_name(field: attrs.Attribute[Any]) -> str:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
 
-from nixgen.model.fields import option
+from nixgen.model.fields import option, to_tuple
 from nixgen.model.guest import MicroVM, System
 
 NIXPKGS_URL = "github:NixOS/nixpkgs/nixos-unstable"
@@ -45,9 +45,9 @@ class Flake:
     ``nixConfig`` so that hypervisors and kernels are downloaded, not built.
     """
 
-    guests: tuple[MicroVM, ...] = option(factory=tuple, converter=_guest_tuple)
+    guests: Sequence[MicroVM] = option(factory=tuple, converter=_guest_tuple)
     description: str = option("NixOS micro-VMs", always=True)
-    inputs: tuple[Input, ...] = option(DEFAULT_INPUTS, converter=tuple)
+    inputs: Sequence[Input] = option(DEFAULT_INPUTS, converter=to_tuple)
     binary_cache: bool = option(True)
     default: str | None = option(None)
 

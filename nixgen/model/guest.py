@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import PurePosixPath
 from typing import Any, Literal
 
@@ -18,7 +18,7 @@ from nixgen.model.devices import (
     stable_mac,
 )
 from nixgen.model.expr import Nix
-from nixgen.model.fields import option
+from nixgen.model.fields import option, to_tuple
 
 Hypervisor = Literal[
     "qemu", "cloud-hypervisor", "firecracker", "crosvm", "kvmtool", "stratovirt", "alioth", "vfkit"
@@ -83,18 +83,18 @@ class QemuOptions:
 
     machine: str | None = option(None)
     machine_opts: Mapping[str, str] | None = option(None)
-    extra_args: tuple[str, ...] = option(factory=tuple, converter=tuple)
+    extra_args: Sequence[str] = option(factory=tuple, converter=to_tuple)
     serial_console: bool = option(True)
-    pcie_root_ports: tuple[PcieRootPort, ...] = option(factory=tuple, converter=tuple)
+    pcie_root_ports: Sequence[PcieRootPort] = option(factory=tuple, converter=to_tuple)
 
 
 @attrs.frozen
 class CloudHypervisorOptions:
     """``microvm.cloud-hypervisor.*``."""
 
-    extra_args: tuple[str, ...] = option(factory=tuple, converter=tuple)
-    platform_oem_strings: tuple[str, ...] = option(
-        factory=tuple, converter=tuple, name="platformOEMStrings"
+    extra_args: Sequence[str] = option(factory=tuple, converter=to_tuple)
+    platform_oem_strings: Sequence[str] = option(
+        factory=tuple, converter=to_tuple, name="platformOEMStrings"
     )
 
 
@@ -102,7 +102,7 @@ class CloudHypervisorOptions:
 class FirecrackerOptions:
     """``microvm.firecracker.*``."""
 
-    extra_args: tuple[str, ...] = option(factory=tuple, converter=tuple)
+    extra_args: Sequence[str] = option(factory=tuple, converter=to_tuple)
     drive_io_engine: DriveIoEngine = option("Async")
     cpu: Mapping[str, Any] | None = option(None)
     extra_config: Mapping[str, Any] = option(factory=dict, converter=_mapping)
@@ -112,7 +112,7 @@ class FirecrackerOptions:
 class CrosvmOptions:
     """``microvm.crosvm.*``."""
 
-    extra_args: tuple[str, ...] = option(factory=tuple, converter=tuple)
+    extra_args: Sequence[str] = option(factory=tuple, converter=to_tuple)
     pivot_root: str | None = option(None)
 
 
@@ -127,7 +127,7 @@ class RosettaOptions:
 class VfkitOptions:
     """``microvm.vfkit.*`` (macOS hosts)."""
 
-    extra_args: tuple[str, ...] = option(factory=tuple, converter=tuple)
+    extra_args: Sequence[str] = option(factory=tuple, converter=to_tuple)
     log_level: VfkitLogLevel | None = option("info")
     rosetta: RosettaOptions | None = option(None)
 
@@ -136,7 +136,7 @@ class VfkitOptions:
 class VirtiofsdOptions:
     """``microvm.virtiofsd.*``: how the host runs virtiofsd for virtiofs shares."""
 
-    extra_args: tuple[str, ...] = option(factory=tuple, converter=tuple)
+    extra_args: Sequence[str] = option(factory=tuple, converter=to_tuple)
     group: str | None = option("kvm")
     inode_file_handles: InodeFileHandles | None = option("prefer")
     thread_pool_size: str | int = option("`nproc`")
@@ -161,8 +161,8 @@ class User:
     """A login on the guest (``users.users.<name>``)."""
 
     name: str = option(always=True)
-    ssh_keys: tuple[str, ...] = option(factory=tuple, converter=tuple)
-    groups: tuple[str, ...] = option(factory=tuple, converter=tuple)
+    ssh_keys: Sequence[str] = option(factory=tuple, converter=to_tuple)
+    groups: Sequence[str] = option(factory=tuple, converter=to_tuple)
     hashed_password: str | None = option(None)
 
 
@@ -192,11 +192,11 @@ class MicroVM:
     system: System = option("x86_64-linux", always=True)
     state_version: str = option(DEFAULT_STATE_VERSION, always=True)
 
-    interfaces: tuple[Interface, ...] = option(factory=tuple, converter=tuple)
-    volumes: tuple[Volume, ...] = option(factory=tuple, converter=tuple)
-    shares: tuple[Share, ...] = option(factory=tuple, converter=tuple)
-    devices: tuple[Device, ...] = option(factory=tuple, converter=tuple)
-    forward_ports: tuple[ForwardPort, ...] = option(factory=tuple, converter=tuple)
+    interfaces: Sequence[Interface] = option(factory=tuple, converter=to_tuple)
+    volumes: Sequence[Volume] = option(factory=tuple, converter=to_tuple)
+    shares: Sequence[Share] = option(factory=tuple, converter=to_tuple)
+    devices: Sequence[Device] = option(factory=tuple, converter=to_tuple)
+    forward_ports: Sequence[ForwardPort] = option(factory=tuple, converter=to_tuple)
     vsock: Vsock | None = option(None)
 
     hotplug_mem: int = option(0)
@@ -207,7 +207,7 @@ class MicroVM:
     cpu: str | None = option(None)
     socket: str | None = option(None)
     user: str | None = option(None)
-    kernel_params: tuple[str, ...] = option(factory=tuple, converter=tuple)
+    kernel_params: Sequence[str] = option(factory=tuple, converter=to_tuple)
     store_on_disk: bool | None = option(None)
     store_disk_type: StoreDiskType | None = option(None)
     writable_store_overlay: str | None = option(None)
@@ -224,12 +224,12 @@ class MicroVM:
     virtiofsd: VirtiofsdOptions | None = option(None)
     extra: Mapping[str, Any] = option(factory=dict, converter=_mapping)
 
-    users: tuple[User, ...] = option(factory=tuple, converter=tuple)
+    users: Sequence[User] = option(factory=tuple, converter=to_tuple)
     ssh: bool | None = option(None)
     allow_empty_root_password: bool = option(False)
-    packages: tuple[str | Nix, ...] = option(factory=tuple, converter=tuple)
+    packages: Sequence[str | Nix] = option(factory=tuple, converter=to_tuple)
     nixos: Mapping[str, Any] = option(factory=dict, converter=_mapping)
-    modules: tuple[Nix | PurePosixPath, ...] = option(factory=tuple, converter=tuple)
+    modules: Sequence[Nix | PurePosixPath] = option(factory=tuple, converter=to_tuple)
 
     @property
     def ssh_enabled(self) -> bool:

@@ -1,0 +1,157 @@
+"""A nixgen project folder: ``nixgen.toml`` plus the files rendered from it.
+
+``nixgen.toml`` declares the guests as data (the same keys as microvm.nix's
+options); ``flake.nix`` and ``vms/*.nix`` are rendered from it.  Scripts may
+skip the data file and render a :class:`~nixgen.model.Flake` built in Python
+with :func:`nixgen.render.write_project` directly.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+import attrs
+
+from nixgen.errors import Problem, ProjectError
+from nixgen.model import Flake, Hypervisor
+from nixgen.model.convert import dumps_toml, load_flake_file
+from nixgen.render import SOURCE_NAME, RenderResult, atomic_write, render_files, write_project
+from nixgen.starters import Choices, build_template
+from nixgen.validate import validate
+
+__all__ = ["InitResult", "Project", "init_project"]
+
+_TOML_HEADER = """\
+# nixgen project: the guests of this flake, as data.
+# Keys are microvm.nix's option names (https://microvm-nix.github.io/microvm.nix/).
+# After a change, run `nixgen render` to update flake.nix and vms/*.nix.
+#
+# To log in over SSH, give a guest your public key:
+#   [[guests.NAME.users]]
+#   name = "root"
+#   sshKeys = ["ssh-ed25519 AAAA... you@host"]
+
+"""
+_GITIGNORE = (
+    "# nixgen's state (runner links, logs) and nix build links\n.nixgen/\nresult\nresult-*\n"
+)
+
+
+@attrs.frozen
+class Project:
+    """A folder with a ``nixgen.toml``."""
+
+    root: Path
+
+    @property
+    def source(self) -> Path:
+        return self.root / SOURCE_NAME
+
+    @classmethod
+    def at(cls, directory: Path | str = ".") -> Project:
+        """The project in ``directory``; :class:`ProjectError` when there is none."""
+        root = Path(directory).resolve()
+        project = cls(root)
+        if not project.source.is_file():
+            raise ProjectError(
+                f"{root}: no {SOURCE_NAME} here, so this is not a nixgen project",
+                hint="create one with `nixgen init DIR`, or pass the project folder",
+            )
+        return project
+
+    def load(self) -> Flake:
+        """The flake declared in ``nixgen.toml`` (type and key errors: ValidationError)."""
+        return load_flake_file(self.source)
+
+    def save(self, flake: Flake) -> None:
+        """Write ``nixgen.toml`` (atomically) from a model."""
+        atomic_write(self.source, _TOML_HEADER + dumps_toml(flake))
+
+    def check(self) -> tuple[Flake, list[Problem]]:
+        """Load and validate; returns the flake and its warnings, raises on errors."""
+        flake = self.load()
+        warnings = validate(flake, source=str(self.source))
+        return flake, warnings
+
+    def render(self, *, force: bool = False) -> RenderResult:
+        """Validate, then (re)write flake.nix and vms/*.nix."""
+        flake, _ = self.check()
+        result = write_project(flake, self.root, force=force)
+        _git_add(self.root, result.written)
+        return result
+
+
+@attrs.frozen
+class InitResult:
+    project: Project
+    flake: Flake
+    created: list[Path]
+    warnings: list[Problem]
+
+
+def init_project(
+    directory: Path | str,
+    *,
+    template: str = "microvm",
+    name: str | None = None,
+    hypervisor: Hypervisor | None = None,
+    ssh_keys: Sequence[str] = (),
+    allow_empty_root_password: bool = False,
+    git_add: bool = True,
+) -> InitResult:
+    """Create a project from a template, as ``nix flake init -t`` does.
+
+    Refuses (and writes nothing) when any file it would create exists.
+    Inside a git work tree the new files are added to the index, since flakes
+    only see tracked files.
+    """
+    root = Path(directory)
+    choices = Choices(
+        name=name,
+        hypervisor=hypervisor,
+        ssh_keys=tuple(ssh_keys),
+        allow_empty_root_password=allow_empty_root_password,
+    )
+    try:
+        flake = build_template(template, choices)
+    except KeyError as err:
+        raise ProjectError(str(err.args[0]), hint="see `nixgen init --list`") from None
+    warnings = validate(flake)
+    files = {root / rel: text for rel, text in render_files(flake).items()}
+    files[root / SOURCE_NAME] = _TOML_HEADER + dumps_toml(flake)
+    files[root / ".gitignore"] = _GITIGNORE
+    existing = sorted(p for p in files if p.exists())
+    if existing:
+        raise ProjectError(
+            "refusing to overwrite existing file(s): " + ", ".join(str(p) for p in existing),
+            hint="choose an empty folder, or move those files away first",
+        )
+    for path, text in files.items():
+        atomic_write(path, text)
+    created = list(files)
+    if git_add:
+        _git_add(root, created)
+    return InitResult(Project(root.resolve()), flake, created, warnings)
+
+
+def _git_add(root: Path, paths: Sequence[Path]) -> None:
+    """Flakes only see files git tracks: add what nixgen wrote, inside a work tree."""
+    git = shutil.which("git")
+    if git is None or not paths:
+        return
+    inside = subprocess.run(
+        [git, "-C", str(root), "rev-parse", "--is-inside-work-tree"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if inside.returncode != 0 or inside.stdout.strip() != "true":
+        return
+    subprocess.run(
+        [git, "-C", str(root), "add", "--", *(str(p.resolve()) for p in paths)],
+        capture_output=True,
+        check=False,
+    )

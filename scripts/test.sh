@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Install what the tests need on a fresh Debian machine, then run them all:
+# ruff, mypy --strict and pytest (the real-Nix tests included).
+#
+# - Debian's nix-bin (Nix 2.8) and qemu-system-x86 via apt when missing (needs root or sudo);
+# - a virtualenv in .venv with nixgen and its test dependencies;
+# - Nix configured for offline use through NIX_CONF_DIR (nothing is written to /etc).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+apt_install() {
+  local missing=()
+  command -v nix >/dev/null || missing+=(nix-bin)
+  command -v qemu-system-x86_64 >/dev/null || missing+=(qemu-system-x86)
+  [ ${#missing[@]} -eq 0 ] && return 0
+  local sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null; then sudo="sudo"; else
+      echo "test.sh: ${missing[*]} missing and not root: the tests that need them will skip" >&2
+      return 0
+    fi
+  fi
+  echo "test.sh: installing ${missing[*]} with apt-get" >&2
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+apt_install
+
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+
+# Nix offline, as root, no daemon, without touching /etc (see docs/development.md).
+export NIX_CONF_DIR="${NIX_CONF_DIR:-$PWD/.nixgen/test-nix-conf}"
+mkdir -p "$NIX_CONF_DIR"
+cat > "$NIX_CONF_DIR/nix.conf" <<'CONF'
+build-users-group =
+sandbox = false
+substituters =
+experimental-features = nix-command flakes
+flake-registry =
+download-attempts = 1
+CONF
+
+export PATH="$PWD/.venv/bin:$PATH"
+echo "== ruff" && ruff check nixgen tests benchmarks && ruff format --check nixgen tests benchmarks
+echo "== mypy" && mypy
+echo "== pytest" && python -m pytest "$@"
