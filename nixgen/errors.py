@@ -52,8 +52,15 @@ class Problem:
 class ValidationError(NixgenError):
     """A model (or the data it was read from) is invalid; lists every problem."""
 
-    def __init__(self, problems: Sequence[Problem], *, source: str | None = None) -> None:
+    def __init__(
+        self,
+        problems: Sequence[Problem],
+        *,
+        source: str | None = None,
+        warnings: Sequence[Problem] = (),
+    ) -> None:
         self.problems = list(problems)
+        self.warnings = list(warnings)  # found alongside, so one run shows everything
         self.source = source
         where = f" in {source}" if source else ""
         count = len(self.problems)
@@ -267,8 +274,10 @@ class NixEvalError(NixCommandError):
         self.suggestion = suggestion
         where = _where(file, line, column)
         first = eval_message.strip().splitlines()[0] if eval_message.strip() else "error"
-        head = f"nix evaluation failed at {where}: {first}" if where else (
-            f"nix evaluation failed: {first}"
+        head = (
+            f"nix evaluation failed at {where}: {first}"
+            if where
+            else (f"nix evaluation failed: {first}")
         )
         super().__init__(
             headline or head,
@@ -283,7 +292,7 @@ class NixEvalError(NixCommandError):
     def details(self) -> list[str]:
         lines = self.eval_message.strip().splitlines()[1:]
         out = [f"    {line}" for line in lines[:20]]
-        if self.suggestion:
+        if self.suggestion and not (self.hint and self.suggestion in self.hint):
             out.append(f"  {self.suggestion}")
         return out
 
@@ -395,10 +404,13 @@ class NixBuildError(NixCommandError):
         self.builder_exit_code = first.exit_code
         self.log_lines = first.log_lines
         names = ", ".join(f"'{f.name}'" for f in self.failures) or "a derivation"
-        code = f" with exit code {first.exit_code}" if first.exit_code is not None else ""
-        plural = "s" if len(self.failures) > 1 else ""
+        if len(self.failures) > 1:
+            what = f"the builders of {names} failed"
+        else:
+            code = f" with exit code {first.exit_code}" if first.exit_code is not None else ""
+            what = f"the builder of {names} failed{code}"
         super().__init__(
-            f"nix build failed: the builder of {names} failed{code if not plural else ''}",
+            f"nix build failed: {what}",
             command=command,
             exit_code=exit_code,
             stderr=stderr,
@@ -443,8 +455,7 @@ class NixInputError(NixCommandError):
             exit_code=exit_code,
             stderr=stderr,
             hint=hint
-            or f"use --override-input {name} path:/local/dir to use a local copy, "
-            "or go online",
+            or f"use --override-input {name} path:/local/dir to use a local copy, or go online",
         )
 
     def details(self) -> list[str]:
@@ -454,9 +465,7 @@ class NixInputError(NixCommandError):
 class NixTimeoutError(NixCommandError):
     """A nix command ran longer than allowed and was stopped (with its builders)."""
 
-    def __init__(
-        self, timeout: float, *, command: Sequence[str] = (), stderr: str = ""
-    ) -> None:
+    def __init__(self, timeout: float, *, command: Sequence[str] = (), stderr: str = "") -> None:
         self.timeout = timeout
         super().__init__(
             f"nix did not finish within {timeout:g} s and was stopped",

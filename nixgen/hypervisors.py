@@ -2,7 +2,7 @@
 
 Read off microvm.nix's runner code (which wins over its README).  The
 validator checks guests against this table and ``docs/hypervisors.md`` is
-generated from it (``python -m nixgen hypervisors --markdown``), so the two
+generated from it (``nixgen hypervisors``), so the two
 can never disagree.
 """
 

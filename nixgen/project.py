@@ -35,9 +35,16 @@ _TOML_HEADER = """\
 #   sshKeys = ["ssh-ed25519 AAAA... you@host"]
 
 """
-_GITIGNORE = (
-    "# nixgen's state (runner links, logs) and nix build links\n.nixgen/\nresult\nresult-*\n"
-)
+_GITIGNORE = """\
+# nixgen's state (runner links, logs) and nix build links
+.nixgen/
+result
+result-*
+# what a runner started in this folder creates: volumes and sockets
+*.img
+*.sock
+*.socket
+"""
 
 
 @attrs.frozen

@@ -120,7 +120,7 @@ def generated_state(text: str) -> str:
 
 def _options(obj: Any) -> dict[str, Any]:
     """An attrs value as the attrset microvm.nix expects (non-default settings only)."""
-    return {k: _nix_value(v) for k, v in to_dict(obj).items()}
+    return {k: _nix_value(v) for k, v in to_dict(obj, nulls=True).items()}
 
 
 def _nix_value(value: Any) -> Any:
@@ -201,6 +201,13 @@ def _merge(target: dict[str, Any], path: list[str], value: Any) -> None:
     if isinstance(value, Mapping) and isinstance(node.get(last), dict):
         for k, v in value.items():
             _merge(node[last], [k], v)
+    elif last in node and isinstance(node[last], dict):
+        # A value here would silently drop settings nixgen writes below it.
+        below = ", ".join(sorted(node[last]))
+        raise RenderError(
+            f"nixos setting {'.'.join(path)} would replace what nixgen sets below it ({below})",
+            hint="set the individual options (e.g. with dotted keys) instead of the whole set",
+        )
     else:
         node[last] = value
 
@@ -208,12 +215,16 @@ def _merge(target: dict[str, Any], path: list[str], value: Any) -> None:
 def _module_ref(module: Nix | PurePosixPath) -> Nix | PurePosixPath:
     """Module files are given relative to the flake; the guest module sits in vms/."""
     if isinstance(module, PurePosixPath) and not module.is_absolute():
-        return PurePosixPath("..") / module
+        return PurePosixPath("..") / module.as_posix().removeprefix("./")
     return module
 
 
-def guest_module(vm: MicroVM, *, source: str = SOURCE_NAME) -> str:
-    """The text of ``vms/<name>.nix``."""
+def guest_module(vm: MicroVM, *, source: str = SOURCE_NAME, inputs: bool = False) -> str:
+    """The text of ``vms/<name>.nix``.
+
+    ``inputs``: the flake passes its inputs to modules (it has inputs beyond
+    nixpkgs and microvm), so verbatim expressions may refer to ``inputs``.
+    """
     sections: list[dict[str, Any]] = []
     if vm.modules:
         sections.append({"imports": [_module_ref(m) for m in vm.modules]})
@@ -224,11 +235,11 @@ def guest_module(vm: MicroVM, *, source: str = SOURCE_NAME) -> str:
     nixos = _nixos_settings(vm)
     if nixos:
         sections.append(nixos)
-    needs_pkgs = bool(vm.packages) or _uses_nix(vm)
-    formals = ["config", "lib", "pkgs"] if _uses_nix(vm) else (["pkgs"] if needs_pkgs else [])
-    return _with_header(
-        "guest.nix.j2", source, sections=sections, formals=_formals([*formals, "..."])
-    )
+    if _uses_nix(vm):
+        formals = ["config", "lib", "pkgs", *(["inputs"] if inputs else [])]
+    else:
+        formals = ["pkgs"] if vm.packages else []
+    return _with_header("guest.nix.j2", source, sections=sections, formals=_formals(formals))
 
 
 def _uses_nix(vm: MicroVM) -> bool:
@@ -247,10 +258,10 @@ def _uses_nix(vm: MicroVM) -> bool:
 
 
 def _formals(names: list[str]) -> str:
-    """A function header as nixfmt lays it out: one argument a line when there are several."""
-    if len(names) == 1:
-        return "{ " + names[0] + " }"
-    return "{\n" + "".join(f"  {n},\n" for n in names if n != "...") + "  ...\n}"
+    """A module's argument set as nixfmt lays it out: one line for at most one name."""
+    if len(names) <= 1:
+        return "{ " + "".join(f"{n}, " for n in names) + "... }"
+    return "{\n" + "".join(f"  {n},\n" for n in names) + "  ...\n}"
 
 
 def _input_value(inp: Input) -> Any:
@@ -264,6 +275,10 @@ def _input_value(inp: Input) -> Any:
     return value
 
 
+def _extra_inputs(flake: Flake) -> list[str]:
+    return [i.name for i in flake.inputs if i.name not in ("nixpkgs", "microvm")]
+
+
 def flake_nix(flake: Flake, *, source: str = SOURCE_NAME) -> str:
     """The text of ``flake.nix``."""
     defaults: dict[str, str] = {}
@@ -272,8 +287,7 @@ def flake_nix(flake: Flake, *, source: str = SOURCE_NAME) -> str:
         packages.setdefault(vm.system, []).append(vm.name)
     for system, names in packages.items():
         defaults[system] = flake.default if flake.default in names else names[0]
-    standard = {"nixpkgs", "microvm"}
-    extra_inputs = [i.name for i in flake.inputs if i.name not in standard]
+    extra_inputs = _extra_inputs(flake)
     return _with_header(
         "flake.nix.j2",
         source,
@@ -301,8 +315,10 @@ def flake_nix(flake: Flake, *, source: str = SOURCE_NAME) -> str:
 def render_files(flake: Flake, *, source: str = SOURCE_NAME) -> dict[PurePosixPath, str]:
     """Every generated file, by path relative to the project folder.  Pure."""
     files = {PurePosixPath("flake.nix"): flake_nix(flake, source=source)}
+    inputs = bool(_extra_inputs(flake))
     for vm in flake.guests:
-        files[PurePosixPath(GUESTS_DIR) / f"{vm.name}.nix"] = guest_module(vm, source=source)
+        module = guest_module(vm, source=source, inputs=inputs)
+        files[PurePosixPath(GUESTS_DIR) / f"{vm.name}.nix"] = module
     return files
 
 

@@ -10,6 +10,7 @@ test fails when they are out of date).
 
 from __future__ import annotations
 
+import hashlib
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -18,7 +19,17 @@ from typing import Any
 import attrs
 
 from nixgen.hypervisors import TABLE
-from nixgen.model import HYPERVISORS, Flake, Hypervisor, Interface, MicroVM, Share, User, Volume
+from nixgen.model import (
+    HYPERVISORS,
+    Flake,
+    ForwardPort,
+    Hypervisor,
+    Interface,
+    MicroVM,
+    Share,
+    User,
+    Volume,
+)
 
 __all__ = ["TEMPLATES", "Choices", "Template", "build_template"]
 
@@ -60,22 +71,39 @@ def _store_share(hypervisor: Hypervisor) -> tuple[Share, ...]:
     return ()  # firecracker: the store goes into an image instead
 
 
+def tap_id(name: str) -> str:
+    """A host interface name for a guest: ``vm-<name>``, shortened with a hash to fit 15."""
+    candidate = f"vm-{name}"
+    if len(candidate) <= 15:
+        return candidate
+    digest = hashlib.sha256(name.encode()).hexdigest()[:4]
+    return f"vm-{name[:7]}-{digest}"
+
+
 def _first_interface(hypervisor: Hypervisor, name: str) -> Interface:
     if "user" in TABLE[hypervisor].interface_types:
         return Interface.user(id="eth0")
-    return Interface.tap_device(id=f"vm-{name}"[:15])
+    return Interface.tap_device(id=tap_id(name))
 
 
 def single_guest(choices: Choices, *, default_name: str = "my-microvm") -> Flake:
     """One guest, as upstream's microvm template has it: 512 MiB, 1 vCPU, /var on a volume."""
     hv: Hypervisor = choices.hypervisor or "qemu"
     name = choices.name or default_name
+    interface = _first_interface(hv, name)
+    # With keys and qemu's user networking, forward host port 2222 to sshd.
+    ssh_port = (
+        [ForwardPort.tcp(2222, 22)]
+        if choices.ssh_keys and interface.type == "user" and TABLE[hv].forward_ports
+        else []
+    )
     guest = MicroVM(
         name=name,
         hypervisor=hv,
         vcpu=1,
         mem=512,
-        interfaces=[_first_interface(hv, name)],
+        interfaces=[interface],
+        forward_ports=ssh_port,
         volumes=[Volume(image="var.img", mount_point="/var", size=256)],
         shares=_store_share(hv),
         socket="control.socket",
@@ -101,13 +129,13 @@ def multi_guest(choices: Choices) -> Flake:
                 hypervisor=hv,
                 vcpu=1,
                 mem=512,
-                interfaces=[Interface.tap_device(id=f"vm-{name}"[:15])],
+                interfaces=[Interface.tap_device(id=tap_id(name))],
                 shares=_store_share(hv),
                 nixos={
                     # systemd-networkd in the guest, as in upstream's network docs.
                     "networking.useNetworkd": True,
                     'systemd.network.networks."20-lan"': {
-                        "matchConfig.Type": "ether",
+                        "matchConfig": {"Type": "ether"},
                         "networkConfig": {
                             "Address": [f"{_BRIDGE_NET}.{index}/24"],
                             "Gateway": f"{_BRIDGE_NET}.1",

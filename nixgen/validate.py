@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import re
 import typing
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import attrs
 
-from nixgen.errors import Problem, ValidationError
+from nixgen.errors import NixgenError, Problem, ValidationError
 from nixgen.hypervisors import TABLE, Capabilities, supporting
 from nixgen.model import Flake, Interface, MicroVM, Share
+from nixgen.model.convert import type_problems
 from nixgen.model.fields import option_name
 from nixgen.model.guest import NON_MICROVM_FIELDS
+from nixgen.nix.emit import parse_attr_path
 
 __all__ = ["check", "validate"]
 
@@ -398,7 +400,7 @@ class _Checker:
             covered = [m for m in _MODELLED if m == key or m.startswith(key + ".")]
             if covered:
                 self.error(
-                    f"{at}.extra[{key!r}]",
+                    f"{at}.extra[{_quoted(key)}]",
                     f"microvm.{key} has its own field in the model",
                     f"set {covered[0]} directly instead of through extra",
                 )
@@ -434,15 +436,22 @@ class _Checker:
                     'write the attribute, e.g. "htop" or "python3Packages.requests"',
                     pkg,
                 )
-        for key in vm.nixos:
-            for own in _OWN_NIXOS_KEYS:
-                if key == own or key.startswith(own + "."):
-                    self.error(
-                        f"{at}.nixos[{key!r}]",
-                        f"{own} is set by nixgen from the guest's fields",
-                        "set the matching field of MicroVM (name, stateVersion, …) "
-                        "or use `extra` for other microvm options",
-                    )
+        for key, value in vm.nixos.items():
+            try:
+                path = parse_attr_path(key)
+            except NixgenError as err:
+                self.error(f"{at}.nixos[{_quoted(key)}]", err.message, err.hint or "")
+                continue
+            for full in _leaf_paths(path, value):
+                dotted = ".".join(full)
+                for own in _OWN_NIXOS_KEYS:
+                    if dotted == own or dotted.startswith(own + "."):
+                        self.error(
+                            f"{at}.nixos[{_quoted(key)}]",
+                            f"{dotted} is set by nixgen from the guest's fields",
+                            "set the matching field of MicroVM (name, stateVersion, …) "
+                            "or use `extra` for other microvm options",
+                        )
 
     # ------------------------------------------------------------- the flake
 
@@ -460,6 +469,11 @@ class _Checker:
                     f"{at}.name", "two guests share this name", "rename one of them", vm.name
                 )
             names.setdefault(vm.name, 0)
+            typed = type_problems(vm, at)
+            if typed:
+                # Rules would trip over wrong types: report those first.
+                self.found.extend(typed)
+                continue
             self.guest(vm, at)
             if vm.vsock is not None and vm.vsock.cid is not None:
                 other = cids.get(vm.vsock.cid)
@@ -531,6 +545,15 @@ class _Checker:
                     )
 
 
+def _leaf_paths(prefix: list[str], value: object) -> Iterable[list[str]]:
+    """The attribute paths a (nested) free setting defines."""
+    if isinstance(value, Mapping) and value:
+        for key, inner in value.items():
+            yield from _leaf_paths([*prefix, str(key)], inner)
+    else:
+        yield prefix
+
+
 def _virtiofs_socket(vm: MicroVM, share: Share) -> str:
     return share.socket or f"{vm.name}-virtiofs-{share.tag}.sock"
 
@@ -583,9 +606,10 @@ def validate(
     """Raise :class:`ValidationError` listing every error; return the warnings."""
     found = check(target)
     errors = [p for p in found if not p.warning]
+    warnings = [p for p in found if p.warning]
     if errors:
-        raise ValidationError(errors, source=source)
-    return [p for p in found if p.warning]
+        raise ValidationError(errors, source=source, warnings=warnings)
+    return warnings
 
 
 def interfaces_needing_host_setup(vm: MicroVM) -> list[Interface]:

@@ -100,7 +100,7 @@ def test_binding_width_counts_the_key() -> None:
 
 
 def test_negative_numbers_and_applications_are_parenthesised_in_lists() -> None:
-    assert to_nix([-1, 2]) == "[ (-1) 2 ]"
+    assert to_nix([-1, 2, -0.0]) == "[ (-1) 2 (-0.0) ]"
     assert to_nix([Nix("lib.mkDefault 1"), Nix("pkgs.hello")]) == "[ (lib.mkDefault 1) pkgs.hello ]"
 
 

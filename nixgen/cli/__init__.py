@@ -41,7 +41,8 @@ for module in (init, check, render):
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the `nixgen` script and `python -m nixgen`."""
     try:
-        cli.main(args=argv, prog_name="nixgen", standalone_mode=False)
+        # standalone_mode=False hands back ctx.exit()'s code instead of exiting.
+        code = cli.main(args=argv, prog_name="nixgen", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)
@@ -50,3 +51,4 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(err.exit_code)
     except click.exceptions.Exit as err:
         sys.exit(err.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)

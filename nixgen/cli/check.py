@@ -23,7 +23,7 @@ def check_command(directory: Path, as_json: bool) -> None:
     try:
         flake, warnings = project.check()
     except ValidationError as err:
-        output.problems(err.problems)
+        output.problems([*err.problems, *err.warnings])
         raise click.exceptions.Exit(1) from None
     output.problems(warnings)
     output.guests(flake, as_json=as_json)

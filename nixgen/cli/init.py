@@ -66,8 +66,10 @@ def init_command(
     first = result.flake.guests[0].name
     click.echo("\nnext:")
     click.echo(f"  cd {directory}")
-    click.echo("  nixgen check            # validate the guests")
-    click.echo(f"  nix run .#{first}        # build and boot {first}")
+    click.echo("  nixgen check    # validate the guests")
+    click.echo(f"  nix run .#{first}    # build and boot {first}")
+    if any(g.forward_ports for g in result.flake.guests):
+        click.echo("  ssh -p 2222 root@localhost    # once it has booted")
     if not keys and not allow_empty_root_password:
         click.echo(
             "\nno login is set up: add an SSH key to nixgen.toml (see its header) and run "

@@ -21,7 +21,7 @@ def render_command(directory: Path, force: bool) -> None:
     try:
         result = project.render(force=force)
     except ValidationError as err:
-        output.problems(err.problems)
+        output.problems([*err.problems, *err.warnings])
         raise click.exceptions.Exit(1) from None
     for path in result.written:
         click.echo(f"wrote   {path}")

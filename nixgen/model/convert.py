@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 import tomllib
 import types
 import typing
@@ -39,6 +40,7 @@ __all__ = [
     "load_flake_file",
     "loads_flake",
     "to_dict",
+    "type_problems",
 ]
 
 NIX_KEY = "_nix"
@@ -48,16 +50,20 @@ T = TypeVar("T")
 # ----------------------------------------------------------------- to plain data
 
 
-def to_dict(obj: Any) -> dict[str, Any]:
-    """An attrs model object as a dict of its non-default settings."""
+def to_dict(obj: Any, *, nulls: bool = False) -> dict[str, Any]:
+    """An attrs model object as a dict of its non-default settings.
+
+    ``nulls=True`` keeps ``None`` for fields that are always written (for
+    Nix, where ``mountPoint = null`` means something); data files leave them out.
+    """
     out: dict[str, Any] = {}
     for field in attrs.fields(type(obj)):
         value = getattr(obj, field.name)
-        if value is None:
+        if value is None and not (nulls and is_always(field)):
             continue
         if not is_always(field) and _is_default(field, value):
             continue
-        out[option_name(field)] = _plain(value)
+        out[option_name(field)] = _plain(value, nulls)
     return out
 
 
@@ -70,17 +76,17 @@ def _is_default(field: attrs.Attribute[Any], value: Any) -> bool:
     return bool(default is not attrs.NOTHING and value == default)
 
 
-def _plain(value: Any) -> Any:
+def _plain(value: Any, nulls: bool = False) -> Any:
     if isinstance(value, Nix):
         return {NIX_KEY: value.text}
     if isinstance(value, PurePosixPath):
         return str(value)
     if attrs.has(type(value)):
-        return to_dict(value)
+        return to_dict(value, nulls=nulls)
     if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): _plain(v, nulls) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
+        return [_plain(v, nulls) for v in value]
     return value
 
 
@@ -243,10 +249,28 @@ class _Reader:
             return {str(k): self.free(v, f"{path}[{k!r}]") for k, v in data.items()}
         if isinstance(data, list | tuple):
             return [self.free(v, f"{path}[{i}]") for i, v in enumerate(data)]
+        if isinstance(data, float) and not math.isfinite(data):
+            self.problem(path, "Nix has no literal for this number", "use a finite number", data)
+            return _INVALID
+        if (
+            isinstance(data, int)
+            and not isinstance(data, bool)
+            and not _INT64.start <= data < _INT64.stop
+        ):
+            self.problem(
+                path, "does not fit in Nix's 64-bit integers", "use a smaller number", data
+            )
+            return _INVALID
+        if isinstance(data, str) and "\x00" in data:
+            self.problem(path, "a Nix string cannot hold a NUL character", "remove the \\x00", data)
+            return _INVALID
         if data is None or isinstance(data, bool | int | float | str):
             return data
         self.problem(path, f"cannot be written as Nix: {type(data).__name__}", "use plain data")
         return _INVALID
+
+
+_INT64 = range(-(2**63) + 1, 2**63)
 
 
 class _Invalid:
@@ -264,6 +288,17 @@ def _type_name(typ: Any) -> str:
     if typing.get_origin(typ) in (tuple, Sequence):
         return "a list"
     return str(typ)
+
+
+def type_problems(obj: Any, path: str) -> list[Problem]:
+    """Wrong types and values in an object built in Python (where nothing checked them).
+
+    The same checks as reading a data file: a ``MicroVM(hypervisor="qmeu")``
+    gets the same clear problem as ``hypervisor = "qmeu"`` in nixgen.toml.
+    """
+    reader = _Reader()
+    reader.structure(type(obj), to_dict(obj), path)
+    return reader.problems
 
 
 def from_dict(cls: type[T], data: Mapping[str, Any], *, path: str = "") -> T:

@@ -91,8 +91,9 @@ class Volume:
     """A disk image (``microvm.volumes``), created on first start when missing."""
 
     image: str = option(always=True)
-    mount_point: str | None = option(always=True)
     size: int = option(always=True)
+    # None: an unformatted disk, not mounted (written as `mountPoint = null`).
+    mount_point: str | None = option(None, always=True)
     fs_type: str = option("ext4")
     auto_create: bool = option(True)
     read_only: bool = option(False)

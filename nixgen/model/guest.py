@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import PurePosixPath
 from typing import Any, Literal
 
@@ -59,6 +59,11 @@ NON_MICROVM_FIELDS = frozenset(
         "extra",
     }
 )
+
+
+def _modules(items: Iterable[Nix | PurePosixPath | str]) -> tuple[Nix | PurePosixPath, ...]:
+    """Module files may be given as strings: they are paths, never Nix strings."""
+    return tuple(PurePosixPath(m) if isinstance(m, str) else m for m in items)
 
 
 def _mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
@@ -229,7 +234,7 @@ class MicroVM:
     allow_empty_root_password: bool = option(False)
     packages: Sequence[str | Nix] = option(factory=tuple, converter=to_tuple)
     nixos: Mapping[str, Any] = option(factory=dict, converter=_mapping)
-    modules: Sequence[Nix | PurePosixPath] = option(factory=tuple, converter=to_tuple)
+    modules: Sequence[Nix | PurePosixPath] = option(factory=tuple, converter=_modules)
 
     @property
     def ssh_enabled(self) -> bool:

@@ -325,7 +325,7 @@ def _list_item(value: object, indent: int, where: str, width: int) -> str:
     # List elements are not full expressions: negative numbers, function
     # applications and other operators need parentheses.
     needs_parens = (
-        isinstance(value, int | float) and not isinstance(value, bool) and value < 0
+        isinstance(value, int | float) and not isinstance(value, bool) and text.startswith("-")
     ) or (isinstance(value, Nix) and not _is_simple_expression(value.text))
     if isinstance(value, PurePath) and text.startswith("/. +"):
         needs_parens = True

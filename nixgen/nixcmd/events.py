@@ -439,9 +439,7 @@ class ProgressTracker:
         elif isinstance(event, BuildFinished):
             self._building.pop(event.id, None)
         elif isinstance(event, LogLine) and event.drv_path is not None:
-            self._logs.setdefault(event.drv_path, deque(maxlen=self._log_tail)).append(
-                event.line
-            )
+            self._logs.setdefault(event.drv_path, deque(maxlen=self._log_tail)).append(event.line)
         elif isinstance(event, PhaseChanged) and event.drv_path is not None:
             self._phase[event.drv_path] = event.phase
         elif isinstance(event, Progress):

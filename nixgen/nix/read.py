@@ -1,0 +1,685 @@
+"""Read micro-VM guests out of an existing flake, statically.
+
+For each ``nixosConfigurations.<name> = nixpkgs.lib.nixosSystem { … };``
+nixgen reads the ``system``, the ``modules`` list and, from every module it
+can see (inline sets, ``let``-bound sets, relative module files such as
+``./vms/web.nix``), a flat mapping of the settings written in it:
+``{"microvm.mem": 1024, "networking.hostName": "web", …}``.  Literal values
+become Python values; anything else is kept as ``Nix(source)``.  Every
+setting records where it was written, so an edit can go back to it:
+``edit.set(document, setting.locator, setting.path, new_text)``.
+
+Nothing is evaluated.  Guests built by functions (``genAttrs``,
+``listToAttrs``, ``import ./hosts.nix``, a local ``mkVm``) are reported in
+:attr:`FlakeGuests.unreadable` with the reason, never guessed at.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from pathlib import Path, PurePosixPath
+from typing import Literal
+
+import attrs
+from tree_sitter import Node
+
+from nixgen.errors import NixgenError
+from nixgen.nix.emit import Nix, attr_path
+from nixgen.nix.parse import ATTRSET_TYPES, Binding, Document, Span, Step, unwrap
+
+__all__ = [
+    "FlakeGuests",
+    "Guest",
+    "Module",
+    "Setting",
+    "Unreadable",
+    "read_guests",
+    "read_module",
+]
+
+ModuleKind = Literal["inline", "file", "reference", "opaque"]
+
+# Top-level names of a module that are not option settings.
+_MODULE_META = frozenset({"imports", "_file", "key", "disabledModules", "_class"})
+# Functions known to compute attribute sets, for clearer reasons.
+_COMPUTING = {
+    "genAttrs": "lib.genAttrs",
+    "listToAttrs": "builtins.listToAttrs",
+    "mapAttrs": "lib.mapAttrs",
+    "mapAttrs'": "lib.mapAttrs'",
+    "import": "import",
+    "foldl'": "foldl'",
+    "mkMerge": "lib.mkMerge",
+}
+
+
+@attrs.frozen
+class Setting:
+    """One option value written in a module.
+
+    ``key`` is the dotted path as Nix writes it (``fileSystems."/".device``),
+    ``path`` the same as a tuple.  ``locator`` names the attribute set the
+    path is relative to, in the document ``span.file`` (None: the flake read
+    from text); together they are what :func:`nixgen.nix.edit.set` takes.
+    """
+
+    key: str
+    path: tuple[str, ...]
+    value: object
+    span: Span
+    binding: Span
+    locator: tuple[Step, ...] | None
+
+
+@attrs.frozen
+class Module:
+    """One element of a guest's ``modules`` (or of a module's ``imports``).
+
+    ``kind``: ``inline`` (an attribute set, possibly behind a function header
+    or a ``let``-bound name), ``file`` (a relative path, read too),
+    ``reference`` (``microvm.nixosModules.microvm``: named, not read) or
+    ``opaque`` (any other expression).
+    """
+
+    kind: ModuleKind
+    text: str
+    span: Span
+    file: Path | None = None
+    locator: tuple[Step, ...] | None = None
+    settings: tuple[Setting, ...] = ()
+    imports: tuple[Module, ...] = ()
+    arguments: tuple[str, ...] = ()
+    problems: tuple[str, ...] = ()
+
+    def walk(self) -> Iterator[Module]:
+        """This module and, depth first, every module it imports."""
+        yield self
+        for sub in self.imports:
+            yield from sub.walk()
+
+
+@attrs.frozen
+class Guest:
+    """One ``nixosConfigurations.<name>`` read statically."""
+
+    name: str
+    system: object
+    modules: tuple[Module, ...]
+    settings: Mapping[str, object]
+    definitions: Mapping[str, tuple[Setting, ...]]
+    span: Span
+    locator: tuple[Step, ...] | None
+    system_span: Span | None = None
+    problems: tuple[str, ...] = ()
+
+    def setting(self, key: str) -> Setting | None:
+        """The one definition of ``key``, or None (absent or defined several times)."""
+        found = self.definitions.get(key, ())
+        return found[0] if len(found) == 1 else None
+
+
+@attrs.frozen
+class Unreadable:
+    """A guest (``name``) or a set of guests (``name is None``) nixgen cannot read."""
+
+    name: str | None
+    reason: str
+    span: Span | None
+
+
+@attrs.frozen
+class FlakeGuests:
+    """The guests of one flake."""
+
+    guests: tuple[Guest, ...]
+    unreadable: tuple[Unreadable, ...]
+    notes: tuple[str, ...] = ()
+    documents: Mapping[Path, Document] = attrs.field(factory=dict, repr=False)
+
+    def __getitem__(self, name: str) -> Guest:
+        for guest in self.guests:
+            if guest.name == name:
+                return guest
+        raise KeyError(name)
+
+    def names(self) -> list[str]:
+        return [g.name for g in self.guests]
+
+
+# --------------------------------------------------------------------------- entry points
+
+
+def read_guests(doc: Document, *, follow_files: bool = True) -> FlakeGuests:
+    """The guests of a flake Document (see the module docstring)."""
+    reader = _Reader(doc, follow_files=follow_files)
+    return reader.read()
+
+
+def read_module(doc: Document) -> Module:
+    """The settings of a NixOS module file (``{ config, lib, pkgs, ... }: { … }``)."""
+    reader = _Reader(doc, follow_files=True)
+    return reader.module_file(doc, doc.expression(), frozenset())
+
+
+# --------------------------------------------------------------------------- the reader
+
+
+class _Reader:
+    def __init__(self, doc: Document, *, follow_files: bool) -> None:
+        self.doc = doc
+        self.follow_files = follow_files
+        self.documents: dict[Path, Document] = {}
+        self.guests: list[Guest] = []
+        self.unreadable: list[Unreadable] = []
+        self.notes: list[str] = []
+
+    def read(self) -> FlakeGuests:
+        self.doc.index_scopes()
+        outputs = self._outputs()
+        if outputs is not None:
+            self._configurations(outputs)
+        return FlakeGuests(
+            guests=tuple(self.guests),
+            unreadable=tuple(self.unreadable),
+            notes=tuple(self.notes),
+            documents=dict(self.documents),
+        )
+
+    # ------------------------------------------------------------------ where the guests are
+
+    def _outputs(self) -> list[Node] | None:
+        doc = self.doc
+        root = doc.root_attrset()
+        if root is None:
+            self._unreadable(None, "the file is not an attribute set literal", doc.expression())
+            return None
+        found = doc.lookup(root, ("outputs",))
+        if len(found.exact) != 1:
+            self._unreadable(None, "the flake has no `outputs` binding nixgen can read", root)
+            return None
+        value = doc.binding_value(found.exact[0])
+        if value is None or unwrap(value).type != "function_expression":
+            self._unreadable(None, "`outputs` is not written as a function", root)
+            return None
+        body = unwrap(value).child_by_field_name("body")
+        assert body is not None
+        sets = self._literal_sets(body, "outputs")
+        if not sets:
+            self.notes.clear()
+            self._unreadable(None, _computed_reason(doc, _strip_scopes(doc, body), "`outputs`"), body)
+        return sets
+
+    def _literal_sets(self, node: Node, what: str) -> list[Node]:
+        """The attribute-set literals an expression merges with ``//``; notes the rest."""
+        doc = self.doc
+        sets: list[Node] = []
+        for operand in doc.merge_operands(_strip_scopes(doc, node)):
+            aset = doc.attrset_of(operand, through=())
+            if aset is None:
+                inner = _strip_scopes(doc, operand)
+                merged = doc.merge_operands(inner)
+                if len(merged) > 1:
+                    sets.extend(self._literal_sets(inner, what))
+                    continue
+                self.notes.append(
+                    f"{doc.span(operand)}: {what} include `{_short(doc.text_of(operand))}`, "
+                    "which nixgen cannot read without evaluating it; it may define more "
+                    "guests"
+                )
+                continue
+            sets.append(aset)
+        return sets
+
+    def _configurations(self, outputs: list[Node]) -> None:
+        doc = self.doc
+        seen: dict[str, int] = {}
+        for aset in outputs:
+            found = doc.lookup(aset, ("nixosConfigurations",))
+            for b in found.dynamic:
+                if b.path and b.path[0] == "nixosConfigurations":
+                    shown = attr_path(b.path[:1]) + "." + ".".join(b.path[1:])
+                    self._unreadable(None, f"a guest name is computed: `{shown}`", b.node)
+            for b in found.exact:
+                value = doc.binding_value(b)
+                if value is None:
+                    reason = "`nixosConfigurations` is inherited from outside the file"
+                    self._unreadable(None, reason, b.node)
+                    continue
+                self._configuration_set(value, seen)
+            for b in found.inner:
+                self._guest_binding(b.path[1], b, seen, direct=True)
+
+    def _configuration_set(self, value: Node, seen: dict[str, int]) -> None:
+        doc = self.doc
+        resolved = doc.resolve(value)
+        for operand in doc.merge_operands(resolved):
+            target = doc.resolve(operand)
+            if target.type in ATTRSET_TYPES:
+                for b in doc.iter_bindings(target):
+                    if b.dynamic:
+                        self._unreadable(
+                            None, f"a guest name is computed: `{_short(b.written[0])}`", b.node
+                        )
+                        continue
+                    self._guest_binding(b.path[0], b, seen, direct=False)
+                continue
+            self._unreadable(None, _computed_reason(doc, target, "nixosConfigurations"), target)
+
+    def _guest_binding(self, name: str, b: Binding, seen: dict[str, int], *, direct: bool) -> None:
+        doc = self.doc
+        rel = b.path[1:] if direct else b.path
+        if len(rel) != 1:
+            self._unreadable(
+                name,
+                f"the guest is written in parts (`{attr_path(b.path)} = …`), not as one "
+                "nixosSystem call",
+                b.node,
+            )
+            return
+        value = doc.binding_value(b)
+        if value is None:
+            self._unreadable(name, "the guest is inherited from outside the file", b.node)
+            return
+        if name in seen:
+            self._unreadable(name, "the guest is defined more than once", b.node)
+            return
+        seen[name] = len(self.guests)
+        self._guest(name, value, b.node)
+
+    # ------------------------------------------------------------------ one guest
+
+    def _guest(self, name: str, value: Node, binding: Node) -> None:
+        doc = self.doc
+        target = doc.resolve(value)
+        if target.type != "apply_expression":
+            self._unreadable(name, _computed_reason(doc, target, "the guest"), target)
+            return
+        function = target.child_by_field_name("function")
+        argument = target.child_by_field_name("argument")
+        callee = doc.callee_name(function) if function is not None else None
+        if callee != "nixosSystem" or argument is None:
+            shown = _short(doc.text_of(function)) if function is not None else "?"
+            self._unreadable(
+                name,
+                f"the guest is built by `{shown} …`, not by nixosSystem; nixgen cannot "
+                "follow that function statically",
+                target,
+            )
+            return
+        args = doc.attrset_of(argument, through=())
+        if args is None:
+            self._unreadable(
+                name,
+                f"the nixosSystem argument is `{_short(doc.text_of(argument))}`, "
+                "not an attribute set literal",
+                argument,
+            )
+            return
+        locator: tuple[Step, ...] = ("outputs", "nixosConfigurations", name)
+        problems: list[str] = []
+        system: object = None
+        system_span: Span | None = None
+        found = doc.lookup(args, ("system",))
+        if len(found.exact) == 1:
+            system_node = doc.binding_value(found.exact[0])
+            if system_node is None:
+                system = Nix("system")
+                problems.append("`system` is inherited from a scope nixgen cannot read")
+                system_span = doc.span(found.exact[0].node)
+            else:
+                # `system = hostSystem;` with a let-bound literal: follow it.
+                system = doc.literal(doc.resolve(system_node))
+                if isinstance(system, Nix):
+                    system = Nix(doc.text_of(system_node))
+                system_span = doc.span(system_node)
+        modules: list[Module] = []
+        found = doc.lookup(args, ("modules",))
+        if len(found.exact) == 1:
+            modules_node = doc.binding_value(found.exact[0])
+            if modules_node is None:
+                problems.append("`modules` is inherited from a scope nixgen cannot read")
+            else:
+                modules = self._modules(modules_node, (*locator, "modules"), problems)
+        elif not found.found:
+            problems.append("the guest has no `modules`")
+        definitions: dict[str, list[Setting]] = {}
+        for module in modules:
+            for sub in module.walk():
+                for setting in sub.settings:
+                    definitions.setdefault(setting.key, []).append(setting)
+        settings: dict[str, object] = {}
+        for key, defs in definitions.items():
+            if len(defs) == 1:
+                settings[key] = defs[0].value
+            else:
+                places = ", ".join(str(d.span) for d in defs)
+                problems.append(
+                    f"`{key}` is defined {len(defs)} times ({places}); the NixOS module "
+                    "system decides the result"
+                )
+        self.guests.append(
+            Guest(
+                name=name,
+                system=system,
+                modules=tuple(modules),
+                settings=settings,
+                definitions={k: tuple(v) for k, v in definitions.items()},
+                span=doc.span(binding),
+                locator=locator,
+                system_span=system_span,
+                problems=tuple(problems),
+            )
+        )
+
+    def _modules(self, node: Node, locator: tuple[Step, ...], problems: list[str]) -> list[Module]:
+        doc = self.doc
+        resolved = doc.resolve(node)
+        if resolved.type == "list_expression":
+            return [
+                self._module(doc, element, (*locator, i), frozenset())
+                for i, element in enumerate(doc.list_elements(resolved))
+            ]
+        parts = _concatenation(doc, resolved)
+        if len(parts) > 1:
+            out: list[Module] = []
+            for part in parts:
+                out.extend(self._modules(part, (), problems))
+            # Indices in a `++` chain are not list indices: drop the locators.
+            return [attrs.evolve(m, locator=None) if m.locator and not m.file else m for m in out]
+        problems.append(f"`modules` is `{_short(doc.text_of(node))}`, not a list literal")
+        return [Module(kind="opaque", text=doc.text_of(node), span=doc.span(node))]
+
+    def _module(
+        self,
+        doc: Document,
+        element: Node,
+        locator: tuple[Step, ...] | None,
+        visiting: frozenset[Path],
+    ) -> Module:
+        text = doc.text_of(element)
+        span = doc.span(element)
+        target = doc.resolve(element)
+        if target.type == "path_expression":
+            literal = doc.literal(target)
+            if isinstance(literal, PurePosixPath):
+                return self._module_path(doc, literal, text, span, visiting)
+        function_args: tuple[str, ...] = ()
+        if target.type == "function_expression":
+            function_args = _formals(doc, target)
+        aset = doc.attrset_of(target, through=())
+        if aset is not None:
+            settings, imports, problems = self._module_body(doc, aset, locator, visiting)
+            return Module(
+                kind="inline",
+                text=text,
+                span=span,
+                file=doc.path,
+                locator=locator,
+                settings=settings,
+                imports=imports,
+                arguments=function_args,
+                problems=problems,
+            )
+        kind: ModuleKind = (
+            "reference" if target.type in ("variable_expression", "select_expression") else "opaque"
+        )
+        return Module(kind=kind, text=text, span=span, file=doc.path)
+
+    def _module_path(
+        self,
+        doc: Document,
+        literal: PurePosixPath,
+        text: str,
+        span: Span,
+        visiting: frozenset[Path],
+    ) -> Module:
+        if doc.path is None or not self.follow_files:
+            reason = "not followed" if doc.path is not None else "the flake was read from text"
+            return Module(kind="file", text=text, span=span, problems=(f"{text}: {reason}",))
+        file = Path(literal) if literal.is_absolute() else doc.path.parent / Path(literal)
+        if file.is_dir():
+            file = file / "default.nix"
+        try:
+            resolved = file.resolve()
+        except OSError:
+            resolved = file
+        if resolved in visiting:
+            return Module(
+                kind="file",
+                text=text,
+                span=span,
+                file=file,
+                problems=(f"{text}: imported in a cycle",),
+            )
+        try:
+            module_doc = self.documents.get(resolved) or Document.load(file)
+        except OSError as err:
+            return Module(
+                kind="file",
+                text=text,
+                span=span,
+                file=file,
+                problems=(f"{text}: cannot read {file}: {err.strerror or err}",),
+            )
+        except NixgenError as err:
+            return Module(
+                kind="file",
+                text=text,
+                span=span,
+                file=file,
+                problems=(f"{text}: {err.message}",),
+            )
+        self.documents[resolved] = module_doc
+        module = self.module_file(module_doc, module_doc.expression(), visiting | {resolved})
+        return attrs.evolve(module, text=text, span=span)
+
+    def module_file(self, doc: Document, expression: Node, visiting: frozenset[Path]) -> Module:
+        target = doc.resolve(expression)
+        arguments = _formals(doc, target) if target.type == "function_expression" else ()
+        aset = doc.attrset_of(target, through=())
+        span = doc.span(expression)
+        if aset is None:
+            return Module(
+                kind="file",
+                text=doc.text_of(expression),
+                span=span,
+                file=doc.path,
+                arguments=arguments,
+                problems=(
+                    f"{span}: the module is `{_short(doc.text_of(target))}`, "
+                    "not an attribute set literal",
+                ),
+            )
+        settings, imports, problems = self._module_body(doc, aset, (), visiting)
+        return Module(
+            kind="file",
+            text=doc.text_of(expression),
+            span=span,
+            file=doc.path,
+            locator=(),
+            settings=settings,
+            imports=imports,
+            arguments=arguments,
+            problems=problems,
+        )
+
+    def _module_body(
+        self,
+        doc: Document,
+        aset: Node,
+        locator: tuple[Step, ...] | None,
+        visiting: frozenset[Path],
+    ) -> tuple[tuple[Setting, ...], tuple[Module, ...], tuple[str, ...]]:
+        problems: list[str] = []
+        imports: list[Module] = []
+        bindings = list(doc.iter_bindings(aset))
+        tops = {b.written[0] for b in bindings if b.written}
+        full_form = "config" in tops or "options" in tops
+        settings: list[Setting] = []
+        for b in bindings:
+            top = b.written[0] if b.written else ""
+            if top == "imports" and len(b.written) == 1:
+                value = doc.binding_value(b)
+                if value is None:
+                    problems.append("`imports` is inherited from a scope nixgen cannot read")
+                    continue
+                resolved = doc.resolve(value)
+                if resolved.type != "list_expression":
+                    problems.append(f"`imports` is `{_short(doc.text_of(value))}`, not a list")
+                    continue
+                for element in doc.list_elements(resolved):
+                    imports.append(self._module(doc, element, None, visiting))
+                continue
+            if top in _MODULE_META or (full_form and top != "config"):
+                continue
+            if full_form:
+                settings.extend(
+                    self._flatten(doc, b, 1, None if locator is None else (*locator, "config"))
+                )
+            else:
+                settings.extend(self._flatten(doc, b, 0, locator))
+        for s in settings:
+            if s.key.startswith("${") or "${" in s.key:
+                problems.append(f"{s.binding}: `{s.key}` has a computed attribute name")
+        return tuple(settings), tuple(imports), tuple(problems)
+
+    def _flatten(
+        self, doc: Document, b: Binding, drop: int, locator: tuple[Step, ...] | None
+    ) -> list[Setting]:
+        path = b.path[drop:]
+        if b.inherited:
+            value_node = b.name if b.name is not None else b.node
+            return [
+                Setting(
+                    key=attr_path(path) if path else "",
+                    path=path,
+                    value=Nix(_inherit_expression(doc, b)),
+                    span=doc.span(value_node),
+                    binding=doc.span(b.node),
+                    locator=locator,
+                )
+            ]
+        value = b.value
+        assert value is not None
+        inner = unwrap(value)
+        if inner.type == "attrset_expression" and not b.dynamic:
+            # Nested sets are flattened: `microvm = { mem = 1; }` is `microvm.mem`.
+            out: list[Setting] = []
+            for sub in doc.iter_bindings(inner, b.path):
+                out.extend(self._flatten(doc, sub, drop, locator))
+            if out:
+                return out
+        if not path:
+            return [
+                Setting(
+                    key="config",
+                    path=(),
+                    value=doc.value(value),
+                    span=doc.span(value),
+                    binding=doc.span(b.node),
+                    locator=locator,
+                )
+            ]
+        return [
+            Setting(
+                key=attr_path(path) if not b.dynamic else ".".join(path),
+                path=path,
+                value=doc.value(value),
+                span=doc.span(value),
+                binding=doc.span(b.node),
+                locator=locator,
+            )
+        ]
+
+    # ------------------------------------------------------------------ reporting
+
+    def _unreadable(self, name: str | None, reason: str, node: Node) -> None:
+        self.unreadable.append(Unreadable(name=name, reason=reason, span=self.doc.span(node)))
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _strip_scopes(doc: Document, node: Node) -> Node:
+    """Go through ``let … in``/``with``/``assert`` to the expression they return."""
+    for _ in range(64):
+        node = doc.resolve(node)
+        if node.type in ("let_expression", "with_expression", "assert_expression"):
+            body = node.child_by_field_name("body")
+            if body is None:
+                break
+            node = body
+            continue
+        break
+    return node
+
+
+def _concatenation(doc: Document, node: Node) -> list[Node]:
+    node = unwrap(node)
+    if node.type == "binary_expression":
+        operator = node.child_by_field_name("operator")
+        left = node.child_by_field_name("left")
+        right = node.child_by_field_name("right")
+        if operator is not None and operator.type == "++" and left and right:
+            return _concatenation(doc, left) + _concatenation(doc, right)
+    return [node]
+
+
+def _formals(doc: Document, function: Node) -> tuple[str, ...]:
+    formals = function.child_by_field_name("formals")
+    if formals is None:
+        universal = function.child_by_field_name("universal")
+        return () if universal is None else (doc.text_of(universal),)
+    names: list[str] = []
+    for formal in formals.children_by_field_name("formal"):
+        ident = formal.child_by_field_name("name")
+        if ident is not None:
+            names.append(doc.text_of(ident))
+    if formals.child_by_field_name("ellipses") is not None:
+        names.append("...")
+    return tuple(names)
+
+
+def _inherit_expression(doc: Document, b: Binding) -> str:
+    name = b.written[-1]
+    if b.node.type == "inherit":
+        return name
+    source = b.node.child_by_field_name("expression")
+    text = doc.text_of(source) if source is not None else "null"
+    if source is not None and unwrap(source).type in ("variable_expression", "select_expression"):
+        return f"{text}.{name}"
+    return f"({text}).{name}"
+
+
+def _computed_reason(doc: Document, node: Node, what: str) -> str:
+    node = unwrap(node)
+    shown = _short(doc.text_of(node))
+    if node.type == "apply_expression":
+        head = node
+        while head.type == "apply_expression":
+            function = head.child_by_field_name("function")
+            if function is None:
+                break
+            head = unwrap(function)
+        callee = doc.callee_name(head)
+        if callee == "import":
+            return (
+                f"{what} is imported from another file (`{shown}`); nixgen does not follow "
+                "`import` with arguments"
+            )
+        if callee in _COMPUTING:
+            return (
+                f"{what} is computed by `{_COMPUTING[callee]}` (`{shown}`); the names are only "
+                "known after evaluation"
+            )
+        return f"{what} is the result of a function call (`{shown}`), which nixgen does not run"
+    if node.type == "binary_expression":
+        return f"{what} is computed (`{shown}`)"
+    if node.type in ("variable_expression", "select_expression"):
+        return f"{what} refers to `{shown}`, which is not defined literally in this file"
+    return f"{what} is `{shown}`, not something nixgen can read statically"
+
+
+def _short(text: str, limit: int = 60) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"

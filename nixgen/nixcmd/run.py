@@ -1,0 +1,672 @@
+"""The one door every ``nix`` subprocess of nixgen goes through.
+
+:func:`run` builds the argv (flakes switched on, ``--option``,
+``--override-input``), starts nix in a process group of its own, streams its
+stderr line by line (``@nix`` internal-json lines become events), stops the
+whole group on Ctrl-C or timeout, and turns a failure into a typed error
+(see :mod:`nixgen.nixcmd.diagnose`).  The helpers below it wrap the few
+commands nixgen needs: ``nix eval --json``, ``nix build --json`` matched by
+drvPath, and drvPath look-ups.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import queue
+import re
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from types import MappingProxyType
+from typing import IO, Any
+
+import attrs
+
+from nixgen.errors import NixCommandError, NixNotFoundError, NixTimeoutError
+from nixgen.nixcmd.events import Event, EventParser, Message, PlainLine, ProgressTracker
+from nixgen.nixcmd.version import FLAKE_FEATURE_FLAGS, Dialect, detect_dialect, find_nix
+
+__all__ = [
+    "DEFAULT_GRACE",
+    "BuiltDerivation",
+    "EventHandler",
+    "Nix",
+    "NixResult",
+    "build_argv",
+    "nix_build_json",
+    "nix_eval_drv_paths",
+    "nix_eval_json",
+    "parse_build_json",
+    "run",
+]
+
+EventHandler = Callable[[Event], None]
+
+#: Seconds nix gets after SIGTERM to stop its builders and exit before SIGKILL.
+DEFAULT_GRACE = 5.0
+
+_EMPTY: Mapping[str, str] = MappingProxyType({})
+_EOF = object()  # end-of-stream marker on the stderr queue
+
+
+@attrs.frozen
+class NixResult:
+    """What one nix command did.
+
+    ``stderr`` is plain text as a person would read it: with internal-json
+    logging it is rebuilt from the non-JSON lines and the error/warning
+    messages (build logs are in ``log_tails``, per derivation).
+    """
+
+    argv: tuple[str, ...]
+    exit_code: int
+    stdout: str
+    stderr: str
+    duration: float
+    messages: tuple[Message, ...] = ()
+    log_tails: Mapping[str, tuple[str, ...]] = attrs.field(factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """Warning lines nix printed (``warning: …``, ``trace: warning: …``)."""
+        found = [m.text for m in self.messages if m.is_warning]
+        if not found:
+            found = [
+                line
+                for line in self.stderr.splitlines()
+                if line.startswith(("warning:", "trace: warning:", "evaluation warning:"))
+            ]
+        return tuple(found)
+
+
+def build_argv(
+    args: Sequence[str],
+    *,
+    nix: str | os.PathLike[str] = "nix",
+    options: Mapping[str, str] = _EMPTY,
+    override_inputs: Mapping[str, str] = _EMPTY,
+    extra_args: Sequence[str] = (),
+    structured: bool = False,
+) -> list[str]:
+    """The full argv of a nix call: ``nix <flakes on> ARGS [--option…] [--override-input…]
+    [--log-format internal-json] EXTRA [-- REST]``.
+
+    The feature flag goes first so it is in force before nix looks at the
+    subcommand; everything nixgen adds goes before a ``--`` so that
+    ``nix run … -- ARGS`` keeps its program arguments intact.
+    """
+    if isinstance(args, str):
+        raise TypeError("nix arguments must be a list of strings, not one string")
+    args = list(args)
+    rest: list[str] = []
+    if "--" in args:
+        cut = args.index("--")
+        args, rest = args[:cut], args[cut:]
+    argv = [os.fspath(nix), *FLAKE_FEATURE_FLAGS, *args]
+    for name, value in options.items():
+        argv += ["--option", name, value]
+    for name, url in override_inputs.items():
+        argv += ["--override-input", name, url]
+    if structured:
+        argv += ["--log-format", "internal-json"]
+    argv += list(extra_args)
+    return argv + rest
+
+
+def _merged_env(env: Mapping[str, str] | None) -> dict[str, str] | None:
+    if env is None:
+        return None
+    merged = dict(os.environ)
+    merged.update(env)
+    return merged
+
+
+def _owns_group(proc: subprocess.Popen[bytes]) -> bool:
+    """Whether ``proc`` leads a process group of its own (and so can be signalled as one).
+
+    Guards against signalling pid 0 (our own group) or a process we did not start.
+    """
+    pid = proc.pid
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        return os.getpgid(pid) == pid and pid != os.getpgrp()
+    except OSError:
+        return False
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (Linux /proc; empty elsewhere).
+
+    Builders run in sessions of their own, so signalling nix's group does not
+    reach them; nix stops them itself on SIGTERM, but not when SIGKILLed.
+    """
+    children: dict[int, list[int]] = {}
+    try:
+        entries = [p for p in Path("/proc").iterdir() if p.name.isdigit()]
+    except OSError:
+        return []
+    for entry in entries:
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # the command name may hold spaces and parentheses: ppid follows the last ')'
+        fields = stat[stat.rfind(")") + 2 :].split()
+        if len(fields) > 1 and fields[1].isdigit():
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _signal(proc: subprocess.Popen[bytes], sig: int, group: bool) -> None:
+    try:
+        if group:
+            os.killpg(proc.pid, sig)
+        else:
+            proc.send_signal(sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _terminate(proc: subprocess.Popen[bytes], grace: float) -> None:
+    """Stop nix and everything it started: SIGTERM to its group, SIGKILL after ``grace``."""
+    if proc.poll() is not None:
+        return
+    group = _owns_group(proc)
+    _signal(proc, signal.SIGTERM, group)
+    try:
+        proc.wait(timeout=grace)
+        return
+    except subprocess.TimeoutExpired:
+        pass
+    strays = _descendants(proc.pid) if group else []
+    _signal(proc, signal.SIGKILL, group)
+    own = os.getpgrp()
+    for pid in strays:
+        try:
+            pgid = os.getpgid(pid)
+            if pgid == pid and pgid != own:
+                os.killpg(pgid, signal.SIGKILL)
+            else:
+                os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=grace)
+
+
+def _pump_lines(stream: IO[bytes], out: queue.Queue[object]) -> None:
+    try:
+        for raw in iter(stream.readline, b""):
+            out.put(raw.decode("utf-8", "replace").rstrip("\r\n"))
+    except (OSError, ValueError):
+        pass  # the pipe was closed under us while stopping nix
+    finally:
+        out.put(_EOF)
+
+
+def _read_all(stream: IO[bytes], out: list[bytes]) -> None:
+    with contextlib.suppress(OSError, ValueError):  # closed while stopping nix
+        out.append(stream.read())
+
+
+class _Collector:
+    """Turns stderr lines into events, plain text and per-build log tails."""
+
+    def __init__(self, on_event: EventHandler | None) -> None:
+        self.parser = EventParser()
+        self.tracker = ProgressTracker()
+        self.on_event = on_event
+        self.plain: list[str] = []
+        self.messages: list[Message] = []
+
+    def line(self, text: str) -> None:
+        event = self.parser.parse(text)
+        if event is None:
+            return
+        if isinstance(event, PlainLine):
+            self.plain.append(event.text)
+        elif isinstance(event, Message):
+            self.messages.append(event)
+            # what nix would have printed at its default verbosity
+            if event.level <= 1 or event.text.startswith("trace:") or event.is_error:
+                self.plain.extend(event.text.splitlines())
+        self.tracker.update(event)
+        if self.on_event is not None:
+            self.on_event(event)
+
+    def stderr(self) -> str:
+        return "\n".join(self.plain) + ("\n" if self.plain else "")
+
+
+def run(
+    args: Sequence[str],
+    *,
+    cwd: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float | None = None,
+    options: Mapping[str, str] = _EMPTY,
+    override_inputs: Mapping[str, str] = _EMPTY,
+    extra_args: Sequence[str] = (),
+    on_event: EventHandler | None = None,
+    check: bool = True,
+    structured: bool | None = None,
+    source_root: str | os.PathLike[str] | None = None,
+    nix: str | os.PathLike[str] | None = None,
+    grace: float = DEFAULT_GRACE,
+) -> NixResult:
+    """Run ``nix ARGS`` and return what it did.
+
+    - ``args``: the arguments after ``nix`` (a list; never a shell string).
+    - ``env``: variables set on top of the current environment.
+    - ``timeout``: seconds; then the whole process group is stopped and
+      :class:`NixTimeoutError` raised.  On Ctrl-C (KeyboardInterrupt), or any
+      exception from ``on_event``, the group is stopped the same way and the
+      exception propagates.
+    - ``options``: ``--option NAME VALUE`` each; ``override_inputs``:
+      ``--override-input NAME URL`` each (only for commands taking a flake).
+    - ``on_event``: called with each parsed event, in this thread.  Giving it
+      turns on ``--log-format internal-json`` unless ``structured`` says otherwise.
+    - ``check``: raise the typed error of a failure (see
+      :func:`nixgen.nixcmd.diagnose.diagnose`) instead of returning it.
+    - ``source_root``: the user's flake folder, to map ``/nix/store/…-source``
+      positions of errors back to it (default: ``cwd``).
+    - ``nix``: the nix binary (default: ``nix`` on PATH).
+    - ``grace``: seconds between SIGTERM and SIGKILL when stopping nix.
+    """
+    binary = find_nix(nix)
+    if structured is None:
+        structured = on_event is not None
+    argv = build_argv(
+        args,
+        nix=binary,
+        options=options,
+        override_inputs=override_inputs,
+        extra_args=extra_args,
+        structured=structured,
+    )
+    started = time.monotonic()
+    try:
+        proc = subprocess.Popen(
+            argv,
+            cwd=cwd,
+            env=_merged_env(env),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            # own process group: we stop nix and its helpers together, and a
+            # Ctrl-C in the terminal reaches us only, so we decide how to stop
+            start_new_session=True,
+        )
+    except FileNotFoundError as err:
+        raise NixNotFoundError(str(binary), command=argv) from err
+
+    collector = _Collector(on_event)
+    lines: queue.Queue[object] = queue.Queue()
+    out_chunks: list[bytes] = []
+    assert proc.stdout is not None and proc.stderr is not None
+    readers = [
+        threading.Thread(target=_pump_lines, args=(proc.stderr, lines), daemon=True),
+        threading.Thread(target=_read_all, args=(proc.stdout, out_chunks), daemon=True),
+    ]
+    for reader in readers:
+        reader.start()
+    deadline = None if timeout is None else started + timeout
+
+    def left() -> float | None:
+        return None if deadline is None else deadline - time.monotonic()
+
+    try:
+        while True:
+            remaining = left()
+            if remaining is not None and remaining <= 0:
+                raise _TimeoutError
+            # short waits keep Ctrl-C responsive on every platform
+            wait = 0.2 if remaining is None else min(0.2, remaining)
+            try:
+                item = lines.get(timeout=wait)
+            except queue.Empty:
+                continue
+            if item is _EOF:
+                break
+            assert isinstance(item, str)
+            collector.line(item)
+        remaining = left()
+        try:
+            exit_code = proc.wait(timeout=None if remaining is None else max(remaining, 0.0))
+        except subprocess.TimeoutExpired:
+            raise _TimeoutError from None
+    except _TimeoutError:
+        _terminate(proc, grace)
+        _join(readers)
+        raise NixTimeoutError(timeout or 0.0, command=argv, stderr=collector.stderr()) from None
+    except BaseException:
+        _terminate(proc, grace)
+        _join(readers)
+        raise
+    _join(readers)
+    result = NixResult(
+        argv=tuple(argv),
+        exit_code=exit_code,
+        stdout=b"".join(out_chunks).decode("utf-8", "replace"),
+        stderr=collector.stderr(),
+        duration=time.monotonic() - started,
+        messages=tuple(collector.messages),
+        log_tails=collector.tracker.log_tails(),
+    )
+    if check and not result.ok:
+        from nixgen.nixcmd.diagnose import diagnose_result  # diagnose imports this module
+
+        raise diagnose_result(result, source_root=source_root if source_root is not None else cwd)
+    return result
+
+
+class _TimeoutError(Exception):
+    pass
+
+
+def _join(threads: Iterable[threading.Thread]) -> None:
+    for thread in threads:
+        thread.join(timeout=5.0)
+
+
+# ---------------------------------------------------------------- helpers
+
+
+@attrs.frozen
+class BuiltDerivation:
+    """One entry of ``nix build --json``."""
+
+    drv_path: str
+    outputs: Mapping[str, str]
+    #: Unix seconds; only Nix 2.18+ reports them
+    start_time: int | None = None
+    stop_time: int | None = None
+
+    @property
+    def out(self) -> str:
+        """The ``out`` output (or the only one)."""
+        if "out" in self.outputs:
+            return self.outputs["out"]
+        return next(iter(self.outputs.values()))
+
+
+def parse_build_json(stdout: str, *, command: Sequence[str] = ()) -> dict[str, BuiltDerivation]:
+    """``nix build --json`` output, indexed by drvPath (its order means nothing)."""
+    text = stdout.strip()
+    try:
+        data = json.loads(text.splitlines()[-1] if text else "")
+    except ValueError as err:
+        raise NixCommandError(
+            "nix build --json printed something that is not JSON",
+            command=command,
+            stderr=stdout[-2000:],
+            hint="this is a bug in nixgen or an unexpected nix version; please report it",
+        ) from err
+    if not isinstance(data, list):
+        raise NixCommandError(
+            "nix build --json did not print a list",
+            command=command,
+            stderr=stdout[-2000:],
+            hint="this is a bug in nixgen or an unexpected nix version; please report it",
+        )
+    built: dict[str, BuiltDerivation] = {}
+    for entry in data:
+        if not isinstance(entry, dict) or not isinstance(entry.get("drvPath"), str):
+            continue  # e.g. a plain store path given as installable: no drvPath
+        outputs = entry.get("outputs")
+        built[entry["drvPath"]] = BuiltDerivation(
+            drv_path=entry["drvPath"],
+            outputs={k: v for k, v in outputs.items() if isinstance(v, str)}
+            if isinstance(outputs, dict)
+            else {},
+            start_time=entry.get("startTime") if isinstance(entry.get("startTime"), int) else None,
+            stop_time=entry.get("stopTime") if isinstance(entry.get("stopTime"), int) else None,
+        )
+    return built
+
+
+def _split_fragment(fragment: str) -> list[str] | None:
+    """``a."b.c".d`` → ``["a", "b.c", "d"]``; None if it cannot be read safely."""
+    parts: list[str] = []
+    current = ""
+    quoted = False
+    i = 0
+    while i < len(fragment):
+        char = fragment[i]
+        if quoted:
+            if char == "\\" and i + 1 < len(fragment):
+                current += fragment[i + 1]
+                i += 1
+            elif char == '"':
+                quoted = False
+            else:
+                current += char
+        elif char == '"':
+            quoted = True
+        elif char == ".":
+            parts.append(current)
+            current = ""
+        else:
+            current += char
+        i += 1
+    if quoted or not all(parts) or not current:
+        return None
+    return [*parts, current]
+
+
+def _nix_string(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("${", "\\${")
+    return f'"{escaped}"'
+
+
+_PLAIN_ATTR = re.compile(r"[A-Za-z_][A-Za-z0-9_'-]*")
+
+
+def _attr_name(name: str) -> str:
+    """An attribute name as a flake fragment or Nix code needs it (quoted if unusual)."""
+    return name if _PLAIN_ATTR.fullmatch(name) else _nix_string(name)
+
+
+def _opt_path(value: str | os.PathLike[str] | None) -> str | None:
+    return None if value is None else os.fspath(value)
+
+
+@attrs.frozen
+class Nix:
+    """Settings shared by a series of nix calls (flake folder, overrides, options,
+    timeout, event handler), with the helpers nixgen needs as methods.
+
+    ``Nix(cwd=folder, override_inputs={"nixpkgs": "path:/src/nixpkgs"}).build_json([...])``
+    """
+
+    binary: str | None = None
+    cwd: str | None = attrs.field(default=None, converter=_opt_path)
+    env: Mapping[str, str] | None = None
+    timeout: float | None = None
+    options: Mapping[str, str] = attrs.field(factory=dict)
+    override_inputs: Mapping[str, str] = attrs.field(factory=dict)
+    extra_args: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    on_event: EventHandler | None = None
+    structured: bool | None = None
+    source_root: str | None = attrs.field(default=None, converter=_opt_path)
+    grace: float = DEFAULT_GRACE
+
+    def run(
+        self,
+        args: Sequence[str],
+        *,
+        check: bool = True,
+        timeout: float | None = None,
+        extra_args: Sequence[str] = (),
+        overrides: bool = True,
+    ) -> NixResult:
+        """:func:`run` with these settings; ``overrides=False`` leaves out
+        ``--override-input`` (for commands that take no flake)."""
+        return run(
+            args,
+            cwd=self.cwd,
+            env=self.env,
+            timeout=timeout if timeout is not None else self.timeout,
+            options=self.options,
+            override_inputs=self.override_inputs if overrides else _EMPTY,
+            extra_args=(*self.extra_args, *extra_args),
+            on_event=self.on_event,
+            check=check,
+            structured=self.structured,
+            source_root=self.source_root,
+            nix=self.binary,
+            grace=self.grace,
+        )
+
+    def dialect(self) -> Dialect:
+        """The dialect of this nix (one cached ``nix --version``)."""
+        return detect_dialect(self.binary)
+
+    def eval_json(self, installable: str, *, apply: str | None = None) -> Any:
+        """``nix eval --json INSTALLABLE [--apply FN]``, parsed."""
+        args = ["eval", "--json", installable]
+        if apply is not None:
+            args += ["--apply", apply]
+        result = self.run(args)
+        try:
+            return json.loads(result.stdout)
+        except ValueError as err:
+            raise NixCommandError(
+                f"nix eval --json {installable} printed something that is not JSON",
+                command=result.argv,
+                exit_code=result.exit_code,
+                stderr=result.stderr,
+                hint="this is a bug in nixgen or an unexpected nix version; please report it",
+            ) from err
+
+    def eval_drv_paths(self, installables: Sequence[str]) -> dict[str, str]:
+        """The ``.drv`` path of each installable, as ``{installable: drv_path}``.
+
+        Installables of one flake that share their first attribute
+        (``.#nixosConfigurations.a.config…``, ``.#nixosConfigurations.b.config…``)
+        are looked up in one ``nix eval``; the rest one call each.
+        """
+        found: dict[str, str] = {}
+        groups: dict[tuple[str, str], list[tuple[str, list[str]]]] = {}
+        singles: list[str] = []
+        for installable in dict.fromkeys(installables):  # unique, in order
+            ref, sep, fragment = installable.partition("#")
+            path = _split_fragment(fragment) if sep else None
+            if path is not None and len(path) >= 2:
+                groups.setdefault((ref, path[0]), []).append((installable, path[1:]))
+            else:
+                singles.append(installable)
+        for (ref, head), members in groups.items():
+            if len(members) == 1:
+                singles.append(members[0][0])
+                continue
+            picks = " ".join(
+                "(x." + ".".join(_nix_string(p) for p in rest) + ").drvPath" for _, rest in members
+            )
+            value = self.eval_json(f"{ref}#{_attr_name(head)}", apply=f"x: [ {picks} ]")
+            if not isinstance(value, list) or len(value) != len(members):
+                raise NixCommandError(
+                    f"nix eval returned {value!r} where nixgen expected {len(members)} drv paths",
+                    hint="this is a bug in nixgen; please report it",
+                )
+            for (installable, _), drv in zip(members, value, strict=True):
+                found[installable] = str(drv)
+        for installable in singles:
+            if "#" in installable:
+                result = self.run(["eval", "--raw", f"{installable}.drvPath"])
+                found[installable] = result.stdout.strip()
+            else:
+                # no attribute: let nix pick the default package the way build does
+                result = self.run(["build", "--dry-run", "--json", installable])
+                built = parse_build_json(result.stdout, command=result.argv)
+                if len(built) != 1:
+                    raise NixCommandError(
+                        f"{installable} does not name exactly one derivation",
+                        command=result.argv,
+                        hint="name the attribute: FLAKE#packages.SYSTEM.NAME",
+                    )
+                found[installable] = next(iter(built))
+        return {i: found[i] for i in installables}
+
+    def build_json(
+        self,
+        installables: Sequence[str],
+        *,
+        drv_paths: Mapping[str, str] | None = None,
+        keep_going: bool = False,
+        jobs: int | None = None,
+        out_link: bool = False,
+    ) -> dict[str, BuiltDerivation]:
+        """Build all ``installables`` in one ``nix build --json --no-link`` and
+        return ``{installable: BuiltDerivation}``.
+
+        Nix does not keep the order of its arguments in ``--json`` output (2.8
+        sorts by drv path), so every result is matched by drvPath: given in
+        ``drv_paths`` or looked up with :meth:`eval_drv_paths` first.
+        """
+        if not installables:
+            return {}
+        wanted = dict(drv_paths) if drv_paths is not None else self.eval_drv_paths(installables)
+        args = ["build", "--json", *installables]
+        if not out_link:
+            args.insert(1, "--no-link")
+        if keep_going:
+            args.insert(1, "--keep-going")
+        if jobs is not None:
+            args[1:1] = ["--max-jobs", str(jobs)]
+        result = self.run(args)
+        built = parse_build_json(result.stdout, command=result.argv)
+        matched: dict[str, BuiltDerivation] = {}
+        for installable in installables:
+            drv = wanted.get(installable)
+            if drv is None or drv not in built:
+                raise NixCommandError(
+                    f"nix build --json did not report {installable} (drv {drv})",
+                    command=result.argv,
+                    exit_code=result.exit_code,
+                    stderr=result.stdout[-2000:],
+                    hint="the drv path given for it may be stale: let nixgen look it up "
+                    "(drv_paths=None)",
+                )
+            matched[installable] = built[drv]
+        return matched
+
+
+def nix_eval_json(installable: str, *, apply: str | None = None, nix: Nix | None = None) -> Any:
+    """``nix eval --json`` of one installable, parsed (settings from ``nix``)."""
+    return (nix or Nix()).eval_json(installable, apply=apply)
+
+
+def nix_eval_drv_paths(installables: Sequence[str], *, nix: Nix | None = None) -> dict[str, str]:
+    """``{installable: drv path}`` with as few nix calls as possible."""
+    return (nix or Nix()).eval_drv_paths(installables)
+
+
+def nix_build_json(
+    installables: Sequence[str],
+    *,
+    drv_paths: Mapping[str, str] | None = None,
+    keep_going: bool = False,
+    jobs: int | None = None,
+    nix: Nix | None = None,
+) -> dict[str, BuiltDerivation]:
+    """Build in one call, results matched by drvPath: ``{installable: BuiltDerivation}``."""
+    return (nix or Nix()).build_json(
+        installables, drv_paths=drv_paths, keep_going=keep_going, jobs=jobs
+    )

@@ -1,0 +1,126 @@
+"""Helpers for tests that run the real ``nix`` against the stand-in inputs.
+
+The stand-ins (``tests/standins/nixpkgs`` and ``tests/standins/microvm``,
+described in ``tests/standins/README.md``) replace nixpkgs and microvm.nix,
+which cannot be fetched offline. A test typically does::
+
+    inputs = prepare_inputs(tmp_path / "inputs")
+    env = offline_nix_env(tmp_path)
+    subprocess.run(["nix", "build", "--json", "--no-link", f"path:{flake}#default",
+                    *override_args(inputs)], env=env, check=True)
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+
+__all__ = [
+    "NIX_CONF",
+    "NIX_SKIP_REASON",
+    "OPTIONS_JSON_ENV",
+    "REPO_ROOT",
+    "STANDINS_DIR",
+    "nix_available",
+    "offline_nix_env",
+    "options_json_path",
+    "override_args",
+    "prepare_inputs",
+]
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+STANDINS_DIR = REPO_ROOT / "tests" / "standins"
+
+NIX_SKIP_REASON = "nix not found: apt-get install nix-bin, then see README"
+
+#: Overrides where the upstream option schema is looked for first.
+OPTIONS_JSON_ENV = "NIXGEN_MICROVM_OPTIONS_JSON"
+
+#: Settings that let nix build the stand-ins offline, as root or not, with no
+#: daemon and nothing under /etc.
+NIX_CONF = (
+    "build-users-group =\n"
+    "sandbox = false\n"
+    "substituters =\n"
+    "experimental-features = nix-command flakes\n"
+    "flake-registry =\n"
+    "download-attempts = 1\n"
+)
+
+_COPY_IGNORE = shutil.ignore_patterns("options.json", "flake.lock", "result", "result-*")
+
+
+def nix_available() -> bool:
+    """Whether a ``nix`` executable is on PATH."""
+    return shutil.which("nix") is not None
+
+
+def offline_nix_env(tmp_path: Path) -> dict[str, str]:
+    """Write the offline ``nix.conf`` under *tmp_path* and return an environment using it.
+
+    The result is a copy of ``os.environ`` with ``NIX_CONF_DIR`` pointing at
+    the new folder and ``NIX_USER_CONF_FILES`` at the same file, so that a
+    user's own ``~/.config/nix/nix.conf`` cannot add substituters or registries.
+    """
+    conf_dir = tmp_path / "nix-conf"
+    conf_dir.mkdir(parents=True, exist_ok=True)
+    conf_file = conf_dir / "nix.conf"
+    conf_file.write_text(NIX_CONF, encoding="utf-8")
+    env = dict(os.environ)
+    env["NIX_CONF_DIR"] = str(conf_dir)
+    env["NIX_USER_CONF_FILES"] = str(conf_file)
+    return env
+
+
+def options_json_path() -> Path | None:
+    """Find upstream's option schema (``microvm-options.json``), or None.
+
+    Looks at ``$NIXGEN_MICROVM_OPTIONS_JSON`` first, then at
+    ``<repo>/../shared/reference/microvm-options.json``.
+    """
+    candidates: list[Path] = []
+    from_env = os.environ.get(OPTIONS_JSON_ENV)
+    if from_env:
+        candidates.append(Path(from_env))
+    candidates.append(REPO_ROOT.parent / "shared" / "reference" / "microvm-options.json")
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate.resolve()
+    return None
+
+
+def prepare_inputs(dest: Path) -> dict[str, Path]:
+    """Copy both stand-ins into *dest* and return ``{"nixpkgs": ..., "microvm": ...}``.
+
+    The microvm stand-in gets a fresh copy of the option schema as
+    ``options.json`` beside its ``flake.nix``. Raises FileNotFoundError when
+    the schema cannot be found (see :func:`options_json_path`).
+    """
+    schema = options_json_path()
+    if schema is None:
+        raise FileNotFoundError(
+            "microvm-options.json not found: expected ../shared/reference/ next to the "
+            f"repository or a path in ${OPTIONS_JSON_ENV}"
+        )
+    dest = dest.resolve()
+    dest.mkdir(parents=True, exist_ok=True)
+    inputs: dict[str, Path] = {}
+    for name in ("nixpkgs", "microvm"):
+        target = dest / name
+        if target.exists():
+            shutil.rmtree(target)
+        shutil.copytree(STANDINS_DIR / name, target, ignore=_COPY_IGNORE)
+        inputs[name] = target
+    shutil.copyfile(schema, inputs["microvm"] / "options.json")
+    return inputs
+
+
+def override_args(inputs: Mapping[str, Path]) -> list[str]:
+    """``--override-input NAME path:/abs/dir`` for every input (nixpkgs first)."""
+    ordered = sorted(inputs, key=lambda name: (name != "nixpkgs", name))
+    args: list[str] = []
+    for name in ordered:
+        args += ["--override-input", name, f"path:{Path(inputs[name]).resolve()}"]
+    return args

@@ -1,0 +1,2 @@
+# Stand-in for nixpkgs' nixos/modules/profiles/minimal.nix: intentionally empty.
+{ }
