@@ -12,6 +12,7 @@ Verbatim Nix is written as ``{"_nix": "pkgs.hello"}``.
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 import math
 import tomllib
@@ -26,7 +27,7 @@ import tomli_w
 
 from nixgen.errors import Problem, ValidationError
 from nixgen.model.expr import Nix
-from nixgen.model.fields import is_always, option_name
+from nixgen.model.fields import describe
 from nixgen.model.flake import Flake, Input
 from nixgen.model.guest import MicroVM
 
@@ -57,23 +58,14 @@ def to_dict(obj: Any, *, nulls: bool = False) -> dict[str, Any]:
     Nix, where ``mountPoint = null`` means something); data files leave them out.
     """
     out: dict[str, Any] = {}
-    for field in attrs.fields(type(obj)):
-        value = getattr(obj, field.name)
-        if value is None and not (nulls and is_always(field)):
+    for info in describe(type(obj)):
+        value = getattr(obj, info.name)
+        if value is None and not (nulls and info.always):
             continue
-        if not is_always(field) and _is_default(field, value):
+        if not info.always and not info.required and value == info.default:
             continue
-        out[option_name(field)] = _plain(value, nulls)
+        out[info.option] = _plain(value, nulls)
     return out
-
-
-def _is_default(field: attrs.Attribute[Any], value: Any) -> bool:
-    default: Any = field.default
-    if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
-        default = default.factory()
-        if field.converter is not None:
-            default = field.converter(default)  # type: ignore[operator]
-    return bool(default is not attrs.NOTHING and value == default)
 
 
 def _plain(value: Any, nulls: bool = False) -> Any:
@@ -135,9 +127,7 @@ class _Reader:
             )
             return None
         before = len(self.problems)
-        model: Any = cls
-        attrs.resolve_types(model)
-        fields = {option_name(f): f for f in attrs.fields(model)}
+        fields = {info.option: info for info in describe(cls)}
         kwargs: dict[str, Any] = {}
         for key, value in data.items():
             field = fields.get(key)
@@ -154,7 +144,7 @@ class _Reader:
         missing = [
             name
             for name, f in fields.items()
-            if f.default is attrs.NOTHING and f.name not in kwargs and name not in data
+            if f.required and f.name not in kwargs and name not in data
         ]
         for name in missing:
             self.problem(f"{path}.{name}", "is required", f"set {name}")
@@ -167,8 +157,7 @@ class _Reader:
             return None
 
     def value(self, typ: Any, data: object, path: str) -> Any:
-        origin = typing.get_origin(typ)
-        args = typing.get_args(typ)
+        origin, args = _shape(typ)
         if typ is Any:
             return self.free(data, path)
         if origin is typing.Literal:
@@ -205,7 +194,7 @@ class _Reader:
                 return PurePosixPath(data)
             self.problem(path, "expected a path", "write the path as a string", data)
             return _INVALID
-        if isinstance(typ, type) and attrs.has(typ):
+        if _is_model(typ):
             result = self.structure(typ, data, path)
             return _INVALID if result is None else result
         if typ is bool:
@@ -224,6 +213,34 @@ class _Reader:
             self.problem(path, "expected a string", "put the value in quotes", data)
             return _INVALID
         raise TypeError(f"nixgen cannot read values of type {typ!r} (at {path})")
+
+    def check_object(self, obj: Any, path: str) -> None:
+        """Check a built model object in place (cheaper than a round trip through data)."""
+        for info in describe(type(obj)):
+            value = getattr(obj, info.name)
+            if value is None and _allows_none(info.type):
+                continue
+            self.check_value(info.type, value, f"{path}.{info.option}")
+
+    def check_value(self, typ: Any, value: Any, path: str) -> None:
+        if _is_model(typ):
+            if isinstance(value, typ):
+                self.check_object(value, path)
+            else:
+                self.problem(path, f"expected {typ.__name__}", f"use {typ.__name__}(...)", value)
+            return
+        origin, args = _shape(typ)
+        if origin in (tuple, Sequence) and isinstance(value, tuple | list) and _is_model(args[0]):
+            for i, item in enumerate(value):
+                self.check_value(args[0], item, f"{path}[{i}]")
+            return
+        if origin in (types.UnionType, typing.Union):
+            members = [a for a in args if _is_model(a)]
+            if len(members) == 1 and isinstance(value, members[0]):
+                self.check_object(value, path)
+                return
+        # Everything else: the data-file rules, applied to the plain value.
+        self.value(typ, _plain(value), path)
 
     def union(self, args: tuple[Any, ...], data: object, path: str) -> Any:
         if data is None and type(None) in args:
@@ -270,6 +287,21 @@ class _Reader:
         return _INVALID
 
 
+@functools.cache
+def _shape(typ: Any) -> tuple[Any, tuple[Any, ...]]:
+    """``typing.get_origin`` and ``get_args``, computed once per annotation."""
+    return typing.get_origin(typ), typing.get_args(typ)
+
+
+@functools.cache
+def _is_model(typ: Any) -> bool:
+    return isinstance(typ, type) and attrs.has(typ)
+
+
+def _allows_none(typ: Any) -> bool:
+    return type(None) in _shape(typ)[1]
+
+
 _INT64 = range(-(2**63) + 1, 2**63)
 
 
@@ -293,11 +325,11 @@ def _type_name(typ: Any) -> str:
 def type_problems(obj: Any, path: str) -> list[Problem]:
     """Wrong types and values in an object built in Python (where nothing checked them).
 
-    The same checks as reading a data file: a ``MicroVM(hypervisor="qmeu")``
+    The same rules as reading a data file: a ``MicroVM(hypervisor="qmeu")``
     gets the same clear problem as ``hypervisor = "qmeu"`` in nixgen.toml.
     """
     reader = _Reader()
-    reader.structure(type(obj), to_dict(obj), path)
+    reader.check_object(obj, path)
     return reader.problems
 
 

@@ -8,6 +8,7 @@ read the same metadata, so a name is spelled in exactly one place.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import Any, TypeVar
 
@@ -61,3 +62,43 @@ def option_name(field: attrs.Attribute[Any]) -> str:
 
 def is_always(field: attrs.Attribute[Any]) -> bool:
     return bool(field.metadata.get(ALWAYS, False))
+
+
+@attrs.frozen
+class FieldInfo:
+    """What the converter and emitter need to know of one field, computed once."""
+
+    name: str
+    option: str
+    always: bool
+    required: bool
+    default: Any
+    type: Any
+
+
+def describe(cls: type[Any]) -> tuple[FieldInfo, ...]:
+    """The fields of a model class with resolved types and evaluated defaults."""
+    return _describe(cls)
+
+
+@functools.cache
+def _describe(model: Any) -> tuple[FieldInfo, ...]:
+    attrs.resolve_types(model)
+    infos = []
+    for field in attrs.fields(model):
+        default: Any = field.default
+        if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
+            default = default.factory()
+            if field.converter is not None:
+                default = field.converter(default)  # type: ignore[operator]
+        infos.append(
+            FieldInfo(
+                name=field.name,
+                option=option_name(field),
+                always=is_always(field),
+                required=default is attrs.NOTHING,
+                default=default,
+                type=field.type,
+            )
+        )
+    return tuple(infos)

@@ -47,31 +47,14 @@ class NixEmitError(NixgenError):
     """A Python value has no faithful Nix spelling."""
 
 
+_QUOTE_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t", "${": "\\${"}
+_NEEDS_QUOTE_ESCAPE = re.compile(r'[\\"\n\r\t]|\$\{')
+
+
 def quote_string(value: str) -> str:
     """A double-quoted Nix string literal whose value is exactly ``value``."""
     _check_string(value)
-    out = ['"']
-    i = 0
-    n = len(value)
-    while i < n:
-        ch = value[i]
-        if ch == "\\":
-            out.append("\\\\")
-        elif ch == '"':
-            out.append('\\"')
-        elif ch == "$" and i + 1 < n and value[i + 1] == "{":
-            out.append("\\$")
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\r":
-            out.append("\\r")
-        elif ch == "\t":
-            out.append("\\t")
-        else:
-            out.append(ch)
-        i += 1
-    out.append('"')
-    return "".join(out)
+    return '"' + _NEEDS_QUOTE_ESCAPE.sub(lambda m: _QUOTE_ESCAPES[m.group()], value) + '"'
 
 
 def attr_name(key: str) -> str:
