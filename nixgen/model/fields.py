@@ -78,7 +78,8 @@ class FieldInfo:
 
 def describe(cls: type[Any]) -> tuple[FieldInfo, ...]:
     """The fields of a model class with resolved types and evaluated defaults."""
-    return _describe(cls)
+    key: Any = cls  # a class is hashable; typeshed's type[Any] is not declared so
+    return _describe(key)
 
 
 @functools.cache
@@ -90,7 +91,7 @@ def _describe(model: Any) -> tuple[FieldInfo, ...]:
         if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
             default = default.factory()
             if field.converter is not None:
-                default = field.converter(default)  # type: ignore[operator]
+                default = field.converter(default)
         infos.append(
             FieldInfo(
                 name=field.name,
