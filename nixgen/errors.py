@@ -458,6 +458,20 @@ class NixInputError(NixCommandError):
             or f"use --override-input {name} path:/local/dir to use a local copy, or go online",
         )
 
+    @property
+    def offline(self) -> bool:
+        """Whether the network, not the input, is the problem (no DNS, no route)."""
+        text = f"{self.reason}\n{self.stderr}".lower()
+        return any(
+            sign in text
+            for sign in (
+                "resolve host",
+                "network is unreachable",
+                "could not resolve",
+                "temporary failure in name resolution",
+            )
+        )
+
     def details(self) -> list[str]:
         return []
 

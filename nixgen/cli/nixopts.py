@@ -1,0 +1,72 @@
+"""Options every command that runs nix takes, like nix itself has them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from nixgen.nixcmd import Nix
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def flake_option(function: F) -> F:
+    return click.option(
+        "-f",
+        "--flake",
+        "flake_dir",
+        type=click.Path(file_okay=False, exists=True, path_type=Path),
+        default=None,
+        help="The project/flake folder (default: the current folder).",
+    )(function)
+
+
+def nix_options(function: F) -> F:
+    """--override-input NAME URL, --option NAME VALUE, --nix-timeout SECONDS."""
+    function = click.option(
+        "--override-input",
+        "override_inputs",
+        nargs=2,
+        multiple=True,
+        metavar="NAME URL",
+        help="Use URL for the flake input NAME (e.g. a local path:/dir), as nix does.",
+    )(function)
+    function = click.option(
+        "--option",
+        "nix_option",
+        nargs=2,
+        multiple=True,
+        metavar="NAME VALUE",
+        help="Set a nix configuration option for the nix calls.",
+    )(function)
+    return click.option(
+        "--nix-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="Stop nix (and everything it started) after this long.",
+    )(function)
+
+
+def make_nix(
+    override_inputs: tuple[tuple[str, str], ...],
+    nix_option: tuple[tuple[str, str], ...],
+    nix_timeout: float | None,
+) -> Nix:
+    return Nix(
+        override_inputs=dict(override_inputs),
+        options=dict(nix_option),
+        timeout=nix_timeout,
+    )
+
+
+def split_flake_and_names(
+    flake_dir: Path | None, names: tuple[str, ...]
+) -> tuple[Path, tuple[str, ...]]:
+    """``nixgen check DIR`` keeps working: a first argument that is a folder is the flake."""
+    if flake_dir is None and names and Path(names[0]).is_dir():
+        return Path(names[0]), names[1:]
+    return flake_dir or Path(), names
