@@ -550,8 +550,22 @@ def _insert_after(doc: Document, container: Node, node: Node, text: str) -> list
     laid = _layout(doc, text, indent, binding=binding, unit=unit)
     if _ends_line(source, node.end_byte):
         eol = _line_end(source, node.end_byte)
-        return [Replacement(eol, eol, (_newline_at(doc, eol) + indent + laid).encode())]
+        nl = _newline_at(doc, eol)
+        # Items separated by blank lines get a blank line too.
+        gap = nl * 2 if _blank_line_follows(doc, container, node, eol) else nl
+        return [Replacement(eol, eol, (gap + indent + laid).encode())]
     return [Replacement(node.end_byte, node.end_byte, (" " + laid).encode())]
+
+
+def _blank_line_follows(doc: Document, container: Node, node: Node, eol: int) -> bool:
+    source = doc.source
+    next_start = source.find(b"\n", eol) + 1
+    if next_start == 0:
+        return False
+    next_end = _line_end(source, next_start)
+    if source[next_start:next_end].strip(b" \t"):
+        return False
+    return any(item.start_byte > node.end_byte for item in _items_of(container))
 
 
 def _insert_item(
@@ -571,6 +585,9 @@ def _insert_item(
     if items:
         if not multi and not single_text:
             return _expand(doc, container, open_, close, index, text)
+        if index > 0:
+            # After the previous item: the next item keeps its comments above it.
+            return _insert_after(doc, container, items[index - 1], text)
         if index < len(items):
             ref = items[index]
             start = _block_start(doc, ref.start_byte)
@@ -806,8 +823,10 @@ def _layout(doc: Document, text: str, base: str, *, unit: str, binding: bool = F
         if string is not None and string.type == "string_expression":
             out.append(b"\n")
         elif string is not None:
+            # Every non-empty line moves by the same spaces (whitespace-only
+            # lines too: their spaces beyond the margin are part of the value).
             keep = _shiftable(wrapped, string)
-            out.append(b"\n" + (shift if keep and line.strip() else b""))
+            out.append(b"\n" + (shift if keep and line else b""))
         else:
             lead = _LEADING.match(line)
             width = lead.end() if lead else 0

@@ -32,6 +32,7 @@ from nixgen.nix.emit import Nix
 
 __all__ = [
     "ATTRSET_TYPES",
+    "CONTAINER_TYPES",
     "Binding",
     "Document",
     "Lookup",
@@ -40,8 +41,10 @@ __all__ = [
     "Span",
     "Step",
     "UnsupportedSyntaxError",
+    "check_tree",
     "load_language",
     "new_parser",
+    "unwrap",
 ]
 
 ATTRSET_TYPES = frozenset({"attrset_expression", "rec_attrset_expression"})
@@ -54,6 +57,8 @@ DEFAULT_THROUGH = ("nixosSystem",)
 Step = str | int
 
 _BOM = b"\xef\xbb\xbf"
+# An attribute path of plain identifiers, nothing else in between.
+_SIMPLE_ATTRPATH = re.compile(rb"[A-Za-z_][A-Za-z0-9_'-]*(?:\.[A-Za-z_][A-Za-z0-9_'-]*)*\Z")
 # What can follow `//` for the grammar to read a path.
 _PATH_CONTINUES = re.compile(rb"[A-Za-z0-9._+~$-]")
 _INT_MIN = -(2**63)
@@ -82,18 +87,40 @@ class NixPathError(NixgenError):
 
 
 @functools.cache
+@functools.cache
 def load_language() -> Language:
     """The tree-sitter grammar for Nix.  The only place that names its source.
 
-    The nix grammar of ``tree-sitter-language-pack`` is used because PyPI's
-    ``tree-sitter-nix`` 0.1.0 cannot parse trailing commas in function formals,
-    which nixfmt prints everywhere.
+    The nix grammar of ``tree-sitter-language-pack`` 0.13 comes first because
+    PyPI's ``tree-sitter-nix`` 0.1.0 cannot parse trailing commas in function
+    formals, which nixfmt prints everywhere.  A ``tree_sitter_nix`` module
+    (e.g. nixpkgs' ``tree-sitter-grammars.tree-sitter-nix``) is taken when the
+    pack is absent, provided its grammar reads such formals.
     """
-    from tree_sitter_language_pack import get_language
-
+    try:
+        from tree_sitter_language_pack import get_language
+    except ImportError:
+        return _standalone_grammar()
     language = get_language("nix")
     if not isinstance(language, Language):  # pragma: no cover - defensive
         raise TypeError("tree_sitter_language_pack.get_language('nix') returned no Language")
+    return language
+
+
+def _standalone_grammar() -> Language:
+    hint = "pip install 'tree-sitter-language-pack==0.13.0' (its nix grammar reads modern Nix)"
+    try:
+        import tree_sitter_nix
+    except ImportError:
+        raise NixgenError("no tree-sitter grammar for Nix is installed", hint=hint) from None
+    language = Language(tree_sitter_nix.language())
+    probe = Parser(language).parse(b"{\n  a,\n  b,\n}: a")
+    if probe.root_node.has_error:
+        raise NixgenError(
+            "the installed tree_sitter_nix grammar cannot read trailing commas in "
+            "function arguments (as nixfmt writes them)",
+            hint=hint,
+        )
     return language
 
 
@@ -325,6 +352,10 @@ class Document:
 
         A dynamic key (``${x}``, ``"a${x}"``) is returned as its source text.
         """
+        raw = self.source[attrpath.start_byte : attrpath.end_byte]
+        if _SIMPLE_ATTRPATH.match(raw):
+            # Plain dotted identifiers (nearly all of them): no need to visit the nodes.
+            return tuple(raw.decode("ascii").split(".")), False
         keys: list[str] = []
         dynamic = False
         for attr in attrpath.children_by_field_name("attr"):
@@ -420,16 +451,20 @@ class Document:
         key = wanted[len(base)].encode() if len(wanted) > len(base) else None
         source = self.source
         for node in self.bindings(container):
-            if key is not None and node.type == "binding":
-                # Cheap reject on the first key: sets with thousands of bindings are common.
-                attrpath = node.child_by_field_name("attrpath")
-                first = attrpath.named_child(0) if attrpath is not None else None
-                if (
-                    first is not None
-                    and first.type == "identifier"
-                    and source[first.start_byte : first.end_byte] != key
-                ):
-                    continue
+            if key is not None:
+                # Cheap rejects on the first key: sets with thousands of bindings are common.
+                if node.type != "binding":
+                    if key not in source[node.start_byte : node.end_byte]:
+                        continue
+                else:
+                    attrpath = node.child_by_field_name("attrpath")
+                    first = attrpath.named_child(0) if attrpath is not None else None
+                    if (
+                        first is not None
+                        and first.type == "identifier"
+                        and source[first.start_byte : first.end_byte] != key
+                    ):
+                        continue
             self._lookup_node(
                 node, container, wanted, base, exact, inner, dynamic, blocker, deepest
             )
@@ -507,16 +542,26 @@ class Document:
     ) -> Node | None:
         if depth > _MAX_DEPTH:
             return None
-        for scope in self._scopes_around(at):
-            if scope == skip:
+        scopes = [scope for scope in self._scopes_around(at) if scope != skip]
+        if not scopes:
+            return None
+        # The answer depends only on the innermost scope: the same names are
+        # looked up from thousands of places in a big flake.
+        key = f"var:{name}:{scopes[0].id}"
+        if key in self._memo:
+            return cast("Node | None", self._memo[key])
+        result = self._resolve_in(name, scopes, depth)
+        self._memo[key] = result
+        return result
+
+    def _resolve_in(self, name: str, scopes: list[Node], depth: int) -> Node | None:
+        for scope in scopes:
+            names = self._scope_names(scope)
+            if name not in names:
                 continue
-            if scope.type == "function_expression":
-                if self._binds_parameter(scope, name):
-                    return None
-                continue
-            found = self._scope_binding(scope, name)
+            found = names[name]
             if found is None:
-                continue
+                return None  # a function parameter, or only `let name.x = …;`
             if found.node.type == "inherit":
                 # `inherit x;` takes x from the scope around this one.
                 return self._resolve_variable(name, scope, depth + 1, scope)
@@ -563,12 +608,6 @@ class Document:
             if scope.start_byte <= offset and end <= scope.end_byte:
                 yield scope
             i = parents[i]
-
-    def _scope_binding(self, scope: Node, name: str) -> Binding | None:
-        return self._scope_names(scope).get(name)
-
-    def _binds_parameter(self, function: Node, name: str) -> bool:
-        return name in self._scope_names(function)
 
     def _scope_names(self, scope: Node) -> dict[str, Binding | None]:
         """The names a scope binds (memoised): for ``let``/``rec`` the binding
@@ -798,20 +837,31 @@ class Document:
             )
         return current
 
-    def merge_operands(self, node: Node) -> list[Node]:
-        """The operands of a chain of ``//`` (one element when it is no merge)."""
+    def merge_operands(self, node: Node, *, bodies: bool = False) -> list[Node]:
+        """The operands of a chain of ``//`` (one element when it is no merge).
+
+        With ``bodies``, ``let``/``with``/``assert`` and function bodies are
+        entered first, on the whole and on each operand.
+        """
         node = self.resolve(node)
+        while bodies and node.type in _BODY_TYPES:
+            body = node.child_by_field_name("body")
+            if body is None:
+                break
+            node = self.resolve(body)
         if node.type == "binary_expression":
             operator = node.child_by_field_name("operator")
             left = node.child_by_field_name("left")
             right = node.child_by_field_name("right")
             if operator is not None and operator.type == "//" and left and right:
-                return self.merge_operands(left) + self.merge_operands(right)
+                return self.merge_operands(left, bodies=bodies) + self.merge_operands(
+                    right, bodies=bodies
+                )
         return [node]
 
     def _lookup_in(self, current: Node, run: tuple[str, ...], where: Sequence[Step]) -> Lookup:
         # In `a // b` the right operand wins: search literal operands right to left.
-        operands = self.merge_operands(current)
+        operands = self.merge_operands(current, bodies=True)
         first: Lookup | None = None
         for operand in reversed(operands):
             aset = self.attrset_of(operand)
@@ -1110,6 +1160,8 @@ def _strip_indentation(tokens: list[tuple[str, bool]]) -> str:
 
 def _column(source: bytes, line_start: int, offset: int) -> int:
     prefix = source[line_start:offset]
+    if prefix.isascii():
+        return len(prefix) + 1
     if line_start == 0 and prefix.startswith(_BOM):
         prefix = prefix[len(_BOM) :]
     return len(prefix.decode("utf-8", "replace")) + 1
@@ -1226,6 +1278,16 @@ def _raise_error(source: bytes, bad: Node, path: Path | None) -> None:
     line, column = _line_col(source, start)
     excerpt = _excerpt(source, start, column)
     if bad.is_missing:
+        parent = bad.parent
+        if bad.type == "identifier" and parent is not None and parent.type == "inherited_attrs":
+            raise UnsupportedSyntaxError(
+                "an `inherit` without names is valid Nix but nixgen's parser cannot read it"
+                + excerpt,
+                file=_where(path),
+                line=line,
+                column=column,
+                hint="remove the empty `inherit …;`, it does nothing",
+            )
         raise NixSyntaxError(
             f"syntax error: missing `{bad.type}`{excerpt}",
             file=_where(path),

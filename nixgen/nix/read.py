@@ -16,6 +16,7 @@ Nothing is evaluated.  Guests built by functions (``genAttrs``,
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Mapping
 from pathlib import Path, PurePosixPath
 from typing import Literal
@@ -41,6 +42,14 @@ ModuleKind = Literal["inline", "file", "reference", "opaque"]
 
 # Top-level names of a module that are not option settings.
 _MODULE_META = frozenset({"imports", "_file", "key", "disabledModules", "_class"})
+# Expressions a module can be written as (after following variables).
+_MODULE_SHAPES = ATTRSET_TYPES | {
+    "function_expression",
+    "let_expression",
+    "with_expression",
+    "assert_expression",
+    "let_attrset_expression",
+}
 # Functions known to compute attribute sets, for clearer reasons.
 _COMPUTING = {
     "genAttrs": "lib.genAttrs",
@@ -206,7 +215,9 @@ class _Reader:
         sets = self._literal_sets(body, "outputs")
         if not sets:
             self.notes.clear()
-            self._unreadable(None, _computed_reason(doc, _strip_scopes(doc, body), "`outputs`"), body)
+            self._unreadable(
+                None, _computed_reason(doc, _strip_scopes(doc, body), "`outputs`"), body
+            )
         return sets
 
     def _literal_sets(self, node: Node, what: str) -> list[Node]:
@@ -319,13 +330,18 @@ class _Reader:
         problems: list[str] = []
         system: object = None
         system_span: Span | None = None
-        found = doc.lookup(args, ("system",))
-        if len(found.exact) == 1:
-            system_node = doc.binding_value(found.exact[0])
+        # One pass over the (small) argument set instead of a lookup per name.
+        top: dict[str, list[Binding]] = {}
+        for b in doc.iter_bindings(args):
+            if len(b.written) == 1:
+                top.setdefault(b.written[0], []).append(b)
+        found = top.get("system", [])
+        if len(found) == 1:
+            system_node = doc.binding_value(found[0])
             if system_node is None:
                 system = Nix("system")
                 problems.append("`system` is inherited from a scope nixgen cannot read")
-                system_span = doc.span(found.exact[0].node)
+                system_span = doc.span(found[0].node)
             else:
                 # `system = hostSystem;` with a let-bound literal: follow it.
                 system = doc.literal(doc.resolve(system_node))
@@ -333,14 +349,14 @@ class _Reader:
                     system = Nix(doc.text_of(system_node))
                 system_span = doc.span(system_node)
         modules: list[Module] = []
-        found = doc.lookup(args, ("modules",))
-        if len(found.exact) == 1:
-            modules_node = doc.binding_value(found.exact[0])
+        found = top.get("modules", [])
+        if len(found) == 1:
+            modules_node = doc.binding_value(found[0])
             if modules_node is None:
                 problems.append("`modules` is inherited from a scope nixgen cannot read")
             else:
                 modules = self._modules(modules_node, (*locator, "modules"), problems)
-        elif not found.found:
+        elif not found:
             problems.append("the guest has no `modules`")
         definitions: dict[str, list[Setting]] = {}
         for module in modules:
@@ -406,7 +422,8 @@ class _Reader:
         function_args: tuple[str, ...] = ()
         if target.type == "function_expression":
             function_args = _formals(doc, target)
-        aset = doc.attrset_of(target, through=())
+        # Only these can amount to an attribute set; skip the rest cheaply.
+        aset = doc.attrset_of(target, through=()) if target.type in _MODULE_SHAPES else None
         if aset is not None:
             settings, imports, problems = self._module_body(doc, aset, locator, visiting)
             return Module(
@@ -551,7 +568,7 @@ class _Reader:
             value_node = b.name if b.name is not None else b.node
             return [
                 Setting(
-                    key=attr_path(path) if path else "",
+                    key=_key(path) if path else "",
                     path=path,
                     value=Nix(_inherit_expression(doc, b)),
                     span=doc.span(value_node),
@@ -582,7 +599,7 @@ class _Reader:
             ]
         return [
             Setting(
-                key=attr_path(path) if not b.dynamic else ".".join(path),
+                key=_key(path) if not b.dynamic else ".".join(path),
                 path=path,
                 value=doc.value(value),
                 span=doc.span(value),
@@ -598,6 +615,12 @@ class _Reader:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+@functools.lru_cache(maxsize=4096)
+def _key(path: tuple[str, ...]) -> str:
+    # The same few option paths come up for every guest.
+    return attr_path(path)
 
 
 def _strip_scopes(doc: Document, node: Node) -> Node:

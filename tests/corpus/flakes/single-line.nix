@@ -1,0 +1,1 @@
+{ inputs.nixpkgs.url = "github:NixOS/nixpkgs/nixos-unstable"; inputs.microvm.url = "github:microvm-nix/microvm.nix"; outputs = { self, nixpkgs, microvm }: { nixosConfigurations.tiny = nixpkgs.lib.nixosSystem { system = "x86_64-linux"; modules = [ microvm.nixosModules.microvm { networking.hostName = "tiny"; microvm = { mem = 256; vcpu = 1; }; microvm.shares = []; } ]; }; }; }

@@ -1,0 +1,12 @@
+{ lib, ... }:
+{
+  options = { };
+  config = {
+    microvm.mem = 1536;
+    microvm.hypervisor = "cloud-hypervisor";
+    networking = {
+      hostName = "sectioned";
+      useNetworkd = true;
+    };
+  };
+}

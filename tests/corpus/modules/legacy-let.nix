@@ -1,0 +1,7 @@
+let {
+  hostName = "legacy";
+  body = {
+    networking.hostName = hostName;
+    microvm.mem = 512;
+  };
+}

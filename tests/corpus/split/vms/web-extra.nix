@@ -1,0 +1,3 @@
+{
+  networking.firewall.allowedTCPPorts = [ 80 443 ];
+}

@@ -1,0 +1,5 @@
+{ pkgs, ... }:
+{
+  inherit;
+  environment.systemPackages = [ pkgs.hello ];
+}

@@ -1,0 +1,4 @@
+{ user, ... }:
+{
+  environment.etc."profile".source = ~/${user}/profile;
+}

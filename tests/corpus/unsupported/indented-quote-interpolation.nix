@@ -1,0 +1,6 @@
+{ name, greeting, ... }:
+{
+  environment.etc."hello".text = ''
+    ${greeting}'${name}
+  '';
+}

@@ -1,0 +1,4 @@
+{ lib, ... }:
+{
+  environment.systemPackages = lib.unique <| [ ];
+}

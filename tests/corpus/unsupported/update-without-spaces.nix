@@ -1,0 +1,5 @@
+{
+  outputs = { self, nixpkgs }: {
+    nixosConfigurations = {}//self.extraConfigurations;
+  };
+}
