@@ -29,12 +29,23 @@ class NixgenError(Exception):
         return self.message
 
 
+def keyed(path: str, key: object) -> str:
+    """``path`` followed by a mapping key, always in double quotes: ``guests["web"]``.
+
+    The one spelling of keys in every path nixgen shows (reading data,
+    validating, emitting Nix), so a setting has one path wherever it is reported.
+    """
+    text = str(key).replace("\\", "\\\\").replace('"', '\\"')
+    return f'{path}["{text}"]'
+
+
 @attrs.frozen
 class Problem:
     """One thing wrong (or worth a warning) in a model, found before Nix runs.
 
     ``path`` points at the value in nixgen terms, e.g.
-    ``guests["web"].shares[0].proto``.
+    ``guests["web"].shares[0].proto`` (keys of tables in double quotes, see
+    :func:`keyed`; top-level keys without a prefix: ``default``).
     """
 
     path: str

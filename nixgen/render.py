@@ -129,7 +129,7 @@ def _nix_value(value: Any) -> Any:
         if set(value) == {"_nix"}:
             return Nix(value["_nix"])
         return {k: _nix_value(v) for k, v in value.items()}
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):
         return [_nix_value(v) for v in value]
     return value
 

@@ -10,16 +10,17 @@ every error and returns the warnings; nothing here prints.
 from __future__ import annotations
 
 import re
+import types
 import typing
 from collections.abc import Iterable, Mapping
 
 import attrs
 
-from nixgen.errors import NixgenError, Problem, ValidationError
+from nixgen.errors import NixgenError, Problem, ValidationError, keyed
 from nixgen.hypervisors import TABLE, Capabilities, supporting
 from nixgen.model import Flake, Interface, MicroVM, Share
-from nixgen.model.convert import type_problems
-from nixgen.model.fields import option_name
+from nixgen.model.convert import check_types
+from nixgen.model.fields import describe
 from nixgen.model.guest import NON_MICROVM_FIELDS
 from nixgen.nix.emit import parse_attr_path
 
@@ -32,10 +33,6 @@ _USERNAME = re.compile(r"[a-z_][a-z0-9_-]*[$]?\Z")
 _IFNAME_MAX = 15  # Linux IFNAMSIZ - 1
 _TRANSLATE_IDS = ("--translate-uid", "--translate-gid")
 _OWN_NIXOS_KEYS = ("networking.hostName", "system.stateVersion", "microvm")
-
-
-def _quoted(name: str) -> str:
-    return '"' + name.replace('"', '\\"') + '"'
 
 
 class _Checker:
@@ -194,8 +191,22 @@ class _Checker:
                 "remove hugepageMem",
             )
 
+    def _unique(
+        self, seen: dict[str, str], value: str, element: str, path: str, what: str, hint: str
+    ) -> None:
+        """Report ``value`` when an earlier element of the guest has it too.
+
+        ``seen`` maps each value to the first element that has it
+        (``interfaces[0]``); ``element`` is the one being checked.
+        """
+        if value in seen:
+            self.error(path, f"is also the {what} of {seen[value]}", hint, value)
+        seen.setdefault(value, element)
+
     def _interfaces(self, vm: MicroVM, at: str, caps: Capabilities) -> None:
-        seen: dict[str, int] = {}
+        ids: dict[str, str] = {}
+        macs: dict[str, str] = {}
+        resolved = vm.resolved_interfaces()
         for i, iface in enumerate(vm.interfaces):
             p = f"{at}.interfaces[{i}]"
             if iface.type not in caps.interface_types:
@@ -214,14 +225,8 @@ class _Checker:
                     "use a shorter id",
                     iface.id,
                 )
-            if iface.id in seen:
-                self.error(
-                    f"{p}.id",
-                    f"is also the id of interfaces[{seen[iface.id]}]",
-                    "give every interface its own id",
-                    iface.id,
-                )
-            seen.setdefault(iface.id, i)
+            element = f"interfaces[{i}]"
+            self._unique(ids, iface.id, element, f"{p}.id", "id", "give every interface its own id")
             if iface.type == "bridge" and not iface.bridge:
                 self.error(
                     f"{p}.bridge", "a bridge interface must name its bridge", 'set bridge = "br0"'
@@ -243,6 +248,16 @@ class _Checker:
                 self.error(f"{p}.macvtap", "is only for macvtap interfaces", "remove macvtap")
             if iface.mac is not None:
                 self._mac(f"{p}.mac", iface.mac)
+            mac = resolved[i].mac or ""
+            if _MAC.match(mac):  # a malformed one is reported above
+                self._unique(
+                    macs,
+                    mac.lower(),
+                    element,
+                    f"{p}.mac",
+                    "MAC address",
+                    "give every interface its own MAC address",
+                )
 
     def _mac(self, path: str, mac: str) -> None:
         if not _MAC.match(mac):
@@ -256,17 +271,17 @@ class _Checker:
             )
 
     def _volumes(self, vm: MicroVM, at: str, caps: Capabilities) -> None:
-        seen: dict[str, int] = {}
+        seen: dict[str, str] = {}
         for i, vol in enumerate(vm.volumes):
             p = f"{at}.volumes[{i}]"
-            if vol.image in seen:
-                self.error(
-                    f"{p}.image",
-                    f"is also the image of volumes[{seen[vol.image]}]",
-                    "give every volume its own image file",
-                    vol.image,
-                )
-            seen.setdefault(vol.image, i)
+            self._unique(
+                seen,
+                vol.image,
+                f"volumes[{i}]",
+                f"{p}.image",
+                "image",
+                "give every volume its own image file",
+            )
             if not vol.image:
                 self.error(f"{p}.image", "is empty", 'name the image file, e.g. "var.img"')
             if vol.mount_point is not None and not vol.mount_point.startswith("/"):
@@ -289,7 +304,7 @@ class _Checker:
                 )
 
     def _shares(self, vm: MicroVM, at: str, caps: Capabilities) -> None:
-        tags: dict[str, int] = {}
+        tags: dict[str, str] = {}
         sockets: dict[str, int] = {}
         global_args = vm.virtiofsd.extra_args if vm.virtiofsd else ()
         for i, share in enumerate(vm.shares):
@@ -315,14 +330,9 @@ class _Checker:
                 )
             if not share.tag:
                 self.error(f"{p}.tag", "is empty", "name the share")
-            if share.tag in tags:
-                self.error(
-                    f"{p}.tag",
-                    f"is also the tag of shares[{tags[share.tag]}]",
-                    "give every share its own tag",
-                    share.tag,
-                )
-            tags.setdefault(share.tag, i)
+            self._unique(
+                tags, share.tag, f"shares[{i}]", f"{p}.tag", "tag", "give every share its own tag"
+            )
             if not share.source:
                 self.error(f"{p}.source", "is empty", "name the host folder to share")
             if not share.mount_point.startswith("/"):
@@ -397,10 +407,16 @@ class _Checker:
                 vm.hypervisor,
             )
         for key in vm.extra:
-            covered = [m for m in _MODELLED if m == key or m.startswith(key + ".")]
+            # The option itself, a group above modelled options, or a path inside
+            # a modelled option (a key of credentialFiles, …).
+            covered = sorted(
+                m
+                for m in _MODELLED
+                if m == key or m.startswith(key + ".") or key.startswith(m + ".")
+            )
             if covered:
                 self.error(
-                    f"{at}.extra[{_quoted(key)}]",
+                    keyed(f"{at}.extra", key),
                     f"microvm.{key} has its own field in the model",
                     f"set {covered[0]} directly instead of through extra",
                 )
@@ -440,14 +456,14 @@ class _Checker:
             try:
                 path = parse_attr_path(key)
             except NixgenError as err:
-                self.error(f"{at}.nixos[{_quoted(key)}]", err.message, err.hint or "")
+                self.error(keyed(f"{at}.nixos", key), err.message, err.hint or "")
                 continue
             for full in _leaf_paths(path, value):
                 dotted = ".".join(full)
                 for own in _OWN_NIXOS_KEYS:
                     if dotted == own or dotted.startswith(own + "."):
                         self.error(
-                            f"{at}.nixos[{_quoted(key)}]",
+                            keyed(f"{at}.nixos", key),
                             f"{dotted} is set by nixgen from the guest's fields",
                             "set the matching field of MicroVM (name, stateVersion, …) "
                             "or use `extra` for other microvm options",
@@ -463,16 +479,16 @@ class _Checker:
         if not flake.guests:
             self.warn("guests", "the flake has no guests", "add a MicroVM")
         for vm in flake.guests:
-            at = f"guests[{_quoted(vm.name)}]"
+            at = keyed("guests", vm.name)
             if vm.name in names:
                 self.error(
                     f"{at}.name", "two guests share this name", "rename one of them", vm.name
                 )
             names.setdefault(vm.name, 0)
-            typed = type_problems(vm, at)
-            if typed:
+            typed, well_typed = check_types(vm, at)
+            self.found.extend(typed)
+            if not well_typed:
                 # Rules would trip over wrong types: report those first.
-                self.found.extend(typed)
                 continue
             self.guest(vm, at)
             if vm.vsock is not None and vm.vsock.cid is not None:
@@ -526,7 +542,7 @@ class _Checker:
                     f"add Input(name={required!r}, url=…) or keep the default inputs",
                 )
         for inp in flake.inputs:
-            at = f'inputs["{inp.name}"]'
+            at = keyed("inputs", inp.name)
             if not _ATTR_PATH.match(inp.name) or "." in inp.name:
                 self.error(
                     f"{at}.name", "is not a valid input name", "use letters, digits, - and _"
@@ -538,7 +554,7 @@ class _Checker:
             for sub, target in inp.follows.items():
                 if target.split("/")[0] not in names:
                     self.error(
-                        f"{at}.follows[{sub!r}]",
+                        keyed(f"{at}.follows", sub),
                         f"follows {target!r}, which is not an input of this flake",
                         "use one of " + ", ".join(names),
                         target,
@@ -558,32 +574,33 @@ def _virtiofs_socket(vm: MicroVM, share: Share) -> str:
     return share.socket or f"{vm.name}-virtiofs-{share.tag}.sock"
 
 
-def _modelled_options() -> frozenset[str]:
-    """The dotted ``microvm.*`` option paths that model fields stand for."""
+def _modelled_options(cls: type = MicroVM, prefix: str = "") -> frozenset[str]:
+    """The dotted ``microvm.*`` option paths that model fields stand for.
+
+    Option groups (``qemu``, ``vfkit.rosetta``: a field holding one model
+    object) are followed to their leaves at any depth; lists of objects
+    (``interfaces``) and tables (``credentialFiles``) are one option each.
+    """
     out: set[str] = set()
-    attrs.resolve_types(MicroVM)
-    for field in attrs.fields(MicroVM):
-        if field.name in NON_MICROVM_FIELDS:
+    for info in describe(cls):
+        if cls is MicroVM and info.name in NON_MICROVM_FIELDS:
             continue
-        name = option_name(field)
-        group = _attrs_class(field.type)
-        if group is not None and _is_group(group):
-            out.update(f"{name}.{option_name(f)}" for f in attrs.fields(group))
+        name = prefix + info.option
+        group = _group_class(info.type)
+        if group is not None:
+            out |= _modelled_options(group, name + ".")
         else:
             out.add(name)
     return frozenset(out)
 
 
-def _attrs_class(typ: object) -> type | None:
-    for candidate in (typ, *typing.get_args(typ)):
-        if isinstance(candidate, type) and attrs.has(candidate):
-            return candidate
-    return None
-
-
-def _is_group(cls: type) -> bool:
-    """Option groups (``qemu.*``) as opposed to list elements (interfaces)."""
-    return cls.__name__.endswith("Options") or cls.__name__ in ("Graphics", "Vsock")
+def _group_class(typ: object) -> type | None:
+    """The model class of a group field (``X`` or ``X | None``), else None."""
+    members = [m for m in typing.get_args(typ) or (typ,) if m is not type(None)]
+    if typing.get_origin(typ) not in (None, typing.Union, types.UnionType) or len(members) != 1:
+        return None
+    (member,) = members
+    return member if isinstance(member, type) and attrs.has(member) else None
 
 
 _MODELLED = _modelled_options()

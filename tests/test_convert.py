@@ -36,6 +36,7 @@ from nixgen.model import (
 )
 from nixgen.model.convert import (
     NIX_KEY,
+    NULL,
     dumps_json,
     dumps_toml,
     flake_from_dict,
@@ -117,13 +118,8 @@ def for_type(typ: Any) -> st.SearchStrategy[Any]:
 def _field_strategy(cls: type, field: attrs.Attribute[Any]) -> st.SearchStrategy[Any]:
     if (cls, field.name) == (MicroVM, "name"):
         return HOSTNAMES
-    typ: Any = field.type
-    default = _default(field)
-    if default is not None and type(None) in _members(typ):
-        # None where the default is not None does not survive a round trip (see
-        # test_none_over_a_non_none_default_round_trips, xfailed); leave it out here.
-        typ = typing.Union[tuple(m for m in _members(typ) if m is not type(None))]  # noqa: UP007
-    return for_type(typ)
+    # None where the default is not None is Nix's null, written as {_nix = "null"}.
+    return for_type(field.type)
 
 
 def for_class(cls: type) -> st.SearchStrategy[Any]:
@@ -184,12 +180,8 @@ def test_flake_dict_round_trip(flake: Flake) -> None:
 @given(flake=flakes())
 def test_flake_toml_round_trip(flake: Flake) -> None:
     text = dumps_toml(flake)
-    back = loads_flake(text)
-    assert loads_flake(text, format="toml") == back
-    # The order of inputs is not kept (test_toml_keeps_the_order_of_inputs, xfailed):
-    # compare the rest exactly and the inputs by name.
-    assert {i.name: i for i in back.inputs} == {i.name: i for i in flake.inputs}
-    assert back.evolve(inputs=flake.inputs) == flake
+    assert loads_flake(text) == flake
+    assert loads_flake(text, format="toml") == flake
 
 
 @ROUND_TRIP
@@ -212,8 +204,11 @@ def _check_only_non_defaults(obj: Any, data: Mapping[str, Any], path: str) -> No
         value = getattr(obj, field.name)
         written = key in data
         if value is None:
-            assert not written, f"{path}.{key}: None is written"
-        elif is_always(field):
+            # Unset is left out; null over a non-null default is written as NULL.
+            assert written == (_default(field) is not None), f"{path}.{key}: None, {written=}"
+            assert not written or data[key] == NULL, f"{path}.{key}: {data[key]!r}"
+            continue
+        if is_always(field):
             assert written, f"{path}.{key}: always written, missing"
         else:
             assert written == (value != _default(field)), (
@@ -331,7 +326,7 @@ def test_flake_to_dict_shape() -> None:
     data = flake_to_dict(flake)
     assert list(data) == ["description", "default", "inputs", "guests"]
     assert data["inputs"] == {
-        "nixpkgs": "github:NixOS/nixpkgs/nixos-unstable",
+        "nixpkgs": {"url": "github:NixOS/nixpkgs/nixos-unstable"},
         "microvm": {"url": "github:microvm-nix/microvm.nix", "follows": {"nixpkgs": "nixpkgs"}},
         "data": {"url": "path:./data", "flake": False},
     }
@@ -374,13 +369,6 @@ def test_unmounted_volume_round_trips() -> None:
 # ----------------------------------------------------------------- known round-trip bugs
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="bug: to_dict skips None even where the default is not None: "
-    "VfkitOptions(log_level=None) / VirtiofsdOptions(group=None, inode_file_handles=None) "
-    "are written as {} and read back as 'info' / 'kvm' / 'prefer'",
-)
 @pytest.mark.parametrize(
     "vm",
     [
@@ -394,14 +382,6 @@ def test_none_over_a_non_none_default_round_trips(vm: MicroVM) -> None:
     assert from_dict(MicroVM, json.loads(json.dumps(to_dict(vm)))) == vm
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason='bug: dumps_toml writes an input without follows as `name = "url"` and one '
-    "with follows as an [inputs.name] table; TOML puts plain keys before tables, so an "
-    "input table followed by a URL input comes back in the other order "
-    "(flake_to_dict + tomli_w; Flake.inputs is ordered and rendered in that order)",
-)
 def test_toml_keeps_the_order_of_inputs() -> None:
     flake = Flake(
         inputs=(
@@ -466,7 +446,7 @@ def test_one_error_lists_every_problem_with_its_path() -> None:
     err = info.value
     problems = _by_path(err.problems)
     assert set(problems) == {
-        "flake.binaryCash",
+        "binaryCash",
         'inputs["nixpkgs"]',
         'guests["web"].hypervisor',
         'guests["web"].memm',
@@ -491,7 +471,7 @@ def test_unknown_keys_suggest_the_closest_name() -> None:
     problems = _by_path(_problems(MANY_MISTAKES))
     assert problems['guests["web"].memm'].message == "unknown setting"
     assert problems['guests["web"].memm'].hint == "did you mean 'mem'?"
-    assert problems["flake.binaryCash"].hint == "did you mean 'binaryCache'?"
+    assert problems["binaryCash"].hint == "did you mean 'binaryCache'?"
     assert problems['guests["db"].qemu.serialConsol'].hint == "did you mean 'serialConsole'?"
 
 
@@ -558,10 +538,10 @@ threadPoolSize = true
     assert problems['guests["web"].virtiofsd.threadPoolSize'].message == (
         "expected a string or a number"
     )
-    nix = problems["guests[\"web\"].nixos['a']"]
+    nix = problems['guests["web"].nixos["a"]']
     assert nix.message == "expected a Nix expression"
     assert NIX_KEY in nix.hint
-    assert problems["guests[\"web\"].credentialFiles['token']"].message == "expected a string"
+    assert problems['guests["web"].credentialFiles["token"]'].message == "expected a string"
 
 
 def test_lists_of_tables_must_hold_tables() -> None:
@@ -648,12 +628,6 @@ hypervisor = "cloud-hypervisor"
     assert [g.name for g in flake.guests] == ["web", "db"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason='bug: an empty verbatim expression ({ _nix = "" }) makes loads_flake raise a '
-    "bare ValueError from Nix() instead of a ValidationError with the path "
-    "(convert.py, _Reader.value, the `typ is Nix` branch calls Nix() unguarded)",
-)
 @pytest.mark.parametrize(
     "text",
     [
@@ -668,12 +642,101 @@ def test_blank_nix_expression_is_a_validation_problem(text: str) -> None:
     assert problem.path.startswith('guests["web"].')
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a `name` key inside [guests.web] silently renames the guest "
-    "(flake_from_dict merges {'name': key, **table}), so the table key and the guest "
-    'name disagree; expected a problem at guests["web"].name',
-)
 def test_name_inside_a_guest_table_is_rejected() -> None:
     problems = _by_path(_problems('[guests.web]\nname = "db"\n'))
     assert 'guests["web"].name' in problems
+
+
+def test_inputs_are_written_as_tables_in_their_order() -> None:
+    text = dumps_toml(Flake())
+    assert '[inputs.nixpkgs]\nurl = "github:NixOS/nixpkgs/nixos-unstable"\n' in text
+    assert text.index("[inputs.nixpkgs]") < text.index("[inputs.microvm]")
+    # The short form `name = "url"` is still read.
+    flake = loads_flake('[inputs]\nnixpkgs = "github:a/b"\nmicrovm = "github:c/d"\n')
+    assert [(i.name, i.url) for i in flake.inputs] == [
+        ("nixpkgs", "github:a/b"),
+        ("microvm", "github:c/d"),
+    ]
+
+
+def test_null_is_written_as_nix_null_in_both_formats() -> None:
+    vm = MicroVM(name="a", vfkit=VfkitOptions(log_level=None))
+    assert to_dict(vm)["vfkit"] == {"logLevel": {NIX_KEY: "null"}}
+    assert to_dict(vm, nulls=True)["vfkit"] == {"logLevel": None}
+    flake = Flake(guests=(vm,))
+    assert '[guests.a.vfkit.logLevel]\n_nix = "null"\n' in dumps_toml(flake)
+    assert loads_flake(dumps_toml(flake)) == flake
+    assert loads_flake(dumps_json(flake), format="json") == flake
+    text = '{"guests": {"a": {"vfkit": {"logLevel": null}}}}'
+    assert loads_flake(text, format="json").guest("a") == vm
+
+
+def test_null_where_the_default_is_unset_is_a_problem() -> None:
+    problems = _by_path(_problems('[guests.web]\nsocket = { _nix = "null" }\n'))
+    problem = problems['guests["web"].socket']
+    assert "cannot be null" in problem.message and problem.hint == "remove the key"
+    # Other Nix is not a value of a typed setting.
+    problems = _by_path(
+        _problems('[guests.web.vfkit]\nlogLevel = { _nix = "lib.mkDefault null" }\n')
+    )
+    assert problems['guests["web"].vfkit.logLevel'].message == "is not one of the allowed values"
+
+
+def test_none_in_a_free_value_cannot_be_written_to_toml() -> None:
+    vm = MicroVM(name="a", nixos={"x": None, "y": {"z": [1, None]}}, extra={"e": None})
+    with pytest.raises(ValidationError) as info:
+        dumps_toml(Flake(guests=(vm,)))
+    paths = [p.path for p in info.value.problems]
+    assert paths == [
+        'guests["a"].extra["e"]',
+        'guests["a"].nixos["x"]',
+        'guests["a"].nixos["y"]["z"][1]',
+    ]
+    assert all(
+        p.message == "TOML has no null" and 'Nix("null")' in p.hint for p in info.value.problems
+    )
+    assert loads_flake(dumps_json(Flake(guests=(vm,))), format="json").guest("a") == vm
+
+
+def test_expected_types_are_named_as_a_data_file_writes_them() -> None:
+    problems = _by_path(_problems("[guests.web]\nmodules = [3]\n"))
+    problem = problems['guests["web"].modules[0]']
+    assert problem.message == 'expected a Nix expression ({ _nix = "…" }) or a path string'
+    assert problem.hint == 'write a Nix expression ({ _nix = "…" }) or a path string'
+
+
+def test_a_json_top_level_that_is_not_an_object() -> None:
+    with pytest.raises(ValidationError) as info:
+        loads_flake("[1]", format="json", source="x.json")
+    (problem,) = info.value.problems
+    assert problem.path == "x.json" and problem.value == "list"
+    assert '{ "guests": ' in problem.hint
+    assert info.value.source == "x.json"
+
+
+def test_name_inside_an_input_table_is_rejected() -> None:
+    text = '[inputs.nixpkgs]\nurl = "github:a/b"\nname = "other"\n'
+    problem = _by_path(_problems(text))['inputs["nixpkgs"].name']
+    assert problem.value == "other" and "remove name" in problem.hint
+
+
+def test_values_nix_cannot_hold_are_problems_in_typed_settings() -> None:
+    text = json.dumps(
+        {"guests": {"web": {"mem": 2**64, "preStart": "a\x00b", "modules": ["m\x00.nix"]}}}
+    )
+    problems = _by_path(_problems(text, "json"))
+    assert problems['guests["web"].mem'].message == "does not fit in Nix's 64-bit integers"
+    assert "NUL" in problems['guests["web"].preStart'].message
+    assert "NUL" in problems['guests["web"].modules[0]'].message
+    problems = _by_path(
+        _problems(json.dumps({"guests": {"web": {"virtiofsd": {"threadPoolSize": 2**64}}}}), "json")
+    )
+    # The number is a number; what is wrong is its size, not its type.
+    assert problems['guests["web"].virtiofsd.threadPoolSize'].message.startswith("does not fit")
+
+
+def test_keys_of_free_tables_are_checked_too() -> None:
+    problems = _by_path(
+        _problems(json.dumps({"guests": {"web": {"nixos": {"a": {"b\x00": 1}}}}}), "json")
+    )
+    assert "NUL" in problems['guests["web"].nixos["a"]["b\x00"]'].message

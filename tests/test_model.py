@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import re
 from pathlib import PurePosixPath
 from typing import Any
@@ -15,6 +16,7 @@ from nixgen.model import (
     DEFAULT_INPUTS,
     Flake,
     ForwardPort,
+    FrozenDict,
     Graphics,
     Input,
     Interface,
@@ -381,14 +383,36 @@ def test_value_equality() -> None:
     assert Flake(guests=(MicroVM(name="a"),)) == Flake(guests=(MicroVM(name="a"),))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TypeError,
-    reason="bug: frozen model classes with mapping fields (MicroVM.credential_files/"
-    "extra/nixos, FirecrackerOptions.extra_config, Input.follows) hold plain dicts, so "
-    "attrs' generated __hash__ raises TypeError: unhashable type: 'dict'",
-)
 def test_guests_are_hashable_values() -> None:
     vm = MicroVM(name="a")
     assert hash(vm) == hash(MicroVM(name="a"))
     assert len({vm, MicroVM(name="a")}) == 1
+
+
+def test_mapping_fields_are_frozen_all_the_way_down() -> None:
+    nested: dict[str, Any] = {"a": [1, {"b": 2}]}
+    vm = MicroVM(name="a", nixos={"x": nested}, credential_files={"t": "/run/t"})
+    nested["a"].append(3)
+    assert vm.nixos == {"x": {"a": (1, {"b": 2})}}  # lists become tuples, as list fields do
+    assert isinstance(vm.nixos, FrozenDict) and isinstance(vm.nixos["x"]["a"][1], FrozenDict)
+    with pytest.raises(TypeError):
+        vm.nixos["y"] = 1  # type: ignore[index]
+    with pytest.raises(AttributeError):
+        vm.credential_files.clear()  # type: ignore[attr-defined]
+    same = MicroVM(name="a", nixos={"x": {"a": [1, {"b": 2}]}}, credential_files={"t": "/run/t"})
+    assert vm == same and hash(vm) == hash(same)
+    assert hash(QemuOptions(machine_opts={"a": "b"})) == hash(QemuOptions(machine_opts={"a": "b"}))
+    assert hash(Input(name="x", url="y", follows={"nixpkgs": "nixpkgs"})) is not None
+
+
+def test_frozen_dict_reads_like_a_dict() -> None:
+    frozen = FrozenDict({"b": 1, "a": 2})
+    plain = {"a": 2, "b": 1}
+    assert frozen == plain and plain == frozen  # both directions
+    assert frozen == FrozenDict([("a", 2), ("b", 1)])
+    assert hash(frozen) == hash(FrozenDict({"a": 2, "b": 1}))
+    assert list(frozen) == ["b", "a"] and frozen["a"] == 2 and frozen.get("c") is None
+    assert dict(frozen) == {"b": 1, "a": 2} and "a" in frozen and len(frozen) == 2
+    assert repr(frozen) == "FrozenDict({'b': 1, 'a': 2})"
+    assert pickle.loads(pickle.dumps(frozen)) == frozen
+    assert frozen != [("a", 2), ("b", 1)]

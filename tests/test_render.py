@@ -17,6 +17,8 @@ from nixgen import (
     Nix,
     Share,
     User,
+    VfkitOptions,
+    VirtiofsdOptions,
     Volume,
     render_files,
     write_project,
@@ -99,6 +101,25 @@ def test_defaults_are_left_to_microvm_nix() -> None:
     text = guest_module(MicroVM(name="plain"))
     assert "balloon" not in text and "deflateOnOOM" not in text and "storeOnDisk" not in text
     assert 'hypervisor = "qemu";' in text and "vcpu = 1;" in text and "mem = 512;" in text
+
+
+def test_null_over_a_non_null_default_reaches_nix() -> None:
+    vm = MicroVM(
+        name="x",
+        vfkit=VfkitOptions(log_level=None),
+        virtiofsd=VirtiofsdOptions(group=None, inode_file_handles=None),
+    )
+    text = guest_module(vm)
+    assert "vfkit.logLevel = null;" in text
+    assert "group = null;" in text and "inodeFileHandles = null;" in text
+    # Left at their defaults, they are not written at all.
+    assert "logLevel" not in guest_module(MicroVM(name="x", vfkit=VfkitOptions()))
+
+
+def test_free_values_render_from_the_frozen_model() -> None:
+    vm = MicroVM(name="x", nixos={"a.b": [1, {"c": Nix("pkgs.c")}, {"_nix": "pkgs.d"}]})
+    text = guest_module(vm)
+    assert "a.b = [\n    1\n    {\n      c = pkgs.c;\n    }\n    pkgs.d\n  ];" in text
 
 
 def test_modules_and_raw_nix() -> None:

@@ -163,36 +163,26 @@ def test_wrong_types_in_nested_objects() -> None:
     error_at(guest, f"{G}.shares[0].proto", "'9p'", "'virtiofs'")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="bug: a NUL character in a typed string field (preStart, kernelParams, cpu, …) "
-    "passes validate() but render raises NixEmitError ('a Nix string cannot hold a NUL "
-    "character'); the same NUL inside `nixos`/`extra` is a problem (convert.py, "
-    "_Reader.value, the `typ is str` branch has no NUL check, only _Reader.free has)",
-)
 def test_nul_in_a_typed_string_is_a_problem() -> None:
     error_at(vm(pre_start="echo a\x00b"), f"{G}.preStart")
+
+
+def test_values_nix_cannot_hold_leave_the_rules_running() -> None:
+    guest = vm(mem=2**64, kernel_params=("a\x00",), vcpu=0)
+    assert "64-bit" in error_at(guest, f"{G}.mem").message
+    assert "NUL" in error_at(guest, f"{G}.kernelParams[0]").message
+    error_at(guest, f"{G}.vcpu")  # a rule: the guest is still well-typed
 
 
 def test_nul_in_a_free_value_is_a_problem() -> None:
     guest = vm(nixos={"environment.etc.x.text": "a\x00b", "n": {"m": "\x00"}})
     with pytest.raises(ValidationError) as info:
         validate(guest)
-    # the quoting of mapping keys differs between checks (see the xfail below)
-    paths = {p.path.replace("'", '"') for p in info.value.problems}
+    paths = {p.path for p in info.value.problems}
     assert paths == {f'{G}.nixos["environment.etc.x.text"]', f'{G}.nixos["n"]["m"]'}
     assert all("NUL" in p.message for p in info.value.problems)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="bug: paths into mappings are quoted two ways: the type checks write "
-    "guests[\"vm\"].nixos['key'] (convert.py, _Reader.value/free use {k!r}), the rules "
-    'write guests["vm"].nixos["key"] (validate.py, _quoted), so one setting has two '
-    "path spellings",
-)
 def test_mapping_keys_are_quoted_alike_in_every_path() -> None:
     guest = vm(nixos={"x": "a\x00b", "networking.hostName": "h"})
     paths = {p.path for p in check(guest)}
@@ -421,19 +411,27 @@ def test_good_mac(mac: str) -> None:
     clean_at(vm(interfaces=(Interface.user(mac=mac),)), f"{G}.interfaces[0].mac")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="bug: two interfaces of one guest with the same MAC are not reported "
-    "(validate.py, _Checker._unique_across ignores a clash when the owner is the same "
-    "guest, and _interfaces has no per-guest MAC check)",
-)
 def test_duplicate_mac_within_one_guest() -> None:
     mac = "02:00:00:00:00:01"
     guest = vm(
         interfaces=(Interface.tap_device("vm-a", mac=mac), Interface.tap_device("vm-b", mac=mac))
     )
     error_at(guest, f"{G}.interfaces[1].mac")
+
+
+def test_duplicate_mac_within_one_guest_names_the_other_interface() -> None:
+    guest = vm(
+        interfaces=(
+            Interface.tap_device("vm-a"),
+            Interface.tap_device("vm-b", mac=stable_mac("vm", "vm-a").upper()),
+        )
+    )
+    problem = error_at(guest, f"{G}.interfaces[1].mac", "every interface")
+    assert problem.message == "is also the MAC address of interfaces[0]"
+    clean_at(guest, f"{G}.interfaces[0].mac")
+    # A malformed MAC is reported once, as malformed.
+    bad = vm(interfaces=(Interface.user(mac="zz"), Interface.user("eth1", mac="zz")))
+    assert "not a MAC" in error_at(bad, f"{G}.interfaces[1].mac").message
 
 
 # ----------------------------------------------------------------- volumes
@@ -818,14 +816,11 @@ def test_extra_keys_not_in_the_model_are_fine(key: str) -> None:
     clean_at(vm(extra={key: True}), f"{G}.extra[{quoted(key)}]")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="bug: extra keys below a nested model group are not caught: "
-    "extra={'vfkit.rosetta.enable': True} passes although VfkitOptions.rosetta.enable "
-    "models it (validate.py, _modelled_options goes one level into groups only, and "
-    "_Checker._groups matches a key only when it equals or prefixes a modelled path)",
-)
+@pytest.mark.parametrize("key", ["credentialFiles.token", "qemu.machineOpts.x", "vfkit.rosetta"])
+def test_extra_keys_inside_modelled_options_are_covered(key: str) -> None:
+    error_at(vm(extra={key: "x"}), f"{G}.extra[{quoted(key)}]", "directly")
+
+
 def test_extra_key_below_a_nested_group_is_covered() -> None:
     error_at(
         vm(hypervisor="vfkit", extra={"vfkit.rosetta.enable": True}),
@@ -1038,7 +1033,7 @@ def test_follows_must_name_an_input() -> None:
             Input(name="extra", url="github:a/b", follows={"nixpkgs": "nixpkgs-stable"}),
         ),
     )
-    problem = error_at(flake, "inputs[\"extra\"].follows['nixpkgs']", "nixpkgs", "microvm")
+    problem = error_at(flake, 'inputs["extra"].follows["nixpkgs"]', "nixpkgs", "microvm")
     assert "nixpkgs-stable" in problem.message
     # a follows path through an input names that input first
     nested = Flake(

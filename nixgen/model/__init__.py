@@ -15,6 +15,7 @@ from nixgen.model.devices import (
 )
 from nixgen.model.expr import Nix
 from nixgen.model.flake import DEFAULT_INPUTS, Flake, Input
+from nixgen.model.frozen import FrozenDict
 from nixgen.model.guest import (
     HYPERVISORS,
     SYSTEMS,
@@ -43,6 +44,7 @@ __all__ = [
     "FirecrackerOptions",
     "Flake",
     "ForwardPort",
+    "FrozenDict",
     "Graphics",
     "Hypervisor",
     "Input",

@@ -6,7 +6,10 @@ default are written, and reading them back gives an equal model.  Reading
 checks every key and type and reports *all* problems at once, each with its
 path (``guests["web"].shares[0].proto``).
 
-Verbatim Nix is written as ``{"_nix": "pkgs.hello"}``.
+Verbatim Nix is written as ``{"_nix": "pkgs.hello"}``.  Nix's ``null``, for a
+setting whose default is not null (``VfkitOptions(log_level=None)``: upstream's
+``logLevel = null``), is written the same way: ``{"_nix": "null"}``, since
+TOML has no null.
 """
 
 from __future__ import annotations
@@ -18,14 +21,14 @@ import math
 import tomllib
 import types
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
-from typing import Any, TypeVar
+from typing import Any, TypeGuard, TypeVar
 
 import attrs
 import tomli_w
 
-from nixgen.errors import Problem, ValidationError
+from nixgen.errors import Problem, ValidationError, keyed
 from nixgen.model.expr import Nix
 from nixgen.model.fields import describe
 from nixgen.model.flake import Flake, Input
@@ -33,6 +36,8 @@ from nixgen.model.guest import MicroVM
 
 __all__ = [
     "NIX_KEY",
+    "NULL",
+    "check_types",
     "dumps_json",
     "dumps_toml",
     "flake_from_dict",
@@ -45,7 +50,14 @@ __all__ = [
 ]
 
 NIX_KEY = "_nix"
+# Nix's null where TOML has none: a setting whose default is not null, set to null.
+NULL: Mapping[str, str] = types.MappingProxyType({NIX_KEY: "null"})
 T = TypeVar("T")
+
+
+def _join(path: str, name: str) -> str:
+    """``path.name``; at the top level (empty path) just ``name``."""
+    return f"{path}.{name}" if path else name
 
 
 # ----------------------------------------------------------------- to plain data
@@ -54,13 +66,21 @@ T = TypeVar("T")
 def to_dict(obj: Any, *, nulls: bool = False) -> dict[str, Any]:
     """An attrs model object as a dict of its non-default settings.
 
-    ``nulls=True`` keeps ``None`` for fields that are always written (for
-    Nix, where ``mountPoint = null`` means something); data files leave them out.
+    ``None`` where the default is ``None`` means "unset" and is left out.
+    ``None`` where the default is something else is Nix's ``null`` (upstream's
+    "do not pass this flag"): data files get :data:`NULL` (``{"_nix":
+    "null"}``), ``nulls=True`` (for Nix) gets ``None``.  ``nulls=True`` also
+    keeps ``None`` for fields that are always written, where ``mountPoint =
+    null`` means something.
     """
     out: dict[str, Any] = {}
     for info in describe(type(obj)):
         value = getattr(obj, info.name)
-        if value is None and not (nulls and info.always):
+        if value is None:
+            if info.nullable and not info.required and info.default is not None:
+                out[info.option] = None if nulls else dict(NULL)
+            elif nulls and info.always:
+                out[info.option] = None
             continue
         if not info.always and not info.required and value == info.default:
             continue
@@ -87,10 +107,9 @@ def flake_to_dict(flake: Flake) -> dict[str, Any]:
     data = to_dict(flake)
     data.pop("guests", None)
     data.pop("inputs", None)
-    data["inputs"] = {
-        i.name: (i.url if not i.follows and i.flake else _without_name(to_dict(i)))
-        for i in flake.inputs
-    }
+    # Every input as a table, even a bare URL: TOML writes plain keys before
+    # tables, so mixing `name = "url"` with tables would reorder the inputs.
+    data["inputs"] = {i.name: _without_name(to_dict(i)) for i in flake.inputs}
     data["guests"] = {g.name: _without_name(to_dict(g)) for g in flake.guests}
     return data
 
@@ -101,7 +120,49 @@ def _without_name(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def dumps_toml(flake: Flake) -> str:
+    """The flake as TOML; :class:`ValidationError` names every ``None`` TOML cannot hold.
+
+    Typed settings never need one (see :func:`to_dict`); a ``None`` inside a
+    free value (``nixos``, ``extra``) does.
+    """
+    found: list[Problem] = []
+    for guest in flake.guests:
+        _find_nulls(guest, keyed("guests", guest.name), found)
+    for inp in flake.inputs:
+        _find_nulls(inp, keyed("inputs", inp.name), found)
+    if found:
+        raise ValidationError(found)
     return tomli_w.dumps(flake_to_dict(flake))
+
+
+def _find_nulls(value: Any, path: str, found: list[Problem]) -> None:
+    """Every ``None`` below a typed setting: those are free values TOML cannot hold."""
+    if isinstance(value, Nix):
+        return
+    if attrs.has(type(value)):
+        for info in describe(type(value)):
+            inner = getattr(value, info.name)
+            if inner is not None:  # a typed None is written as NULL or left out
+                _find_nulls(inner, _join(path, info.option), found)
+        return
+    if isinstance(value, Mapping):
+        items: list[tuple[str, Any]] = [(keyed(path, k), v) for k, v in value.items()]
+    elif isinstance(value, list | tuple):
+        items = [(f"{path}[{i}]", v) for i, v in enumerate(value)]
+    else:
+        return
+    for where, inner in items:
+        if inner is None:
+            found.append(
+                Problem(
+                    path=where,
+                    message="TOML has no null",
+                    hint=f'use Nix("null") (written {{ {NIX_KEY} = "null" }}), '
+                    "or save the flake as JSON",
+                )
+            )
+        else:
+            _find_nulls(inner, where, found)
 
 
 def dumps_json(flake: Flake) -> str:
@@ -116,9 +177,15 @@ class _Reader:
 
     def __init__(self) -> None:
         self.problems: list[Problem] = []
+        # A value of the wrong type or shape (as opposed to a value of the right
+        # type that Nix cannot hold: a NUL, an integer beyond 64 bits).
+        self.mistyped = False
 
-    def problem(self, path: str, message: str, hint: str, value: object = None) -> None:
+    def problem(
+        self, path: str, message: str, hint: str, value: object = None, *, limit: bool = False
+    ) -> None:
         self.problems.append(Problem(path=path, message=message, hint=hint, value=value))
+        self.mistyped = self.mistyped or not limit
 
     def structure(self, cls: type[T], data: object, path: str) -> T | None:
         if not isinstance(data, Mapping):
@@ -131,14 +198,26 @@ class _Reader:
         kwargs: dict[str, Any] = {}
         for key, value in data.items():
             field = fields.get(key)
+            where = _join(path, str(key))
             if field is None:
                 close = difflib.get_close_matches(str(key), list(fields), n=1)
                 hint = (
                     f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(fields)}"
                 )
-                self.problem(f"{path}.{key}", "unknown setting", hint)
+                self.problem(where, "unknown setting", hint)
                 continue
-            converted = self.value(field.type, value, f"{path}.{key}")
+            if field.nullable and _is_null(value):
+                if field.required or field.default is None:
+                    self.problem(
+                        where,
+                        "cannot be null: leaving it out keeps microvm.nix's own default",
+                        "remove the key",
+                        value,
+                    )
+                else:
+                    kwargs[field.name] = None
+                continue
+            converted = self.value(field.type, value, where)
             if converted is not _INVALID:
                 kwargs[field.name] = converted
         missing = [
@@ -147,14 +226,28 @@ class _Reader:
             if f.required and f.name not in kwargs and name not in data
         ]
         for name in missing:
-            self.problem(f"{path}.{name}", "is required", f"set {name}")
+            self.problem(_join(path, name), "is required", f"set {name}")
         if len(self.problems) > before:
             return None
         try:
             return cls(**kwargs)
         except (TypeError, ValueError) as err:
-            self.problem(path, str(err), "fix the value named above")
+            self.problem(path or cls.__name__, str(err), "fix the value named above")
             return None
+
+    def keyed_table(
+        self, cls: type[T], name: str, data: Mapping[str, Any], path: str, hint: str
+    ) -> T | None:
+        """A table whose key is the object's name (``[guests.web]``, ``[inputs.x]``)."""
+        if "name" in data:
+            self.problem(
+                _join(path, "name"),
+                f"the name is the table's key ({name!r}); a name inside would rename it",
+                hint,
+                data["name"],
+            )
+            data = {k: v for k, v in data.items() if k != "name"}
+        return self.structure(cls, {"name": name, **data}, path)
 
     def value(self, typ: Any, data: object, path: str) -> Any:
         origin, args = _shape(typ)
@@ -178,20 +271,27 @@ class _Reader:
             if not isinstance(data, Mapping):
                 self.problem(path, "expected a table", "write a table: { key = value }", data)
                 return _INVALID
-            out = {str(k): self.value(args[1], v, f"{path}[{k!r}]") for k, v in data.items()}
-            return _INVALID if any(v is _INVALID for v in out.values()) else out
+            return self.table(data, path, lambda v, where: self.value(args[1], v, where))
         if typ is Nix:
-            if (
-                isinstance(data, Mapping)
-                and set(data) == {NIX_KEY}
-                and isinstance(data[NIX_KEY], str)
-            ):
-                return Nix(data[NIX_KEY])
-            self.problem(path, "expected a Nix expression", f'write {{ {NIX_KEY} = "..." }}', data)
-            return _INVALID
+            if not _is_nix(data):
+                self.problem(
+                    path, "expected a Nix expression", f'write {{ {NIX_KEY} = "..." }}', data
+                )
+                return _INVALID
+            text = data[NIX_KEY]
+            if not text.strip():
+                self.problem(
+                    path,
+                    "is an empty Nix expression",
+                    f'write the expression, e.g. {{ {NIX_KEY} = "pkgs.hello" }}',
+                    data,
+                    limit=True,
+                )
+                return _INVALID
+            return Nix(text) if self.text(text, path, "a Nix expression") else _INVALID
         if typ is PurePosixPath:
             if isinstance(data, str):
-                return PurePosixPath(data)
+                return PurePosixPath(data) if self.text(data, path, "a path") else _INVALID
             self.problem(path, "expected a path", "write the path as a string", data)
             return _INVALID
         if _is_model(typ):
@@ -204,23 +304,64 @@ class _Reader:
             return _INVALID
         if typ is int:
             if isinstance(data, int) and not isinstance(data, bool):
-                return data
+                return data if self.integer(data, path) else _INVALID
             self.problem(path, "expected a whole number", "write a number without quotes", data)
             return _INVALID
         if typ is str:
             if isinstance(data, str):
-                return data
+                return data if self.text(data, path) else _INVALID
             self.problem(path, "expected a string", "put the value in quotes", data)
             return _INVALID
         raise TypeError(f"nixgen cannot read values of type {typ!r} (at {path})")
+
+    # The limits of what Nix can hold, shared by typed settings and free values.
+
+    def text(self, data: str, path: str, what: str = "a Nix string") -> bool:
+        if "\x00" in data:
+            self.problem(
+                path, f"{what} cannot hold a NUL character", "remove the \\x00", data, limit=True
+            )
+            return False
+        try:
+            data.encode("utf-8")
+        except UnicodeEncodeError:
+            self.problem(
+                path,
+                f"{what} holds UTF-8 text; this one has a lone surrogate",
+                "decode the text properly before handing it to nixgen",
+                data,
+                limit=True,
+            )
+            return False
+        return True
+
+    def integer(self, data: int, path: str) -> bool:
+        if _INT64.start <= data < _INT64.stop:
+            return True
+        self.problem(
+            path, "does not fit in Nix's 64-bit integers", "use a smaller number", data, limit=True
+        )
+        return False
+
+    def table(self, data: Mapping[Any, Any], path: str, read: Callable[[Any, str], Any]) -> Any:
+        """A table's values through ``read``; its keys are attribute names, checked too."""
+        out: dict[str, Any] = {}
+        valid = True
+        for key, value in data.items():
+            name = str(key)
+            where = keyed(path, name)
+            valid = self.text(name, where, "an attribute name") and valid
+            out[name] = read(value, where)
+            valid = valid and out[name] is not _INVALID
+        return out if valid else _INVALID
 
     def check_object(self, obj: Any, path: str) -> None:
         """Check a built model object in place (cheaper than a round trip through data)."""
         for info in describe(type(obj)):
             value = getattr(obj, info.name)
-            if value is None and _allows_none(info.type):
+            if value is None and info.nullable:
                 continue
-            self.check_value(info.type, value, f"{path}.{info.option}")
+            self.check_value(info.type, value, _join(path, info.option))
 
     def check_value(self, typ: Any, value: Any, path: str) -> None:
         if _is_model(typ):
@@ -246,12 +387,19 @@ class _Reader:
         if data is None and type(None) in args:
             return None
         candidates = [a for a in args if a is not type(None)]
+        if Nix in candidates and _is_nix(data):
+            # Clearly meant as Nix: its own problems (an empty expression, …) say most.
+            return self.value(Nix, data, path)
         # Try each member quietly; report once if none fits.
         for candidate in candidates:
             probe = _Reader()
             result = probe.value(candidate, data, path)
-            if result is not _INVALID and not probe.problems:
+            if not probe.problems:
                 return result
+            if not probe.mistyped:
+                # The right type, but beyond what Nix holds: that is the problem to show.
+                self.problems.extend(probe.problems)
+                return _INVALID
         if len(candidates) == 1:
             return self.value(candidates[0], data, path)
         names = " or ".join(_type_name(a) for a in candidates)
@@ -263,25 +411,20 @@ class _Reader:
         if isinstance(data, Mapping):
             if set(data) == {NIX_KEY}:
                 return self.value(Nix, data, path)
-            return {str(k): self.free(v, f"{path}[{k!r}]") for k, v in data.items()}
+            return self.table(data, path, self.free)
         if isinstance(data, list | tuple):
-            return [self.free(v, f"{path}[{i}]") for i, v in enumerate(data)]
+            items = [self.free(v, f"{path}[{i}]") for i, v in enumerate(data)]
+            return _INVALID if any(v is _INVALID for v in items) else items
         if isinstance(data, float) and not math.isfinite(data):
-            self.problem(path, "Nix has no literal for this number", "use a finite number", data)
-            return _INVALID
-        if (
-            isinstance(data, int)
-            and not isinstance(data, bool)
-            and not _INT64.start <= data < _INT64.stop
-        ):
             self.problem(
-                path, "does not fit in Nix's 64-bit integers", "use a smaller number", data
+                path, "Nix has no literal for this number", "use a finite number", data, limit=True
             )
             return _INVALID
-        if isinstance(data, str) and "\x00" in data:
-            self.problem(path, "a Nix string cannot hold a NUL character", "remove the \\x00", data)
-            return _INVALID
-        if data is None or isinstance(data, bool | int | float | str):
+        if isinstance(data, int) and not isinstance(data, bool):
+            return data if self.integer(data, path) else _INVALID
+        if isinstance(data, str):
+            return data if self.text(data, path) else _INVALID
+        if data is None or isinstance(data, bool | float):
             return data
         self.problem(path, f"cannot be written as Nix: {type(data).__name__}", "use plain data")
         return _INVALID
@@ -298,8 +441,14 @@ def _is_model(typ: Any) -> bool:
     return isinstance(typ, type) and attrs.has(typ)
 
 
-def _allows_none(typ: Any) -> bool:
-    return type(None) in _shape(typ)[1]
+def _is_nix(data: object) -> TypeGuard[Mapping[str, str]]:
+    """``{ _nix = "…" }``: a table whose only key is ``_nix``, holding a string."""
+    return isinstance(data, Mapping) and set(data) == {NIX_KEY} and isinstance(data[NIX_KEY], str)
+
+
+def _is_null(data: object) -> bool:
+    """How data files spell Nix's null: ``{ _nix = "null" }`` (or JSON's null)."""
+    return data is None or (_is_nix(data) and data[NIX_KEY].strip() == "null")
 
 
 _INT64 = range(-(2**63) + 1, 2**63)
@@ -313,6 +462,11 @@ _INVALID: Any = _Invalid()
 
 
 def _type_name(typ: Any) -> str:
+    """A type as a data file spells it, for "expected …" messages."""
+    if typ is Nix:
+        return f'a Nix expression ({{ {NIX_KEY} = "…" }})'
+    if typ is PurePosixPath:
+        return "a path string"
     if isinstance(typ, type):
         return {"str": "a string", "int": "a number", "bool": "true/false"}.get(
             typ.__name__, typ.__name__
@@ -328,9 +482,19 @@ def type_problems(obj: Any, path: str) -> list[Problem]:
     The same rules as reading a data file: a ``MicroVM(hypervisor="qmeu")``
     gets the same clear problem as ``hypervisor = "qmeu"`` in nixgen.toml.
     """
+    return check_types(obj, path)[0]
+
+
+def check_types(obj: Any, path: str) -> tuple[list[Problem], bool]:
+    """:func:`type_problems`, and whether every value has its field's type.
+
+    Values of the right type that Nix cannot hold (a NUL in a string, an
+    integer beyond 64 bits) are problems, but leave the object well-typed:
+    the validator's rules can still read it.
+    """
     reader = _Reader()
     reader.check_object(obj, path)
-    return reader.problems
+    return reader.problems, not reader.mistyped
 
 
 def from_dict(cls: type[T], data: Mapping[str, Any], *, path: str = "") -> T:
@@ -353,9 +517,16 @@ def flake_from_dict(data: Mapping[str, Any], *, source: str | None = None) -> Fl
         reader.problem("guests", "expected a table of guests", "write [guests.NAME] tables")
         guests_data = {}
     for name, guest_data in guests_data.items():
-        path = f"guests[{name!r}]".replace("'", '"')
+        path = keyed("guests", name)
         if isinstance(guest_data, Mapping):
-            guest = reader.structure(MicroVM, {"name": name, **guest_data}, path)
+            guest = reader.keyed_table(
+                MicroVM,
+                name,
+                guest_data,
+                path,
+                f"remove name: the table key names the guest ([guests.{name}]); "
+                "rename the table to rename the guest",
+            )
             if guest is not None:
                 guests.append(guest)
         else:
@@ -366,15 +537,20 @@ def flake_from_dict(data: Mapping[str, Any], *, source: str | None = None) -> Fl
             reader.problem("inputs", "expected a table of inputs", "write [inputs]")
             inputs_data = {}
         for name, value in inputs_data.items():
-            path = f'inputs["{name}"]'
+            path = keyed("inputs", name)
             spec = {"url": value} if isinstance(value, str) else value
             if not isinstance(spec, Mapping):
-                reader.problem(path, "expected a URL or a table", 'write name = "github:…"')
+                reader.problem(
+                    path, "expected a URL or a table", f'write [inputs.{name}] with url = "…"'
+                )
                 continue
-            parsed = reader.structure(Input, {"name": name, **spec}, path)
+            parsed = reader.keyed_table(
+                Input, name, spec, path, "remove name: the key in [inputs] is the input's name"
+            )
             if parsed is not None:
                 inputs.append(parsed)
-    top = reader.structure(Flake, data, "flake")
+    # Top-level keys have no prefix in paths (`binaryCache`, like `guests`, `default`).
+    top = reader.structure(Flake, data, "")
     if reader.problems or top is None:
         raise ValidationError(reader.problems, source=source)
     changes: dict[str, Any] = {"guests": tuple(guests)}
@@ -400,7 +576,15 @@ def loads_flake(text: str, *, format: str = "toml", source: str | None = None) -
         ) from err
     if not isinstance(data, Mapping):
         raise ValidationError(
-            [Problem(path=source or format, message="expected a table at the top", hint="")]
+            [
+                Problem(
+                    path=source or format,
+                    message="expected a table at the top",
+                    hint='write one object with the flake\'s keys: { "guests": { "web": { … } } }',
+                    value=type(data).__name__,
+                )
+            ],
+            source=source,
         )
     return flake_from_dict(data, source=source)
 

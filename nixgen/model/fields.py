@@ -9,6 +9,7 @@ read the same metadata, so a name is spelled in exactly one place.
 from __future__ import annotations
 
 import functools
+import typing
 from collections.abc import Iterable
 from typing import Any, TypeVar
 
@@ -74,6 +75,8 @@ class FieldInfo:
     required: bool
     default: Any
     type: Any
+    # ``X | None``: None is a value of the field (unset, or Nix's null; see convert.to_dict)
+    nullable: bool
 
 
 def describe(cls: type[Any]) -> tuple[FieldInfo, ...]:
@@ -100,6 +103,7 @@ def _describe(model: Any) -> tuple[FieldInfo, ...]:
                 required=default is attrs.NOTHING,
                 default=default,
                 type=field.type,
+                nullable=type(None) in typing.get_args(field.type),
             )
         )
     return tuple(infos)

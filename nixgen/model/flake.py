@@ -8,6 +8,7 @@ from typing import Any
 import attrs
 
 from nixgen.model.fields import option, to_tuple
+from nixgen.model.frozen import frozen_mapping
 from nixgen.model.guest import MicroVM, System
 
 NIXPKGS_URL = "github:NixOS/nixpkgs/nixos-unstable"
@@ -22,7 +23,7 @@ class Input:
 
     name: str = option(always=True)
     url: str = option(always=True)
-    follows: Mapping[str, str] = option(factory=dict, converter=dict)
+    follows: Mapping[str, str] = option(factory=dict, converter=frozen_mapping)
     flake: bool = option(True)
 
 

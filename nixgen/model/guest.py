@@ -19,6 +19,7 @@ from nixgen.model.devices import (
 )
 from nixgen.model.expr import Nix
 from nixgen.model.fields import option, to_tuple
+from nixgen.model.frozen import frozen_mapping, optional_frozen_mapping
 
 Hypervisor = Literal[
     "qemu", "cloud-hypervisor", "firecracker", "crosvm", "kvmtool", "stratovirt", "alioth", "vfkit"
@@ -66,10 +67,6 @@ def _modules(items: Iterable[Nix | PurePosixPath | str]) -> tuple[Nix | PurePosi
     return tuple(PurePosixPath(m) if isinstance(m, str) else m for m in items)
 
 
-def _mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
-    return dict(value or {})
-
-
 # ----------------------------------------------------------------- per-hypervisor groups
 
 
@@ -87,7 +84,7 @@ class QemuOptions:
     """``microvm.qemu.*``."""
 
     machine: str | None = option(None)
-    machine_opts: Mapping[str, str] | None = option(None)
+    machine_opts: Mapping[str, str] | None = option(None, converter=optional_frozen_mapping)
     extra_args: Sequence[str] = option(factory=tuple, converter=to_tuple)
     serial_console: bool = option(True)
     pcie_root_ports: Sequence[PcieRootPort] = option(factory=tuple, converter=to_tuple)
@@ -109,8 +106,8 @@ class FirecrackerOptions:
 
     extra_args: Sequence[str] = option(factory=tuple, converter=to_tuple)
     drive_io_engine: DriveIoEngine = option("Async")
-    cpu: Mapping[str, Any] | None = option(None)
-    extra_config: Mapping[str, Any] = option(factory=dict, converter=_mapping)
+    cpu: Mapping[str, Any] | None = option(None, converter=optional_frozen_mapping)
+    extra_config: Mapping[str, Any] = option(factory=dict, converter=frozen_mapping)
 
 
 @attrs.frozen
@@ -218,7 +215,7 @@ class MicroVM:
     writable_store_overlay: str | None = option(None)
     register_closure: bool = option(True)
     graphics: Graphics | None = option(None)
-    credential_files: Mapping[str, str] = option(factory=dict, converter=_mapping)
+    credential_files: Mapping[str, str] = option(factory=dict, converter=frozen_mapping)
     pre_start: str = option("")
 
     qemu: QemuOptions | None = option(None)
@@ -227,13 +224,13 @@ class MicroVM:
     crosvm: CrosvmOptions | None = option(None)
     vfkit: VfkitOptions | None = option(None)
     virtiofsd: VirtiofsdOptions | None = option(None)
-    extra: Mapping[str, Any] = option(factory=dict, converter=_mapping)
+    extra: Mapping[str, Any] = option(factory=dict, converter=frozen_mapping)
 
     users: Sequence[User] = option(factory=tuple, converter=to_tuple)
     ssh: bool | None = option(None)
     allow_empty_root_password: bool = option(False)
     packages: Sequence[str | Nix] = option(factory=tuple, converter=to_tuple)
-    nixos: Mapping[str, Any] = option(factory=dict, converter=_mapping)
+    nixos: Mapping[str, Any] = option(factory=dict, converter=frozen_mapping)
     modules: Sequence[Nix | PurePosixPath] = option(factory=tuple, converter=_modules)
 
     @property

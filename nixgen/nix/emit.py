@@ -11,13 +11,14 @@ string keys, and :class:`Nix` for verbatim expressions.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import PurePath, PurePosixPath
 
-from nixgen.errors import NixgenError
+from nixgen.errors import NixgenError, keyed
 from nixgen.model.expr import Nix
 
 __all__ = [
@@ -367,7 +368,7 @@ def _bindings(values: Mapping[str, object], indent: int, where: str) -> list[str
             ((k, v),) = inner.items()
             path.append(k)
             inner = v
-        sub = where + "".join(f"[{k!r}]" for k in path)
+        sub = functools.reduce(keyed, path, where)
         key = attr_path(path)
         width = LINE_WIDTH - len(INDENT) * indent - len(key) - len(" = ;")
         out.append(f"{key} = {_emit(inner, indent, sub, width)};")
