@@ -22,7 +22,7 @@ from nixgen.render import SOURCE_NAME, RenderResult, atomic_write, render_files,
 from nixgen.starters import Choices, build_template
 from nixgen.validate import validate
 
-__all__ = ["InitResult", "Project", "init_project"]
+__all__ = ["InitResult", "Project", "init_project", "toml_text"]
 
 _TOML_HEADER = """\
 # nixgen project: the guests of this flake, as data.
@@ -45,6 +45,11 @@ result-*
 *.sock
 *.socket
 """
+
+
+def toml_text(flake: Flake) -> str:
+    """The text of ``nixgen.toml`` for a model, header included."""
+    return _TOML_HEADER + dumps_toml(flake)
 
 
 @attrs.frozen
@@ -75,7 +80,7 @@ class Project:
 
     def save(self, flake: Flake) -> None:
         """Write ``nixgen.toml`` (atomically) from a model."""
-        atomic_write(self.source, _TOML_HEADER + dumps_toml(flake))
+        atomic_write(self.source, toml_text(flake))
 
     def check(self) -> tuple[Flake, list[Problem]]:
         """Load and validate; returns the flake and its warnings, raises on errors."""
@@ -86,7 +91,7 @@ class Project:
     def render(self, *, force: bool = False) -> RenderResult:
         """Validate, then (re)write flake.nix and vms/*.nix."""
         flake, _ = self.check()
-        result = write_project(flake, self.root, force=force)
+        result = write_project(flake, self.root, force=force, source=SOURCE_NAME)
         _git_add(self.root, result.written)
         return result
 
@@ -127,7 +132,7 @@ def init_project(
     except KeyError as err:
         raise ProjectError(str(err.args[0]), hint="see `nixgen init --list`") from None
     warnings = validate(flake)
-    files = {root / rel: text for rel, text in render_files(flake).items()}
+    files = {root / rel: text for rel, text in render_files(flake, source=SOURCE_NAME).items()}
     files[root / SOURCE_NAME] = _TOML_HEADER + dumps_toml(flake)
     files[root / ".gitignore"] = _GITIGNORE
     existing = sorted(p for p in files if p.exists())
