@@ -26,6 +26,14 @@ apt_install() {
 }
 apt_install
 
+# The boot tests download Debian's current kernel package: with stale package
+# lists (the archive drops superseded kernels) the download fails and they skip.
+guest_cache="${NIXGEN_TEST_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/nixgen-tests}"
+if ! compgen -G "$guest_cache/debs/linux-image-*.deb" >/dev/null; then
+  if [ "$(id -u)" -eq 0 ]; then apt-get update -qq || true
+  elif command -v sudo >/dev/null; then sudo apt-get update -qq || true; fi
+fi
+
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi

@@ -16,6 +16,10 @@ import os
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tests.guestimage import GuestImage
 
 __all__ = [
     "NIX_CONF",
@@ -49,7 +53,9 @@ NIX_CONF = (
     "download-attempts = 1\n"
 )
 
-_COPY_IGNORE = shutil.ignore_patterns("options.json", "flake.lock", "result", "result-*")
+_COPY_IGNORE = shutil.ignore_patterns(
+    "options.json", "flake.lock", "result", "result-*", "guest", "__pycache__"
+)
 
 
 def nix_available() -> bool:
@@ -91,12 +97,18 @@ def options_json_path() -> Path | None:
     return None
 
 
-def prepare_inputs(dest: Path) -> dict[str, Path]:
+def prepare_inputs(dest: Path, *, guest: GuestImage | None = None) -> dict[str, Path]:
     """Copy both stand-ins into *dest* and return ``{"nixpkgs": ..., "microvm": ...}``.
 
     The microvm stand-in gets a fresh copy of the option schema as
     ``options.json`` beside its ``flake.nix``. Raises FileNotFoundError when
     the schema cannot be found (see :func:`options_json_path`).
+
+    With *guest* (``tests.guestimage.guest_image()``), its kernel and initrd
+    are put beside the microvm ``flake.nix`` as ``guest/vmlinux`` and
+    ``guest/initrd``: the qemu runner's ``bin/microvm-run`` then starts a real
+    ``qemu-system-x86_64`` booting that guest, and ``bin/microvm-shutdown``
+    stops it over QMP. Without it (the default) every runner only prints a line.
     """
     schema = options_json_path()
     if schema is None:
@@ -114,7 +126,20 @@ def prepare_inputs(dest: Path) -> dict[str, Path]:
         shutil.copytree(STANDINS_DIR / name, target, ignore=_COPY_IGNORE)
         inputs[name] = target
     shutil.copyfile(schema, inputs["microvm"] / "options.json")
+    if guest is not None:
+        folder = inputs["microvm"] / "guest"
+        folder.mkdir()
+        _link_or_copy(guest.kernel, folder / "vmlinux")
+        _link_or_copy(guest.initrd, folder / "initrd")
     return inputs
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    """A hard link to the cached file where possible (same file system), else a copy."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
 
 
 def override_args(inputs: Mapping[str, Path]) -> list[str]:

@@ -10,6 +10,7 @@
     {
       nixosModules = {
         microvm = import ./nixos-modules/microvm;
+        host = import ./nixos-modules/host { inherit (nixpkgs.lib) nixosSystem; };
         default = self.nixosModules.microvm;
       };
     };

@@ -1,8 +1,18 @@
-# The text of the stand-in runner's bin/microvm-run. It starts nothing: it
-# prints one line, `microvm-run <hostName> hypervisor=<hv> vcpu=<n> mem=<n>`,
-# and exits 0. The kernel, initrd and kernel parameters are recorded in
-# comments so that the runner's closure holds them, as a real runner's does.
-# This is the one file to replace to make the runner start a real qemu.
+# The text of the stand-in runner's bin/microvm-run.
+#
+# Without a guest image it starts nothing: it prints one line,
+# `microvm-run <hostName> hypervisor=<hv> vcpu=<n> mem=<n>`, and exits 0.
+#
+# With a guest image (`guest = { kernel; initrd; }`, qemu on x86_64 only; see
+# ./runner.nix and tests/guestimage.py) it execs a real qemu-system-x86_64 with
+# upstream's flags for the `microvm` machine, adapted to TCG: the tiny test
+# guest boots (not the NixOS system below), prints
+# `NIXGEN-GUEST-BOOTED <hostName>` on the serial console (stdio) and answers
+# on the QMP socket. Shares, volumes, interfaces, vsock and devices are not
+# passed to qemu.
+#
+# Either way the NixOS kernel, initrd and kernel parameters are recorded in
+# comments, so that the runner's closure holds them, as a real runner's does.
 {
   lib,
   hostName,
@@ -14,14 +24,88 @@
   kernelParams,
   socket ? null,
   storeDisk ? null,
+  guest ? null,
+  balloon ? false,
 }:
-''
-  #!/bin/sh
-  # nixgen stand-in for a microvm.nix runner: no VM is started.
-  # kernel: ${kernel}
-  # initrd: ${initrd}
-  # kernel parameters: ${lib.concatStringsSep " " kernelParams}
-  # control socket: ${if socket == null then "none" else socket}
-  # store disk: ${if storeDisk == null then "none" else "${storeDisk}"}
-  echo ${lib.escapeShellArg "microvm-run ${hostName} hypervisor=${hypervisor} vcpu=${toString vcpu} mem=${toString mem}"}
-''
+let
+  # Upstream's qemu arguments for x86_64 and `-M microvm`, with the changes
+  # TCG needs here: accel=tcg (KVM can't run guests on these machines),
+  # `-cpu max,-sgx` for `host,+x2apic,-sgx`, and tsc_early_khz (with pit=off
+  # the kernel can hang calibrating its clock under TCG). pcie=on so that
+  # `*-pci` devices work, as upstream has it whenever a guest has shares.
+  qemuArgs = [
+    "-name"
+    hostName
+    "-M"
+    "microvm,accel=tcg,acpi=on,mem-merge=on,pcie=on,pic=off,pit=off,rtc=on,usb=off"
+    "-m"
+    "${toString mem}M"
+    "-smp"
+    (toString vcpu)
+    "-nodefaults"
+    "-no-user-config"
+    "-no-reboot"
+    "-kernel"
+    "${guest.kernel}"
+    "-initrd"
+    "${guest.initrd}"
+    "-chardev"
+    "stdio,id=stdio,signal=off"
+    "-device"
+    "virtio-rng-pci"
+    "-serial"
+    "chardev:stdio"
+    "-cpu"
+    "max,-sgx"
+    # a keyboard controller, for Ctrl-Alt-Del from bin/microvm-shutdown
+    "-device"
+    "i8042"
+    "-append"
+    (lib.concatStringsSep " " (
+      kernelParams
+      ++ [
+        "tsc_early_khz=2300000"
+        "nixgen.host=${hostName}"
+      ]
+    ))
+    "-nographic"
+    "-sandbox"
+    "on"
+  ]
+  ++ lib.optionals (socket != null) [
+    "-qmp"
+    "unix:${socket},server,nowait"
+  ]
+  ++ lib.optionals balloon [
+    "-device"
+    "virtio-balloon-pci,free-page-reporting=on,id=balloon0"
+  ];
+
+  comments = ''
+    # kernel: ${kernel}
+    # initrd: ${initrd}
+    # kernel parameters: ${lib.concatStringsSep " " kernelParams}
+    # control socket: ${if socket == null then "none" else socket}
+    # store disk: ${if storeDisk == null then "none" else "${storeDisk}"}
+  '';
+in
+if guest == null then
+  ''
+    #!/bin/sh
+    # nixgen stand-in for a microvm.nix runner: no VM is started.
+    ${comments}
+    echo ${lib.escapeShellArg "microvm-run ${hostName} hypervisor=${hypervisor} vcpu=${toString vcpu} mem=${toString mem}"}
+  ''
+else
+  ''
+    #!/bin/sh
+    # nixgen stand-in for a microvm.nix qemu runner: boots the tiny test guest
+    # (tests/guestimage.py), not the NixOS system below.
+    ${comments}
+    PATH="''${PATH:+$PATH:}/usr/bin:/bin"
+    qemu=$(command -v qemu-system-x86_64) || {
+      echo "microvm-run: qemu-system-x86_64 not found (apt-get install qemu-system-x86)" >&2
+      exit 127
+    }
+    exec "$qemu" ${lib.escapeShellArgs qemuArgs}
+  ''

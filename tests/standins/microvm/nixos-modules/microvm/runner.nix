@@ -49,23 +49,71 @@ let
     else
       "${cfg.kernel}/bzImage";
 
+  # A real guest to boot: tests/standin.py `prepare_inputs(..., guest=...)`
+  # copies a kernel and an initrd (tests/guestimage.py) to guest/ beside the
+  # stand-in's flake.nix. Only the qemu runner on x86_64 uses them; without
+  # them every runner is a stub that prints a line.
+  guestDir = ../../guest;
+  guest =
+    if
+      hypervisor == "qemu"
+      && platform.isx86_64
+      && builtins.pathExists (guestDir + "/vmlinux")
+      && builtins.pathExists (guestDir + "/initrd")
+    then
+      {
+        kernel = builtins.path {
+          path = guestDir + "/vmlinux";
+          name = "nixgen-test-guest-vmlinux";
+        };
+        initrd = builtins.path {
+          path = guestDir + "/initrd";
+          name = "nixgen-test-guest-initrd";
+        };
+      }
+    else
+      null;
+
   runScript = import ./run-script.nix {
-    inherit lib hostName hypervisor;
+    inherit
+      lib
+      hostName
+      hypervisor
+      guest
+      ;
     inherit (cfg)
       vcpu
       mem
       kernelParams
       socket
+      balloon
       ;
     kernel = kernelFile;
     initrd = cfg.initrdPath;
     storeDisk = cfg.storeDisk;
   };
 
-  shutdownScript = ''
-    #!/bin/sh
-    echo ${lib.escapeShellArg "microvm-shutdown ${hostName} hypervisor=${hypervisor}"}
-  '';
+  # With a real guest: upstream's QMP shutdown (Ctrl-Alt-Del, then wait until
+  # QEMU exits), written in Python (./qmp_shutdown.py) with the host's python3.
+  # The socket path is relative to the working directory, as upstream's is.
+  shutdownScript =
+    if guest == null then
+      ''
+        #!/bin/sh
+        echo ${lib.escapeShellArg "microvm-shutdown ${hostName} hypervisor=${hypervisor}"}
+      ''
+    else if cfg.socket == null then
+      ''
+        #!/bin/sh
+        echo "microvm-shutdown: ${hostName} has no control socket (microvm.socket)" >&2
+        exit 1
+      ''
+    else
+      ''
+        #!/bin/sh
+        PATH="''${PATH:+$PATH:}/usr/bin:/bin"
+        exec python3 ${./qmp_shutdown.py} ${sq cfg.socket} "$@"
+      '';
   balloonScript = ''
     #!/bin/sh
     echo "microvm-balloon ${hostName} hypervisor=${hypervisor} target=''${1:-}"

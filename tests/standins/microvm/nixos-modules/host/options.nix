@@ -1,0 +1,115 @@
+# microvm.nix's host options, declared strictly as the guest options are:
+# upstream's names, types and defaults for `microvm.host.enable`,
+# `microvm.vms.<name>.{flake,updateFlake,config,pkgs,specialArgs,autostart,restartIfChanged}`,
+# `microvm.stateDir` and `microvm.autostart`, and nothing else, so a misspelt
+# or mistyped host setting fails as it would with the real module. Written for
+# nixgen's tests from the option list in the reference notes; not upstream code.
+#
+# `nixosSystem` evaluates a guest declared inline (`config`), with this
+# stand-in's guest module added, as upstream does with nixpkgs' eval-config.
+{ nixosSystem }:
+{ lib, pkgs, ... }:
+let
+  inherit (lib) mkOption types;
+
+  # A guest declared inline: every definition is a NixOS module of the guest;
+  # the merged value is that guest's evaluated NixOS configuration.
+  guestConfig =
+    {
+      name,
+      vm,
+    }:
+    types.mkOptionType {
+      name = "Toplevel NixOS config";
+      description = "NixOS configuration of the guest `${name}'";
+      merge =
+        loc: defs:
+        nixosSystem {
+          system = (if vm.pkgs != null then vm.pkgs else pkgs).stdenv.hostPlatform.system;
+          pkgs = vm.pkgs;
+          inherit (vm) specialArgs;
+          modules = [
+            {
+              _file = "<nixgen-standin>/microvm/nixos-modules/host/options.nix";
+              networking.hostName = lib.mkDefault name;
+            }
+            ../microvm
+          ]
+          ++ map (d: {
+            _file = d.file;
+            imports = [ d.value ];
+          }) defs;
+        };
+    };
+
+  vmOptions =
+    { name, config, ... }:
+    {
+      options = {
+        config = mkOption {
+          type = types.nullOr (guestConfig {
+            inherit name;
+            vm = config;
+          });
+          default = null;
+          description = "The guest as a NixOS module, built with the host (no flake).";
+        };
+        pkgs = mkOption {
+          type = types.nullOr types.unspecified;
+          default = pkgs;
+          description = "Package set of an inline guest (`config`); decides its system.";
+        };
+        specialArgs = mkOption {
+          type = types.attrsOf types.unspecified;
+          default = { };
+          description = "Extra module arguments of an inline guest (`config`).";
+        };
+        flake = mkOption {
+          type = types.nullOr types.path;
+          default = null;
+          description = "The flake whose nixosConfigurations.<name> is this guest.";
+        };
+        updateFlake = mkOption {
+          type = types.nullOr types.str;
+          default = null;
+          description = "Flake reference kept for later imperative updates (`microvm -u`).";
+        };
+        autostart = mkOption {
+          type = types.bool;
+          default = true;
+          description = "Whether to add this guest to microvm.autostart.";
+        };
+        restartIfChanged = mkOption {
+          type = types.bool;
+          default = config.config != null;
+          description = "Whether a host rebuild that changes the guest restarts it.";
+        };
+      };
+    };
+in
+{
+  _file = "<nixgen-standin>/microvm/nixos-modules/host/options.nix";
+
+  options.microvm = {
+    host.enable = mkOption {
+      type = types.bool;
+      default = true;
+      description = "Whether to enable the microvm.nix host module.";
+    };
+    vms = mkOption {
+      type = types.attrsOf (types.submodule vmOptions);
+      default = { };
+      description = "The guests built and run declaratively with this host.";
+    };
+    stateDir = mkOption {
+      type = types.path;
+      default = "/var/lib/microvms";
+      description = "Folder holding one state folder per guest.";
+    };
+    autostart = mkOption {
+      type = types.listOf types.str;
+      default = [ ];
+      description = "Guests started at boot (declared ones and imperative ones).";
+    };
+  };
+}
