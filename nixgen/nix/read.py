@@ -158,9 +158,19 @@ class FlakeGuests:
 # --------------------------------------------------------------------------- entry points
 
 
-def read_guests(doc: Document, *, follow_files: bool = True) -> FlakeGuests:
-    """The guests of a flake Document (see the module docstring)."""
-    reader = _Reader(doc, follow_files=follow_files)
+def read_guests(
+    doc: Document,
+    *,
+    follow_files: bool = True,
+    documents: Mapping[Path, Document] | None = None,
+) -> FlakeGuests:
+    """The guests of a flake Document (see the module docstring).
+
+    ``documents`` are module files already parsed, by resolved path: they are
+    used instead of the files on disk (edits not saved yet, files not written
+    yet).
+    """
+    reader = _Reader(doc, follow_files=follow_files, documents=documents)
     return reader.read()
 
 
@@ -174,10 +184,16 @@ def read_module(doc: Document) -> Module:
 
 
 class _Reader:
-    def __init__(self, doc: Document, *, follow_files: bool) -> None:
+    def __init__(
+        self,
+        doc: Document,
+        *,
+        follow_files: bool,
+        documents: Mapping[Path, Document] | None = None,
+    ) -> None:
         self.doc = doc
         self.follow_files = follow_files
-        self.documents: dict[Path, Document] = {}
+        self.documents: dict[Path, Document] = dict(documents or {})
         self.guests: list[Guest] = []
         self.unreadable: list[Unreadable] = []
         self.notes: list[str] = []
@@ -387,21 +403,23 @@ class _Reader:
             )
         )
 
-    def _modules(self, node: Node, locator: tuple[Step, ...], problems: list[str]) -> list[Module]:
+    def _modules(
+        self, node: Node, locator: tuple[Step, ...] | None, problems: list[str]
+    ) -> list[Module]:
         doc = self.doc
         resolved = doc.resolve(node)
         if resolved.type == "list_expression":
             return [
-                self._module(doc, element, (*locator, i), frozenset())
+                self._module(doc, element, None if locator is None else (*locator, i), frozenset())
                 for i, element in enumerate(doc.list_elements(resolved))
             ]
         parts = _concatenation(doc, resolved)
         if len(parts) > 1:
             out: list[Module] = []
             for part in parts:
-                out.extend(self._modules(part, (), problems))
-            # Indices in a `++` chain are not list indices: drop the locators.
-            return [attrs.evolve(m, locator=None) if m.locator and not m.file else m for m in out]
+                # Indices in a `++` chain are not list indices: no locators inside.
+                out.extend(self._modules(part, None, problems))
+            return out
         problems.append(f"`modules` is `{_short(doc.text_of(node))}`, not a list literal")
         return [Module(kind="opaque", text=doc.text_of(node), span=doc.span(node))]
 

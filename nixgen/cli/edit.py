@@ -1,0 +1,331 @@
+"""``nixgen show|set|unset|add|rm|rename``: read and edit the guests of an existing flake.
+
+Thin commands over :class:`nixgen.flakefile.FlakeFile`: nothing is written
+before every edit of the command has been made, read back and validated;
+``--dry-run`` prints the unified diff instead of writing.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from nixgen.cli import nixopts, output
+from nixgen.errors import ValidationError
+from nixgen.flakefile import FlakeFile, GuestView
+from nixgen.model import HYPERVISORS, SYSTEMS, MicroVM
+from nixgen.model.convert import to_dict
+from nixgen.nix.emit import to_nix
+from nixgen.nix.parse import Span
+from nixgen.options import parse_literal, plain
+
+
+def _dry_run(function: Any) -> Any:
+    return click.option(
+        "--dry-run", is_flag=True, help="Print the changes as a unified diff; write nothing."
+    )(function)
+
+
+def _load(flake_dir: Path | None) -> FlakeFile:
+    return FlakeFile.load(flake_dir or Path())
+
+
+def _finish(flake: FlakeFile, dry_run: bool) -> None:
+    """Print notes and warnings, then the diff (--dry-run) or what was written."""
+    output.problems(flake.warnings)
+    for note in flake.edit_notes:
+        click.secho(f"note: {note}", fg="yellow", err=True)
+    if dry_run:
+        diff = flake.diff()
+        click.echo(diff if diff else "no change", nl=not diff)
+        return
+    result = flake.save()
+    for path in result.written:
+        click.echo(f"wrote   {_relative(path)}")
+    for path in result.removed:
+        click.echo(f"removed {_relative(path)}")
+    if not result.written and not result.removed:
+        click.echo("no change")
+
+
+def _run(edit: Any) -> None:
+    """Run an edit; validation problems are printed one by one (exit 1)."""
+    try:
+        edit()
+    except ValidationError as err:
+        click.secho("nixgen: the edit was refused, no file was changed:", fg="red", err=True)
+        output.problems([*err.problems, *err.warnings])
+        raise click.exceptions.Exit(1) from None
+
+
+def _relative(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+# ----------------------------------------------------------------- show
+
+
+@click.command("show")
+@click.argument("name", required=False)
+@nixopts.flake_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (for scripts).")
+def show_command(name: str | None, flake_dir: Path | None, as_json: bool) -> None:
+    """Show the guests of a flake and their settings, read without evaluating.
+
+    Without NAME: one line per guest, then the guests nixgen cannot read and
+    why.  With NAME: every setting of that guest and where it is written.
+    """
+    flake = _load(flake_dir)
+    if name is not None:
+        guest = flake.guest(name)
+        if as_json:
+            click.echo(json.dumps(_guest_json(flake, guest), indent=2))
+        else:
+            _show_guest(flake, guest)
+        return
+    if as_json:
+        data = {
+            "flake": str(flake.path),
+            "project": flake.project,
+            "guests": [_guest_json(flake, g) for g in flake.guests()],
+            "unreadable": [
+                {"name": u.name, "reason": u.reason, "where": _where(flake, u.span)}
+                for u in flake.unreadable
+            ],
+            "notes": list(flake.notes),
+        }
+        click.echo(json.dumps(data, indent=2))
+        return
+    rows = [
+        [
+            g.name,
+            _system(g),
+            _field(g, "microvm.hypervisor", g.vm.hypervisor),
+            _field(g, "microvm.vcpu", g.vm.vcpu),
+            _field(g, "microvm.mem", f"{g.vm.mem} MiB"),
+            str(len(g.settings)),
+            _where(flake, g.span),
+        ]
+        for g in flake.guests()
+    ]
+    headers = ["name", "system", "hypervisor", "vcpu", "mem", "settings", "declared"]
+    if rows:
+        _table(headers, rows)
+    else:
+        click.echo("no guests nixgen can read")
+    if flake.unreadable:
+        click.echo("\nnot readable without evaluating the flake:")
+        for item in flake.unreadable:
+            who = item.name if item.name is not None else "(guests)"
+            click.echo(f"  {who}: {item.reason} ({_where(flake, item.span)})")
+    for note in flake.notes:
+        click.echo(f"note: {note}")
+
+
+def _show_guest(flake: FlakeFile, guest: GuestView) -> None:
+    click.echo(f"{guest.name}: system {_system(guest)}, declared at {_where(flake, guest.span)}")
+    rows = []
+    for key, defs in guest.definitions.items():
+        effective = guest.settings.get(key, _MISSING)
+        for d in defs:
+            mark = ""
+            if len(defs) > 1:
+                mark = " (wins)" if effective is d.value else " (overridden)"
+                if effective is _MISSING:
+                    mark = " (one of several)"
+            rows.append([key, _display(d.value) + mark, _where(flake, d.span)])
+    if rows:
+        click.echo()
+        _table(["option", "value", "where"], rows)
+    if guest.unmodelled:
+        click.echo("\nkept as written, outside the model:")
+        for item in guest.unmodelled.values():
+            click.echo(f"  {item.key}: {item.reason}")
+    if guest.problems:
+        click.echo("\nproblems:")
+        for problem in guest.problems:
+            click.echo(f"  {problem}")
+
+
+_MISSING = object()
+
+
+def _guest_json(flake: FlakeFile, guest: GuestView) -> dict[str, Any]:
+    model = to_dict(guest.vm)
+    model.pop("name", None)
+    return {
+        "name": guest.name,
+        "system": plain(guest.system),
+        "declared": _where(flake, guest.span),
+        "settings": {k: plain(v) for k, v in guest.settings.items()},
+        "where": {
+            k: [_where(flake, d.span) for d in defs] for k, defs in guest.definitions.items()
+        },
+        "model": model,
+        "unmodelled": {k: u.reason for k, u in guest.unmodelled.items()},
+        "problems": list(guest.problems),
+    }
+
+
+def _system(guest: GuestView) -> str:
+    system = guest.system
+    if system is None:
+        return "-"
+    return system if isinstance(system, str) else _display(system)
+
+
+def _field(guest: GuestView, key: str, modelled: object) -> str:
+    if key in guest.unmodelled:
+        return _display(guest.unmodelled[key].value)
+    return str(modelled)
+
+
+def _display(value: object, limit: int = 60) -> str:
+    try:
+        text = to_nix(value)
+    except Exception:  # a value Nix cannot spell: show Python's view of it
+        text = repr(value)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _where(flake: FlakeFile, span: Span | None) -> str:
+    if span is None:
+        return "-"
+    file = span.file
+    if file is None:
+        return f"{span.line}"
+    try:
+        shown = file.resolve().relative_to(flake.root).as_posix()
+    except ValueError:
+        shown = str(file)
+    return f"{shown}:{span.line}"
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> None:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    click.echo("  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
+    for row in rows:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+# ----------------------------------------------------------------- set / unset
+
+
+def _split_assignment(text: str) -> tuple[str, str]:
+    """``KEY=VALUE`` at the first ``=`` outside double quotes (keys may quote: ``a."b=c".d``)."""
+    quoted = False
+    for i, ch in enumerate(text):
+        if ch == '"':
+            quoted = not quoted
+        elif ch == "=" and not quoted:
+            return text[:i].strip(), text[i + 1 :].strip()
+    raise click.UsageError(
+        f"{text!r} is not KEY=VALUE; e.g. nixgen set web microvm.mem=1024 "
+        "'microvm.hypervisor=\"qemu\"'"
+    )
+
+
+@click.command("set")
+@click.argument("name")
+@click.argument("assignments", nargs=-1, required=True, metavar="KEY=VALUE...")
+@nixopts.flake_option
+@_dry_run
+def set_command(
+    name: str, assignments: tuple[str, ...], flake_dir: Path | None, dry_run: bool
+) -> None:
+    """Set options of guest NAME, in place: KEY is an option path, VALUE a Nix literal.
+
+    \b
+    nixgen set web microvm.mem=1024 microvm.vcpu=2
+    nixgen set web 'microvm.hypervisor="cloud-hypervisor"'
+    nixgen set web 'microvm.shares=[ { tag = "ro-store"; source = "/nix/store"; mountPoint = "/nix/.ro-store"; } ]'
+    nixgen set web system='"aarch64-linux"'
+
+    Values are numbers, true, false, null, "strings" (quote them for the
+    shell) and lists or attribute sets of those.  All assignments are
+    validated together before any file is written.
+    """
+    values: dict[str, object] = {}
+    for item in assignments:
+        key, text = _split_assignment(item)
+        if not key:
+            raise click.UsageError(f"{item!r} has no option name before '='")
+        values[key] = parse_literal(text, key=key)
+    flake = _load(flake_dir)
+    _run(lambda: flake.update(name, values))
+    _finish(flake, dry_run)
+
+
+@click.command("unset")
+@click.argument("name")
+@click.argument("keys", nargs=-1, required=True, metavar="KEY...")
+@nixopts.flake_option
+@_dry_run
+def unset_command(name: str, keys: tuple[str, ...], flake_dir: Path | None, dry_run: bool) -> None:
+    """Remove options of guest NAME: every binding that sets them (microvm.nix's default applies)."""
+    flake = _load(flake_dir)
+    _run(lambda: flake.unset(name, *keys))
+    _finish(flake, dry_run)
+
+
+# ----------------------------------------------------------------- add / rm / rename
+
+
+@click.command("add")
+@click.argument("name")
+@nixopts.flake_option
+@click.option("--hypervisor", type=click.Choice(HYPERVISORS), default="qemu", show_default=True)
+@click.option("--mem", type=click.IntRange(min=1), default=512, show_default=True, help="MiB.")
+@click.option("--vcpu", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--system", type=click.Choice(SYSTEMS), default="x86_64-linux", show_default=True)
+@_dry_run
+def add_command(
+    name: str,
+    flake_dir: Path | None,
+    hypervisor: str,
+    mem: int,
+    vcpu: int,
+    system: str,
+    dry_run: bool,
+) -> None:
+    """Add guest NAME, shaped like the guests already in the flake."""
+    vm = MicroVM(name=name, hypervisor=hypervisor, mem=mem, vcpu=vcpu, system=system)  # type: ignore[arg-type]  # click.Choice checked them
+    flake = _load(flake_dir)
+    _run(lambda: flake.add(vm))
+    _finish(flake, dry_run)
+
+
+@click.command("rm")
+@click.argument("name")
+@nixopts.flake_option
+@_dry_run
+def rm_command(name: str, flake_dir: Path | None, dry_run: bool) -> None:
+    """Remove guest NAME and its runner package (and its module file, if nixgen generated it)."""
+    flake = _load(flake_dir)
+    _run(lambda: flake.remove(name))
+    _finish(flake, dry_run)
+
+
+@click.command("rename")
+@click.argument("old")
+@click.argument("new")
+@nixopts.flake_option
+@_dry_run
+def rename_command(old: str, new: str, flake_dir: Path | None, dry_run: bool) -> None:
+    """Rename guest OLD to NEW: its name, networking.hostName, runner package, own module file."""
+    flake = _load(flake_dir)
+    _run(lambda: flake.rename(old, new))
+    _finish(flake, dry_run)
+
+
+def register(group: click.Group) -> None:
+    for command in (show_command, set_command, unset_command, add_command, rm_command):
+        group.add_command(command)
+    group.add_command(rename_command)
