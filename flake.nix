@@ -25,7 +25,7 @@
         };
         multi = {
           path = ./templates/init/multi;
-          description = "three guests (web, db, cache) with static addresses on a host bridge";
+          description = "three guests (web, db, cache) on a host bridge with static addresses, and their host";
         };
         cloud-hypervisor = {
           path = ./templates/init/cloud-hypervisor;

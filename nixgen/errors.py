@@ -130,6 +130,46 @@ class ProjectError(NixgenError):
     """A nixgen project folder is missing, incomplete or would be clobbered."""
 
 
+class CommandError(NixgenError):
+    """A command other than nix (nixos-rebuild, ssh) failed, or could not run.
+
+    The same shape as :class:`NixCommandError`: ``command`` is the argv,
+    ``exit_code`` its exit status (``None`` when it never ran or was stopped),
+    ``stderr`` its error output.
+    """
+
+    stderr_lines_shown = 15
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        command: Sequence[str] = (),
+        exit_code: int | None = None,
+        stderr: str = "",
+        hint: str | None = None,
+    ) -> None:
+        self.command: tuple[str, ...] = tuple(command)
+        self.exit_code = exit_code
+        self.stderr = stderr
+        super().__init__(message, hint=hint)
+
+    def __str__(self) -> str:
+        import shlex  # local: only needed when an error is shown
+
+        parts = [self.message]
+        if self.command:
+            parts.append(f"  command: {shlex.join(self.command)}")
+        if self.exit_code is not None:
+            parts.append(f"  exit code: {self.exit_code}")
+        tail = _last_lines(self.stderr, self.stderr_lines_shown)
+        if tail:
+            parts += ["  stderr (last lines):", *(f"    {line}" for line in tail)]
+        if self.hint:
+            parts.append(f"  hint: {self.hint}")
+        return "\n".join(parts)
+
+
 # --- errors of the nix command layer (nixgen.nixcmd) ---
 
 

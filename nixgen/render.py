@@ -1,9 +1,11 @@
 """Model → files: ``flake.nix`` and one NixOS module per guest.
 
-Layout (documented in docs/flake-layout.md)::
+Layout (documented in docs/flake-layout.md and docs/production.md)::
 
-    flake.nix        inputs, nixosConfigurations, runner packages: no guest settings
-    vms/<name>.nix   everything about one guest: microvm.* and its NixOS side
+    flake.nix         inputs, nixosConfigurations, runner packages, nixosModules:
+                      no guest settings
+    vms/<name>.nix    everything about one guest: microvm.* and its NixOS side
+    hosts/<name>.nix  one host's share: microvm.vms.*, its networks (nixosModules.<name>)
 
 Keeping each guest in its own module means changing one guest touches one
 file, and a reviewer sees exactly which guest changed.
@@ -19,7 +21,7 @@ import hashlib
 import os
 import re
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -28,24 +30,28 @@ import attrs
 import jinja2
 
 from nixgen import __version__
-from nixgen.errors import HandEditedError, RenderError
-from nixgen.model import Flake, Input, MicroVM, Nix
+from nixgen.errors import HandEditedError, RenderError, ValidationError
+from nixgen.model import Flake, Host, Input, Interface, MicroVM, Network, Nix
 from nixgen.model.convert import to_dict
 from nixgen.model.fields import option_name
 from nixgen.model.flake import MICROVM_CACHE, MICROVM_CACHE_KEY
 from nixgen.model.guest import NON_MICROVM_FIELDS
+from nixgen.network import NetworkPlan, guest_side, host_side, plan_networks
 from nixgen.nix.emit import attr_name, bindings, parse_attr_path, to_nix
 
 __all__ = [
     "GUESTS_DIR",
+    "HOSTS_DIR",
     "RenderResult",
     "generated_state",
     "guest_module",
+    "host_module",
     "render_files",
     "write_project",
 ]
 
 GUESTS_DIR = "vms"
+HOSTS_DIR = "hosts"
 SOURCE_NAME = "nixgen.toml"
 _CHECKSUM = re.compile(r"^# .*\(nixgen checksum ([0-9a-f]{16})\)\.?$", re.MULTILINE)
 
@@ -139,9 +145,9 @@ def _nix_value(value: Any) -> Any:
     return value
 
 
-def microvm_options(vm: MicroVM) -> dict[str, Any]:
-    """The ``microvm = { … }`` attrset of a guest."""
-    resolved = attrs.evolve(vm, interfaces=vm.resolved_interfaces())
+def microvm_options(vm: MicroVM, extra_interfaces: Sequence[Interface] = ()) -> dict[str, Any]:
+    """The ``microvm = { … }`` attrset of a guest (``extra_interfaces``: from its networks)."""
+    resolved = attrs.evolve(vm, interfaces=(*vm.resolved_interfaces(), *extra_interfaces))
     out = {k: v for k, v in _options(resolved).items() if k not in _NON_MICROVM_KEYS}
     for key, value in vm.extra.items():
         _set_dotted(out, parse_attr_path(key), _nix_value(value))
@@ -164,7 +170,7 @@ def _set_dotted(target: dict[str, Any], path: list[str], value: Any) -> None:
     node[path[-1]] = value
 
 
-def _nixos_settings(vm: MicroVM) -> dict[str, Any]:
+def _nixos_settings(vm: MicroVM, network: Mapping[str, Any] | None = None) -> dict[str, Any]:
     settings: dict[str, Any] = {}
     users: dict[str, Any] = {}
     for user in vm.users:
@@ -188,6 +194,8 @@ def _nixos_settings(vm: MicroVM) -> dict[str, Any]:
         settings["environment"] = {
             "systemPackages": [p if isinstance(p, Nix) else Nix(f"pkgs.{p}") for p in vm.packages]
         }
+    for key, value in (network or {}).items():
+        _merge(settings, [key], value)
     for key, value in vm.nixos.items():
         _merge(settings, parse_attr_path(key), _nix_value(value))
     return settings
@@ -224,11 +232,20 @@ def _module_ref(module: Nix | PurePosixPath) -> Nix | PurePosixPath:
     return module
 
 
-def guest_module(vm: MicroVM, *, source: str | None = None, inputs: bool = False) -> str:
+def guest_module(
+    vm: MicroVM,
+    *,
+    source: str | None = None,
+    inputs: bool = False,
+    interfaces: Sequence[Interface] = (),
+    network: Mapping[str, Any] | None = None,
+) -> str:
     """The text of ``vms/<name>.nix``.
 
     ``inputs``: the flake passes its inputs to modules (it has inputs beyond
     nixpkgs and microvm), so verbatim expressions may refer to ``inputs``.
+    ``interfaces`` and ``network``: what the guest's networks add (see
+    :func:`nixgen.network.guest_side`; :func:`render_files` passes them).
     """
     sections: list[dict[str, Any]] = []
     if vm.modules:
@@ -236,8 +253,8 @@ def guest_module(vm: MicroVM, *, source: str | None = None, inputs: bool = False
     sections.append(
         {"networking": {"hostName": vm.name}, "system": {"stateVersion": vm.state_version}}
     )
-    sections.append({"microvm": microvm_options(vm)})
-    nixos = _nixos_settings(vm)
+    sections.append({"microvm": microvm_options(vm, interfaces)})
+    nixos = _nixos_settings(vm, network)
     if nixos:
         sections.append(nixos)
     if _uses_nix(vm):
@@ -249,7 +266,10 @@ def guest_module(vm: MicroVM, *, source: str | None = None, inputs: bool = False
 
 def _uses_nix(vm: MicroVM) -> bool:
     """Whether any verbatim expression could refer to config, lib or pkgs."""
-    values: list[Any] = [vm.nixos, vm.extra, list(vm.packages), list(vm.modules)]
+    return _has_nix([vm.nixos, vm.extra, list(vm.packages), list(vm.modules)])
+
+
+def _has_nix(values: list[Any]) -> bool:
     stack = values
     while stack:
         value = stack.pop()
@@ -267,6 +287,80 @@ def _formals(names: list[str]) -> str:
     if len(names) <= 1:
         return "{ " + "".join(f"{n}, " for n in names) + "... }"
     return "{\n" + "".join(f"  {n},\n" for n in names) + "  ...\n}"
+
+
+def _host_vms(host: Host, *, inputs: bool) -> dict[str, Any]:
+    """``microvm.vms``: each guest by flake reference (``flake = self``) or inline."""
+    vms: dict[str, Any] = {}
+    for vm in host.vms:
+        entry: dict[str, Any] = {}
+        if vm.mode == "config":
+            entry["config"] = PurePosixPath("..") / GUESTS_DIR / f"{vm.name}.nix"
+            if inputs:
+                entry["specialArgs"] = {"inputs": Nix("self.inputs")}
+        else:
+            entry["flake"] = Nix("self")
+            if vm.update_flake is not None:
+                entry["updateFlake"] = vm.update_flake
+        entry["autostart"] = vm.autostart
+        if vm.restart_if_changed is not None:
+            entry["restartIfChanged"] = vm.restart_if_changed
+        vms[vm.name] = entry
+    return vms
+
+
+def host_module(
+    host: Host,
+    *,
+    source: str | None = None,
+    inputs: bool = False,
+    plan: NetworkPlan | None = None,
+) -> str:
+    """The text of ``hosts/<name>.nix``: a function of the flake (``self``) giving the
+    host's NixOS module: ``microvm.host``, ``microvm.vms``, its networks, its ``nixos``.
+
+    ``plan``: the flake's network plan (:func:`render_files` passes it; without
+    it the host's networks are planned on their own, without the guests'
+    hypervisors).
+    """
+    microvm: dict[str, Any] = {"host": {"enable": True}, "vms": _host_vms(host, inputs=inputs)}
+    if host.autostart:
+        microvm["autostart"] = list(host.autostart)
+    if host.state_dir is not None:
+        microvm["stateDir"] = host.state_dir
+    sections: list[dict[str, Any]] = [{"microvm": microvm}]
+    if plan is None:
+        guests = [
+            MicroVM(name=n) for n in dict.fromkeys(g for n in host.networks for g in n.guests)
+        ]
+        plan = plan_networks(Flake(guests=guests, hosts=[host]))
+    settings: dict[str, Any] = {}
+    for key, value in host_side(host, plan).items():
+        _merge(settings, [key], value)
+    for key, value in host.nixos.items():
+        _merge(settings, parse_attr_path(key), _nix_value(value))
+    if settings:
+        sections.append(settings)
+    uses_nix = _has_nix([host.nixos])
+    formals = _formals(["config", "lib", "pkgs"] if uses_nix else [])
+    return _with_header("host.nix.j2", source, sections=sections, formals=formals)
+
+
+def _host_entry(host: Host) -> dict[str, Any]:
+    """What flake.nix says about a host: its module, and its full configuration if asked."""
+    modules: list[Any] = [
+        Nix("microvm.nixosModules.host"),
+        Nix(f"self.nixosModules.{attr_name(host.name)}"),
+        {"networking": {"hostName": host.name}, "system": {"stateVersion": host.state_version}},
+        *host.modules,
+    ]
+    return {
+        "attr": attr_name(host.name),
+        "system": host.system,
+        "file": to_nix(PurePosixPath(HOSTS_DIR) / f"{host.name}.nix"),
+        "full": host.nixos_configuration,
+        "modules": to_nix(modules, 5),
+    }
 
 
 def _input_value(inp: Input) -> Any:
@@ -314,16 +408,34 @@ def flake_nix(flake: Flake, *, source: str | None = None) -> str:
         ],
         packages=packages,
         defaults=defaults,
+        hosts=[_host_entry(h) for h in flake.hosts],
     )
 
 
 def render_files(flake: Flake, *, source: str | None = None) -> dict[PurePosixPath, str]:
-    """Every generated file, by path relative to the project folder.  Pure."""
+    """Every generated file, by path relative to the project folder.  Pure.
+
+    Networks are planned first (:func:`nixgen.network.plan_networks`); a plan
+    with errors raises :class:`ValidationError` (``validate`` reports the same).
+    """
     files = {PurePosixPath("flake.nix"): flake_nix(flake, source=source)}
     inputs = bool(_extra_inputs(flake))
+    plan = plan_networks(flake) if flake.hosts else NetworkPlan()
+    errors = [p for p in plan.problems if not p.warning]
+    if errors:
+        raise ValidationError(errors, source=source)
+    networks: dict[tuple[str, str], Network] = {
+        (h.name, n.name): n for h in flake.hosts for n in h.networks
+    }
     for vm in flake.guests:
-        module = guest_module(vm, source=source, inputs=inputs)
+        interfaces, network = guest_side(vm, plan.of_guest(vm.name), networks)
+        module = guest_module(
+            vm, source=source, inputs=inputs, interfaces=interfaces, network=network
+        )
         files[PurePosixPath(GUESTS_DIR) / f"{vm.name}.nix"] = module
+    for host in flake.hosts:
+        module = host_module(host, source=source, inputs=inputs, plan=plan)
+        files[PurePosixPath(HOSTS_DIR) / f"{host.name}.nix"] = module
     return files
 
 
@@ -345,13 +457,14 @@ def write_project(
     Nothing is written unless every target is safe to replace: a file that
     nixgen did not generate, or generated and then edited by hand, stops the
     whole render with :class:`HandEditedError` (``force=True`` overwrites).
-    Each file is replaced atomically.  Guest modules of guests that are gone
-    are removed when they are unedited.
+    Each file is replaced atomically.  Modules of guests and hosts that are
+    gone are removed when they are unedited.
     """
     files = {directory / rel: text for rel, text in render_files(flake, source=source).items()}
     stale = [
         p
-        for p in sorted((directory / GUESTS_DIR).glob("*.nix"))
+        for folder in (GUESTS_DIR, HOSTS_DIR)
+        for p in sorted((directory / folder).glob("*.nix"))
         if p not in files and _is_generated(p)
     ]
     blocked: list[Path] = []

@@ -10,7 +10,6 @@ test fails when they are out of date).
 
 from __future__ import annotations
 
-import hashlib
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -23,12 +22,16 @@ from nixgen.model import (
     HYPERVISORS,
     Flake,
     ForwardPort,
+    Host,
+    HostVM,
     Hypervisor,
     Interface,
     MicroVM,
+    Network,
     Share,
     User,
     Volume,
+    tap_id,
 )
 
 __all__ = ["TEMPLATES", "Choices", "Template", "build_template"]
@@ -71,15 +74,6 @@ def _store_share(hypervisor: Hypervisor) -> tuple[Share, ...]:
     return ()  # firecracker: the store goes into an image instead
 
 
-def tap_id(name: str) -> str:
-    """A host interface name for a guest: ``vm-<name>``, shortened with a hash to fit 15."""
-    candidate = f"vm-{name}"
-    if len(candidate) <= 15:
-        return candidate
-    digest = hashlib.sha256(name.encode()).hexdigest()[:4]
-    return f"vm-{name[:7]}-{digest}"
-
-
 def _first_interface(hypervisor: Hypervisor, name: str) -> Interface:
     if "user" in TABLE[hypervisor].interface_types:
         return Interface.user(id="eth0")
@@ -113,41 +107,42 @@ def single_guest(choices: Choices, *, default_name: str = "my-microvm") -> Flake
 
 
 _MULTI_NAMES = ("web", "db", "cache")
-_BRIDGE_NET = "10.0.0"
+_MULTI_RANGE = "10.0.0.0/24"
 
 
 def multi_guest(choices: Choices) -> Flake:
-    """Three guests with tap interfaces and static addresses on one host bridge."""
+    """Three guests with static addresses on a host bridge, and the host that runs them.
+
+    The network is an object (:class:`~nixgen.model.Network`): nixgen gives
+    each guest its tap interface, MAC and address, and writes both sides
+    (the guests' systemd-networkd settings, the host's bridge and NAT).
+    """
     hv: Hypervisor = choices.hypervisor or "qemu"
-    guests = []
     prefix = choices.name or ""
-    for index, base in enumerate(_MULTI_NAMES, start=2):
-        name = f"{prefix}-{base}" if prefix else base
-        guests.append(
-            MicroVM(
-                name=name,
-                hypervisor=hv,
-                vcpu=1,
-                mem=512,
-                interfaces=[Interface.tap_device(id=tap_id(name))],
-                shares=_store_share(hv),
-                nixos={
-                    # systemd-networkd in the guest, as in upstream's network docs.
-                    "networking.useNetworkd": True,
-                    'systemd.network.networks."20-lan"': {
-                        "matchConfig": {"Type": "ether"},
-                        "networkConfig": {
-                            "Address": [f"{_BRIDGE_NET}.{index}/24"],
-                            "Gateway": f"{_BRIDGE_NET}.1",
-                            "DNS": ["9.9.9.9"],
-                            "DHCP": "no",
-                        },
-                    },
-                },
-                **_login(choices),
-            )
+    names = [f"{prefix}-{base}" if prefix else base for base in _MULTI_NAMES]
+    guests = [
+        MicroVM(
+            name=name,
+            hypervisor=hv,
+            vcpu=1,
+            mem=512,
+            shares=_store_share(hv),
+            **_login(choices),
         )
-    return Flake(guests=guests, description="NixOS micro-VMs on a host bridge (10.0.0.0/24)")
+        for name in names
+    ]
+    host = Host(
+        name=f"{prefix}-host" if prefix else "vmhost",
+        vms=[HostVM(name=n) for n in names],
+        networks=[
+            Network.bridged("lan", names, ipv4=_MULTI_RANGE, dns=["9.9.9.9"], nat=True),
+        ],
+    )
+    return Flake(
+        guests=guests,
+        hosts=[host],
+        description=f"NixOS micro-VMs on a host bridge ({_MULTI_RANGE}) and the host that runs them",
+    )
 
 
 def _per_hypervisor(hv: Hypervisor) -> Template:
@@ -170,7 +165,7 @@ TEMPLATES: dict[str, Template] = {
         ),
         Template(
             "multi",
-            "three guests (web, db, cache) with static addresses on a host bridge",
+            "three guests (web, db, cache) on a host bridge with static addresses, and their host",
             multi_guest,
             "",
         ),

@@ -18,10 +18,11 @@ import attrs
 
 from nixgen.errors import NixgenError, Problem, ValidationError, keyed
 from nixgen.hypervisors import TABLE, Capabilities, supporting
-from nixgen.model import Flake, Interface, MicroVM, Share
+from nixgen.model import Flake, Host, Interface, MicroVM, Share
 from nixgen.model.convert import check_types
 from nixgen.model.fields import describe
 from nixgen.model.guest import NON_MICROVM_FIELDS
+from nixgen.network import plan_networks
 from nixgen.nix.emit import parse_attr_path
 
 __all__ = ["check", "validate"]
@@ -33,6 +34,8 @@ _USERNAME = re.compile(r"[a-z_][a-z0-9_-]*[$]?\Z")
 _IFNAME_MAX = 15  # Linux IFNAMSIZ - 1
 _TRANSLATE_IDS = ("--translate-uid", "--translate-gid")
 _OWN_NIXOS_KEYS = ("networking.hostName", "system.stateVersion", "microvm")
+# Hosts (NixOS hosts run neither vfkit nor darwin guests).
+_HOST_ONLY_HYPERVISORS = ("vfkit",)
 
 
 class _Checker:
@@ -518,6 +521,151 @@ class _Checker:
                 flake.default,
             )
         self._inputs(flake)
+        if flake.hosts:
+            self._hosts(flake)
+
+    # ------------------------------------------------------------- the hosts
+
+    def _hosts(self, flake: Flake) -> None:
+        guests = {g.name: g for g in flake.guests}
+        runs_on: dict[str, str] = {}
+        names: set[str] = set()
+        well_typed = True
+        for host in flake.hosts:
+            at = keyed("hosts", host.name)
+            if host.name in names:
+                self.error(f"{at}.name", "two hosts share this name", "rename one of them")
+            names.add(host.name)
+            typed, ok = check_types(attrs.evolve(host, vms=(), networks=()), at)
+            self.found.extend(typed)
+            for vm in host.vms:
+                typed, vm_ok = check_types(vm, keyed(f"{at}.vms", vm.name))
+                self.found.extend(typed)
+                ok = ok and vm_ok
+            for net in host.networks:
+                typed, net_ok = check_types(net, keyed(f"{at}.networks", net.name))
+                self.found.extend(typed)
+                ok = ok and net_ok
+            if not ok:
+                well_typed = False
+                continue
+            self.host(host, at, guests, runs_on)
+        if well_typed:
+            self.found.extend(plan_networks(flake).problems)
+
+    def host(
+        self, host: Host, at: str, guests: Mapping[str, MicroVM], runs_on: dict[str, str]
+    ) -> None:
+        if not _HOSTNAME.match(host.name):
+            self.error(
+                f"{at}.name",
+                "is not a valid host name (RFC 1123 label)",
+                "use 1 to 63 letters, digits and '-', not starting or ending with '-'",
+                host.name,
+            )
+        if host.nixos_configuration and host.name in guests:
+            self.error(
+                f"{at}.nixosConfiguration",
+                f"nixosConfigurations.{host.name} would be both this host and a guest",
+                "rename the host or the guest",
+            )
+        seen: set[str] = set()
+        for vm_entry in host.vms:
+            p = keyed(f"{at}.vms", vm_entry.name)
+            if vm_entry.name in seen:
+                self.error(p, "is listed twice", "list each guest once", vm_entry.name)
+                continue
+            seen.add(vm_entry.name)
+            vm = guests.get(vm_entry.name)
+            if vm is None:
+                self.error(
+                    p,
+                    "names no guest of this flake",
+                    "use one of " + (", ".join(guests) or "(no guests)"),
+                    vm_entry.name,
+                )
+                continue
+            other = runs_on.get(vm.name)
+            if other is not None:
+                self.error(
+                    p,
+                    f"guest {vm.name!r} also runs on host {other!r}; "
+                    "two hosts would start it with the same addresses and state",
+                    "run each guest on one host",
+                )
+            runs_on.setdefault(vm.name, host.name)
+            if vm.hypervisor in _HOST_ONLY_HYPERVISORS:
+                self.error(
+                    p,
+                    f"guest {vm.name!r} runs on {vm.hypervisor}, which needs a macOS host; "
+                    "microvm.nix's host module is for NixOS",
+                    "use another hypervisor, or run the guest on a Mac",
+                )
+            elif vm.system != host.system:
+                self.error(
+                    p,
+                    f"guest {vm.name!r} is built for {vm.system}, host {host.name!r} is "
+                    f"{host.system}",
+                    f'set system = "{host.system}" on the guest, or run it on a host of its system',
+                )
+            if vm_entry.mode == "config" and vm_entry.update_flake is not None:
+                self.error(
+                    f"{p}.updateFlake",
+                    'a guest declared inline (mode = "config") cannot have an updateFlake',
+                    'remove updateFlake, or use mode = "flake"',
+                    vm_entry.update_flake,
+                )
+        for i, name in enumerate(host.autostart):
+            p = f"{at}.autostart[{i}]"
+            if name in seen:
+                entry = host.vm(name)
+                if entry.autostart:
+                    self.warn(
+                        p,
+                        f"guest {name!r} is in vms and starts by itself",
+                        "remove it from autostart",
+                        name,
+                    )
+                else:
+                    self.warn(
+                        p,
+                        f"guest {name!r} has autostart = false in vms, but is listed here",
+                        f"set autostart on [hosts.{host.name}.vms.{name}] instead",
+                        name,
+                    )
+        if host.state_dir is not None and not host.state_dir.startswith("/"):
+            self.error(f"{at}.stateDir", "must be an absolute path", "start it with /")
+        if not host.nixos_configuration:
+            if host.target_host is not None:
+                self.warn(
+                    f"{at}.targetHost",
+                    "is only used to deploy a full configuration",
+                    "set nixosConfiguration = true, or remove targetHost",
+                    host.target_host,
+                )
+            if host.modules:
+                self.warn(
+                    f"{at}.modules",
+                    "only the full configuration (nixosConfigurations) imports these modules",
+                    "set nixosConfiguration = true, or move them into nixos",
+                )
+        for key, value in host.nixos.items():
+            try:
+                path = parse_attr_path(key)
+            except NixgenError as err:
+                self.error(keyed(f"{at}.nixos", key), err.message, err.hint or "")
+                continue
+            for full in _leaf_paths(path, value):
+                dotted = ".".join(full)
+                for own in _OWN_NIXOS_KEYS:
+                    if dotted == own or dotted.startswith(own + "."):
+                        self.error(
+                            keyed(f"{at}.nixos", key),
+                            f"{dotted} is set by nixgen from the host's fields",
+                            "use vms, autostart and stateDir for microvm.*, and the full "
+                            "configuration (nixosConfiguration) for the host's name and "
+                            "stateVersion",
+                        )
 
     def _unique_across(
         self, seen: dict[str, str], value: str, vm: MicroVM, path: str, what: str

@@ -33,8 +33,18 @@ from nixgen.model.guest import (
     VfkitOptions,
     VirtiofsdOptions,
 )
+from nixgen.model.host import (
+    DEFAULT_BRIDGE,
+    Host,
+    HostVM,
+    Network,
+    NetworkType,
+    VMMode,
+    tap_id,
+)
 
 __all__ = [
+    "DEFAULT_BRIDGE",
     "DEFAULT_INPUTS",
     "HYPERVISORS",
     "SYSTEMS",
@@ -46,11 +56,15 @@ __all__ = [
     "ForwardPort",
     "FrozenDict",
     "Graphics",
+    "Host",
+    "HostVM",
     "Hypervisor",
     "Input",
     "Interface",
     "MacvtapOptions",
     "MicroVM",
+    "Network",
+    "NetworkType",
     "Nix",
     "PcieRootPort",
     "PortEnd",
@@ -61,9 +75,11 @@ __all__ = [
     "System",
     "TapOptions",
     "User",
+    "VMMode",
     "VfkitOptions",
     "VirtiofsdOptions",
     "Volume",
     "Vsock",
     "stable_mac",
+    "tap_id",
 ]

@@ -33,6 +33,7 @@ from nixgen.model.expr import Nix
 from nixgen.model.fields import describe
 from nixgen.model.flake import Flake, Input
 from nixgen.model.guest import MicroVM
+from nixgen.model.host import Host, HostVM, Network
 
 __all__ = [
     "NIX_KEY",
@@ -43,6 +44,8 @@ __all__ = [
     "flake_from_dict",
     "flake_to_dict",
     "from_dict",
+    "host_from_dict",
+    "host_to_dict",
     "load_flake_file",
     "loads_flake",
     "to_dict",
@@ -111,6 +114,25 @@ def flake_to_dict(flake: Flake) -> dict[str, Any]:
     # tables, so mixing `name = "url"` with tables would reorder the inputs.
     data["inputs"] = {i.name: _without_name(to_dict(i)) for i in flake.inputs}
     data["guests"] = {g.name: _without_name(to_dict(g)) for g in flake.guests}
+    data.pop("hosts", None)
+    if flake.hosts:
+        data["hosts"] = {h.name: host_to_dict(h) for h in flake.hosts}
+    return data
+
+
+def host_to_dict(host: Host) -> dict[str, Any]:
+    """A host as data: its guests (``vms``) and ``networks`` as tables keyed by name
+    (``vms`` as a list of names when no guest has settings)."""
+    data = _without_name(to_dict(host))
+    data.pop("vms", None)
+    data.pop("networks", None)
+    vms = {vm.name: _without_name(to_dict(vm)) for vm in host.vms}
+    if vms and not any(vms.values()):
+        data["vms"] = list(vms)  # nothing but names: `vms = ["web", "db"]`
+    elif vms:
+        data["vms"] = vms
+    if host.networks:
+        data["networks"] = {n.name: _without_name(to_dict(n)) for n in host.networks}
     return data
 
 
@@ -130,6 +152,8 @@ def dumps_toml(flake: Flake) -> str:
         _find_nulls(guest, keyed("guests", guest.name), found)
     for inp in flake.inputs:
         _find_nulls(inp, keyed("inputs", inp.name), found)
+    for host in flake.hosts:
+        _find_nulls(host, keyed("hosts", host.name), found)
     if found:
         raise ValidationError(found)
     return tomli_w.dumps(flake_to_dict(flake))
@@ -248,6 +272,53 @@ class _Reader:
             )
             data = {k: v for k, v in data.items() if k != "name"}
         return self.structure(cls, {"name": name, **data}, path)
+
+    def named_tables(
+        self, cls: type[T], data: object, path: str, *, bare_names: bool = False
+    ) -> list[T]:
+        """A table of tables keyed by name (``[hosts.h.vms.web]``); with
+        ``bare_names`` a list of names stands for objects with nothing else set."""
+        if bare_names and isinstance(data, list | tuple):
+            names: dict[str, Any] = {}
+            for i, item in enumerate(data):
+                if not isinstance(item, str):
+                    self.problem(
+                        f"{path}[{i}]", "expected a name", "write the name as a string", item
+                    )
+                elif item in names:
+                    self.problem(f"{path}[{i}]", "is listed twice", "list each name once", item)
+                names[str(item)] = {}
+            data = names
+        if not isinstance(data, Mapping):
+            self.problem(path, "expected a table keyed by name", f"write [{path}.NAME] tables")
+            return []
+        out: list[T] = []
+        for name, entry in data.items():
+            where = keyed(path, name)
+            if not isinstance(entry, Mapping):
+                self.problem(where, "expected a table of settings", "write a table", entry)
+                continue
+            hint = f"remove name: the table key ({name!r}) is the name"
+            parsed = self.keyed_table(cls, str(name), entry, where, hint)
+            if parsed is not None:
+                out.append(parsed)
+        return out
+
+    def host(self, name: str, data: Mapping[str, Any], path: str) -> Host | None:
+        """``[hosts.NAME]`` with its ``vms`` and ``networks`` tables."""
+        data = dict(data)
+        vms = self.named_tables(HostVM, data.pop("vms", {}), f"{path}.vms", bare_names=True)
+        networks = self.named_tables(Network, data.pop("networks", {}), f"{path}.networks")
+        host = self.keyed_table(
+            Host,
+            name,
+            data,
+            path,
+            f"remove name: the table key names the host ([hosts.{name}])",
+        )
+        if host is None:
+            return None
+        return attrs.evolve(host, vms=tuple(vms), networks=tuple(networks))
 
     def value(self, typ: Any, data: object, path: str) -> Any:
         origin, args = _shape(typ)
@@ -506,6 +577,15 @@ def from_dict(cls: type[T], data: Mapping[str, Any], *, path: str = "") -> T:
     return result
 
 
+def host_from_dict(name: str, data: Mapping[str, Any], *, path: str | None = None) -> Host:
+    """Read one host (as :func:`host_to_dict` writes it); every problem at once."""
+    reader = _Reader()
+    host = reader.host(name, data, path or keyed("hosts", name))
+    if host is None or reader.problems:
+        raise ValidationError(reader.problems)
+    return host
+
+
 def flake_from_dict(data: Mapping[str, Any], *, source: str | None = None) -> Flake:
     """Read a flake from data (as :func:`flake_to_dict` writes it)."""
     reader = _Reader()
@@ -531,6 +611,19 @@ def flake_from_dict(data: Mapping[str, Any], *, source: str | None = None) -> Fl
                 guests.append(guest)
         else:
             reader.problem(path, "expected a table of settings", f"write [guests.{name}]")
+    hosts: list[Host] = []
+    hosts_data = data.pop("hosts", {})
+    if not isinstance(hosts_data, Mapping):
+        reader.problem("hosts", "expected a table of hosts", "write [hosts.NAME] tables")
+        hosts_data = {}
+    for name, host_data in hosts_data.items():
+        path = keyed("hosts", name)
+        if not isinstance(host_data, Mapping):
+            reader.problem(path, "expected a table of settings", f"write [hosts.{name}]")
+            continue
+        host = reader.host(str(name), host_data, path)
+        if host is not None:
+            hosts.append(host)
     inputs: list[Input] = []
     if inputs_data is not None:
         if not isinstance(inputs_data, Mapping):
@@ -553,7 +646,7 @@ def flake_from_dict(data: Mapping[str, Any], *, source: str | None = None) -> Fl
     top = reader.structure(Flake, data, "")
     if reader.problems or top is None:
         raise ValidationError(reader.problems, source=source)
-    changes: dict[str, Any] = {"guests": tuple(guests)}
+    changes: dict[str, Any] = {"guests": tuple(guests), "hosts": tuple(hosts)}
     if inputs_data is not None:
         changes["inputs"] = tuple(inputs)
     return attrs.evolve(top, **changes)

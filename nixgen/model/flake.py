@@ -10,6 +10,7 @@ import attrs
 from nixgen.model.fields import option, to_tuple
 from nixgen.model.frozen import frozen_mapping
 from nixgen.model.guest import MicroVM, System
+from nixgen.model.host import Host
 
 NIXPKGS_URL = "github:NixOS/nixpkgs/nixos-unstable"
 MICROVM_URL = "github:microvm-nix/microvm.nix"
@@ -37,6 +38,10 @@ def _guest_tuple(guests: Iterable[MicroVM]) -> tuple[MicroVM, ...]:
     return tuple(guests)
 
 
+def _host_tuple(hosts: Iterable[Host]) -> tuple[Host, ...]:
+    return tuple(hosts)
+
+
 @attrs.frozen
 class Flake:
     """The flake nixgen renders: ``nixosConfigurations`` and runner ``packages``.
@@ -44,6 +49,7 @@ class Flake:
     ``default`` names the guest that ``nix run .`` boots (default: the first
     guest of each system).  ``binary_cache`` adds microvm.nix's cache to
     ``nixConfig`` so that hypervisors and kernels are downloaded, not built.
+    ``hosts`` are the machines that run the guests (see :class:`Host`).
     """
 
     guests: Sequence[MicroVM] = option(factory=tuple, converter=_guest_tuple)
@@ -51,6 +57,7 @@ class Flake:
     inputs: Sequence[Input] = option(DEFAULT_INPUTS, converter=to_tuple)
     binary_cache: bool = option(True)
     default: str | None = option(None)
+    hosts: Sequence[Host] = option(factory=tuple, converter=_host_tuple)
 
     @property
     def systems(self) -> tuple[System, ...]:
@@ -67,6 +74,30 @@ class Flake:
                 return g
         known = ", ".join(g.name for g in self.guests) or "none"
         raise KeyError(f"no guest {name!r} in this flake (guests: {known})")
+
+    def host(self, name: str) -> Host:
+        """The host called ``name``; ``KeyError`` naming the known ones otherwise."""
+        for h in self.hosts:
+            if h.name == name:
+                return h
+        known = ", ".join(h.name for h in self.hosts) or "none"
+        raise KeyError(f"no host {name!r} in this flake (hosts: {known})")
+
+    def host_of(self, guest: str) -> Host | None:
+        """The (first) host that runs guest ``guest``, or None."""
+        return next((h for h in self.hosts if guest in h.guest_names), None)
+
+    def with_host(self, host: Host) -> Flake:
+        """A copy with ``host`` added, or replacing the host of the same name."""
+        if host.name in {h.name for h in self.hosts}:
+            hosts = tuple(host if h.name == host.name else h for h in self.hosts)
+        else:
+            hosts = (*self.hosts, host)
+        return attrs.evolve(self, hosts=hosts)
+
+    def without_host(self, name: str) -> Flake:
+        self.host(name)
+        return attrs.evolve(self, hosts=tuple(h for h in self.hosts if h.name != name))
 
     def input(self, name: str) -> Input | None:
         return next((i for i in self.inputs if i.name == name), None)

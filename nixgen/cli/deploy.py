@@ -1,0 +1,142 @@
+"""``nixgen deploy``: build, copy and activate hosts with Nix's own tools."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import cast
+
+import click
+
+from nixgen.cli import nixopts, output
+from nixgen.deploy import (
+    Action,
+    Activation,
+    CommandRunner,
+    DeployOptions,
+    Fleet,
+    StepResult,
+)
+from nixgen.errors import ValidationError
+
+
+@click.command("deploy")
+@click.argument("hosts", nargs=-1)
+@nixopts.flake_option
+@nixopts.nix_options
+@click.option(
+    "--builders",
+    default=None,
+    metavar="SPEC",
+    help="Build on these remote builders (nix --builders, e.g. 'ssh://builder x86_64-linux').",
+)
+@click.option(
+    "--store",
+    default=None,
+    metavar="URL",
+    help="Build in this store (e.g. ssh-ng://builder) and copy from there.",
+)
+@click.option(
+    "--action",
+    type=click.Choice(["switch", "boot", "test", "dry-activate"]),
+    default="switch",
+    show_default=True,
+    help="What activation does (as nixos-rebuild).",
+)
+@click.option(
+    "--activate-with",
+    type=click.Choice(["nixos-rebuild", "ssh"]),
+    default="nixos-rebuild",
+    show_default=True,
+    help="nixos-rebuild --target-host, or switch-to-configuration over ssh.",
+)
+@click.option("--sudo", is_flag=True, help="Activate through sudo (a non-root target user).")
+@click.option(
+    "--substitute-on-destination",
+    is_flag=True,
+    help="Let the hosts download from their binary caches what they can (nix copy -s).",
+)
+@click.option("--fail-fast", is_flag=True, help="Stop at the first host that fails.")
+@click.option(
+    "--timeout",
+    type=float,
+    default=None,
+    metavar="SECONDS",
+    help="Stop nixos-rebuild/ssh after this long (nix calls: --nix-timeout).",
+)
+@click.option("--dry-run", is_flag=True, help="Print the commands instead of running them.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def deploy_command(
+    hosts: tuple[str, ...],
+    flake_dir: Path | None,
+    override_inputs: tuple[tuple[str, str], ...],
+    nix_option: tuple[tuple[str, str], ...],
+    nix_timeout: float | None,
+    builders: str | None,
+    store: str | None,
+    action: str,
+    activate_with: str,
+    sudo: bool,
+    substitute_on_destination: bool,
+    fail_fast: bool,
+    timeout: float | None,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
+    """Deploy HOSTS (default: every host with a full configuration).
+
+    Per host: nix build of its system (locally, on --builders or in --store),
+    nix copy --to ssh://TARGET, then nixos-rebuild ACTION --flake .#HOST
+    --target-host TARGET.  Every host is reported; the exit status is 1 when
+    any failed.
+    """
+    directory = flake_dir or Path()
+    nix = nixopts.make_nix(override_inputs, nix_option, nix_timeout)
+    try:
+        fleet = Fleet.load(directory, nix=nix, runner=CommandRunner(timeout=timeout))
+    except ValidationError as err:
+        output.problems([*err.problems, *err.warnings])
+        raise click.exceptions.Exit(1) from None
+    options = DeployOptions(
+        builders=builders,
+        store=store,
+        action=cast(Action, action),  # click.Choice checked both
+        activate_with=cast(Activation, activate_with),
+        sudo=sudo,
+        substitute_on_destination=substitute_on_destination,
+        fail_fast=fail_fast,
+    )
+    if dry_run:
+        click.echo(fleet.plan(hosts, options), nl=False)
+        return
+    report = fleet.deploy(hosts, options, on_step=None if as_json else _show_step)
+    if as_json:
+        click.echo(json.dumps(report.to_json(), indent=2))
+    else:
+        _summary(report.succeeded, report.failed, report.skipped)
+    if not report.ok:
+        raise click.exceptions.Exit(1)
+
+
+def _show_step(host: str, step: StepResult) -> None:
+    if step.ok:
+        extra = f" {step.output}" if step.output else ""
+        click.echo(f"{host}: {step.step} ok ({step.duration:.1f} s){extra}")
+    else:
+        click.secho(f"{host}: {step.step} FAILED", fg="red", err=True)
+        click.secho(f"  {step.error}".replace("\n", "\n  "), fg="red", err=True)
+
+
+def _summary(succeeded: tuple[str, ...], failed: tuple[str, ...], skipped: tuple[str, ...]) -> None:
+    parts = [
+        f"{len(succeeded)} host(s) deployed" + (f" ({', '.join(succeeded)})" if succeeded else "")
+    ]
+    if failed:
+        parts.append(f"{len(failed)} failed ({', '.join(failed)})")
+    if skipped:
+        parts.append(f"{len(skipped)} skipped after a failure ({', '.join(skipped)})")
+    click.echo("; ".join(parts))
+
+
+def register(group: click.Group) -> None:
+    group.add_command(deploy_command)
