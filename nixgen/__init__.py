@@ -8,11 +8,23 @@ The public API; everything the command line does is a call a script can make::
     flake = Flake(guests=[web])
     validate(flake)                      # raises ValidationError listing every problem
     write_project(flake, Path("my-vms"))  # flake.nix + vms/web.nix
+
+    existing = FlakeFile.load("my-vms")  # any flake: guests read statically, edited in place
+    existing["web"] = existing["web"].evolve(mem=2048)
+    existing.save()
+
+    lan = Network.bridged("lan", ["web"], ipv4="10.0.0.0/24", nat=True)
+    host = Host(name="vmhost", vms=["web"], networks=[lan], nixos_configuration=True)
+    flake = flake.evolve(hosts=[host])    # + hosts/vmhost.nix, nixosModules.vmhost
+    write_project(flake, Path("my-vms"))
+    Fleet(flake, "my-vms").deploy()       # nix build, nix copy, nixos-rebuild switch
 """
 
 __version__ = "0.1.0"
 
+from nixgen.deploy import DeployOptions, DeployReport, Fleet, HostReport
 from nixgen.errors import (
+    CommandError,
     HandEditedError,
     NixgenError,
     NixSyntaxError,
@@ -21,6 +33,7 @@ from nixgen.errors import (
     RenderError,
     ValidationError,
 )
+from nixgen.flakefile import FlakeFile, GuestView
 from nixgen.model import (
     CloudHypervisorOptions,
     CrosvmOptions,
@@ -29,9 +42,12 @@ from nixgen.model import (
     Flake,
     ForwardPort,
     Graphics,
+    Host,
+    HostVM,
     Input,
     Interface,
     MicroVM,
+    Network,
     Nix,
     PortEnd,
     QemuOptions,
@@ -50,21 +66,34 @@ from nixgen.model.convert import (
     load_flake_file,
     loads_flake,
 )
+from nixgen.network import Attachment, NetworkPlan, plan_networks
 from nixgen.render import render_files, write_project
 from nixgen.validate import check, validate
 
 __all__ = [
+    "Attachment",
     "CloudHypervisorOptions",
+    "CommandError",
     "CrosvmOptions",
+    "DeployOptions",
+    "DeployReport",
     "Device",
     "FirecrackerOptions",
     "Flake",
+    "FlakeFile",
+    "Fleet",
     "ForwardPort",
     "Graphics",
+    "GuestView",
     "HandEditedError",
+    "Host",
+    "HostReport",
+    "HostVM",
     "Input",
     "Interface",
     "MicroVM",
+    "Network",
+    "NetworkPlan",
     "Nix",
     "NixSyntaxError",
     "NixgenError",
@@ -88,6 +117,7 @@ __all__ = [
     "flake_to_dict",
     "load_flake_file",
     "loads_flake",
+    "plan_networks",
     "render_files",
     "validate",
     "write_project",

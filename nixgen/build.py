@@ -41,13 +41,14 @@ __all__ = [
     "BuildResult",
     "GuestEvalError",
     "build",
+    "cached",
     "evaluate",
     "kernel_image",
 ]
 
 STATE_DIR = ".nixgen"
 _CACHE_FILE = "build-cache.json"
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2
 # Never part of what nix sees as the flake's source, or changing all the time.
 _IGNORED_DIRS = frozenset({".git", STATE_DIR, "__pycache__"})
 _IGNORED_SUFFIXES = (".img", ".qcow2", ".raw", ".sock", ".socket")
@@ -229,11 +230,11 @@ def build(
     directory = Path(directory).resolve()
     runner = _nix_for(directory, nix, on_event)
     state = directory / STATE_DIR
-    key = _fingerprint(directory, names, runner)
+    key = _fingerprint(directory, runner)
     if use_cache:
-        cached = _cached(state, key)
-        if cached is not None:
-            return cached
+        hit = _cached(state, key, names)
+        if hit is not None:
+            return hit
     artifacts = evaluate(directory, names, nix=runner)
     ref = flake_ref(directory)
     installables = {
@@ -253,8 +254,19 @@ def build(
             result = attrs.evolve(result, gc_root=_gc_root(runner, state, name, out))
         results[name] = result
     if use_cache:
-        _store_cache(state, key, results)
+        _store_cache(state, key, results, complete=names is None)
     return results
+
+
+def cached(
+    directory: Path | str, names: Sequence[str] | None = None, *, nix: Nix | None = None
+) -> dict[str, BuildResult] | None:
+    """What :func:`build` would return without running nix, or None when it
+    would have to run nix (a file of the flake changed, a guest was never
+    built with these settings, or garbage collection removed a path)."""
+    directory = Path(directory).resolve()
+    runner = _nix_for(directory, nix)
+    return _cached(directory / STATE_DIR, _fingerprint(directory, runner), names)
 
 
 def _nix_for(
@@ -307,18 +319,17 @@ def _gc_root(runner: Nix, state: Path, name: str, out: Path) -> Path:
 # ----------------------------------------------------------------- no-op rebuilds
 
 
-def _fingerprint(directory: Path, names: Sequence[str] | None, runner: Nix) -> str:
+def _fingerprint(directory: Path, runner: Nix) -> str:
     """What a build depends on that nixgen can see without running nix.
 
     Sizes and modification times of every file of the flake folder (hashing
-    contents would cost time on large trees), the guests asked for, and the
-    nix settings.  Volumes and sockets are left out: a running guest changes
-    them all the time and nix never reads them.
+    contents would cost time on large trees) and the nix settings.  Volumes
+    and sockets are left out: a running guest changes them all the time and
+    nix never reads them.  The guests asked for are not part of it: the
+    cache keeps every guest built under one fingerprint.
     """
     digest = hashlib.sha256()
-    digest.update(
-        json.dumps([_CACHE_VERSION, sorted(names) if names is not None else None]).encode()
-    )
+    digest.update(json.dumps([_CACHE_VERSION]).encode())
     digest.update(
         json.dumps(
             [
@@ -351,15 +362,33 @@ def _files(root: Path) -> Iterable[tuple[str, os.stat_result]]:
                 continue
 
 
-def _cached(state: Path, key: str) -> dict[str, BuildResult] | None:
+def _cache_data(state: Path, key: str) -> dict[str, Any] | None:
     try:
         data = json.loads((state / _CACHE_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     if not isinstance(data, dict) or data.get("key") != key:
         return None
+    if not isinstance(data.get("results"), dict):
+        return None
+    return data
+
+
+def _cached(state: Path, key: str, names: Sequence[str] | None) -> dict[str, BuildResult] | None:
+    data = _cache_data(state, key)
+    if data is None:
+        return None
+    entries = data["results"]
+    if names is None:
+        if data.get("complete") is not True:
+            return None
+        wanted = list(entries)
+    else:
+        wanted = list(names)
+        if any(name not in entries for name in wanted):
+            return None
     try:
-        results = {name: BuildResult.from_json(r) for name, r in data["results"].items()}
+        results = {name: BuildResult.from_json(entries[name]) for name in wanted}
     except (KeyError, TypeError, ValueError):
         return None
     # Garbage collection may have removed something since: then build again.
@@ -368,6 +397,12 @@ def _cached(state: Path, key: str) -> dict[str, BuildResult] | None:
     return None
 
 
-def _store_cache(state: Path, key: str, results: Mapping[str, BuildResult]) -> None:
-    data = {"key": key, "results": {n: r.to_json() for n, r in results.items()}}
+def _store_cache(
+    state: Path, key: str, results: Mapping[str, BuildResult], *, complete: bool
+) -> None:
+    """Keep the results; guests built before under the same fingerprint stay."""
+    old = _cache_data(state, key) or {"results": {}, "complete": False}
+    entries = dict(old["results"])
+    entries.update({n: r.to_json() for n, r in results.items()})
+    data = {"key": key, "complete": complete or old.get("complete") is True, "results": entries}
     atomic_write(state / _CACHE_FILE, json.dumps(data, indent=2) + "\n")

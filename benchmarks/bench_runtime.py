@@ -1,0 +1,172 @@
+"""What nixgen adds to starting and stopping a guest (target: < 0.2 s each).
+
+Times, for the same runner:
+- start: from ``Guest.start()`` (the library call ``nixgen run`` makes, build
+  cache check included) to the boot marker on the console, against
+  ``bin/microvm-run`` started by hand and its stdout read until the marker;
+- stop: from ``Guest.stop()`` to the runner's exit, against running
+  ``bin/microvm-shutdown`` by hand (or SIGTERM where there is none) and
+  waiting for the runner to exit.
+
+With nix, qemu and the test guest image (tests/guestimage.py) the runner is
+the stand-in qemu runner booting a real tiny guest under TCG; otherwise a
+runner that prints the marker at once and sleeps.
+
+    python benchmarks/bench_runtime.py [ROUNDS] [--fake]
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from nixgen import Flake, MicroVM, write_project
+from nixgen.nixcmd import Nix as NixRunner
+from nixgen.project import Project
+from nixgen.runtime import Guest, Runtime, proc
+from tests.fakerunner import kill_leftovers, make_runner
+
+MARKER = "NIXGEN-GUEST-BOOTED"
+INSTANT = f"echo {MARKER}\nexec sleep 1000\n"
+
+
+def real_guest(base: Path) -> tuple[Guest, Path] | None:
+    """The stand-in qemu guest with the real image, built; None when it can't be had."""
+    try:
+        from tests.guestimage import cached_guest_image, qemu_available
+        from tests.standin import nix_available, offline_nix_env, options_json_path, prepare_inputs
+    except ImportError:
+        return None
+    image = cached_guest_image()
+    if not (nix_available() and qemu_available() and options_json_path()) or image is None:
+        return None
+    os.environ.update(offline_nix_env(base))
+    inputs = prepare_inputs(base / "inputs", guest=image)
+    nix = NixRunner(override_inputs={n: f"path:{p}" for n, p in inputs.items()})
+    folder = base / "project"
+    flake = Flake(guests=[MicroVM(name="bench", mem=256)])
+    write_project(flake, folder)
+    Project(folder).save(flake)
+    guest = Runtime(folder, nix=nix).guest("bench")
+    runner = Runtime(folder, nix=nix).build(["bench"])["bench"].runner
+    return guest, runner
+
+
+def by_hand(runner: Path, cwd: Path) -> tuple[float, float]:
+    """Start the runner, read its stdout until the marker; stop it, wait for its exit."""
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [str(runner / "bin" / "microvm-run")],
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    assert process.stdout is not None
+    seen = b""
+    while MARKER.encode() not in seen:
+        chunk = process.stdout.read1(4096)  # type: ignore[attr-defined]
+        if not chunk:
+            raise RuntimeError(f"the runner exited before its marker: {seen[-500:]!r}")
+        seen += chunk
+    booted = time.perf_counter() - started
+    started = time.perf_counter()
+    shutdown = runner / "bin" / "microvm-shutdown"
+    if shutdown.exists():
+        subprocess.run([str(shutdown)], cwd=cwd, check=False, capture_output=True)
+    else:
+        os.killpg(process.pid, signal.SIGTERM)
+    process.communicate()
+    return booted, time.perf_counter() - started
+
+
+LAUNCH: list[float] = []
+
+
+def with_nixgen(guest: Guest, runner: Path | None) -> tuple[float, float]:
+    called = time.time()
+    started = time.perf_counter()
+    guest.start(runner=runner, wait=True, timeout=120)
+    booted = time.perf_counter() - started
+    launched = guest.state.read_run()
+    assert launched is not None
+    LAUNCH.append(launched.started_at - called)  # build check, lock, supervisor: until the fork
+    started = time.perf_counter()
+    record = guest.state.read_run()
+    guest.stop(timeout=30)
+    assert record is not None and not proc.alive(record.pid, record.start_ticks)
+    return booted, time.perf_counter() - started
+
+
+def median(runs: list[tuple[float, float]], index: int) -> float:
+    return statistics.median(r[index] for r in runs)
+
+
+def main() -> None:
+    args = [a for a in sys.argv[1:] if a != "--fake"]
+    rounds = int(args[0]) if args else 5
+    with tempfile.TemporaryDirectory(prefix="nixgen-bench-") as tmp:
+        base = Path(tmp)
+        os.environ["XDG_STATE_HOME"] = str(base / "state")
+        try:
+            real = None if "--fake" in sys.argv else real_guest(base)
+            if real is not None:
+                guest, runner = real
+                label = "real qemu guest (TCG)"
+                start_runner: Path | None = None  # nixgen builds (cached) and starts it
+            else:
+                runner = make_runner(base / "runner", INSTANT)
+                guest = Runtime(None, state_root=base / "vms").guest("bench")
+                label = "fake runner (marker at once)"
+                start_runner = runner
+            hand_dir = base / "by-hand"
+            hand_dir.mkdir()
+            measure: list[tuple[str, Callable[[], tuple[float, float]]]] = [
+                ("by hand", lambda: by_hand(runner, hand_dir)),
+                ("nixgen", lambda: with_nixgen(guest, start_runner)),
+            ]
+            results: dict[str, list[tuple[float, float]]] = {name: [] for name, _ in measure}
+            for _name, work in measure:  # one warm-up round each
+                work()
+            for _ in range(rounds):
+                for name, work in measure:
+                    results[name].append(work())
+            print(f"{label}, median (fastest) of {rounds} rounds:")
+            for name, runs in results.items():
+                print(
+                    f"  {name:8} start→marker {median(runs, 0):.3f} s ({min(r[0] for r in runs):.3f})"
+                    f"   stop→exit {median(runs, 1):.3f} s ({min(r[1] for r in runs):.3f})"
+                )
+
+            # Boot times under TCG on a shared machine vary by seconds from run
+            # to run: the fastest runs compare best.
+            def fastest(name: str, index: int) -> float:
+                return min(r[index] for r in results[name])
+
+            start_extra = fastest("nixgen", 0) - fastest("by hand", 0)
+            stop_extra = fastest("nixgen", 1) - fastest("by hand", 1)
+            print(
+                f"  nixgen's own part of a start (build cache check, lock, state folder, "
+                f"supervisor) until the runner is forked: median {statistics.median(LAUNCH):.3f} s"
+            )
+            verdict = "ok" if max(start_extra, stop_extra) < 0.2 else "OVER TARGET"
+            print(
+                f"  nixgen adds {start_extra:+.3f} s to start, {stop_extra:+.3f} s to stop (fastest runs) "
+                f"(target < 0.2 s): {verdict}"
+            )
+        finally:
+            kill_leftovers(base)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,443 @@
+"""``nixgen run/stop/status/list/update/console/balloon``: run and manage guests.
+
+Thin commands over :mod:`nixgen.runtime`; see docs/running-guests.md.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from nixgen.cli import nixopts
+from nixgen.cli.progress import progress
+from nixgen.errors import NixgenError
+from nixgen.runtime import (
+    DEFAULT_BOOT_TIMEOUT,
+    DEFAULT_STOP_TIMEOUT,
+    BootError,
+    GuestState,
+    GuestStatus,
+    Runtime,
+    UpdateResult,
+)
+from nixgen.runtime.manager import environ_state_root
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _state_option(function: F) -> F:
+    return click.option(
+        "--state-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        envvar="NIXGEN_STATE_DIR",
+        help="Folder holding one state folder per guest (default: PROJECT/.nixgen/vms; "
+        "microvm.nix's host module uses /var/lib/microvms). Env: NIXGEN_STATE_DIR.",
+    )(function)
+
+
+def _runtime(
+    flake_dir: Path | None,
+    state_dir: Path | None,
+    override_inputs: tuple[tuple[str, str], ...] = (),
+    nix_option: tuple[tuple[str, str], ...] = (),
+    nix_timeout: float | None = None,
+    **kw: Any,
+) -> Runtime:
+    project: Path | None = flake_dir
+    if project is None:
+        here = Path()
+        if (here / "flake.nix").exists() or (here / "nixgen.toml").exists():
+            project = here
+    state_dir = state_dir or environ_state_root()
+    if project is None and state_dir is None:
+        raise NixgenError(
+            f"{Path().resolve()} is not a project (no flake.nix or nixgen.toml here)",
+            hint="run nixgen in the project folder, pass --flake DIR, or --state-dir DIR",
+        )
+    nix = nixopts.make_nix(override_inputs, nix_option, nix_timeout)
+    return Runtime(project, state_root=state_dir, nix=nix, **kw)
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m{seconds:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours}h{minutes:02d}m"
+    return f"{hours // 24}d{hours % 24}h"
+
+
+# ---------------------------------------------------------------------- run
+
+
+@click.command("run")
+@click.argument("name")
+@nixopts.flake_option
+@_state_option
+@nixopts.nix_options
+@click.option("--foreground", is_flag=True, help="Run attached to this terminal until it exits.")
+@click.option("--wait", is_flag=True, help="Return once the guest has booted.")
+@click.option(
+    "--wait-for",
+    type=click.Choice(["marker", "socket", "either"]),
+    default="marker",
+    show_default=True,
+    help="What --wait waits for: the boot marker on the console, or a control socket.",
+)
+@click.option("--marker", default=None, metavar="REGEX", help="Boot marker (a regex).")
+@click.option(
+    "--timeout",
+    type=float,
+    default=DEFAULT_BOOT_TIMEOUT,
+    show_default=True,
+    metavar="SECONDS",
+    help="How long --wait waits.",
+)
+@click.option("--no-build", is_flag=True, help="Start what `current` points at; do not build.")
+@click.option(
+    "--keep-on-failure", is_flag=True, help="Leave a guest that did not boot running (--wait)."
+)
+def run_command(
+    name: str,
+    flake_dir: Path | None,
+    state_dir: Path | None,
+    override_inputs: tuple[tuple[str, str], ...],
+    nix_option: tuple[tuple[str, str], ...],
+    nix_timeout: float | None,
+    foreground: bool,
+    wait: bool,
+    wait_for: str,
+    marker: str | None,
+    timeout: float,
+    no_build: bool,
+    keep_on_failure: bool,
+) -> None:
+    """Build guest NAME if needed and start it in the background.
+
+    Its console goes to STATE/NAME/console.log (`nixgen console NAME`);
+    --foreground runs it attached to this terminal instead.
+    """
+    with progress("building") as report:
+        runtime = _runtime(
+            flake_dir, state_dir, override_inputs, nix_option, nix_timeout, on_event=report
+        )
+        guest = runtime.guest(name)
+        runner = guest.build() if runtime.project is not None and not no_build else None
+    if foreground:
+        ended = guest.run_foreground(build=False, runner=runner)
+        code = ended.returncode if ended is not None else None
+        if ended is not None and ended.crashed:
+            click.echo(f"nixgen: guest {name!r} ended: {ended.describe()}", err=True)
+        raise click.exceptions.Exit(code or 0)
+    started = guest.start(build=False, runner=runner)
+    click.echo(f"started {name} (pid {started.pid}); console: {started.console}")
+    if not wait:
+        return
+    try:
+        seconds = guest.wait_booted(
+            timeout,
+            marker=marker,
+            until=wait_for,  # type: ignore[arg-type]  # click.Choice checked it
+        )
+    except BootError:
+        if not keep_on_failure and guest.is_running():
+            guest.stop()
+            click.echo(f"stopped {name}, which did not boot (--keep-on-failure keeps it)", err=True)
+        raise
+    click.echo(f"{name} booted in {seconds:.2f} s")
+
+
+# ---------------------------------------------------------------------- stop
+
+
+@click.command("stop")
+@click.argument("names", nargs=-1, required=True)
+@nixopts.flake_option
+@_state_option
+@click.option(
+    "--timeout",
+    type=float,
+    default=DEFAULT_STOP_TIMEOUT,
+    show_default=True,
+    metavar="SECONDS",
+    help="Clean shutdown gets 2/3 of it, SIGTERM the rest; then SIGKILL.",
+)
+def stop_command(
+    names: tuple[str, ...], flake_dir: Path | None, state_dir: Path | None, timeout: float
+) -> None:
+    """Stop guests NAMES: cleanly where the runner can, else by signals."""
+    runtime = _runtime(flake_dir, state_dir)
+    for name in names:
+        result = runtime.guest(name).stop(timeout=timeout)
+        if not result.was_running:
+            click.echo(f"{name} was not running")
+            continue
+        how = result.exit.describe() if result.exit else "exit unknown"
+        click.echo(f"stopped {name} with {result.method} in {result.seconds:.2f} s ({how})")
+
+
+# ---------------------------------------------------------------------- status / list
+
+
+def _status_lines(status: GuestStatus) -> list[str]:
+    head = f"{status.name}: {status.state}"
+    if status.running:
+        head += f", pid {status.pid}, up {_duration(status.uptime)}"
+        if status.managed_by == "other":
+            head += " (not started by nixgen)"
+    elif status.exit is not None:
+        ago = (
+            f", {_duration(time.time() - status.exit.ended_at)} ago" if status.exit.ended_at else ""
+        )
+        head += f" ({status.exit.describe()}{ago})"
+    lines = [head]
+    facts = []
+    if status.hypervisor:
+        facts.append(status.hypervisor)
+    if status.vcpu is not None:
+        facts.append(f"{status.vcpu} vCPU")
+    if status.mem is not None:
+        facts.append(f"{status.mem} MiB")
+    if status.balloon_mib is not None:
+        facts.append(f"balloon {status.balloon_mib} MiB")
+    if status.run_state is not None:
+        facts.append(f"QMP: {status.run_state}")
+    if facts:
+        lines.append("  " + ", ".join(facts))
+    lines.append(f"  runner   {status.current or '-'} ({status.freshness})")
+    if status.booted is not None and status.booted != status.current:
+        lines.append(f"  booted   {status.booted}")
+    if status.outdated and status.expected is not None:
+        lines.append(f"  flake    {status.expected} (run `nixgen update {status.name}`)")
+    if status.stale:
+        lines.append(f"  restart to boot current: `nixgen update {status.name} --restart`")
+    lines.append(f"  state    {status.state_dir}")
+    lines.extend(f"  note: {note}" for note in status.notes)
+    if status.console_tail:
+        lines.append("  console (last lines):")
+        lines.extend(f"    {line}" for line in status.console_tail)
+    return lines
+
+
+def _collect(
+    runtime: Runtime, names: Sequence[str], no_eval: bool, lines: int
+) -> list[GuestStatus]:
+    declared = runtime.declared()
+    if declared:  # a nixgen.toml names the guests: catch typos
+        known = {*declared, *runtime.known()}
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise click.UsageError(f"no guest(s) {', '.join(unknown)} in {runtime.project}")
+    return runtime.status(list(names) or None, evaluate=not no_eval, tail_lines=lines)
+
+
+@click.command("status")
+@click.argument("names", nargs=-1)
+@nixopts.flake_option
+@_state_option
+@nixopts.nix_options
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@click.option("--no-eval", is_flag=True, help="Do not evaluate the flake (outdated unknown).")
+@click.option("-n", "--lines", type=int, default=10, show_default=True, help="Console lines.")
+def status_command(
+    names: tuple[str, ...],
+    flake_dir: Path | None,
+    state_dir: Path | None,
+    override_inputs: tuple[tuple[str, str], ...],
+    nix_option: tuple[tuple[str, str], ...],
+    nix_timeout: float | None,
+    as_json: bool,
+    no_eval: bool,
+    lines: int,
+) -> None:
+    """Show guests NAMES (default: all): state, pid, uptime, hypervisor, vcpu,
+    mem, and whether they are current, outdated or stale."""
+    runtime = _runtime(flake_dir, state_dir, override_inputs, nix_option, nix_timeout)
+    found = _collect(runtime, names, no_eval, lines)
+    if as_json:
+        click.echo(json.dumps([s.to_json() for s in found], indent=2))
+        return
+    if not found:
+        click.echo("no guests")
+    for index, status in enumerate(found):
+        if index:
+            click.echo()
+        colour = {"running": "green", "crashed": "red"}.get(str(status.state))
+        first, *rest = _status_lines(status)
+        click.secho(first, fg=colour)
+        for line in rest:
+            click.echo(line)
+
+
+@click.command("list")
+@nixopts.flake_option
+@_state_option
+@nixopts.nix_options
+@click.option("--json", "as_json", is_flag=True, help="Print the guests as JSON.")
+@click.option("--no-eval", is_flag=True, help="Do not evaluate the flake (outdated unknown).")
+def list_command(
+    flake_dir: Path | None,
+    state_dir: Path | None,
+    override_inputs: tuple[tuple[str, str], ...],
+    nix_option: tuple[tuple[str, str], ...],
+    nix_timeout: float | None,
+    as_json: bool,
+    no_eval: bool,
+) -> None:
+    """List every guest with its state, like microvm.nix's `microvm -l`."""
+    runtime = _runtime(flake_dir, state_dir, override_inputs, nix_option, nix_timeout)
+    found = runtime.status(evaluate=not no_eval, live=False, tail_lines=0)
+    if as_json:
+        click.echo(json.dumps([s.to_json() for s in found], indent=2))
+        return
+    headers = ["name", "state", "pid", "uptime", "hypervisor", "vcpu", "mem", "runner"]
+    rows = [
+        [
+            s.name,
+            str(s.state)
+            if s.state is not GuestState.CRASHED or s.exit is None
+            # e.g. "crashed (3)" / "crashed (SIGKILL)"
+            else f"crashed ({s.exit.describe().split()[-1]})",
+            str(s.pid) if s.pid else "-",
+            _duration(s.uptime),
+            s.hypervisor or "-",
+            str(s.vcpu) if s.vcpu is not None else "-",
+            f"{s.mem} MiB" if s.mem is not None else "-",
+            s.freshness,
+        ]
+        for s in found
+    ]
+    if not rows:
+        click.echo("no guests")
+        return
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    click.echo("  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
+    for row in rows:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    notes = sorted({n for s in found for n in s.notes if n.startswith("not evaluated")})
+    for note in notes:
+        click.secho(f"note: {note}", fg="yellow", err=True)
+
+
+# ---------------------------------------------------------------------- update
+
+
+def _update_lines(result: UpdateResult) -> list[str]:
+    if not result.changed:
+        return [f"{result.name}: unchanged ({result.new})"]
+    what = f"{result.old} → {result.new}" if result.old else f"new {result.new}"
+    state = (
+        "restarted"
+        if result.restarted
+        else ("running the old runner: restart it (--restart)" if result.running else "stopped")
+    )
+    lines = [f"{result.name}: {what}", f"  {state}"]
+    if result.diff:
+        lines.append("  nix store diff-closures:")
+        lines.extend(f"    {line}" for line in result.diff.splitlines())
+    elif result.diff is not None:
+        lines.append("  (no package versions or sizes changed)")
+    return lines
+
+
+@click.command("update")
+@click.argument("names", nargs=-1)
+@nixopts.flake_option
+@_state_option
+@nixopts.nix_options
+@click.option("-R", "--restart", is_flag=True, help="Restart running guests whose runner changed.")
+@click.option("--no-diff", is_flag=True, help="Do not compare the closures.")
+@click.option("-j", "--jobs", type=int, default=None, help="Parallel builds (nix --max-jobs).")
+@click.option("--json", "as_json", is_flag=True, help="Print what was done as JSON.")
+def update_command(
+    names: tuple[str, ...],
+    flake_dir: Path | None,
+    state_dir: Path | None,
+    override_inputs: tuple[tuple[str, str], ...],
+    nix_option: tuple[tuple[str, str], ...],
+    nix_timeout: float | None,
+    restart: bool,
+    no_diff: bool,
+    jobs: int | None,
+    as_json: bool,
+) -> None:
+    """Rebuild guests NAMES (default: all) in one nix build and switch their
+    `current` runner; with --restart, restart those running an old runner."""
+    with progress("building") as report:
+        runtime = _runtime(
+            flake_dir, state_dir, override_inputs, nix_option, nix_timeout, on_event=report
+        )
+        results = runtime.update(list(names) or None, restart=restart, diff=not no_diff, jobs=jobs)
+    if as_json:
+        click.echo(json.dumps([r.to_json() for r in results], indent=2))
+        return
+    for result in results:
+        for line in _update_lines(result):
+            click.echo(line)
+
+
+# ---------------------------------------------------------------------- console / balloon
+
+
+@click.command("console")
+@click.argument("name")
+@nixopts.flake_option
+@_state_option
+@click.option("-n", "--lines", type=int, default=20, show_default=True, help="Lines shown first.")
+@click.option("--no-follow", is_flag=True, help="Print the last lines and exit.")
+def console_command(
+    name: str, flake_dir: Path | None, state_dir: Path | None, lines: int, no_follow: bool
+) -> None:
+    """Follow guest NAME's console (like tail -f); Ctrl-C leaves the guest running."""
+    guest = _runtime(flake_dir, state_dir).guest(name)
+    if not guest.state.console.exists():
+        raise NixgenError(
+            f"guest {name!r} has no console log ({guest.state.console})",
+            hint=f"start it with `nixgen run {name}`",
+        )
+    if no_follow:
+        for line in guest.console_tail(lines):
+            click.echo(line)
+        return
+    try:
+        for text in guest.follow_console(lines=lines):
+            click.echo(text, nl=False)
+    except KeyboardInterrupt:
+        click.echo(f"\n(left the console; {name} keeps running)", err=True)
+
+
+@click.command("balloon")
+@click.argument("name")
+@click.argument("mib", type=click.IntRange(min=0), metavar="MB")
+@nixopts.flake_option
+@_state_option
+def balloon_command(name: str, mib: int, flake_dir: Path | None, state_dir: Path | None) -> None:
+    """Set guest NAME's memory balloon target to MB MiB (bin/microvm-balloon)."""
+    output = _runtime(flake_dir, state_dir).guest(name).balloon(mib)
+    if output.strip():
+        click.echo(output.rstrip("\n"))
+
+
+def register(group: click.Group) -> None:
+    for command in (
+        run_command,
+        stop_command,
+        status_command,
+        list_command,
+        update_command,
+        console_command,
+        balloon_command,
+    ):
+        group.add_command(command)

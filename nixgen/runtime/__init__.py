@@ -1,0 +1,79 @@
+"""Run and manage guests: start, stop, status, update, console, balloon.
+
+The library behind ``nixgen run/stop/status/list/update/console/balloon``::
+
+    from nixgen.runtime import Runtime
+
+    rt = Runtime("my-vms")                  # project folder; state in my-vms/.nixgen/vms/
+    web = rt.guest("web")
+    web.start(wait=True)                    # build if needed, start, wait for the login prompt
+    print(web.status().state)               # GuestState.RUNNING
+    rt.update(["web"], restart=True)        # rebuild, switch `current`, restart if changed
+    web.stop()                              # microvm-shutdown / QMP, then SIGTERM, SIGKILL
+
+The state folder of each guest follows microvm.nix's host module
+(``/var/lib/microvms/<name>`` with ``current`` and ``booted``); see
+:mod:`nixgen.runtime.state` and docs/running-guests.md.
+"""
+
+from nixgen.runtime.console import DEFAULT_BOOT_MARKER
+from nixgen.runtime.errors import (
+    BootError,
+    GuestError,
+    GuestLockedError,
+    GuestNotRunningError,
+    GuestRunningError,
+    KvmInternalError,
+    NoRunnerError,
+    QMPError,
+    StartError,
+    StopError,
+    UnsupportedError,
+)
+from nixgen.runtime.guest import (
+    DEFAULT_BOOT_TIMEOUT,
+    DEFAULT_LOCK_TIMEOUT,
+    DEFAULT_STOP_TIMEOUT,
+    Guest,
+    GuestState,
+    GuestStatus,
+    StartResult,
+    StopResult,
+)
+from nixgen.runtime.manager import Runtime, UpdateResult, default_state_root
+from nixgen.runtime.qmp import QMP, QMPCommandError, QMPConnectionError
+from nixgen.runtime.runner import RunnerInfo
+from nixgen.runtime.state import ExitRecord, RunRecord, StateDir
+
+__all__ = [
+    "DEFAULT_BOOT_MARKER",
+    "DEFAULT_BOOT_TIMEOUT",
+    "DEFAULT_LOCK_TIMEOUT",
+    "DEFAULT_STOP_TIMEOUT",
+    "QMP",
+    "BootError",
+    "ExitRecord",
+    "Guest",
+    "GuestError",
+    "GuestLockedError",
+    "GuestNotRunningError",
+    "GuestRunningError",
+    "GuestState",
+    "GuestStatus",
+    "KvmInternalError",
+    "NoRunnerError",
+    "QMPCommandError",
+    "QMPConnectionError",
+    "QMPError",
+    "RunRecord",
+    "RunnerInfo",
+    "Runtime",
+    "StartError",
+    "StartResult",
+    "StateDir",
+    "StopError",
+    "StopResult",
+    "UnsupportedError",
+    "UpdateResult",
+    "default_state_root",
+]

@@ -1,0 +1,145 @@
+"""The console log of a guest: its last lines, new output as it comes, boot markers.
+
+A background guest's stdout and stderr (its serial console, for the
+runners microvm.nix builds) go to ``<state>/console.log``; each start begins
+a new file and keeps the previous one as ``console.log.1``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from nixgen.nixcmd import strip_ansi
+
+__all__ = ["DEFAULT_BOOT_MARKER", "ConsoleReader", "MarkerWatch", "follow", "tail"]
+
+#: What a booted guest prints: NixOS's login prompt (``web login:``) or the
+#: marker nixgen's test guests print.
+DEFAULT_BOOT_MARKER = r"\S login: ?|NIXGEN-GUEST-BOOTED"
+
+_TAIL_CHUNK = 64 * 1024
+
+
+def _clean(line: str) -> str:
+    return strip_ansi(line).replace("\r", "").rstrip()
+
+
+def tail(path: Path, lines: int = 20) -> list[str]:
+    """The last ``lines`` non-empty lines of a console log (ANSI codes removed)."""
+    if lines <= 0:
+        return []
+    try:
+        with path.open("rb") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            start = max(0, size - _TAIL_CHUNK)
+            handle.seek(start)
+            data = handle.read()
+    except OSError:
+        return []
+    text = data.decode("utf-8", "replace")
+    if start > 0:
+        text = text.split("\n", 1)[-1]  # drop the partial first line
+    found = [_clean(line) for line in text.split("\n")]
+    return [line for line in found if line][-lines:]
+
+
+class ConsoleReader:
+    """Reads what a console log gained since the last call; follows a new file
+    when the guest was started again (the log was replaced)."""
+
+    def __init__(self, path: Path, *, from_end: bool = False) -> None:
+        self.path = path
+        self._fd: int | None = None
+        self._inode: int | None = None
+        self._offset = 0
+        self._from_end = from_end
+
+    def _open(self) -> bool:
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except OSError:
+            return False
+        self._fd = fd
+        info = os.fstat(fd)
+        self._inode = info.st_ino
+        self._offset = info.st_size if self._from_end else 0
+        self._from_end = False  # a replacement file is read from its start
+        return True
+
+    def read(self) -> str:
+        """New text since the last call (empty when there is none)."""
+        if self._fd is None and not self._open():
+            return ""
+        assert self._fd is not None
+        chunks: list[bytes] = []
+        while True:
+            data = os.pread(self._fd, 1 << 16, self._offset)
+            if not data:
+                break
+            self._offset += len(data)
+            chunks.append(data)
+        try:
+            now = self.path.stat()
+            replaced = now.st_ino != self._inode
+        except OSError:
+            replaced = False
+        if replaced:
+            self.close()
+            if self._open():
+                return b"".join(chunks).decode("utf-8", "replace") + self.read()
+        return b"".join(chunks).decode("utf-8", "replace")
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> ConsoleReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def follow(
+    path: Path,
+    *,
+    lines: int = 10,
+    poll: float = 0.1,
+    stop: Callable[[], bool] | None = None,
+) -> Iterator[str]:
+    """Yield the last ``lines`` lines, then new console text as it arrives (like
+    ``tail -f``), until ``stop()`` returns true after a quiet poll."""
+    start = tail(path, lines)
+    if start:
+        yield "\n".join(start) + "\n"
+    with ConsoleReader(path, from_end=True) as reader:
+        while True:
+            text = reader.read()
+            if text:
+                yield text
+                continue
+            if stop is not None and stop():
+                text = reader.read()
+                if text:
+                    yield text
+                return
+            time.sleep(poll)
+
+
+class MarkerWatch:
+    """Looks for a regex in console text arriving in pieces (matches may straddle pieces)."""
+
+    def __init__(self, pattern: str | re.Pattern[str]) -> None:
+        self.pattern = re.compile(pattern) if isinstance(pattern, str) else pattern
+        self._window = ""
+
+    def feed(self, text: str) -> re.Match[str] | None:
+        if not text:
+            return None
+        self._window = (self._window + strip_ansi(text).replace("\r", ""))[-8192:]
+        return self.pattern.search(self._window)

@@ -1,0 +1,329 @@
+"""The guests of a project: which there are, their status, and updates.
+
+:class:`Runtime` ties a flake folder (the project) to a state root, by
+default ``<project>/.nixgen/vms``; point it at ``/var/lib/microvms`` to
+read guests that microvm.nix's host module manages (``current`` and
+``booted`` links in the same layout).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+import nixgen.build as builder
+from nixgen.build import STATE_DIR, BuildResult, flake_ref
+from nixgen.errors import NixgenError
+from nixgen.nixcmd import Event, Nix
+from nixgen.runtime.console import DEFAULT_BOOT_MARKER
+from nixgen.runtime.errors import GuestError
+from nixgen.runtime.guest import (
+    DEFAULT_BOOT_TIMEOUT,
+    DEFAULT_LOCK_TIMEOUT,
+    DEFAULT_STOP_TIMEOUT,
+    Guest,
+    GuestStatus,
+)
+from nixgen.runtime.state import StateDir
+
+__all__ = [
+    "STATE_SUBDIR",
+    "Runtime",
+    "UpdateResult",
+    "default_state_root",
+    "external_state_root",
+]
+
+#: Under the project's ``.nixgen`` folder.
+STATE_SUBDIR = "vms"
+
+
+def default_state_root(project: Path) -> Path:
+    """``<project>/.nixgen/vms``."""
+    return project / STATE_DIR / STATE_SUBDIR
+
+
+def external_state_root(project: Path) -> Path:
+    """Where the state of a project outside git lives (``.nixgen/vms`` links there).
+
+    Nix copies a ``path:`` flake folder whole, sockets and volume images
+    included, and refuses sockets; a symlink is copied as a symlink.
+    """
+    base = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
+    digest = hashlib.sha256(str(project).encode()).hexdigest()[:12]
+    return base / "nixgen" / f"{project.name}-{digest}" / STATE_SUBDIR
+
+
+@attrs.frozen
+class UpdateResult:
+    """What ``nixgen update`` did to one guest."""
+
+    name: str
+    old: Path | None
+    new: Path
+    #: whether ``current`` now points at another runner
+    changed: bool
+    running: bool
+    restarted: bool = False
+    #: ``nix store diff-closures OLD NEW`` (None when not asked for or not possible)
+    diff: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            k: (str(v) if isinstance(v, Path) else v)
+            for k, v in attrs.asdict(self, recurse=False).items()
+        }
+
+
+def _resolved(value: Path | str | None) -> Path | None:
+    return None if value is None else Path(value).resolve()
+
+
+def _absolute(value: Path | str | None) -> Path | None:
+    return None if value is None else Path(value).absolute()
+
+
+@attrs.define
+class Runtime:
+    """Run and manage the guests of one project.
+
+    ``Runtime("my-vms").guest("web").start(wait=True)``;
+    ``Runtime("my-vms").status()``; ``Runtime("my-vms").update(["web"], restart=True)``.
+    ``project`` may be None when only ``state_root`` is known (guests then
+    start what ``current`` points at, and nothing is evaluated).
+    """
+
+    project: Path | None = attrs.field(default=Path(), converter=_resolved)
+    state_root: Path | None = attrs.field(default=None, converter=_absolute)
+    nix: Nix | None = None
+    boot_marker: str = DEFAULT_BOOT_MARKER
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT
+    on_event: Callable[[Event], None] | None = None
+    gc_roots: bool = True
+
+    _default_root: bool = attrs.field(default=False, init=False)
+
+    def __attrs_post_init__(self) -> None:
+        if self.state_root is None:
+            if self.project is None:
+                raise NixgenError(
+                    "a Runtime needs a project folder or a state folder",
+                    hint="pass project=DIR, or state_root=/var/lib/microvms",
+                )
+            self.state_root = default_state_root(self.project)
+            self._default_root = True
+
+    def _prepare_root(self) -> None:
+        """Outside git, make ``.nixgen/vms`` a link to a folder nix will not copy."""
+        root = self.root
+        if not self._default_root or self.project is None or root.is_symlink() or root.exists():
+            return
+        if not builder.flake_ref(self.project).startswith("path:"):
+            return  # git: nix sees tracked files only, and .nixgen/ is never tracked
+        target = external_state_root(self.project)
+        target.mkdir(parents=True, exist_ok=True)
+        root.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileExistsError):  # another nixgen was quicker
+            root.symlink_to(target, target_is_directory=True)
+
+    @property
+    def root(self) -> Path:
+        assert self.state_root is not None
+        return self.state_root
+
+    # ---------------------------------------------------------------- guests
+
+    def guest(self, name: str) -> Guest:
+        if not name or "/" in name or name in (".", ".."):
+            raise GuestError(name, f"{name!r} is not a guest name")
+        self._prepare_root()
+        return Guest(
+            name=name,
+            state=StateDir.under(self.root, name),
+            project=self.project,
+            nix=self.nix,
+            boot_marker=self.boot_marker,
+            lock_timeout=self.lock_timeout,
+            on_event=self.on_event,
+            gc_roots=self.gc_roots,
+        )
+
+    def declared(self) -> list[str]:
+        """The guests of the project's ``nixgen.toml`` (empty without one)."""
+        if self.project is None:
+            return []
+        from nixgen.project import Project
+
+        try:
+            return [vm.name for vm in Project.at(self.project).load().guests]
+        except NixgenError:
+            return []
+
+    def known(self) -> list[str]:
+        """Guests with a state folder under the state root."""
+        try:
+            entries = sorted(self.root.iterdir())
+        except OSError:
+            return []
+        return [e.name for e in entries if e.is_dir() and StateDir(e, e.name).exists]
+
+    def names(self, extra: Sequence[str] = ()) -> list[str]:
+        """Every guest nixgen knows of: declared ones first, then state folders."""
+        return list(dict.fromkeys([*self.declared(), *extra, *self.known()]))
+
+    # ---------------------------------------------------------------- evaluation
+
+    def expected_runners(self, names: Sequence[str] | None = None) -> dict[str, Path]:
+        """The runner each guest's flake evaluates to now, without building.
+
+        Free when the build cache shows the flake unchanged since the last
+        build; otherwise one ``nix eval`` for all of them.
+        """
+        if self.project is None:
+            return {}
+        hit = builder.cached(self.project, names, nix=self.nix)
+        if hit is not None:
+            return {n: r.runner for n, r in hit.items()}
+        data = builder.evaluate(
+            self.project, list(names) if names is not None else None, nix=self.nix
+        )
+        return {n: Path(info["runnerOut"]) for n, info in data.items()}
+
+    def status(
+        self,
+        names: Sequence[str] | None = None,
+        *,
+        evaluate: bool = True,
+        live: bool = True,
+        tail_lines: int = 10,
+    ) -> list[GuestStatus]:
+        """The status of ``names`` (default: every known guest).
+
+        With ``evaluate``, *outdated* is decided against what the flake
+        evaluates to now; an evaluation that fails leaves it unknown and says
+        why in each guest's ``notes``.
+        """
+        wanted = list(names) if names is not None else self.names()
+        expected: dict[str, Path] = {}
+        notes: list[str] = []
+        if evaluate and self.project is not None and wanted:
+            declared = set(self.declared())
+            # Only guests the flake has: a state folder may outlive its guest.
+            evaluable = [n for n in wanted if n in declared] if declared else None
+            try:
+                if evaluable != []:
+                    expected = self.expected_runners(evaluable)
+            except NixgenError as err:
+                first = str(err).splitlines()[0]
+                notes.append(f"not evaluated: {first}")
+        return [
+            self.guest(name).status(
+                expected=expected.get(name), live=live, tail_lines=tail_lines, notes=notes
+            )
+            for name in wanted
+        ]
+
+    # ---------------------------------------------------------------- update
+
+    def update(
+        self,
+        names: Sequence[str] | None = None,
+        *,
+        restart: bool = False,
+        diff: bool = True,
+        stop_timeout: float = DEFAULT_STOP_TIMEOUT,
+        wait: bool = False,
+        boot_timeout: float = DEFAULT_BOOT_TIMEOUT,
+        jobs: int | None = None,
+    ) -> list[UpdateResult]:
+        """Rebuild guests (in one nix build) and switch their ``current`` links.
+
+        With ``restart``, every running guest that booted another runner than
+        its new ``current`` is restarted; other guests are left alone.
+        ``diff`` adds ``nix store diff-closures OLD NEW`` for each change.
+        """
+        if self.project is None:
+            raise NixgenError(
+                "nixgen update needs the project (flake folder) to build from",
+                hint="run it in the project folder, or pass --flake DIR",
+            )
+        wanted = list(names) if names else self.names()
+        if not wanted:
+            raise NixgenError(
+                f"no guests to update in {self.project}",
+                hint="name the guests: nixgen update NAME…",
+            )
+        guests = {name: self.guest(name) for name in wanted}
+        with contextlib.ExitStack() as stack:
+            for name in sorted(guests):  # one order for everyone: no deadlocks
+                stack.enter_context(guests[name].state.lock(self.lock_timeout))
+            old = {name: g.runner() for name, g in guests.items()}
+            built = builder.build(
+                self.project, wanted, nix=self.nix, jobs=jobs, on_event=self.on_event
+            )
+            results: list[UpdateResult] = []
+            for name, guest in guests.items():
+                new = built[name].runner
+                changed = guest.set_current(new)
+                guest.state.set_flake_ref(flake_ref(self.project))
+                results.append(
+                    UpdateResult(
+                        name=name,
+                        old=old[name],
+                        new=new,
+                        changed=changed,
+                        running=guest.is_running(),
+                        diff=self._diff(old[name], new) if diff and changed else None,
+                    )
+                )
+        if restart:
+            results = [self._restart_if_stale(r, stop_timeout, wait, boot_timeout) for r in results]
+        return results
+
+    def _restart_if_stale(
+        self, result: UpdateResult, stop_timeout: float, wait: bool, boot_timeout: float
+    ) -> UpdateResult:
+        guest = self.guest(result.name)
+        status = guest.status(live=False)
+        if not (status.running and status.managed_by == "nixgen" and status.stale):
+            return result
+        guest.restart(timeout=stop_timeout, wait=wait, boot_timeout=boot_timeout)
+        return attrs.evolve(result, restarted=True, running=True)
+
+    def _diff(self, old: Path | None, new: Path) -> str | None:
+        """``nix store diff-closures`` between two runners, where nix can tell."""
+        if old is None or not (str(old).startswith("/nix/store/") and old.exists()):
+            return None
+        if not str(new).startswith("/nix/store/"):
+            return None
+        runner = self.nix or Nix()
+        try:
+            dialect = runner.dialect()
+            if not dialect.has_store_diff_closures:
+                return None
+            result = runner.run(
+                dialect.diff_closures_args(str(old), str(new)), overrides=False, check=False
+            )
+        except NixgenError:
+            return None
+        return result.stdout.rstrip("\n") if result.ok else None
+
+    # ---------------------------------------------------------------- build
+
+    def build(self, names: Sequence[str] | None = None) -> dict[str, BuildResult]:
+        """Build guests (no-op when nothing changed) without touching their state."""
+        if self.project is None:
+            raise NixgenError("nothing to build: this Runtime has no project folder")
+        return builder.build(self.project, names, nix=self.nix, on_event=self.on_event)
+
+
+def environ_state_root() -> Path | None:
+    """``$NIXGEN_STATE_DIR``, when set."""
+    value = os.environ.get("NIXGEN_STATE_DIR")
+    return Path(value) if value else None

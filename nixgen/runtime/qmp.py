@@ -1,0 +1,197 @@
+"""A plain synchronous client for QEMU's monitor protocol (QMP).
+
+Built on the ``qemu.qmp`` library's asynchronous :class:`QMPClient` (which
+reads the greeting, negotiates capabilities and keeps events apart from
+command replies), each call run to completion on a private event loop::
+
+    with QMP("/var/lib/microvms/web/control.socket") as qmp:
+        qmp.status()            # 'running', 'paused', 'internal-error', …
+        qmp.balloon_mib()       # the guest's memory after ballooning, or None
+        qmp.execute("query-cpus-fast")
+
+``qemu.qmp`` is imported only when a QMP connection is made.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+__all__ = ["QMP", "QMPCommandError", "QMPConnectionError", "socket_accepts"]
+
+# Ctrl-Alt-Del as QEMU key events: what microvm.nix's clean shutdown of a
+# qemu guest sends (with -no-reboot, the guest's reboot makes QEMU exit).
+_CTRL_ALT_DEL = ("ctrl", "alt", "delete")
+
+
+class QMPConnectionError(OSError):
+    """No QMP server answered at the socket."""
+
+
+class QMPCommandError(Exception):
+    """QEMU answered a command with an error (``error_class``: QMP's error class)."""
+
+    def __init__(self, command: str, error_class: str, description: str) -> None:
+        self.command = command
+        self.error_class = error_class
+        self.description = description
+        super().__init__(f"{command}: {error_class}: {description}")
+
+
+#: sun_path holds 108 bytes with its NUL; longer paths are reached through /proc.
+_SUN_PATH_MAX = 107
+
+
+def connect_unix(path: Path, timeout: float) -> socket.socket:
+    """A connected unix stream socket, even when ``path`` is longer than a
+    socket address may be (through ``/proc/self/fd/DIRFD/NAME`` on Linux)."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    try:
+        if len(os.fsencode(path)) <= _SUN_PATH_MAX:
+            sock.connect(str(path))
+            return sock
+        folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            sock.connect(f"/proc/self/fd/{folder}/{path.name}")
+        finally:
+            os.close(folder)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def socket_accepts(path: Path, timeout: float = 0.5) -> bool:
+    """Whether something listens on the unix socket ``path`` (connects and hangs up)."""
+    try:
+        connect_unix(path, timeout).close()
+    except OSError:
+        return False
+    return True
+
+
+class QMP:
+    """A QMP session over a unix socket; use as a context manager or call close()."""
+
+    def __init__(self, path: Path | str, *, timeout: float = 5.0) -> None:
+        self.path = Path(path)
+        self.timeout = timeout
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._client: Any = None
+
+    # ---------------------------------------------------------------- session
+
+    def connect(self) -> QMP:
+        from qemu.qmp import QMPClient  # heavy (asyncio machinery): only when used
+
+        logging.getLogger("qemu.qmp").addHandler(logging.NullHandler())
+        self._loop = asyncio.new_event_loop()
+        self._client = QMPClient("nixgen")
+        try:
+            sock = connect_unix(self.path, self.timeout)
+            sock.setblocking(False)
+            self._run(self._client.connect(sock))
+        except Exception as err:
+            self.close()
+            raise QMPConnectionError(f"no QMP server at {self.path}: {err}") from err
+        return self
+
+    def close(self) -> None:
+        loop, client = self._loop, self._client
+        self._loop = self._client = None
+        if loop is None:
+            return
+        try:
+            if client is not None:
+                loop.run_until_complete(asyncio.wait_for(client.disconnect(), self.timeout))
+        except Exception:  # a server that hung up (after `quit`) is fine
+            pass
+        finally:
+            loop.close()
+
+    def __enter__(self) -> QMP:
+        return self.connect() if self._client is None else self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _run(self, work: Any) -> Any:
+        if self._loop is None:
+            raise QMPConnectionError(f"QMP session to {self.path} is not open")
+        return self._loop.run_until_complete(asyncio.wait_for(work, self.timeout))
+
+    # ---------------------------------------------------------------- commands
+
+    def execute(self, command: str, arguments: Mapping[str, Any] | None = None) -> Any:
+        """Run one QMP command and return its ``return`` value."""
+        from qemu.qmp import ExecuteError
+
+        try:
+            return self._run(self._client.execute(command, dict(arguments or {}) or None))
+        except ExecuteError as err:
+            error = err.error.error
+            raise QMPCommandError(command, error.class_, error.desc) from err
+        except (TimeoutError, OSError, EOFError) as err:
+            raise QMPConnectionError(f"QMP {command} on {self.path} failed: {err!r}") from err
+        except Exception as err:
+            # ExecInterruptedError, StateError: the connection went away mid-command
+            raise QMPConnectionError(f"QMP {command} on {self.path} failed: {err!r}") from err
+
+    def status(self) -> str:
+        """The VM's run state: ``running``, ``paused``, ``shutdown``, ``internal-error``, …"""
+        result = self.execute("query-status")
+        return str(result.get("status")) if isinstance(result, dict) else "unknown"
+
+    def balloon_mib(self) -> int | None:
+        """The guest's memory after ballooning in MiB; None without a balloon device."""
+        try:
+            result = self.execute("query-balloon")
+        except QMPCommandError:
+            return None
+        actual = result.get("actual") if isinstance(result, dict) else None
+        return int(actual) // (1 << 20) if isinstance(actual, int) else None
+
+    def vcpus(self) -> int | None:
+        result = self.execute("query-cpus-fast")
+        return len(result) if isinstance(result, list) else None
+
+    def memory_mib(self) -> int | None:
+        """The guest's base memory in MiB."""
+        try:
+            result = self.execute("query-memory-size-summary")
+        except QMPCommandError:
+            return None
+        base = result.get("base-memory") if isinstance(result, dict) else None
+        return int(base) // (1 << 20) if isinstance(base, int) else None
+
+    def ctrl_alt_del(self) -> None:
+        """Press Ctrl-Alt-Del on the guest's keyboard (a NixOS guest reboots, and
+        QEMU with ``-no-reboot`` exits)."""
+        events = [
+            {"type": "key", "data": {"down": down, "key": {"type": "qcode", "data": key}}}
+            for down in (True, False)
+            for key in _CTRL_ALT_DEL
+        ]
+        self.execute("input-send-event", {"events": events})
+
+    def powerdown(self) -> None:
+        """Press the ACPI power button (only a guest that listens for it reacts)."""
+        self.execute("system_powerdown")
+
+    def quit(self) -> None:
+        """End QEMU at once (the guest gets no say)."""
+        with contextlib.suppress(QMPConnectionError):  # QEMU may hang up before its reply
+            self.execute("quit")

@@ -1,0 +1,138 @@
+"""What a runner package says about its guest, read off its files without Nix.
+
+A microvm.nix runner holds ``bin/microvm-run`` (always),
+``bin/microvm-shutdown`` and ``bin/microvm-balloon`` where the hypervisor
+has them, and ``share/microvm/hypervisor``; a host manager reads those
+instead of evaluating Nix again.  The number of vCPUs, the memory and the
+QMP socket are read from the hypervisor's command line in the run script
+(or, for a running guest, from the live process: see :func:`qmp_socket_of`).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import shlex
+from collections.abc import Iterable
+from pathlib import Path
+
+import attrs
+
+__all__ = ["RunnerInfo", "qmp_socket_from_args"]
+
+_SCRIPT_LIMIT = 1 << 20
+
+# First match wins. Scripts quote their words (`'-m' '384M'`), or not.
+_Q = "['\"]?"
+_VCPU = [
+    re.compile(rf"(?:^|[\s'\"])-smp{_Q}\s+{_Q}(?:cpus=)?(\d+)"),
+    re.compile(rf"--cpus{_Q}\s+{_Q}boot=(\d+)"),
+    re.compile(rf"--cpus{_Q}\s+{_Q}(\d+)"),
+    re.compile(r"\"vcpu_count\"\s*:\s*(\d+)"),
+    re.compile(r"\bvcpu=(\d+)"),  # the stand-in runner of the tests prints `vcpu=N mem=N`
+]
+_MEM = [
+    re.compile(rf"(?:^|[\s'\"])-m{_Q}\s+{_Q}(?:size=)?(\d+)([MmGg]?)\b"),
+    re.compile(rf"--memory{_Q}\s+{_Q}(?:[a-z]+=[a-z]+,)*size=(\d+)M"),
+    re.compile(rf"--mem{_Q}\s+{_Q}(\d+)"),
+    re.compile(r"\"mem_size_mib\"\s*:\s*(\d+)"),
+    re.compile(r"\bmem=(\d+)"),
+]
+_QMP_SCRIPT = re.compile(rf"-qmp(?:-pretty)?{_Q}\s+{_Q}unix:([^,'\"\s]+)")
+
+
+def qmp_socket_from_args(args: Iterable[str]) -> str | None:
+    """The path of ``-qmp unix:PATH,…`` in a qemu argv (as written: maybe relative)."""
+    items = list(args)
+    for index, arg in enumerate(items):
+        value: str | None = None
+        if arg in ("-qmp", "-qmp-pretty") and index + 1 < len(items):
+            value = items[index + 1]
+        elif arg.startswith(("-qmp=", "-qmp-pretty=")):
+            value = arg.split("=", 1)[1]
+        if value and value.startswith("unix:"):
+            return value[len("unix:") :].split(",", 1)[0] or None
+    return None
+
+
+def _first(patterns: list[re.Pattern[str]], text: str) -> int | None:
+    """The number the first matching pattern finds (MiB: a ``G`` suffix counts 1024)."""
+    for pattern in patterns:
+        match = pattern.search(text)
+        if match:
+            unit = match.group(2) if pattern.groups > 1 else ""
+            return int(match.group(1)) * (1024 if unit in ("G", "g") else 1)
+    return None
+
+
+@attrs.frozen
+class RunnerInfo:
+    """Facts about one runner folder (``/nix/store/…-microvm-qemu-NAME``)."""
+
+    path: Path
+    hypervisor: str | None
+    vcpu: int | None
+    mem: int | None
+    #: the QMP socket the run script passes to qemu (relative to the state folder when relative)
+    qmp_socket: str | None
+
+    @property
+    def run_script(self) -> Path:
+        return self.path / "bin" / "microvm-run"
+
+    @property
+    def shutdown_script(self) -> Path | None:
+        script = self.path / "bin" / "microvm-shutdown"
+        return script if script.is_file() else None
+
+    @property
+    def balloon_script(self) -> Path | None:
+        script = self.path / "bin" / "microvm-balloon"
+        return script if script.is_file() else None
+
+    @classmethod
+    def read(cls, path: Path) -> RunnerInfo:
+        """Read a runner folder; store paths never change, so those are read once."""
+        path = Path(path)
+        if str(path).startswith("/nix/store/"):
+            return _read_cached(path)
+        return _read(path)
+
+
+@functools.lru_cache(maxsize=256)
+def _read_cached(path: Path) -> RunnerInfo:
+    return _read(path)
+
+
+def _read(path: Path) -> RunnerInfo:
+    hypervisor: str | None
+    try:
+        hypervisor = (path / "share" / "microvm" / "hypervisor").read_text().strip() or None
+    except OSError:
+        hypervisor = None
+    try:
+        with (path / "bin" / "microvm-run").open(encoding="utf-8", errors="replace") as handle:
+            script = handle.read(_SCRIPT_LIMIT)
+    except OSError:
+        script = ""
+    qmp = None
+    match = _QMP_SCRIPT.search(script)
+    if match:
+        qmp = match.group(1)
+    else:
+        # a script that spells the argv one word per line, quoted
+        for line in script.splitlines():
+            if "-qmp" in line:
+                try:
+                    qmp = qmp_socket_from_args(shlex.split(line, comments=True))
+                except ValueError:
+                    qmp = None
+                if qmp:
+                    break
+    return RunnerInfo(
+        path=path,
+        hypervisor=hypervisor,
+        vcpu=_first(_VCPU, script),
+        mem=_first(_MEM, script),
+        qmp_socket=qmp,
+    )
