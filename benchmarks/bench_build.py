@@ -127,7 +127,7 @@ def main() -> None:
                         "--json",
                         f"{ref}#nixosConfigurations",
                         "--apply",
-                        f"({expr}) null",
+                        f"({expr}).describe null",
                         *overrides,
                     ],
                     capture_output=True,

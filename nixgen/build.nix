@@ -1,13 +1,24 @@
 # What nixgen needs to know about guests before and after building them.
 #
-# Applied (`nix eval --json FLAKE#nixosConfigurations --apply`) to a flake's
-# nixosConfigurations; `names` is a list of guest names, or null for every
-# configuration that imports microvm.nix's guest module. Nothing here builds:
-# store paths are read from derivations without realising them.
-names: configurations:
+# Both functions are applied (`nix eval --json FLAKE#nixosConfigurations
+# --apply`) to a flake's nixosConfigurations. `describe` takes a list of guest
+# names, or null for every guest. Nothing here builds: store paths are read
+# from derivations without realising them.
 let
-  isGuest = name: configurations.${name}.config ? microvm && configurations.${name}.config.microvm ? declaredRunner;
-  chosen = if names == null then builtins.filter isGuest (builtins.attrNames configurations) else names;
+  # A guest imports microvm.nix's guest module; a host (microvm.host) has no
+  # runner. A configuration that does not evaluate counts as a guest, so that
+  # describing it reports its error instead of silently leaving it out.
+  isGuest =
+    configuration:
+    let
+      probe = builtins.tryEval (
+        configuration.config ? microvm && configuration.config.microvm ? declaredRunner
+      );
+    in
+    !probe.success || probe.value;
+
+  guestNames =
+    configurations: builtins.filter (n: isGuest configurations.${n}) (builtins.attrNames configurations);
 
   # The closure registration is passed to the guest kernel as `regInfo=PATH`.
   prefixed =
@@ -22,8 +33,8 @@ let
 
   outputsOf = drv: builtins.listToAttrs (map (o: { name = o; value = drv.${o}.outPath; }) (drv.outputs or [ "out" ]));
 
-  describe =
-    name:
+  describeOne =
+    configurations: name:
     let
       config = configurations.${name}.config;
       microvm = config.microvm;
@@ -47,4 +58,11 @@ let
       };
     };
 in
-builtins.listToAttrs (map describe chosen)
+{
+  inherit guestNames;
+  describe =
+    names: configurations:
+    builtins.listToAttrs (
+      map (describeOne configurations) (if names == null then guestNames configurations else names)
+    );
+}

@@ -164,7 +164,7 @@ def evaluate(
     """
     runner = _nix_for(directory, nix)
     ref = flake_ref(directory)
-    apply = f"({_expression()}) {to_nix(list(names) if names is not None else None)}"
+    apply = f"({_expression()}).describe {to_nix(list(names) if names is not None else None)}"
     try:
         data = runner.eval_json(f"{ref}#nixosConfigurations", apply=apply)
     except NixEvalError as first:
@@ -175,7 +175,7 @@ def evaluate(
         failures: dict[str, NixgenError] = {}
         data = {}
         for name in wanted:
-            single = f"({_expression()}) {to_nix([name])}"
+            single = f"({_expression()}).describe {to_nix([name])}"
             try:
                 data.update(runner.eval_json(f"{ref}#nixosConfigurations", apply=single))
             except NixEvalError as err:
@@ -196,7 +196,7 @@ def evaluate(
 
 
 def _guest_names(runner: Nix, ref: str) -> list[str]:
-    names = runner.eval_json(f"{ref}#nixosConfigurations", apply="builtins.attrNames")
+    names = runner.eval_json(f"{ref}#nixosConfigurations", apply=f"({_expression()}).guestNames")
     return [str(n) for n in names]
 
 

@@ -236,3 +236,15 @@ def test_cli_build_and_check(tmp_path: Path, inputs: dict[str, str]) -> None:
     result = runner.invoke(cli, ["check", str(folder), *overrides])
     assert result.exit_code == 1
     assert "guest 'db'" in result.output and "notAnOption" in result.output
+
+
+@pytest.mark.nix
+def test_hosts_are_not_built_as_guests(tmp_path: Path, nix: NixRunner) -> None:
+    from nixgen import Host
+
+    flake = Flake(
+        guests=[qemu("web")], hosts=[Host(name="vmhost", vms=["web"], nixos_configuration=True)]
+    )
+    write_project(flake, tmp_path)
+    assert "vmhost = nixpkgs.lib.nixosSystem" in (tmp_path / "flake.nix").read_text()
+    assert sorted(build(tmp_path, nix=nix, gc_roots=False)) == ["web"]
