@@ -10,6 +10,7 @@ in nixgen's output fails these builds.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -281,3 +282,33 @@ def test_a_wrong_option_would_fail_the_build(
     proc = nix_build(tmp_path, ["packages.x86_64-linux.bad"], nix_setup)
     assert proc.returncode != 0
     assert "microvm.notAnOption' does not exist" in proc.stderr
+
+
+def test_nix_flake_init_uses_the_same_templates(
+    tmp_path: Path, nix_setup: tuple[dict[str, str], list[str]]
+) -> None:
+    """`nix flake init -t <nixgen>#NAME` creates what `nixgen init -t NAME` does."""
+    repo = Path(__file__).resolve().parents[1]
+    env, overrides = nix_setup
+    copy = tmp_path / "nixgen"
+    shutil.copytree(repo / "templates", copy / "templates")
+    shutil.copy(repo / "flake.nix", copy / "flake.nix")
+    nixpkgs = overrides[overrides.index("nixpkgs") + 1]
+    lock = ["nix", "flake", "lock", f"path:{copy}", "--override-input", "nixpkgs", nixpkgs]
+    subprocess.run(lock, env=env, check=True, capture_output=True, timeout=300)
+    for name in ("microvm", "multi", "firecracker"):
+        target = tmp_path / name
+        target.mkdir()
+        proc = subprocess.run(
+            ["nix", "flake", "init", "-t", f"path:{copy}#{name}"],
+            cwd=target,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert proc.returncode == 0, proc.stderr
+        made = {p.relative_to(target): p.read_bytes() for p in target.rglob("*") if p.is_file()}
+        source = repo / "templates/init" / name
+        want = {p.relative_to(source): p.read_bytes() for p in source.rglob("*") if p.is_file()}
+        assert made == want
