@@ -29,7 +29,7 @@ from typing import Any
 
 import attrs
 
-from nixgen.errors import NixEvalError, NixgenError
+from nixgen.errors import BuildError, GuestEvalError, NixEvalError, NixgenError
 from nixgen.nix.emit import attr_name, to_nix
 from nixgen.nixcmd import Nix
 from nixgen.nixcmd.events import Event
@@ -37,9 +37,7 @@ from nixgen.render import atomic_write
 
 __all__ = [
     "STATE_DIR",
-    "BuildError",
     "BuildResult",
-    "GuestEvalError",
     "build",
     "cached",
     "evaluate",
@@ -52,10 +50,6 @@ _CACHE_VERSION = 2
 # Never part of what nix sees as the flake's source, or changing all the time.
 _IGNORED_DIRS = frozenset({".git", STATE_DIR, "__pycache__"})
 _IGNORED_SUFFIXES = (".img", ".qcow2", ".raw", ".sock", ".socket")
-
-
-class BuildError(NixgenError):
-    """A guest could not be built, or nix reported something nixgen cannot use."""
 
 
 @attrs.frozen
@@ -198,18 +192,6 @@ def evaluate(
 def _guest_names(runner: Nix, ref: str) -> list[str]:
     names = runner.eval_json(f"{ref}#nixosConfigurations", apply=f"({_expression()}).guestNames")
     return [str(n) for n in names]
-
-
-class GuestEvalError(BuildError):
-    """Several guests failed to evaluate; ``errors`` maps each to its error."""
-
-    def __init__(self, errors: Mapping[str, NixgenError]) -> None:
-        self.errors = dict(errors)
-        parts = [f"guest {name!r}: {err}" for name, err in self.errors.items()]
-        super().__init__(
-            f"{len(parts)} guest(s) failed to evaluate:\n" + "\n".join(parts),
-            hint="fix the errors above, then run `nixgen check` again",
-        )
 
 
 def build(

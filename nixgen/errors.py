@@ -1,12 +1,18 @@
-"""The one exception hierarchy of nixgen.
+"""The one exception hierarchy of nixgen: every error class, of every layer.
 
 Every error says what went wrong, where (a field path, or ``file:line``) and
-what to do about it.  Catch :class:`NixgenError` to catch them all.
+what to do about it.  Catch :class:`NixgenError` to catch them all; the tree
+is drawn in docs/python-api.md ("Errors").  Every class is re-exported from
+:mod:`nixgen`.
+
+This module imports nothing from nixgen, so every layer can raise its errors
+without an import cycle (and the runtime's errors cost no ``filelock`` or
+``qemu.qmp`` import).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import attrs
@@ -60,6 +66,9 @@ class Problem:
         return f"{kind}: {self.path}: {self.message}{shown}\n  hint: {self.hint}"
 
 
+# --- the model and its data (nixgen.model, nixgen.validate, nixgen.options) ---
+
+
 class ValidationError(NixgenError):
     """A model (or the data it was read from) is invalid; lists every problem."""
 
@@ -81,6 +90,13 @@ class ValidationError(NixgenError):
             f"{header}\n{body}",
             hint=None,
         )
+
+
+class OptionError(NixgenError):
+    """An option path or value that nixgen cannot apply to a guest."""
+
+
+# --- Nix text: read, emitted, edited (nixgen.nix) ---
 
 
 class NixSyntaxError(NixgenError):
@@ -109,6 +125,25 @@ class NixSyntaxError(NixgenError):
         super().__init__(f"{where}{message}", hint=hint)
 
 
+class UnsupportedSyntaxError(NixSyntaxError):
+    """Valid Nix that nixgen's parser reads wrongly, so nixgen refuses to touch it."""
+
+
+class NixPathError(NixgenError):
+    """A locator or attribute path does not lead where it was asked to go."""
+
+
+class NixEmitError(NixgenError):
+    """A Python value has no faithful Nix spelling."""
+
+
+class NixEditError(NixgenError):
+    """An edit cannot be made safely (nothing was changed)."""
+
+
+# --- files and projects (nixgen.render, nixgen.project, nixgen.flakefile) ---
+
+
 class RenderError(NixgenError):
     """Writing the generated files failed or was refused."""
 
@@ -128,6 +163,13 @@ class HandEditedError(RenderError):
 
 class ProjectError(NixgenError):
     """A nixgen project folder is missing, incomplete or would be clobbered."""
+
+
+class FlakeEditError(NixgenError):
+    """An edit of an existing flake that nixgen refuses (nothing was changed)."""
+
+
+# --- commands other than nix: nixos-rebuild, ssh (nixgen.deploy) ---
 
 
 class CommandError(NixgenError):
@@ -540,3 +582,184 @@ class NixTimeoutError(NixCommandError):
             hint="allow more time (timeout=...), or build fewer things at once; "
             "a first build of a guest can take long when little is cached",
         )
+
+
+# --- building guests (nixgen.build) ---
+
+
+class BuildError(NixgenError):
+    """A guest could not be built, or nix reported something nixgen cannot use."""
+
+
+class GuestEvalError(BuildError):
+    """Several guests failed to evaluate; ``errors`` maps each to its error."""
+
+    def __init__(self, errors: Mapping[str, NixgenError]) -> None:
+        self.errors = dict(errors)
+        parts = [f"guest {name!r}: {err}" for name, err in self.errors.items()]
+        super().__init__(
+            f"{len(parts)} guest(s) failed to evaluate:\n" + "\n".join(parts),
+            hint="fix the errors above, then run `nixgen check` again",
+        )
+
+
+# --- running guests (nixgen.runtime) ---
+
+
+class GuestError(NixgenError):
+    """Something about running guest ``name`` went wrong."""
+
+    def __init__(self, name: str, message: str, *, hint: str | None = None) -> None:
+        self.name = name
+        super().__init__(message, hint=hint)
+
+
+def _tail_block(lines: Sequence[str]) -> str:
+    if not lines:
+        return "\n  (the console is empty)"
+    return "\n  console (last lines):\n" + "\n".join(f"    {line}" for line in lines)
+
+
+class GuestRunningError(GuestError):
+    """Start refused: the guest runs already."""
+
+    def __init__(self, name: str, pid: int, *, by: str = "nixgen") -> None:
+        self.pid = pid
+        hint = (
+            f"stop it first (`nixgen stop {name}`), or restart it with `nixgen update {name} --restart`"
+            if by == "nixgen"
+            else f"it was started by something else ({by}); stop it there, "
+            f"e.g. `systemctl stop microvm@{name}`"
+        )
+        super().__init__(name, f"guest {name!r} is already running (pid {pid})", hint=hint)
+
+
+class GuestNotRunningError(GuestError):
+    """The guest must run for this."""
+
+    def __init__(self, name: str, what: str) -> None:
+        super().__init__(
+            name,
+            f"guest {name!r} is not running, so nixgen cannot {what}",
+            hint=f"start it with `nixgen run {name}`",
+        )
+
+
+class GuestLockedError(GuestError):
+    """Another nixgen process holds the guest's lock for too long."""
+
+    def __init__(self, name: str, lock: Path, timeout: float) -> None:
+        self.lock = lock
+        super().__init__(
+            name,
+            f"another nixgen process is acting on guest {name!r} "
+            f"(its lock {lock} stayed taken for {timeout:g} s)",
+            hint="wait for it to finish and try again; a lock held by a process that "
+            "died is released by the system, so there is nothing to delete",
+        )
+
+
+class NoRunnerError(GuestError):
+    """Nothing says which runner to start."""
+
+    def __init__(self, name: str, state: Path) -> None:
+        super().__init__(
+            name,
+            f"guest {name!r} has no runner: {state}/current does not exist and there is "
+            "no project to build it from",
+            hint="run nixgen in the project folder (or pass --flake DIR), or build it "
+            "first with `nixgen update NAME`",
+        )
+
+
+class StartError(GuestError):
+    """The runner could not be started at all."""
+
+    def __init__(
+        self, name: str, reason: str, *, console: Sequence[str] = (), hint: str | None = None
+    ) -> None:
+        self.reason = reason
+        self.console = tuple(console)
+        super().__init__(
+            name,
+            f"guest {name!r} could not be started: {reason}" + _tail_block(console),
+            hint=hint or "check the runner (bin/microvm-run) and the state folder's permissions",
+        )
+
+
+class BootError(GuestError):
+    """The guest did not reach its boot marker: it died, hung or timed out.
+
+    ``console`` holds the last console lines; ``exit_code``/``signal`` how
+    it ended when it did.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        reason: str,
+        *,
+        console: Sequence[str] = (),
+        console_file: Path | None = None,
+        exit_code: int | None = None,
+        signal: int | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.reason = reason
+        self.console = tuple(console)
+        self.console_file = console_file
+        self.exit_code = exit_code
+        self.signal = signal
+        where = f" (full console: {console_file})" if console_file else ""
+        super().__init__(
+            name,
+            f"guest {name!r} did not boot: {reason}{where}" + _tail_block(console),
+            hint=hint
+            or "read the console above; `nixgen status NAME` shows the state, "
+            "`nixgen run NAME --foreground` runs it attached to this terminal",
+        )
+
+
+class KvmInternalError(BootError):
+    """QEMU reports the run state ``internal-error``: KVM cannot run this guest."""
+
+    def __init__(
+        self, name: str, *, console: Sequence[str] = (), console_file: Path | None = None
+    ) -> None:
+        super().__init__(
+            name,
+            "QEMU stopped the guest with a KVM internal error (QMP run state 'internal-error')",
+            console=console,
+            console_file=console_file,
+            hint="this machine's /dev/kvm cannot run the guest: use TCG "
+            "(microvm.qemu.machineOpts with accel=tcg, and `-cpu max` instead of `-cpu host`)",
+        )
+
+
+class StopError(GuestError):
+    """The guest's processes survived SIGKILL (e.g. stuck in uninterruptible I/O)."""
+
+
+class QMPError(GuestError):
+    """The QEMU monitor (QMP) could not be reached or refused a command."""
+
+
+class UnsupportedError(GuestError):
+    """The guest's runner cannot do this (e.g. no ``bin/microvm-balloon``)."""
+
+
+# --- QEMU's monitor protocol, below the guests (nixgen.runtime.qmp) ---
+
+
+class QMPConnectionError(NixgenError, OSError):
+    """No QMP server answered at the socket (still an :class:`OSError`, as it always was)."""
+
+
+class QMPCommandError(NixgenError):
+    """QEMU answered a command with an error (``error_class``: QMP's error class)."""
+
+    def __init__(self, command: str, error_class: str, description: str) -> None:
+        self.command = command
+        self.error_class = error_class
+        self.description = description
+        super().__init__(f"{command}: {error_class}: {description}")

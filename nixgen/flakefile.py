@@ -6,6 +6,7 @@
 
     flake = FlakeFile.load("my-vms")          # a folder with flake.nix (or the file)
     flake.names()                             # ["web", "db"]
+    flake.hosts()                             # hosts (they run guests): listed apart
     flake.unreadable                          # guests nixgen cannot read, with reasons
     web = flake["web"]                        # a MicroVM of web's literal settings
     flake.guest("web").set("microvm.mem", 1024)
@@ -43,15 +44,24 @@ from typing import Any
 import attrs
 from tree_sitter import Node, Query, QueryCursor
 
-from nixgen.errors import NixgenError, Problem, ProjectError, ValidationError, keyed
+from nixgen.errors import (
+    FlakeEditError,
+    NixgenError,
+    NixPathError,
+    OptionError,
+    Problem,
+    ProjectError,
+    ValidationError,
+    keyed,
+)
 from nixgen.model import Flake, MicroVM, Nix
 from nixgen.model.convert import to_dict
+from nixgen.network import plan_networks
 from nixgen.nix import edit
 from nixgen.nix.emit import attr_name, attr_path, parse_attr_path, to_nix
 from nixgen.nix.parse import (
     BINDING_TYPES,
     Document,
-    NixPathError,
     Span,
     Step,
     load_language,
@@ -60,6 +70,7 @@ from nixgen.nix.parse import (
 from nixgen.nix.read import (
     FlakeGuests,
     Guest,
+    HostConfig,
     Module,
     Setting,
     Unreadable,
@@ -70,7 +81,6 @@ from nixgen.options import (
     HOSTNAME,
     SYSTEM,
     UNSET,
-    OptionError,
     Unmodelled,
     check_path,
     is_default_priority,
@@ -90,15 +100,11 @@ from nixgen.render import (
 )
 from nixgen.validate import check
 
-__all__ = ["FlakeEditError", "FlakeFile", "GuestView", "SaveResult"]
+__all__ = ["FlakeFile", "GuestView", "SaveResult"]
 
 FLAKE_NAME = "flake.nix"
 _CHECKSUM_LINE = re.compile(r"(\(nixgen checksum )([0-9a-f]{16})(\)\.?)")
 _RUNNER_TAIL = ("config", "microvm", "declaredRunner")
-
-
-class FlakeEditError(NixgenError):
-    """An edit of an existing flake that nixgen refuses (nothing was changed)."""
 
 
 @attrs.frozen
@@ -329,6 +335,18 @@ class FlakeFile:
     def guests(self) -> list[GuestView]:
         return [GuestView(self, n) for n in self.names()]
 
+    def hosts(self) -> list[HostConfig]:
+        """The hosts of the flake (machines that run guests), which are not guests.
+
+        Each has its ``name``, ``kind`` (``"configuration"``: a
+        ``nixosConfigurations.<name>``; ``"module"``: a ``nixosModules.<name>``
+        only), ``span`` (where it is declared: file and line), ``reason``
+        (how nixgen recognised it) and ``runs`` (the guests its
+        ``microvm.vms`` names).  nixgen does not edit hosts: an edit naming
+        one is refused.
+        """
+        return list(self._found.hosts)
+
     def __getitem__(self, name: str) -> MicroVM:
         return self._state(name).vm
 
@@ -346,6 +364,7 @@ class FlakeFile:
         state = self._states.get(name)
         if state is not None:
             return state
+        _refuse_host(self._found, name, self._files)
         for item in self._found.unreadable:
             if item.name == name:
                 raise FlakeEditError(
@@ -447,6 +466,7 @@ class FlakeFile:
         tx.sync_project()
         files = tx.files
         found = _read(files)
+        _refuse_dangling(found, tx.gone, files)
         states = _states(found)
         model = Flake(guests=[states[n].vm for n in found.names()])
         errors, warnings = _split(check(model))
@@ -634,6 +654,9 @@ class _Edit:
         self.requested: dict[str, dict[str, object]] = {}
         self.old_toml = files.toml
         self.renamed: dict[str, str] = {}  # new name → old name
+        self.gone: list[str] = []  # guests removed or renamed: no host may name them
+        # the text of each file when this edit began (earlier edits not saved yet included)
+        self.start = {path: doc.source for path, doc in files.docs.items()}
         self.reread()
 
     # ------------------------------------------------------------------ state
@@ -651,6 +674,7 @@ class _Edit:
     def state(self, name: str) -> _GuestState:
         state = self.states.get(name)
         if state is None:
+            _refuse_host(self.found, name, self.files)
             for item in self.found.unreadable:
                 if item.name == name:
                     raise FlakeEditError(
@@ -705,7 +729,7 @@ class _Edit:
     @functools.cached_property
     def _owners(self) -> dict[tuple[Path | None, int], set[str]]:
         owners: dict[tuple[Path | None, int], set[str]] = {}
-        for guest in self.found.guests:
+        for guest in _configurations(self.found):
             for defs in guest.definitions.values():
                 for s in defs:
                     owners.setdefault(_where(s), set()).add(guest.name)
@@ -714,7 +738,7 @@ class _Edit:
     @functools.cached_property
     def _file_owners(self) -> dict[Path, set[str]]:
         owners: dict[Path, set[str]] = {}
-        for guest in self.found.guests:
+        for guest in _configurations(self.found):
             for top in guest.modules:
                 for m in top.walk():
                     if m.kind == "file" and m.file is not None:
@@ -956,9 +980,7 @@ class _Edit:
 
     def add(self, vm: MicroVM) -> None:
         name = vm.name
-        taken = set(self.found.names()) | {u.name for u in self.found.unreadable if u.name}
-        if name in taken:
-            raise FlakeEditError(f"the flake already has a guest {name!r}")
+        self._refuse_taken(name)
         doc = self.flake_doc
         guests = list(self.found.guests)
         neighbour = _pick_neighbour(guests, vm)
@@ -1093,21 +1115,26 @@ class _Edit:
 
     # ------------------------------------------------------------------ remove
 
-    def _refuse_hosted(self, name: str, verb: str) -> None:
-        if self.files.toml is None:
-            return
-        hosts = _hosts_running(self.files.toml, name)
-        if hosts:
+    def _refuse_taken(self, name: str) -> None:
+        if name in self.found.names() or any(u.name == name for u in self.found.unreadable):
+            raise FlakeEditError(f"the flake already has a guest {name!r}")
+        host = self.found.host(name)
+        if host is not None and host.kind == "configuration":
             raise FlakeEditError(
-                f"guest {name!r} is run by host {', '.join(hosts)} in {SOURCE_NAME}; "
-                f"nixgen will not {verb} it behind the host's back",
-                hint=f"change the host in {SOURCE_NAME} first (its vms and networks), "
-                "then run `nixgen render`",
+                f"the flake already has a host {name!r} ({_short_span(host.span)}): "
+                f"nixosConfigurations.{attr_name(name)} is taken"
+            )
+        if self.files.toml is not None and any(
+            h.name == name and h.nixos_configuration for h in self.files.toml.hosts
+        ):
+            raise FlakeEditError(
+                f"{SOURCE_NAME} has a host {name!r} with a full configuration: "
+                f"nixosConfigurations.{attr_name(name)} is taken"
             )
 
     def remove(self, name: str) -> None:
-        self._refuse_hosted(name, "remove")
         state = self.state(name)
+        self.gone.append(name)
         doc = self.flake_doc
         guest_node = _binding_node(doc, state.guest.span)
         others = self._foreign_references(doc, name, guest_node)
@@ -1177,8 +1204,7 @@ class _Edit:
                     )
         if self.files.toml is not None:
             toml = self.files.toml.without_guest(name)
-            if toml.default == name:
-                toml = toml.evolve(default=None)
+            self.notes.extend(_moved_addresses(self.files.toml, toml, name))
             self.files.toml = toml
         self.reread()
         self._fresh_sharing()
@@ -1198,13 +1224,11 @@ class _Edit:
     # ------------------------------------------------------------------ rename
 
     def rename(self, old: str, new: str) -> None:
-        self._refuse_hosted(old, "rename")
         state = self.state(old)
-        taken = set(self.found.names()) | {u.name for u in self.found.unreadable if u.name}
-        if new in taken:
-            raise FlakeEditError(f"the flake already has a guest {new!r}")
+        self._refuse_taken(new)
         if new == old:
             return
+        self.gone.append(old)
         # 1. its own module file vms/<old>.nix → vms/<new>.nix
         for top in state.guest.modules:
             if top.kind != "file" or top.file is None or top.file.stem != old:
@@ -1269,15 +1293,11 @@ class _Edit:
             self.notes.append(
                 f"networking.hostName of {new!r} is left as written: {_show(defs[0].value)}"
             )
-        # 6. nixgen.toml: the same guest under the new name, keeping its MAC addresses
+        # 6. nixgen.toml: the same guest under the new name (its hosts and networks
+        #    follow), keeping its MAC addresses
         if self.files.toml is not None:
-            toml = self.files.toml
-            vm = toml.guest(old)
-            vm = vm.evolve(name=new, interfaces=vm.resolved_interfaces())
-            guests = [vm if g.name == old else g for g in toml.guests]
-            toml = toml.evolve(guests=guests)
-            if toml.default == old:
-                toml = toml.evolve(default=new)
+            toml = self.files.toml.rename_guest(old, new)
+            self.notes.extend(_renamed_on_hosts(self.files.toml, toml, old, new))
             self.files.toml = toml
             self.renamed[new] = old
             self.requested.setdefault(new, {})[HOSTNAME] = new
@@ -1350,7 +1370,11 @@ class _Edit:
                 known = before_path.read_bytes()
             old_text = known.decode("utf-8") if known is not None else None
             new_text = new_files.get(rel)
-            up_to_date = old_text is not None and old_text == old_files.get(rel)
+            pending = self.start.get(before_path)
+            up_to_date = old_files.get(rel) is not None and (
+                old_text == old_files.get(rel)
+                or (pending is not None and pending.decode("utf-8") == old_files.get(rel))
+            )
             created = path in self.files.created
             if up_to_date or created:
                 if new_text is None:
@@ -1397,16 +1421,101 @@ def _guest_settings(
     return {SYSTEM: vm.system, **{s.key: s.value for s in module.settings}}
 
 
-def _hosts_running(toml: Flake, name: str) -> list[str]:
-    """The hosts of nixgen.toml that run guest ``name`` or put it on a network."""
-    out = []
-    for host in getattr(toml, "hosts", ()):
-        guests = set(getattr(host, "guest_names", ()))
-        for network in getattr(host, "networks", ()):
-            guests.update(getattr(network, "guests", ()))
-        if name in guests:
-            out.append(str(host.name))
-    return out
+def _configurations(found: FlakeGuests) -> list[Guest]:
+    """Every configuration read: the guests and the hosts' (for what they share)."""
+    hosts = [h.configuration for h in found.hosts if h.configuration is not None]
+    return [*found.guests, *hosts]
+
+
+def _refuse_host(found: FlakeGuests, name: str, files: _Files) -> None:
+    """An edit of guest ``name`` where ``name`` is a host: say so."""
+    host = found.host(name)
+    if host is None:
+        return
+    outputs = "nixosConfigurations" if host.kind == "configuration" else "nixosModules"
+    declared = f"{outputs}.{attr_name(name)}"
+    if files.toml is not None and any(h.name == name for h in files.toml.hosts):
+        hint = (
+            f"change the host in {SOURCE_NAME} ([hosts.{attr_name(name)}]) and run `nixgen render`"
+        )
+    else:
+        hint = "edit the host's configuration by hand"
+    raise FlakeEditError(
+        f"{name!r} is a host, not a guest: {declared} ({_short_span(host.span)}) "
+        f"{host.reason}; nixgen edits guests only",
+        hint=hint,
+    )
+
+
+def _refuse_dangling(found: FlakeGuests, gone: Sequence[str], files: _Files) -> None:
+    """After removing or renaming guests, no host of the flake may still name them."""
+    for name in gone:
+        if name in found.names():
+            continue
+        for host in found.hosts:
+            mentions = host.mentions(name)
+            if not mentions:
+                continue
+            places = "; ".join(f"{_short_span(s.span)}: {s.key}" for s in mentions[:3])
+            if files.toml is not None:
+                hint = (
+                    f"host {host.name!r} is not rendered from {SOURCE_NAME} (or its file has "
+                    f"hand edits): take {name!r} out of it by hand first"
+                )
+            else:
+                hint = f"take {name!r} out of host {host.name!r} by hand first"
+            raise FlakeEditError(
+                f"host {host.name!r} still runs guest {name!r} ({places}), and nixgen edits "
+                f"hosts only by rendering them from {SOURCE_NAME}",
+                hint=hint,
+            )
+
+
+def _moved_addresses(before: Flake, after: Flake, removed: str) -> list[str]:
+    """Notes on the guests whose addresses move when ``removed`` leaves their networks."""
+    if not before.hosts:
+        return []
+    old = {(a.host, a.network, a.guest): a for a in plan_networks(before).attachments}
+    moved: dict[tuple[str, str], list[str]] = {}
+    for a in plan_networks(after).attachments:
+        was = old.get((a.host, a.network, a.guest))
+        if was is not None and was.addresses != a.addresses:
+            change = ", ".join(str(x) for x in was.addresses) + " → "
+            change += ", ".join(str(x) for x in a.addresses)
+            moved.setdefault((a.host, a.network), []).append(f"{a.guest} {change}")
+    return [
+        f"without {removed!r}, the guests after it on network {net!r} of host {host!r} "
+        f"move to other addresses ({'; '.join(items)}): addresses follow the order of "
+        f"the network's guests; to keep them, undo this and pin them first "
+        f"([hosts.{attr_name(host)}.networks.{attr_name(net)}.addresses])"
+        for (host, net), items in moved.items()
+    ]
+
+
+def _renamed_on_hosts(before: Flake, after: Flake, old: str, new: str) -> list[str]:
+    """Notes on what a rename changes on the hosts that run the guest."""
+    if not before.hosts:
+        return []
+    notes = []
+    for host in before.hosts:
+        if old not in host.guest_names:
+            continue
+        state_dir = host.state_dir or "/var/lib/microvms"
+        notes.append(
+            f"on host {host.name!r}, microvm.nix keeps the guest's state in {state_dir}/{old}; "
+            f"as {new!r} it gets a new {state_dir}/{new}: move the folder there before "
+            "deploying to keep its volumes"
+        )
+    was = {(a.host, a.network): a for a in plan_networks(before).of_guest(old)}
+    for a in plan_networks(after).of_guest(new):
+        prior = was.get((a.host, a.network))
+        if prior is not None and (prior.mac, prior.id) != (a.mac, a.id):
+            notes.append(
+                f"on network {a.network!r} of host {a.host!r}, {new!r} has the interface "
+                f"{a.id} with MAC {a.mac} (was {prior.id}, {prior.mac}): nixgen derives "
+                "them from the guest's name"
+            )
+    return notes
 
 
 # --------------------------------------------------------------------------- reading helpers

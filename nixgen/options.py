@@ -43,7 +43,7 @@ from typing import Any
 
 import attrs
 
-from nixgen.errors import NixgenError, Problem, ValidationError, keyed
+from nixgen.errors import NixgenError, OptionError, Problem, ValidationError, keyed
 from nixgen.model import MicroVM, Nix
 from nixgen.model.convert import NIX_KEY, from_dict, to_dict
 from nixgen.model.fields import describe
@@ -57,7 +57,6 @@ __all__ = [
     "HOSTNAME",
     "SYSTEM",
     "UNSET",
-    "OptionError",
     "Unmodelled",
     "check_path",
     "is_default_priority",
@@ -81,10 +80,6 @@ class _Unset:
 
 #: Marks an option to remove (in lists of changes).
 UNSET: Any = _Unset()
-
-
-class OptionError(NixgenError):
-    """An option path or value that nixgen cannot apply to a guest."""
 
 
 @attrs.frozen

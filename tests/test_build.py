@@ -12,9 +12,9 @@ import pytest
 from click.testing import CliRunner
 
 from nixgen import Flake, Interface, MicroVM, Nix, Share, Volume, write_project
-from nixgen.build import BuildResult, GuestEvalError, build, evaluate, kernel_image
+from nixgen.build import BuildResult, build, evaluate, kernel_image
 from nixgen.cli import cli
-from nixgen.errors import NixBuildError, NixOptionError, NixTimeoutError
+from nixgen.errors import GuestEvalError, NixBuildError, NixOptionError, NixTimeoutError
 from nixgen.nixcmd import Nix as NixRunner
 from nixgen.project import Project
 from tests.standin import (
@@ -243,7 +243,8 @@ def test_hosts_are_not_built_as_guests(tmp_path: Path, nix: NixRunner) -> None:
     from nixgen import Host
 
     flake = Flake(
-        guests=[qemu("web")], hosts=[Host(name="vmhost", vms=["web"], nixos_configuration=True)]
+        guests=[qemu("web")],
+        hosts=[Host(name="vmhost", vms=["web"], nixos_configuration=True)],  # type: ignore[list-item]
     )
     write_project(flake, tmp_path)
     assert "vmhost = nixpkgs.lib.nixosSystem" in (tmp_path / "flake.nix").read_text()

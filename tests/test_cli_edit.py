@@ -292,6 +292,59 @@ def test_add_rm_rename_on_a_generated_project(tmp_path: Path) -> None:
     assert code == 0 and out.strip() == "up to date"
 
 
+def test_hosts_are_shown_apart_and_guests_they_run_can_go(tmp_path: Path) -> None:
+    folder = tmp_path / "p"
+    init_project(folder, template="multi", git_add=False)
+    project = Project.at(folder)
+    declared = project.load()
+    project.save(declared.with_host(declared.hosts[0].evolve(nixos_configuration=True)))
+    project.render()
+    code, out, _ = run("show", "-f", str(folder))
+    assert code == 0
+    lines = out.splitlines()
+    assert [line.split()[0] for line in lines[1:4]] == ["web", "db", "cache"]
+    assert lines[4:] == [
+        "",
+        "hosts (they run guests; nixgen does not edit them):",
+        "HOST    KIND           SYSTEM        RUNS            DECLARED",
+        "vmhost  configuration  x86_64-linux  web, db, cache  flake.nix:50",
+    ]
+    code, out, _ = run("show", "vmhost", "-f", str(folder))
+    assert code == 0 and out.splitlines()[:2] == [
+        "vmhost: a host, not a guest (nixosConfigurations.vmhost, declared at flake.nix:50); "
+        "nixgen does not edit hosts",
+        "  recognised: imports microvm.nixosModules.host",
+    ]
+    code, out, _ = run("show", "--json", "-f", str(folder))
+    assert json.loads(out)["hosts"] == [
+        {
+            "name": "vmhost",
+            "kind": "configuration",
+            "system": "x86_64-linux",
+            "declared": "flake.nix:50",
+            "recognised": "imports microvm.nixosModules.host",
+            "module": "hosts/vmhost.nix",
+            "runs": ["web", "db", "cache"],
+        }
+    ]
+    before = snapshot(folder)
+    for args in (("rm", "vmhost"), ("rename", "vmhost", "h2"), ("set", "vmhost", "microvm.mem=1")):
+        code, _, err = run(*args, "-f", str(folder))
+        assert code == 1 and "'vmhost' is a host, not a guest" in err, args
+    assert snapshot(folder) == before
+    code, _, err = run("rename", "db", "database", "-f", str(folder))
+    assert code == 0, err
+    assert "'database' has the interface vm-database" in err
+    code, out, err = run("rm", "web", "-f", str(folder))
+    assert code == 0, err
+    assert f"removed {folder / 'vms/web.nix'}" in out.splitlines()
+    assert f"wrote   {folder / 'hosts/vmhost.nix'}" in out.splitlines()
+    assert "move to other addresses" in err
+    assert [h.guest_names for h in Project.at(folder).load().hosts] == [("database", "cache")]
+    code, out, _ = run("render", str(folder))
+    assert code == 0 and out.strip() == "up to date"
+
+
 def test_dry_run_shows_new_and_removed_files(tmp_path: Path) -> None:
     folder = tmp_path / "p"
     init_project(folder, template="microvm", git_add=False, name="web")

@@ -13,9 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from nixgen.errors import NixEmitError
 from nixgen.model import Nix
 from nixgen.nix.emit import (
-    NixEmitError,
     attr_name,
     bindings,
     parse_attr_path,

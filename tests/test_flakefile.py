@@ -24,14 +24,12 @@ from nixgen import (
     Volume,
 )
 from nixgen.build import build
-from nixgen.errors import NixgenError
-from nixgen.flakefile import FlakeEditError
+from nixgen.errors import FlakeEditError, NixgenError, OptionError
 from nixgen.nix.emit import attr_path, parse_attr_path
 from nixgen.nix.parse import Document
 from nixgen.nix.read import read_module
 from nixgen.nixcmd import Nix as NixRunner
 from nixgen.options import (
-    OptionError,
     model_from_settings,
     parse_literal,
     set_option,
@@ -41,6 +39,7 @@ from nixgen.options import (
 from nixgen.project import Project, init_project
 from nixgen.render import GUESTS_DIR, SOURCE_NAME, generated_state, render_files, write_project
 from nixgen.starters import TEMPLATES
+from nixgen.validate import check
 from tests.standin import (
     NIX_SKIP_REASON,
     nix_available,
@@ -868,20 +867,159 @@ def test_project_add_rename_remove(tmp_path: Path) -> None:
     assert result.written == () and result.removed == ()
 
 
-def test_guests_a_host_runs_are_renamed_and_removed_in_nixgen_toml(tmp_path: Path) -> None:
+def test_guests_a_host_runs_are_renamed_and_removed_with_the_host(tmp_path: Path) -> None:
     folder = project(tmp_path)  # the multi template: a host runs every guest
-    before = snapshot(folder)
     flake = FlakeFile.load(folder)
-    with pytest.raises(FlakeEditError, match="run by host vmhost"):
-        flake.rename("db", "database")
-    with pytest.raises(FlakeEditError, match="run by host vmhost"):
-        flake.remove("db")
+    assert [(h.name, h.kind, h.runs) for h in flake.hosts()] == [
+        ("vmhost", "module", ("web", "db", "cache"))
+    ]
+    flake.rename("db", "database")
+    assert any("'database' has the interface vm-database" in n for n in flake.edit_notes)
+    assert any("/var/lib/microvms/db" in n for n in flake.edit_notes)
+    flake.remove("web")
+    [moved] = [n for n in flake.edit_notes if "move to other addresses" in n]
+    assert "database 10.0.0.3/24 → 10.0.0.2/24" in moved and "cache 10.0.0.4/24" in moved
     flake.add(MicroVM(name="extra", mem=256))  # a guest no host runs yet is fine
-    flake.set("web", "microvm.mem", 1024)
+    flake.set("cache", "microvm.mem", 1024)
     flake.save()
-    assert snapshot(folder) != before
+    declared = Project.at(folder).load()
+    assert [g.name for g in declared.guests] == ["database", "cache", "extra"]
+    [host] = declared.hosts
+    assert host.guest_names == ("database", "cache")
+    assert host.network("lan").guests == ("database", "cache")
+    assert [p for p in check(declared) if not p.warning] == []
+    assert sorted(p.name for p in (folder / "vms").iterdir()) == [
+        "cache.nix",
+        "database.nix",
+        "extra.nix",
+    ]
+    host_text = (folder / "hosts/vmhost.nix").read_text()
+    assert "database = {" in host_text and '"vm-database" "vm-cache"' in host_text
+    assert "web" not in host_text and "db =" not in host_text
+    for name in ("flake.nix", "hosts/vmhost.nix", "vms/database.nix", "vms/cache.nix"):
+        assert generated_state((folder / name).read_text()) == "pristine", name
+    assert 'address = [ "10.0.0.3/24" ];' in (folder / "vms/cache.nix").read_text()
     result = Project.at(folder).render()
     assert result.written == () and result.removed == ()
+
+
+def full_host_project(tmp_path: Path) -> Path:
+    """The multi template with a full host configuration, pinned settings and a default."""
+    folder = project(tmp_path)
+    source = Project.at(folder)
+    declared = source.load()
+    host = declared.hosts[0]
+    lan = host.network("lan").evolve(addresses={"db": ["10.0.0.20"]}, ids={"db": "tap-db"})
+    declared = declared.evolve(
+        guests=[
+            g.evolve(interfaces=[Interface.user()]) if g.name == "db" else g
+            for g in declared.guests
+        ],
+        hosts=[host.evolve(nixos_configuration=True, autostart=["db"], networks=[lan])],
+        default="db",
+    )
+    source.save(declared)
+    source.render()
+    return folder
+
+
+def test_full_host_configurations_are_hosts_not_guests(tmp_path: Path) -> None:
+    folder = full_host_project(tmp_path)
+    assert "vmhost = nixpkgs.lib.nixosSystem" in (folder / "flake.nix").read_text()
+    flake = FlakeFile.load(folder)
+    assert flake.names() == ["web", "db", "cache"]
+    [host] = flake.hosts()
+    assert (host.name, host.kind, host.system) == ("vmhost", "configuration", "x86_64-linux")
+    assert host.reason == "imports microvm.nixosModules.host"
+    assert host.file == folder / "hosts/vmhost.nix"
+    assert host.runs == ("web", "db", "cache")
+    assert (host.span.file, host.span.line) == (folder / "flake.nix", 50)
+    before = snapshot(folder)
+    for method, args in (
+        (flake.set, ("vmhost", "microvm.mem", 1024)),
+        (flake.unset, ("vmhost", "networking.hostName")),
+        (flake.remove, ("vmhost",)),
+        (flake.rename, ("vmhost", "other")),
+    ):
+        with pytest.raises(FlakeEditError, match="'vmhost' is a host, not a guest") as caught:
+            method(*args)
+        assert "[hosts.vmhost]" in str(caught.value)
+    with pytest.raises(FlakeEditError, match="already has a host 'vmhost'"):
+        flake.add(MicroVM(name="vmhost"))
+    with pytest.raises(FlakeEditError, match="already has a host 'vmhost'"):
+        flake.rename("web", "vmhost")
+    assert not flake.dirty and snapshot(folder) == before
+
+    db_macs = {i.id: i.mac for i in flake["db"].interfaces if i.type == "user"}
+    flake.rename("db", "database")
+    flake.remove("web")
+    flake.save()
+    declared = Project.at(folder).load()
+    [host_model] = declared.hosts
+    lan = host_model.network("lan")
+    assert host_model.autostart == ("database",)
+    assert dict(lan.addresses) == {"database": ("10.0.0.20",)}
+    assert dict(lan.ids) == {"database": "tap-db"}
+    assert declared.default == "database"
+    # The guest's own interface keeps its MAC (pinned in nixgen.toml now).
+    assert {i.id: i.mac for i in declared.guest("database").interfaces} == db_macs
+    assert [p for p in check(declared) if not p.warning] == []
+    assert [h.name for h in FlakeFile.load(folder).hosts()] == ["vmhost"]
+    result = Project.at(folder).render()
+    assert result.written == () and result.removed == ()
+
+
+def test_a_hand_edited_host_file_refuses_what_it_would_have_to_follow(tmp_path: Path) -> None:
+    folder = project(tmp_path)
+    host = folder / "hosts/vmhost.nix"
+    host.write_text(host.read_text().replace("host.enable = true;", "host.enable = true; # mine"))
+    before = snapshot(folder)
+    flake = FlakeFile.load(folder)
+    with pytest.raises(FlakeEditError, match=r"hosts/vmhost\.nix has hand edits"):
+        flake.remove("web")
+    with pytest.raises(FlakeEditError, match=r"hosts/vmhost\.nix has hand edits"):
+        flake.rename("db", "database")
+    assert not flake.dirty and snapshot(folder) == before
+
+
+def test_hand_written_hosts_are_listed_and_never_edited(tmp_path: Path) -> None:
+    folder = copy(tmp_path, "with-hosts")
+    flake = FlakeFile.load(folder)
+    assert flake.names() == ["web", "db", "cache"]
+    hosts = {h.name: h for h in flake.hosts()}
+    assert list(hosts) == ["vmhost", "edge", "spare"]
+    # microvm.nix's host module, under the input's own name
+    assert hosts["vmhost"].reason == "imports mvm.nixosModules.host"
+    assert hosts["vmhost"].runs == ("web",)
+    # a host module of the flake, as nixgen renders them
+    assert hosts["edge"].reason == "imports self.nixosModules.edge, a host module"
+    assert hosts["edge"].file == folder / "hosts/edge.nix"
+    assert (hosts["edge"].system, hosts["edge"].runs) == ("aarch64-linux", ("db",))
+    # a host module no configuration uses
+    assert (hosts["spare"].kind, hosts["spare"].reason) == ("module", "sets microvm.autostart")
+    assert [s.key for s in hosts["spare"].mentions("db")] == ["microvm.autostart"]
+    before = snapshot(folder)
+    with pytest.raises(FlakeEditError, match="'edge' is a host, not a guest") as caught:
+        flake.set("edge", "microvm.mem", 1)
+    assert "by hand" in str(caught.value)
+    with pytest.raises(FlakeEditError, match="'spare' is a host"):
+        flake.remove("spare")
+    # nixgen cannot take a guest out of a host it did not render: refused, with where
+    with pytest.raises(
+        FlakeEditError, match=r"host 'vmhost' still runs guest 'web' \(vmhost.nix:5"
+    ):
+        flake.remove("web")
+    with pytest.raises(FlakeEditError, match="host 'edge' still runs guest 'db'"):
+        flake.rename("db", "database")
+    assert not flake.dirty and snapshot(folder) == before
+    flake.rename("cache", "kv")  # no host names it
+    flake.add(MicroVM(name="extra"))
+    flake.save()
+    changed = {k for k, v in snapshot(folder).items() if before.get(k) != v}
+    assert changed == {"flake.nix"}
+    flake = FlakeFile.load(folder)
+    assert flake.names() == ["web", "db", "kv", "extra"]
+    assert [h.name for h in flake.hosts()] == ["vmhost", "edge", "spare"]
 
 
 def test_hand_edits_are_not_laundered(tmp_path: Path) -> None:
@@ -1060,3 +1198,30 @@ def test_edited_generated_project_still_builds(tmp_path: Path, inputs: dict[str,
     built = build(folder, nix=NixRunner(override_inputs=inputs), gc_roots=False, use_cache=False)
     assert sorted(built) == ["database", "extra", "web"]
     assert built["extra"].hypervisor == "cloud-hypervisor"
+
+
+@pytest.mark.nix
+def test_guests_removed_and_renamed_on_a_host_still_build(
+    tmp_path: Path, inputs: dict[str, str]
+) -> None:
+    folder = full_host_project(tmp_path)
+    flake = FlakeFile.load(folder)
+    flake.rename("db", "database")
+    flake.remove("web")
+    flake.save()
+    nix = NixRunner(override_inputs=inputs)
+    built = build(folder, nix=nix, gc_roots=False, use_cache=False)
+    assert sorted(built) == ["cache", "database"]  # the host is not built as a guest
+    # The host's toplevel builds every guest it runs: a host naming a guest that
+    # is gone would fail here.
+    toplevel = f"path:{folder}#nixosConfigurations.vmhost.config.system.build.toplevel"
+    system = Path(nix.build_json([toplevel])[toplevel].out)
+    state = (system / "sw/bin/microvm").resolve().parent.parent / "share/microvm-host"
+    assert sorted(p.name for p in state.iterdir() if not p.name.startswith(".")) == [
+        "cache",
+        "database",
+    ]
+    assert all(
+        (state / name / "current/bin/microvm-run").is_file() for name in ("cache", "database")
+    )
+    assert set((state / ".autostart").read_text().split()) == {"cache", "database"}

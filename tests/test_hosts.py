@@ -667,3 +667,84 @@ def test_one_external_interface_per_host() -> None:
         PurePosixPath("hosts/alpha.nix")
     ]
     assert 'internalInterfaces = [ "microvm" "br1" ];' in text
+
+
+# ----------------------------------------------------------------- removing and renaming guests
+
+
+def pinned_fleet() -> Flake:
+    """Two hosts; db has a pinned address and interface id, and beta autostarts it too."""
+    lan = Network.bridged(
+        "lan",
+        ["web", "db"],
+        ipv4="10.0.0.0/24",
+        addresses={"db": ["10.0.0.20"]},
+        ids={"db": "tap-db"},
+    )
+    edge = Network.bridged("lan", ["cache"], ipv4="10.0.0.0/24", addresses={"cache": ["10.0.0.30"]})
+    return Flake(
+        guests=[*guests("web", "cache"), MicroVM(name="db", interfaces=[Interface.user()])],
+        hosts=[
+            Host(name="alpha", vms=[HostVM(name="web"), HostVM(name="db")], networks=[lan]),
+            Host(name="beta", vms=[HostVM(name="cache")], autostart=["db"], networks=[edge]),
+        ],
+        default="db",
+    )
+
+
+def test_without_guest_takes_it_out_of_every_host() -> None:
+    flake = pinned_fleet()
+    assert errors(flake) == []
+    smaller = flake.without_guest("db")
+    assert [g.name for g in smaller.guests] == ["web", "cache"]
+    alpha, beta = smaller.hosts
+    assert alpha.guest_names == ("web",) and beta.autostart == ()
+    assert alpha.network("lan").guests == ("web",)
+    assert dict(alpha.network("lan").addresses) == {}
+    assert dict(alpha.network("lan").ids) == {}
+    assert beta == flake.host("beta").evolve(autostart=())
+    assert smaller.default is None
+    assert errors(smaller) == []
+    # what is left keeps its addresses (web came first; cache is pinned)
+    before = {(a.host, a.guest): a.addresses for a in plan_networks(flake).attachments}
+    after = {(a.host, a.guest): a.addresses for a in plan_networks(smaller).attachments}
+    assert after == {k: v for k, v in before.items() if k[1] != "db"}
+    with pytest.raises(KeyError, match="no guest 'db'"):
+        smaller.without_guest("db")
+
+
+def test_without_guest_moves_the_addresses_after_it_unless_pinned() -> None:
+    flake = fleet(LAN)
+    smaller = flake.without_guest("web")
+    plan = {a.guest: str(a.address(4)) for a in plan_networks(smaller).attachments}
+    assert plan == {"db": "10.0.0.2/24", "cache": "10.0.0.3/24"}  # documented: they move
+
+
+def test_rename_guest_follows_it_everywhere() -> None:
+    flake = pinned_fleet()
+    renamed = flake.rename_guest("db", "database")
+    assert [g.name for g in renamed.guests] == ["web", "cache", "database"]
+    alpha, beta = renamed.hosts
+    assert alpha.guest_names == ("web", "database") and beta.autostart == ("database",)
+    lan = alpha.network("lan")
+    assert lan.guests == ("web", "database")
+    assert dict(lan.addresses) == {"database": ("10.0.0.20",)}
+    assert dict(lan.ids) == {"database": "tap-db"}
+    assert renamed.default == "database"
+    # its own interface keeps its MAC: the derived one is pinned
+    old_mac = flake.guest("db").resolved_interfaces()[0].mac
+    assert renamed.guest("database").interfaces[0].mac == old_mac != stable_mac("database", "eth0")
+    assert errors(renamed) == []
+    # the network interface keeps its (pinned) name and address; its MAC is derived anew
+    (attachment,) = plan_networks(renamed).of_guest("database")
+    (before,) = plan_networks(flake).of_guest("db")
+    assert (attachment.id, attachment.addresses) == (before.id, before.addresses)
+    assert attachment.mac == stable_mac("database", "tap-db")
+    # unpinned, the interface is named after the guest
+    plain = fleet(LAN).rename_guest("web", "www")
+    assert [a.id for a in plan_networks(plain).of_guest("www")] == [tap_id("www")]
+    assert plain.rename_guest("www", "www") == plain
+    with pytest.raises(KeyError, match="no guest 'nope'"):
+        flake.rename_guest("nope", "x")
+    with pytest.raises(ValueError, match="already a guest 'web'"):
+        flake.rename_guest("db", "web")

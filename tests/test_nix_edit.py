@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from tree_sitter import Node
 
-from nixgen.errors import NixSyntaxError
+from nixgen.errors import NixEditError, NixPathError, NixSyntaxError
 from nixgen.nix import edit
 from nixgen.nix.emit import Nix, to_nix
-from nixgen.nix.parse import Document, NixPathError
+from nixgen.nix.parse import Document
 from nixgen.nix.read import read_guests
 
 CORPUS = Path(__file__).parent / "corpus"
@@ -710,31 +710,31 @@ def test_multiline_strings_keep_their_value_wherever_they_go() -> None:
 def test_refusals_change_nothing() -> None:
     doc = Document.load(CORPUS / "modules" / "mkif-mkdefault.nix")
     before = doc.source
-    with pytest.raises(edit.NixEditError, match=r"`services\.nginx` is `lib\.mkIf"):
+    with pytest.raises(NixEditError, match=r"`services\.nginx` is `lib\.mkIf"):
         edit.set(doc, (), ["services", "nginx", "enable"], "false")
-    with pytest.raises(edit.NixEditError, match="not an attribute set literal"):
+    with pytest.raises(NixEditError, match="not an attribute set literal"):
         edit.unset(doc, (), ["microvm", "shares", "x"])
     with pytest.raises(NixSyntaxError, match="not a Nix expression"):
         edit.set(doc, (), ["microvm", "mem"], "1; x = 2")
-    with pytest.raises(edit.NixEditError, match="already set"):
+    with pytest.raises(NixEditError, match="already set"):
         edit.rename(doc, (), ["microvm", "mem"], "vcpu")
-    with pytest.raises(edit.NixEditError, match="is not set"):
+    with pytest.raises(NixEditError, match="is not set"):
         edit.rename(doc, (), ["microvm", "balloon"], "b")
-    with pytest.raises(edit.NixEditError, match="is not set"):
+    with pytest.raises(NixEditError, match="is not set"):
         edit.unset(doc, (), ["microvm", "balloon"], missing_ok=False)
     assert edit.unset(doc, (), ["microvm", "balloon"]) is doc
-    with pytest.raises(edit.NixEditError, match="already set"):
+    with pytest.raises(NixEditError, match="already set"):
         edit.insert_binding(doc, (), 'networking.hostName = "x";')
-    with pytest.raises(edit.NixEditError, match="outside a list"):
+    with pytest.raises(NixEditError, match="outside a list"):
         edit.insert_element(doc, ("assertions",), "{ }", 5)
     with pytest.raises(NixPathError):
         edit.insert_element(doc, ("networking", "hostName"), "1")
     with pytest.raises(NixSyntaxError, match="would not be valid"):
         edit.apply(doc, [edit.Replacement(0, 1, b"(")])
-    with pytest.raises(edit.NixEditError, match="overlapping"):
+    with pytest.raises(NixEditError, match="overlapping"):
         edit.apply(doc, [edit.Replacement(0, 5, b"a"), edit.Replacement(3, 7, b"b")])
     inherited = Document.load(CORPUS / "flakes" / "inherit-from.nix")
-    with pytest.raises(edit.NixEditError, match="inherited"):
+    with pytest.raises(NixEditError, match="inherited"):
         edit.rename(inherited, (*G, "inh"), ["system"], "platform")
     assert doc.source == before
 
@@ -768,7 +768,7 @@ def test_paths_are_literal_and_locators_follow_expressions() -> None:
     new = edit.set(doc, G, ["delta", "specialArgs"], "{ }")
     assert "    nixosConfigurations.delta.specialArgs = { };\n" in new.text
     # an attribute path does not go into a function call ...
-    with pytest.raises(edit.NixEditError, match="not an attribute set literal"):
+    with pytest.raises(NixEditError, match="not an attribute set literal"):
         edit.set(doc, G, ["alpha", "specialArgs"], "{ }")
     # ... a locator does: into the nixosSystem argument
     new = edit.set(doc, (*G, "alpha"), ["specialArgs"], "{ }")

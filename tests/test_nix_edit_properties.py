@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tree_sitter import Node
 
+from nixgen.errors import NixEditError
 from nixgen.nix import edit
 from nixgen.nix.emit import attr_path, to_nix
 from nixgen.nix.parse import ATTRSET_TYPES, Document, Step, unwrap
@@ -165,7 +166,7 @@ def run_ops(
                 new = edit.set(doc, locator, path, to_nix(value))
             else:
                 new = edit.unset(doc, locator, path)
-        except edit.NixEditError as err:
+        except NixEditError as err:
             # Refused only where a prefix is not an attribute set literal.
             assert "not an attribute set literal" in str(err), str(err)
             continue

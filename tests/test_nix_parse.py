@@ -10,9 +10,9 @@ from pathlib import Path, PurePosixPath
 import pytest
 from tree_sitter import Node
 
-from nixgen.errors import NixSyntaxError
+from nixgen.errors import NixPathError, NixSyntaxError, UnsupportedSyntaxError
 from nixgen.nix.emit import Nix
-from nixgen.nix.parse import Document, NixPathError, UnsupportedSyntaxError
+from nixgen.nix.parse import Document
 
 CORPUS = Path(__file__).parent / "corpus"
 SUPPORTED = sorted(p for p in CORPUS.rglob("*.nix") if "unsupported" not in p.parts)

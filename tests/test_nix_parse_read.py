@@ -323,6 +323,43 @@ def test_indented_strings_decode_like_nix(bodies: list[list[str]]) -> None:
     assert json.loads(done.stdout) == values
 
 
+HOSTS = """{
+  inputs.microvm.url = "github:microvm-nix/microvm.nix";
+  outputs = { self, nixpkgs, microvm }@inputs: {
+    nixosConfigurations = {
+      guest = nixpkgs.lib.nixosSystem { modules = [ microvm.nixosModules.microvm ]; };
+      # a guest that runs guests of its own is a guest
+      nested = nixpkgs.lib.nixosSystem {
+        modules = [ microvm.nixosModules.microvm { microvm.vms.inner.flake = self; } ];
+      };
+      byInput = nixpkgs.lib.nixosSystem { modules = [ (inputs.microvm.nixosModules.host) ]; };
+      bySetting = nixpkgs.lib.nixosSystem {
+        modules = [ { imports = [ { microvm.host.enable = true; } ]; } ];
+      };
+      byModule = nixpkgs.lib.nixosSystem { modules = [ self.nixosModules.vmhost ]; };
+      notAHost = nixpkgs.lib.nixosSystem { modules = [ self.nixosModules.other ]; };
+    };
+    nixosModules.vmhost = { microvm.vms.guest.flake = self; microvm.autostart = [ "nested" ]; };
+    nixosModules.other = { services.nginx.enable = true; };
+  };
+}"""
+
+
+def test_hosts_are_told_from_guests() -> None:
+    found = read_guests(Document.parse(HOSTS))
+    assert found.names() == ["guest", "nested", "notAHost"]
+    hosts = {h.name: h for h in found.hosts}
+    assert list(hosts) == ["byInput", "bySetting", "byModule"]
+    assert hosts["byInput"].reason == "imports inputs.microvm.nixosModules.host"
+    assert hosts["bySetting"].reason == "sets microvm.host.enable"
+    assert hosts["byModule"].reason == "imports self.nixosModules.vmhost, a host module"
+    assert hosts["byModule"].runs == ("guest",)
+    assert [s.key for s in hosts["byModule"].mentions("nested")] == ["microvm.autostart"]
+    assert all(h.kind == "configuration" for h in found.hosts)
+    # a host module a configuration imports is listed once, with that configuration
+    assert found.host("vmhost") is None
+
+
 @pytest.mark.nix
 @needs_nix
 def test_plain_strings_decode_like_nix() -> None:

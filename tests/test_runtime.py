@@ -27,20 +27,17 @@ from click.testing import CliRunner
 import nixgen.build
 from nixgen.build import BuildResult
 from nixgen.cli import cli
-from nixgen.runtime import (
+from nixgen.errors import (
     BootError,
-    Guest,
     GuestLockedError,
     GuestNotRunningError,
     GuestRunningError,
-    GuestState,
     KvmInternalError,
     NoRunnerError,
-    Runtime,
     StartError,
     UnsupportedError,
-    proc,
 )
+from nixgen.runtime import Guest, GuestState, Runtime, proc
 from nixgen.runtime.console import tail
 from nixgen.runtime.runner import RunnerInfo, qmp_socket_from_args
 from nixgen.runtime.state import ExitRecord, RunRecord, write_json
@@ -349,7 +346,8 @@ def test_the_lock_serialises_nixgen_processes(tmp_path: Path, runtime: Runtime) 
 
 _STARTER = """
 import sys
-from nixgen.runtime import GuestRunningError, Runtime
+from nixgen.errors import GuestRunningError
+from nixgen.runtime import Runtime
 guest = Runtime(None, state_root=sys.argv[1]).guest("web")
 try:
     print("started", guest.start(runner=sys.argv[2]).pid)

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import click
 
-from nixgen.build import GuestEvalError, evaluate
+from nixgen.build import evaluate
 from nixgen.cli import nixopts, output
-from nixgen.errors import NixInputError, ValidationError
+from nixgen.errors import GuestEvalError, NixInputError, ValidationError
 from nixgen.project import Project
 
 

@@ -20,6 +20,7 @@ from nixgen.model import HYPERVISORS, SYSTEMS, MicroVM
 from nixgen.model.convert import to_dict
 from nixgen.nix.emit import to_nix
 from nixgen.nix.parse import Span
+from nixgen.nix.read import HostConfig
 from nixgen.options import parse_literal, plain
 
 
@@ -78,11 +79,19 @@ def _relative(path: Path) -> str:
 def show_command(name: str | None, flake_dir: Path | None, as_json: bool) -> None:
     """Show the guests of a flake and their settings, read without evaluating.
 
-    Without NAME: one line per guest, then the guests nixgen cannot read and
+    Without NAME: one line per guest, then the hosts (configurations that run
+    guests, which nixgen does not edit), the guests nixgen cannot read and
     why.  With NAME: every setting of that guest and where it is written.
     """
     flake = _load(flake_dir)
     if name is not None:
+        host = _host(flake, name)
+        if host is not None:
+            if as_json:
+                click.echo(json.dumps(_host_json(flake, host), indent=2))
+            else:
+                _show_host(flake, host)
+            return
         guest = flake.guest(name)
         if as_json:
             click.echo(json.dumps(_guest_json(flake, guest), indent=2))
@@ -94,6 +103,7 @@ def show_command(name: str | None, flake_dir: Path | None, as_json: bool) -> Non
             "flake": str(flake.path),
             "project": flake.project,
             "guests": [_guest_json(flake, g) for g in flake.guests()],
+            "hosts": [_host_json(flake, h) for h in flake.hosts()],
             "unreadable": [
                 {"name": u.name, "reason": u.reason, "where": _where(flake, u.span)}
                 for u in flake.unreadable
@@ -119,6 +129,21 @@ def show_command(name: str | None, flake_dir: Path | None, as_json: bool) -> Non
         _table(headers, rows)
     else:
         click.echo("no guests nixgen can read")
+    if flake.hosts():
+        click.echo("\nhosts (they run guests; nixgen does not edit them):")
+        _table(
+            ["host", "kind", "system", "runs", "declared"],
+            [
+                [
+                    h.name,
+                    h.kind,
+                    _host_system(h),
+                    ", ".join(h.runs) or "-",
+                    _where(flake, h.span),
+                ]
+                for h in flake.hosts()
+            ],
+        )
     if flake.unreadable:
         click.echo("\nnot readable without evaluating the flake:")
         for item in flake.unreadable:
@@ -154,6 +179,45 @@ def _show_guest(flake: FlakeFile, guest: GuestView) -> None:
 
 
 _MISSING = object()
+
+
+def _host(flake: FlakeFile, name: str) -> HostConfig | None:
+    """The host called ``name``, unless a guest is (a host module may share a guest's name)."""
+    if name in flake:
+        return None
+    return next((h for h in flake.hosts() if h.name == name), None)
+
+
+def _show_host(flake: FlakeFile, host: HostConfig) -> None:
+    what = "nixosConfigurations" if host.kind == "configuration" else "nixosModules"
+    click.echo(
+        f"{host.name}: a host, not a guest ({what}.{host.name}, declared at "
+        f"{_where(flake, host.span)}); nixgen does not edit hosts"
+    )
+    click.echo(f"  recognised: {host.reason}")
+    if host.system is not None:
+        click.echo(f"  system: {_host_system(host)}")
+    if host.file is not None:
+        click.echo(f"  host module: {_relative_to(flake, host.file)}")
+    click.echo(f"  runs: {', '.join(host.runs) or '-'}")
+
+
+def _host_system(host: HostConfig) -> str:
+    if host.system is None:
+        return "-"
+    return host.system if isinstance(host.system, str) else _display(host.system)
+
+
+def _host_json(flake: FlakeFile, host: HostConfig) -> dict[str, Any]:
+    return {
+        "name": host.name,
+        "kind": host.kind,
+        "system": plain(host.system),
+        "declared": _where(flake, host.span),
+        "recognised": host.reason,
+        "module": None if host.file is None else _relative_to(flake, host.file),
+        "runs": list(host.runs),
+    }
 
 
 def _guest_json(flake: FlakeFile, guest: GuestView) -> dict[str, Any]:
@@ -193,6 +257,13 @@ def _display(value: object, limit: int = 60) -> str:
         text = repr(value)
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _relative_to(flake: FlakeFile, file: Path) -> str:
+    try:
+        return file.resolve().relative_to(flake.root).as_posix()
+    except ValueError:
+        return str(file)
 
 
 def _where(flake: FlakeFile, span: Span | None) -> str:

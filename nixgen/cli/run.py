@@ -15,11 +15,10 @@ import click
 
 from nixgen.cli import nixopts
 from nixgen.cli.progress import progress
-from nixgen.errors import NixgenError
+from nixgen.errors import BootError, NixgenError
 from nixgen.runtime import (
     DEFAULT_BOOT_TIMEOUT,
     DEFAULT_STOP_TIMEOUT,
-    BootError,
     GuestState,
     GuestStatus,
     Runtime,

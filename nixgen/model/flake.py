@@ -112,8 +112,90 @@ class Flake:
         return attrs.evolve(self, guests=guests)
 
     def without_guest(self, name: str) -> Flake:
+        """A copy without guest ``name``, taken out of every host too.
+
+        Each host loses its ``vms`` entry and ``autostart`` name, each network
+        the guest, its pinned addresses and interface id; a ``default``
+        naming it is dropped.  The guests after it on a network move to the
+        addresses before them unless theirs are pinned (``Network.addresses``).
+        ``KeyError`` when there is no such guest.
+        """
         self.guest(name)
-        return attrs.evolve(self, guests=tuple(g for g in self.guests if g.name != name))
+        hosts = tuple(_host_without(h, name) for h in self.hosts)
+        return attrs.evolve(
+            self,
+            guests=tuple(g for g in self.guests if g.name != name),
+            hosts=hosts,
+            default=None if self.default == name else self.default,
+        )
+
+    def rename_guest(self, old: str, new: str) -> Flake:
+        """A copy with guest ``old`` called ``new``, everywhere the flake names it.
+
+        The hosts' ``vms`` and ``autostart``, the networks' ``guests`` (in
+        place: addresses handed out in order do not move), pinned
+        ``addresses`` and ``ids``, and ``default`` follow.  The guest's own
+        interfaces keep their MAC addresses: the derived ones depend on the
+        name, so they are pinned (:meth:`MicroVM.resolved_interfaces`).  The
+        interfaces of its networks are derived from the name and get new
+        MACs and, unless pinned in ``ids``, new names (``vm-<new>``).
+        ``KeyError`` when there is no guest ``old``, ``ValueError`` when
+        ``new`` is taken.
+        """
+        vm = self.guest(old)
+        if new == old:
+            return self
+        if any(g.name == new for g in self.guests):
+            raise ValueError(f"there is already a guest {new!r} in this flake")
+        renamed = vm.evolve(name=new, interfaces=vm.resolved_interfaces())
+        return attrs.evolve(
+            self,
+            guests=tuple(renamed if g.name == old else g for g in self.guests),
+            hosts=tuple(_host_renaming(h, old, new) for h in self.hosts),
+            default=new if self.default == old else self.default,
+        )
 
     def evolve(self, **changes: Any) -> Flake:
         return attrs.evolve(self, **changes)
+
+
+def _host_without(host: Host, name: str) -> Host:
+    if (
+        name not in host.guest_names
+        and name not in host.autostart
+        and not any(name in n.guests for n in host.networks)
+    ):
+        return host
+    return host.evolve(
+        vms=tuple(vm for vm in host.vms if vm.name != name),
+        autostart=tuple(a for a in host.autostart if a != name),
+        networks=tuple(
+            net.evolve(
+                guests=tuple(g for g in net.guests if g != name),
+                addresses={g: a for g, a in net.addresses.items() if g != name},
+                ids={g: i for g, i in net.ids.items() if g != name},
+            )
+            for net in host.networks
+        ),
+    )
+
+
+def _host_renaming(host: Host, old: str, new: str) -> Host:
+    def rename(name: str) -> str:
+        return new if name == old else name
+
+    def keys(table: Mapping[str, Any]) -> dict[str, Any]:
+        return {rename(k): v for k, v in table.items()}
+
+    return host.evolve(
+        vms=tuple(attrs.evolve(vm, name=new) if vm.name == old else vm for vm in host.vms),
+        autostart=tuple(rename(a) for a in host.autostart),
+        networks=tuple(
+            net.evolve(
+                guests=tuple(rename(g) for g in net.guests),
+                addresses=keys(net.addresses),
+                ids=keys(net.ids),
+            )
+            for net in host.networks
+        ),
+    )

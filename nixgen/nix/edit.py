@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import attrs
 from tree_sitter import Node, Point
 
-from nixgen.errors import NixgenError, NixSyntaxError
+from nixgen.errors import NixEditError, NixSyntaxError
 from nixgen.nix.emit import attr_name, attr_path
 from nixgen.nix.parse import (
     Binding,
@@ -35,7 +35,6 @@ from nixgen.nix.parse import (
 )
 
 __all__ = [
-    "NixEditError",
     "Replacement",
     "Target",
     "apply",
@@ -71,10 +70,6 @@ _LIST_SAFE = frozenset(
     }
 )
 _STRING_TYPES = frozenset({"string_expression", "indented_string_expression"})
-
-
-class NixEditError(NixgenError):
-    """An edit cannot be made safely (nothing was changed)."""
 
 
 @attrs.frozen

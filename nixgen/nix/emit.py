@@ -18,7 +18,7 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import PurePath, PurePosixPath
 
-from nixgen.errors import NixgenError, keyed
+from nixgen.errors import NixEmitError, keyed
 from nixgen.model.expr import Nix
 
 __all__ = [
@@ -42,10 +42,6 @@ _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_'-]*\Z")
 _PATH_CHARS = re.compile(r"[A-Za-z0-9._+-]+\Z")
 _INT_MIN = -(2**63) + 1  # -2**63 cannot be written as a literal: it is `-` applied to 2**63
 _INT_MAX = 2**63 - 1
-
-
-class NixEmitError(NixgenError):
-    """A Python value has no faithful Nix spelling."""
 
 
 _QUOTE_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t", "${": "\\${"}

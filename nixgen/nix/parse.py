@@ -27,7 +27,7 @@ from typing import cast
 import attrs
 from tree_sitter import Language, Node, Parser, Query, QueryCursor, Tree
 
-from nixgen.errors import NixgenError, NixSyntaxError
+from nixgen.errors import NixgenError, NixPathError, NixSyntaxError, UnsupportedSyntaxError
 from nixgen.nix.emit import Nix
 
 __all__ = [
@@ -36,11 +36,9 @@ __all__ = [
     "Binding",
     "Document",
     "Lookup",
-    "NixPathError",
     "Place",
     "Span",
     "Step",
-    "UnsupportedSyntaxError",
     "check_tree",
     "load_language",
     "new_parser",
@@ -73,14 +71,6 @@ _ScopeIndex = tuple[list[Node], list[int], list[int]]
 _BODY_TYPES = frozenset(
     {"let_expression", "with_expression", "assert_expression", "function_expression"}
 )  # how far variable/wrapper chains are followed before giving up
-
-
-class UnsupportedSyntaxError(NixSyntaxError):
-    """Valid Nix that nixgen's parser reads wrongly, so nixgen refuses to touch it."""
-
-
-class NixPathError(NixgenError):
-    """A locator or attribute path does not lead where it was asked to go."""
 
 
 # --------------------------------------------------------------------------- grammar

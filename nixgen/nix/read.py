@@ -12,6 +12,10 @@ setting records where it was written, so an edit can go back to it:
 Nothing is evaluated.  Guests built by functions (``genAttrs``,
 ``listToAttrs``, ``import ./hosts.nix``, a local ``mkVm``) are reported in
 :attr:`FlakeGuests.unreadable` with the reason, never guessed at.
+
+Hosts — configurations that run guests with microvm.nix's host module — are
+not guests: they are listed in :attr:`FlakeGuests.hosts` (see
+:class:`HostConfig` for how they are recognised).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from nixgen.nix.parse import ATTRSET_TYPES, Binding, Document, Span, Step, unwra
 __all__ = [
     "FlakeGuests",
     "Guest",
+    "HostConfig",
     "Module",
     "Setting",
     "Unreadable",
@@ -50,6 +55,8 @@ _MODULE_SHAPES = ATTRSET_TYPES | {
     "assert_expression",
     "let_attrset_expression",
 }
+# Options only microvm.nix's host module has: a configuration setting one is a host.
+_HOST_OPTIONS = frozenset({"host", "vms", "autostart"})
 # Functions known to compute attribute sets, for clearer reasons.
 _COMPUTING = {
     "genAttrs": "lib.genAttrs",
@@ -127,6 +134,91 @@ class Guest:
         return found[0] if len(found) == 1 else None
 
 
+def is_host_option(path: tuple[str, ...]) -> bool:
+    """``microvm.host.*``, ``microvm.vms.*``, ``microvm.autostart``: options of hosts only."""
+    return len(path) >= 2 and path[0] == "microvm" and path[1] in _HOST_OPTIONS
+
+
+@attrs.frozen
+class HostConfig:
+    """A host found in the flake: a machine that runs guests, not a guest.
+
+    ``kind`` is ``"configuration"`` for a ``nixosConfigurations.<name>`` that
+    is a host, recognised by its modules (followed into module files and
+    their ``imports``): it imports ``<microvm input>.nixosModules.host``, or
+    a host module of the flake (``self.nixosModules.<h>``, or ``import
+    ./hosts/<h>.nix …`` as nixgen renders hosts), or sets ``microvm.host.*``,
+    ``microvm.vms.*`` or ``microvm.autostart``.  A configuration that also
+    imports microvm.nix's guest module (``nixosModules.microvm``) is a guest
+    (a nested host), as for ``nix build``.  ``kind`` is ``"module"`` for a
+    ``nixosModules.<name>`` that sets those host options and that no host
+    configuration of the flake imports (nixgen renders every host so).
+
+    ``span`` is where the host is declared in flake.nix; ``reason`` says how it
+    was recognised; ``module`` is its host module when nixgen could read it;
+    ``configuration`` the configuration as read (modules, settings).
+    """
+
+    name: str
+    kind: Literal["configuration", "module"]
+    span: Span
+    reason: str
+    system: object = None
+    configuration: Guest | None = None
+    module: Module | None = None
+
+    @property
+    def file(self) -> Path | None:
+        """The file of its host module (``hosts/<name>.nix``), when it has one."""
+        if self.module is not None and self.module.kind == "file":
+            return self.module.file
+        return None
+
+    @property
+    def settings(self) -> tuple[Setting, ...]:
+        """Every setting written in its modules (its host module included)."""
+        tops = list(self.configuration.modules) if self.configuration is not None else []
+        if self.module is not None:
+            tops.append(self.module)
+        out: dict[tuple[Path | None, int], Setting] = {}
+        for top in tops:
+            for m in top.walk():
+                for s in m.settings:
+                    out.setdefault((s.span.file, s.binding.start), s)
+        return tuple(out.values())
+
+    @property
+    def runs(self) -> tuple[str, ...]:
+        """The guests it declares in ``microvm.vms`` (as far as they are written literally)."""
+        names: dict[str, None] = {}
+        for s in self.settings:
+            if len(s.path) >= 3 and s.path[:2] == ("microvm", "vms"):
+                names.setdefault(s.path[2], None)
+            elif s.path == ("microvm", "vms") and isinstance(s.value, Mapping):
+                names.update(dict.fromkeys(str(k) for k in s.value))
+        return tuple(names)
+
+    def mentions(self, guest: str) -> tuple[Setting, ...]:
+        """Its settings that name ``guest``: ``microvm.vms.<guest>…``, ``microvm.autostart``."""
+
+        def names(s: Setting) -> bool:
+            if s.path[:3] == ("microvm", "vms", guest):
+                return True
+            listed = s.path in (("microvm", "vms"), ("microvm", "autostart"))
+            return listed and isinstance(s.value, Mapping | list) and guest in s.value
+
+        return tuple(s for s in self.settings if names(s))
+
+    def computed(self) -> tuple[Setting, ...]:
+        """``microvm.vms``/``microvm.autostart`` written as expressions: whom they name is unknown."""
+        return tuple(
+            s
+            for s in self.settings
+            if s.path in (("microvm", "vms"), ("microvm", "autostart"))
+            and not isinstance(s.value, Mapping | list)
+        )
+
+
 @attrs.frozen
 class Unreadable:
     """A guest (``name``) or a set of guests (``name is None``) nixgen cannot read."""
@@ -144,6 +236,11 @@ class FlakeGuests:
     unreadable: tuple[Unreadable, ...]
     notes: tuple[str, ...] = ()
     documents: Mapping[Path, Document] = attrs.field(factory=dict, repr=False)
+    #: configurations (and modules) that are hosts, not guests, in the order declared
+    hosts: tuple[HostConfig, ...] = ()
+
+    def host(self, name: str) -> HostConfig | None:
+        return next((h for h in self.hosts if h.name == name), None)
 
     def __getitem__(self, name: str) -> Guest:
         for guest in self.guests:
@@ -197,17 +294,40 @@ class _Reader:
         self.guests: list[Guest] = []
         self.unreadable: list[Unreadable] = []
         self.notes: list[str] = []
+        self.hosts: list[HostConfig] = []
+        # nixosModules.<name> that are host modules: (module, where it is bound)
+        self.host_modules: dict[str, tuple[Module, Span]] = {}
+        self.claimed: set[str] = set()
+        self.microvm_inputs: frozenset[str] = frozenset({"microvm"})
+        self._refs: dict[tuple[frozenset[str], str], frozenset[str]] = {}
 
     def read(self) -> FlakeGuests:
         self.doc.index_scopes()
         outputs = self._outputs()
         if outputs is not None:
+            self.microvm_inputs = self._microvm_inputs()
+            self._host_modules(outputs)
             self._configurations(outputs)
+        hosts = list(self.hosts)
+        for name, (module, span) in self.host_modules.items():
+            if name not in self.claimed:
+                first = next(s for m in module.walk() for s in m.settings if is_host_option(s.path))
+                hosts.append(
+                    HostConfig(
+                        name=name,
+                        kind="module",
+                        span=span,
+                        reason=f"sets {first.key}",
+                        module=module,
+                    )
+                )
+        hosts.sort(key=lambda h: h.span.start)
         return FlakeGuests(
             guests=tuple(self.guests),
             unreadable=tuple(self.unreadable),
             notes=tuple(self.notes),
             documents=dict(self.documents),
+            hosts=tuple(hosts),
         )
 
     # ------------------------------------------------------------------ where the guests are
@@ -389,19 +509,152 @@ class _Reader:
                     f"`{key}` is defined {len(defs)} times ({places}); the NixOS module "
                     "system decides the result"
                 )
-        self.guests.append(
-            Guest(
+        guest = Guest(
+            name=name,
+            system=system,
+            modules=tuple(modules),
+            settings=settings,
+            definitions={k: tuple(v) for k, v in definitions.items()},
+            span=doc.span(binding),
+            locator=locator,
+            system_span=system_span,
+            problems=tuple(problems),
+        )
+        host = self._host_reason(guest)
+        if host is None:
+            self.guests.append(guest)
+            return
+        reason, host_module = host
+        self.hosts.append(
+            HostConfig(
                 name=name,
+                kind="configuration",
+                span=guest.span,
+                reason=reason,
                 system=system,
-                modules=tuple(modules),
-                settings=settings,
-                definitions={k: tuple(v) for k, v in definitions.items()},
-                span=doc.span(binding),
-                locator=locator,
-                system_span=system_span,
-                problems=tuple(problems),
+                configuration=guest,
+                module=host_module,
             )
         )
+
+    # ------------------------------------------------------------------ hosts
+
+    def _microvm_inputs(self) -> frozenset[str]:
+        """The names of the flake's inputs that are microvm.nix (``microvm`` always counts)."""
+        doc = self.doc
+        names = {"microvm"}
+        root = doc.root_attrset()
+        if root is None:
+            return frozenset(names)
+        found = doc.lookup(root, ("inputs",))
+        specs: list[tuple[tuple[str, ...], object]] = []
+        for b in found.all:
+            value = doc.binding_value(b)
+            if value is not None:
+                specs.append((b.path[1:], doc.value(value)))
+        for rel, data in specs:
+            items: list[tuple[str, object]] = []
+            if not rel and isinstance(data, Mapping):
+                items = [(str(k), v) for k, v in data.items()]
+            elif len(rel) == 1:
+                items = [(rel[0], data)]
+            elif len(rel) == 2 and rel[1] == "url":
+                items = [(rel[0], {"url": data})]
+            for name, spec in items:
+                url = spec.get("url") if isinstance(spec, Mapping) else spec
+                if isinstance(url, str) and "microvm" in url:
+                    names.add(name)
+        return frozenset(names)
+
+    def _module_refs(self, output: str) -> frozenset[str]:
+        """How a module of microvm.nix is written: ``microvm.nixosModules.host``, …"""
+        key = (self.microvm_inputs, output)
+        refs = self._refs.get(key)
+        if refs is None:
+            refs = frozenset(
+                f"{prefix}{name}.nixosModules.{output}"
+                for name in self.microvm_inputs
+                for prefix in ("", "inputs.", "self.inputs.")
+            )
+            self._refs[key] = refs
+        return refs
+
+    def _host_modules(self, outputs: list[Node]) -> None:
+        """``nixosModules.<name>`` that set host options (``import ./hosts/<name>.nix …``)."""
+        doc = self.doc
+        entries: list[tuple[str, Node, Node]] = []
+        for aset in outputs:
+            found = doc.lookup(aset, ("nixosModules",))
+            for b in found.exact:
+                value = doc.binding_value(b)
+                target = doc.resolve(value) if value is not None else None
+                if target is None or target.type not in ATTRSET_TYPES:
+                    continue
+                for sub in doc.iter_bindings(target):
+                    sub_value = doc.binding_value(sub)
+                    if not sub.dynamic and len(sub.path) == 1 and sub_value is not None:
+                        entries.append((sub.path[0], sub_value, sub.node))
+            for b in found.inner:
+                value = doc.binding_value(b)
+                if not b.dynamic and len(b.path) == 2 and value is not None:
+                    entries.append((b.path[1], value, b.node))
+        for name, value, node in entries:
+            imported = _import_path(doc, value)
+            if imported is not None:
+                module = self._module_path(
+                    doc.path, imported, doc.text_of(value), doc.span(value), frozenset()
+                )
+            else:
+                module = self._module(doc, value, None, frozenset())
+            if _sets_host_options(module):
+                self.host_modules.setdefault(name, (module, doc.span(node)))
+
+    def _host_reason(self, guest: Guest) -> tuple[str, Module | None] | None:
+        """Why a configuration is a host (and its host module), or None for a guest."""
+        guest_refs = self._module_refs("microvm")
+        host_refs = self._module_refs("host")
+        reasons: list[str] = []
+        module: Module | None = None
+        claimed: list[str] = []
+        for top in guest.modules:
+            for m in top.walk():
+                if m.kind == "reference":
+                    ref = _compact(m.text)
+                    if ref in guest_refs:
+                        return None  # a guest, perhaps one that runs guests itself
+                    if ref in host_refs:
+                        reasons.append(f"imports {ref}")
+                    elif ref.startswith("self.nixosModules."):
+                        name = ref.removeprefix("self.nixosModules.")
+                        found = self.host_modules.get(name)
+                        if found is not None:
+                            claimed.append(name)
+                            module = module or found[0]
+                            reasons.append(f"imports {ref}, a host module")
+                elif m.kind == "opaque" and m.file is not None and "import" in m.text:
+                    host_module = self._imported_host_module(m)
+                    if host_module is not None:
+                        module = module or host_module
+                        reasons.append(f"imports {_short(m.text)}, a host module")
+                for s in m.settings:
+                    if is_host_option(s.path):
+                        reasons.append(f"sets {s.key}")
+        if not reasons:
+            return None
+        self.claimed.update(claimed)
+        return reasons[0], module
+
+    def _imported_host_module(self, module: Module) -> Module | None:
+        """The module of ``import ./hosts/<name>.nix { … }`` in a modules list, if a host's."""
+        try:
+            expression = Document.parse(module.text)
+        except NixgenError:
+            return None
+        imported = _import_path(expression, expression.expression())
+        if imported is None or module.file is None:
+            return None
+        found = self._module_path(module.file, imported, module.text, module.span, frozenset())
+        return found if _sets_host_options(found) else None
 
     def _modules(
         self, node: Node, locator: tuple[Step, ...] | None, problems: list[str]
@@ -436,7 +689,7 @@ class _Reader:
         if target.type == "path_expression":
             literal = doc.literal(target)
             if isinstance(literal, PurePosixPath):
-                return self._module_path(doc, literal, text, span, visiting)
+                return self._module_path(doc.path, literal, text, span, visiting)
         function_args: tuple[str, ...] = ()
         if target.type == "function_expression":
             function_args = _formals(doc, target)
@@ -462,16 +715,17 @@ class _Reader:
 
     def _module_path(
         self,
-        doc: Document,
+        written_in: Path | None,
         literal: PurePosixPath,
         text: str,
         span: Span,
         visiting: frozenset[Path],
     ) -> Module:
-        if doc.path is None or not self.follow_files:
-            reason = "not followed" if doc.path is not None else "the flake was read from text"
+        """The module file ``literal``, written in the file ``written_in``."""
+        if written_in is None or not self.follow_files:
+            reason = "not followed" if written_in is not None else "the flake was read from text"
             return Module(kind="file", text=text, span=span, problems=(f"{text}: {reason}",))
-        file = Path(literal) if literal.is_absolute() else doc.path.parent / Path(literal)
+        file = Path(literal) if literal.is_absolute() else written_in.parent / Path(literal)
         if file.is_dir():
             file = file / "default.nix"
         try:
@@ -719,6 +973,35 @@ def _computed_reason(doc: Document, node: Node, what: str) -> str:
     if node.type in ("variable_expression", "select_expression"):
         return f"{what} refers to `{shown}`, which is not defined literally in this file"
     return f"{what} is `{shown}`, not something nixgen can read statically"
+
+
+def _compact(text: str) -> str:
+    """A module reference without blanks or parentheses: ``microvm.nixosModules.host``."""
+    text = "".join(text.split())
+    while text.startswith("(") and text.endswith(")"):
+        text = text[1:-1]
+    return text
+
+
+def _import_path(doc: Document, node: Node) -> PurePosixPath | None:
+    """The path of ``import ./x.nix`` or ``import ./x.nix { … }`` (None: something else)."""
+    node = unwrap(node)
+    arguments: list[Node] = []
+    while node.type == "apply_expression":
+        function = node.child_by_field_name("function")
+        argument = node.child_by_field_name("argument")
+        if function is None or argument is None:
+            return None
+        arguments.insert(0, argument)
+        node = unwrap(function)
+    if not arguments or doc.callee_name(node) != "import":
+        return None
+    literal = doc.literal(unwrap(arguments[0]))
+    return literal if isinstance(literal, PurePosixPath) else None
+
+
+def _sets_host_options(module: Module) -> bool:
+    return any(is_host_option(s.path) for m in module.walk() for s in m.settings)
 
 
 def _short(text: str, limit: int = 60) -> str:

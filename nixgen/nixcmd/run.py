@@ -331,11 +331,13 @@ def run(
     def left() -> float | None:
         return None if deadline is None else deadline - time.monotonic()
 
-    try:
+    def follow() -> int | None:
+        """Feed nix's stderr to the collector until nix ends: its exit code,
+        or None once the deadline has passed."""
         while True:
             remaining = left()
             if remaining is not None and remaining <= 0:
-                raise _TimeoutError
+                return None
             # short waits keep Ctrl-C responsive on every platform
             wait = 0.2 if remaining is None else min(0.2, remaining)
             try:
@@ -348,17 +350,20 @@ def run(
             collector.line(item)
         remaining = left()
         try:
-            exit_code = proc.wait(timeout=None if remaining is None else max(remaining, 0.0))
+            return proc.wait(timeout=None if remaining is None else max(remaining, 0.0))
         except subprocess.TimeoutExpired:
-            raise _TimeoutError from None
-    except _TimeoutError:
-        _terminate(proc, grace)
-        _join(readers)
-        raise NixTimeoutError(timeout or 0.0, command=argv, stderr=collector.stderr()) from None
+            return None
+
+    try:
+        exit_code = follow()
     except BaseException:
         _terminate(proc, grace)
         _join(readers)
         raise
+    if exit_code is None:
+        _terminate(proc, grace)
+        _join(readers)
+        raise NixTimeoutError(timeout or 0.0, command=argv, stderr=collector.stderr()) from None
     _join(readers)
     result = NixResult(
         argv=tuple(argv),
@@ -374,10 +379,6 @@ def run(
 
         raise diagnose_result(result, source_root=source_root if source_root is not None else cwd)
     return result
-
-
-class _TimeoutError(Exception):
-    pass
 
 
 def _join(threads: Iterable[threading.Thread]) -> None:

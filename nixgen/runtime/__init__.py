@@ -13,23 +13,11 @@ The library behind ``nixgen run/stop/status/list/update/console/balloon``::
 
 The state folder of each guest follows microvm.nix's host module
 (``/var/lib/microvms/<name>`` with ``current`` and ``booted``); see
-:mod:`nixgen.runtime.state` and docs/running-guests.md.
+:mod:`nixgen.runtime.state` and docs/running-guests.md.  Its errors are in
+:mod:`nixgen.errors` (:class:`~nixgen.errors.GuestError` and below).
 """
 
 from nixgen.runtime.console import DEFAULT_BOOT_MARKER
-from nixgen.runtime.errors import (
-    BootError,
-    GuestError,
-    GuestLockedError,
-    GuestNotRunningError,
-    GuestRunningError,
-    KvmInternalError,
-    NoRunnerError,
-    QMPError,
-    StartError,
-    StopError,
-    UnsupportedError,
-)
 from nixgen.runtime.guest import (
     DEFAULT_BOOT_TIMEOUT,
     DEFAULT_LOCK_TIMEOUT,
@@ -41,7 +29,7 @@ from nixgen.runtime.guest import (
     StopResult,
 )
 from nixgen.runtime.manager import Runtime, UpdateResult, default_state_root
-from nixgen.runtime.qmp import QMP, QMPCommandError, QMPConnectionError
+from nixgen.runtime.qmp import QMP
 from nixgen.runtime.runner import RunnerInfo
 from nixgen.runtime.state import ExitRecord, RunRecord, StateDir
 
@@ -51,29 +39,16 @@ __all__ = [
     "DEFAULT_LOCK_TIMEOUT",
     "DEFAULT_STOP_TIMEOUT",
     "QMP",
-    "BootError",
     "ExitRecord",
     "Guest",
-    "GuestError",
-    "GuestLockedError",
-    "GuestNotRunningError",
-    "GuestRunningError",
     "GuestState",
     "GuestStatus",
-    "KvmInternalError",
-    "NoRunnerError",
-    "QMPCommandError",
-    "QMPConnectionError",
-    "QMPError",
     "RunRecord",
     "RunnerInfo",
     "Runtime",
-    "StartError",
     "StartResult",
     "StateDir",
-    "StopError",
     "StopResult",
-    "UnsupportedError",
     "UpdateResult",
     "default_state_root",
 ]

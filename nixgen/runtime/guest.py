@@ -26,23 +26,25 @@ from typing import Any, Literal
 
 import attrs
 
-from nixgen.errors import NixgenError
-from nixgen.nixcmd import Event, Nix
-from nixgen.runtime import proc
-from nixgen.runtime.console import DEFAULT_BOOT_MARKER, ConsoleReader, MarkerWatch, follow, tail
-from nixgen.runtime.errors import (
+from nixgen.errors import (
     BootError,
     GuestError,
     GuestNotRunningError,
     GuestRunningError,
     KvmInternalError,
+    NixgenError,
     NoRunnerError,
+    QMPCommandError,
+    QMPConnectionError,
     QMPError,
     StartError,
     StopError,
     UnsupportedError,
 )
-from nixgen.runtime.qmp import QMP, QMPCommandError, QMPConnectionError, socket_accepts
+from nixgen.nixcmd import Event, Nix
+from nixgen.runtime import proc
+from nixgen.runtime.console import DEFAULT_BOOT_MARKER, ConsoleReader, MarkerWatch, follow, tail
+from nixgen.runtime.qmp import QMP, socket_accepts
 from nixgen.runtime.runner import RunnerInfo, qmp_socket_from_args
 from nixgen.runtime.state import (
     BOOTED,

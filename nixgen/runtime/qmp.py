@@ -24,25 +24,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-__all__ = ["QMP", "QMPCommandError", "QMPConnectionError", "socket_accepts"]
+from nixgen.errors import QMPCommandError, QMPConnectionError
+
+__all__ = ["QMP", "socket_accepts"]
 
 # Ctrl-Alt-Del as QEMU key events: what microvm.nix's clean shutdown of a
 # qemu guest sends (with -no-reboot, the guest's reboot makes QEMU exit).
 _CTRL_ALT_DEL = ("ctrl", "alt", "delete")
-
-
-class QMPConnectionError(OSError):
-    """No QMP server answered at the socket."""
-
-
-class QMPCommandError(Exception):
-    """QEMU answered a command with an error (``error_class``: QMP's error class)."""
-
-    def __init__(self, command: str, error_class: str, description: str) -> None:
-        self.command = command
-        self.error_class = error_class
-        self.description = description
-        super().__init__(f"{command}: {error_class}: {description}")
 
 
 #: sun_path holds 108 bytes with its NUL; longer paths are reached through /proc.

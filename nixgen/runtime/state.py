@@ -34,8 +34,8 @@ from typing import Any
 import attrs
 import filelock
 
+from nixgen.errors import GuestLockedError
 from nixgen.runtime import proc
-from nixgen.runtime.errors import GuestLockedError
 
 __all__ = [
     "BOOTED",

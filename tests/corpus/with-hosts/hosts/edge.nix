@@ -1,0 +1,8 @@
+{ self }:
+{ ... }:
+{
+  microvm = {
+    host.enable = true;
+    vms.db.flake = self;
+  };
+}

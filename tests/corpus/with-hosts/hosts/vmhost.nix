@@ -1,0 +1,6 @@
+{ ... }:
+{
+  networking.hostName = "vmhost";
+  microvm.host.enable = true;
+  microvm.vms.web.autostart = true;
+}

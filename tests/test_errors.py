@@ -1,0 +1,189 @@
+"""The one exception hierarchy: every error class of nixgen is defined in
+:mod:`nixgen.errors`, derives from :class:`NixgenError` and is exported from
+:mod:`nixgen`; docs/python-api.md draws the tree as it is."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import inspect
+import pkgutil
+import re
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import nixgen
+import nixgen.errors
+from nixgen.errors import NixgenError, QMPCommandError, QMPConnectionError
+
+PACKAGE = Path(nixgen.__file__).resolve().parent
+DOCS = PACKAGE.parent / "docs"
+
+# Importing nixgen.__main__ runs the command line.  It is still walked, and
+# its source is checked by test_no_error_class_is_defined_outside_errors_py.
+NOT_IMPORTED = {"nixgen.__main__"}
+
+
+def _raise(name: str) -> None:
+    raise ImportError(f"pkgutil could not import package {name}")
+
+
+def _walked() -> list[str]:
+    """Every module of the package, as pkgutil finds it (a package that fails
+    to import fails the test instead of being passed over)."""
+    found = ["nixgen"]
+    found += [
+        info.name for info in pkgutil.walk_packages(nixgen.__path__, "nixgen.", onerror=_raise)
+    ]
+    return found
+
+
+def _modules() -> list[ModuleType]:
+    return [importlib.import_module(name) for name in _walked() if name not in NOT_IMPORTED]
+
+
+def _defined_in_nixgen(module: ModuleType) -> list[type]:
+    """The classes ``module`` holds that nixgen defines (anywhere in the package)."""
+    return [
+        obj
+        for obj in vars(module).values()
+        if inspect.isclass(obj) and obj.__module__.split(".")[0] == "nixgen"
+    ]
+
+
+def _hierarchy() -> list[type[BaseException]]:
+    """Every exception class nixgen.errors defines."""
+    return [
+        obj
+        for _, obj in inspect.getmembers(nixgen.errors, inspect.isclass)
+        if issubclass(obj, BaseException) and obj.__module__ == "nixgen.errors"
+    ]
+
+
+def test_pkgutil_walks_every_source_file() -> None:
+    on_disk = set()
+    for path in PACKAGE.rglob("*.py"):
+        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+        on_disk.add(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    assert set(_walked()) == on_disk
+
+
+def test_every_error_class_lives_in_errors_py() -> None:
+    checked = 0
+    for module in _modules():
+        for cls in _defined_in_nixgen(module):
+            if not (cls.__name__.endswith("Error") or issubclass(cls, BaseException)):
+                continue
+            checked += 1
+            where = f"{cls.__name__} (found in {module.__name__})"
+            assert cls.__module__ == "nixgen.errors", (
+                f"{where} is defined in {cls.__module__}: move it to nixgen/errors.py"
+            )
+            assert issubclass(cls, NixgenError), f"{where} does not derive from NixgenError"
+    assert checked >= len(_hierarchy())
+
+
+def test_no_error_class_is_defined_outside_errors_py() -> None:
+    """The source, for classes the import walk cannot see: nested in functions,
+    or in modules it does not import (nixgen.__main__)."""
+    offenders = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path == PACKAGE / "errors.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ClassDef) and node.name.endswith("Error"):
+                offenders.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno}: {node.name}")
+    assert offenders == []
+
+
+def test_every_error_is_a_nixgen_error_exported_from_nixgen() -> None:
+    classes = _hierarchy()
+    assert NixgenError in classes and len(classes) > 30
+    for cls in classes:
+        assert issubclass(cls, NixgenError), cls
+        assert cls.__name__.endswith("Error"), cls
+        assert cls.__name__ in nixgen.__all__, f"{cls.__name__} is not in nixgen.__all__"
+        assert getattr(nixgen, cls.__name__) is cls
+
+
+def test_nixgen_all_is_sorted() -> None:
+    assert nixgen.__all__ == sorted(nixgen.__all__)
+
+
+def test_errors_py_imports_nothing_from_nixgen() -> None:
+    """nixgen.errors is the bottom layer: every other module may import it."""
+    tree = ast.parse((PACKAGE / "errors.py").read_text())
+    only_typing = {
+        id(inner)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and ast.unparse(node.test).endswith("TYPE_CHECKING")
+        for inner in ast.walk(node)
+    }
+    imported = []
+    for node in ast.walk(tree):
+        if id(node) in only_typing:
+            continue
+        if isinstance(node, ast.ImportFrom) and node.module:
+            imported.append(node.module)
+        elif isinstance(node, ast.Import):
+            imported += [alias.name for alias in node.names]
+    assert [name for name in imported if name.split(".")[0] == "nixgen"] == []
+
+
+def test_import_nixgen_leaves_the_runtime_out() -> None:
+    """The runtime's errors are in nixgen.errors; its modules (filelock,
+    qemu.qmp) stay out of `import nixgen`."""
+    code = (
+        "import sys, nixgen\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('nixgen.runtime', 'filelock', 'qemu'))))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "[]"
+
+
+def _tree(cls: type[BaseException], prefix: str = "") -> list[str]:
+    """The lines of the tree below ``cls``, its subclasses in the order they are defined."""
+    lines = []
+    children = [c for c in cls.__subclasses__() if c.__module__ == "nixgen.errors"]
+    for index, child in enumerate(children):
+        last = index == len(children) - 1
+        lines.append(f"{prefix}{'└── ' if last else '├── '}{child.__name__}")
+        lines += _tree(child, prefix + ("    " if last else "│   "))
+    return lines
+
+
+def test_docs_draw_the_hierarchy_as_it_is() -> None:
+    text = (DOCS / "python-api.md").read_text()
+    block = re.search(r"^## Errors\n.*?^```text\n(NixgenError\b.*?)^```$", text, re.M | re.S)
+    assert block, "docs/python-api.md has no tree of the errors under '## Errors'"
+    drawn = []
+    for line in block[1].splitlines():
+        name = re.match(r"[│├└─ ]*\w+", line)
+        assert name, f"not a line of the tree: {line!r}"
+        drawn.append(name.group())
+    assert drawn == ["NixgenError", *_tree(NixgenError)]
+    assert "python-api.md#errors" in (DOCS / "index.md").read_text()
+
+
+def test_qmp_errors_keep_their_shape() -> None:
+    """Moved from nixgen.runtime.qmp: the same message, ``args`` and attributes,
+    and a connection error is still an OSError."""
+    lost = QMPConnectionError("no QMP server at /x: refused")
+    assert isinstance(lost, OSError) and isinstance(lost, NixgenError)
+    assert (str(lost), lost.args, lost.errno) == (
+        "no QMP server at /x: refused",
+        (str(lost),),
+        None,
+    )
+    refused = QMPCommandError("quit", "GenericError", "no")
+    assert isinstance(refused, NixgenError)
+    assert (str(refused), refused.args) == ("quit: GenericError: no", ("quit: GenericError: no",))
+    assert (refused.command, refused.error_class, refused.description) == (
+        "quit",
+        "GenericError",
+        "no",
+    )
