@@ -173,63 +173,14 @@ class FlakeEditError(NixgenError):
 
 
 class CommandError(NixgenError):
-    """A command other than nix (nixos-rebuild, ssh) failed, or could not run.
+    """A command failed, or could not run: nixos-rebuild and ssh directly, and
+    ``nix`` through :class:`NixCommandError`.
 
-    The same shape as :class:`NixCommandError`: ``command`` is the argv,
-    ``exit_code`` its exit status (``None`` when it never ran or was stopped),
-    ``stderr`` its error output.
+    ``command`` is the argv, ``exit_code`` its exit status (``None`` when it
+    never ran or was stopped), ``stderr`` its error output.
     """
 
-    stderr_lines_shown = 15
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        command: Sequence[str] = (),
-        exit_code: int | None = None,
-        stderr: str = "",
-        hint: str | None = None,
-    ) -> None:
-        self.command: tuple[str, ...] = tuple(command)
-        self.exit_code = exit_code
-        self.stderr = stderr
-        super().__init__(message, hint=hint)
-
-    def __str__(self) -> str:
-        import shlex  # local: only needed when an error is shown
-
-        parts = [self.message]
-        if self.command:
-            parts.append(f"  command: {shlex.join(self.command)}")
-        if self.exit_code is not None:
-            parts.append(f"  exit code: {self.exit_code}")
-        tail = _last_lines(self.stderr, self.stderr_lines_shown)
-        if tail:
-            parts += ["  stderr (last lines):", *(f"    {line}" for line in tail)]
-        if self.hint:
-            parts.append(f"  hint: {self.hint}")
-        return "\n".join(parts)
-
-
-# --- errors of the nix command layer (nixgen.nixcmd) ---
-
-
-def _last_lines(text: str, count: int) -> list[str]:
-    lines = [line.rstrip() for line in text.splitlines()]
-    while lines and not lines[-1]:
-        lines.pop()
-    return lines[-count:]
-
-
-class NixCommandError(NixgenError):
-    """A ``nix`` command failed.  Base of every error of :mod:`nixgen.nixcmd`.
-
-    ``command`` is the argv that ran, ``exit_code`` its exit status (``None``
-    when it never ran or was killed), ``stderr`` its error output as plain text.
-    """
-
-    #: how many stderr lines ``str(err)`` shows for errors nixgen could not classify
+    #: how many stderr lines ``str(err)`` shows when nothing more specific is known
     stderr_lines_shown = 15
 
     def __init__(
@@ -269,6 +220,24 @@ class NixCommandError(NixgenError):
         if self.hint:
             parts.append(f"  hint: {self.hint}")
         return "\n".join(parts)
+
+
+def _last_lines(text: str, count: int) -> list[str]:
+    lines = [line.rstrip() for line in text.splitlines()]
+    while lines and not lines[-1]:
+        lines.pop()
+    return lines[-count:]
+
+
+# --- errors of the nix command layer (nixgen.nixcmd) ---
+
+
+class NixCommandError(CommandError):
+    """A ``nix`` command failed.  Base of every error of :mod:`nixgen.nixcmd`.
+
+    ``command`` is the argv that ran, ``exit_code`` its exit status (``None``
+    when it never ran or was killed), ``stderr`` its error output as plain text.
+    """
 
 
 class NixNotFoundError(NixCommandError):
