@@ -455,22 +455,29 @@ class _Checker:
                     'write the attribute, e.g. "htop" or "python3Packages.requests"',
                     pkg,
                 )
-        for key, value in vm.nixos.items():
+        self._free_settings(
+            vm.nixos,
+            f"{at}.nixos",
+            "the guest's fields",
+            "set the matching field of MicroVM (name, stateVersion, …) "
+            "or use `extra` for other microvm options",
+        )
+
+    def _free_settings(
+        self, settings: Mapping[str, object], at: str, owner: str, hint: str
+    ) -> None:
+        """Free NixOS settings must not reach what nixgen writes from fields."""
+        for key, value in settings.items():
             try:
                 path = parse_attr_path(key)
             except NixgenError as err:
-                self.error(keyed(f"{at}.nixos", key), err.message, err.hint or "")
+                self.error(keyed(at, key), err.message, err.hint or "")
                 continue
             for full in _leaf_paths(path, value):
                 dotted = ".".join(full)
                 for own in _OWN_NIXOS_KEYS:
                     if dotted == own or dotted.startswith(own + "."):
-                        self.error(
-                            keyed(f"{at}.nixos", key),
-                            f"{dotted} is set by nixgen from the guest's fields",
-                            "set the matching field of MicroVM (name, stateVersion, …) "
-                            "or use `extra` for other microvm options",
-                        )
+                        self.error(keyed(at, key), f"{dotted} is set by nixgen from {owner}", hint)
 
     # ------------------------------------------------------------- the flake
 
@@ -649,23 +656,13 @@ class _Checker:
                     "only the full configuration (nixosConfigurations) imports these modules",
                     "set nixosConfiguration = true, or move them into nixos",
                 )
-        for key, value in host.nixos.items():
-            try:
-                path = parse_attr_path(key)
-            except NixgenError as err:
-                self.error(keyed(f"{at}.nixos", key), err.message, err.hint or "")
-                continue
-            for full in _leaf_paths(path, value):
-                dotted = ".".join(full)
-                for own in _OWN_NIXOS_KEYS:
-                    if dotted == own or dotted.startswith(own + "."):
-                        self.error(
-                            keyed(f"{at}.nixos", key),
-                            f"{dotted} is set by nixgen from the host's fields",
-                            "use vms, autostart and stateDir for microvm.*, and the full "
-                            "configuration (nixosConfiguration) for the host's name and "
-                            "stateVersion",
-                        )
+        self._free_settings(
+            host.nixos,
+            f"{at}.nixos",
+            "the host's fields",
+            "use vms, autostart and stateDir for microvm.*, and the full "
+            "configuration (nixosConfiguration) for the host's name and stateVersion",
+        )
 
     def _unique_across(
         self, seen: dict[str, str], value: str, vm: MicroVM, path: str, what: str
