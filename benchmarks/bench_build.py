@@ -71,13 +71,18 @@ def main() -> None:
 
         together = base / "together"
         names = fresh_project(together, count)
-        t_one_call = timed(lambda: build(together, nix=nix, use_cache=False, gc_roots=False))
+        t_one_call = timed(
+            lambda: build(together, nix=nix, use_cache=False, gc_roots=False, jobs="auto")
+        )
         apart = base / "apart"
         names = fresh_project(apart, count)
         t_separate = timed(
-            lambda: [build(apart, [n], nix=nix, use_cache=False, gc_roots=False) for n in names]
+            lambda: [
+                build(apart, [n], nix=nix, use_cache=False, gc_roots=False, jobs="auto")
+                for n in names
+            ]
         )
-        print(f"{count} guests in one nixgen build: {t_one_call:.2f} s")
+        print(f"{count} guests in one nixgen build -j auto: {t_one_call:.2f} s")
         print(f"{count} guests, one build each:    {t_separate:.2f} s")
         print(f"ratio: {t_separate / t_one_call:.2f}x  (target >= 2x at N = 3)")
 

@@ -25,7 +25,7 @@ import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 
@@ -199,7 +199,7 @@ def build(
     names: Sequence[str] | None = None,
     *,
     nix: Nix | None = None,
-    jobs: int | None = None,
+    jobs: int | Literal["auto"] | None = None,
     gc_roots: bool = True,
     use_cache: bool = True,
     on_event: Callable[[Event], None] | None = None,

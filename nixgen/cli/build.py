@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Literal
 
 import click
 
@@ -16,7 +17,7 @@ from nixgen.cli.progress import progress
 @click.argument("names", nargs=-1)
 @nixopts.flake_option
 @nixopts.nix_options
-@click.option("-j", "--jobs", type=int, default=None, help="Parallel builds (nix --max-jobs).")
+@nixopts.jobs_option
 @click.option("--json", "as_json", is_flag=True, help="Print the artifacts as JSON.")
 @click.option("--no-cache", is_flag=True, help="Always run nix, even when nothing changed.")
 @click.option("--no-gc-roots", is_flag=True, help="Do not register the runners as GC roots.")
@@ -26,7 +27,7 @@ def build_command(
     override_inputs: tuple[tuple[str, str], ...],
     nix_option: tuple[tuple[str, str], ...],
     nix_timeout: float | None,
-    jobs: int | None,
+    jobs: int | Literal["auto"] | None,
     as_json: bool,
     no_cache: bool,
     no_gc_roots: bool,

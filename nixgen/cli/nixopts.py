@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import click
 
@@ -70,3 +70,25 @@ def split_flake_and_names(
     if flake_dir is None and names and Path(names[0]).is_dir():
         return Path(names[0]), names[1:]
     return flake_dir or Path(), names
+
+
+def _jobs(value: str | None) -> int | Literal["auto"] | None:
+    if value is None:
+        return None
+    if value == "auto":
+        return "auto"
+    if value.isdigit():
+        return int(value)
+    raise click.BadParameter(f"{value!r}: give a number of builds, or auto (one per core)")
+
+
+def jobs_option(function: F) -> F:
+    """-j N|auto: parallel builds, as nix's --max-jobs (default: nix's own setting)."""
+    return click.option(
+        "-j",
+        "--jobs",
+        default=None,
+        metavar="N|auto",
+        callback=lambda _ctx, _param, value: _jobs(value),
+        help="Parallel builds (nix --max-jobs; auto: one per core).",
+    )(function)

@@ -9,7 +9,7 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import click
 
@@ -358,7 +358,7 @@ def _update_lines(result: UpdateResult) -> list[str]:
 @nixopts.nix_options
 @click.option("-R", "--restart", is_flag=True, help="Restart running guests whose runner changed.")
 @click.option("--no-diff", is_flag=True, help="Do not compare the closures.")
-@click.option("-j", "--jobs", type=int, default=None, help="Parallel builds (nix --max-jobs).")
+@nixopts.jobs_option
 @click.option("--json", "as_json", is_flag=True, help="Print what was done as JSON.")
 def update_command(
     names: tuple[str, ...],
@@ -369,7 +369,7 @@ def update_command(
     nix_timeout: float | None,
     restart: bool,
     no_diff: bool,
-    jobs: int | None,
+    jobs: int | Literal["auto"] | None,
     as_json: bool,
 ) -> None:
     """Rebuild guests NAMES (default: all) in one nix build and switch their

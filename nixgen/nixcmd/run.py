@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 import attrs
 
@@ -611,7 +611,7 @@ class Nix:
         *,
         drv_paths: Mapping[str, str] | None = None,
         keep_going: bool = False,
-        jobs: int | None = None,
+        jobs: int | Literal["auto"] | None = None,
         out_link: bool = False,
     ) -> dict[str, BuiltDerivation]:
         """Build all ``installables`` in one ``nix build --json --no-link`` and
@@ -664,7 +664,7 @@ def nix_build_json(
     *,
     drv_paths: Mapping[str, str] | None = None,
     keep_going: bool = False,
-    jobs: int | None = None,
+    jobs: int | Literal["auto"] | None = None,
     nix: Nix | None = None,
 ) -> dict[str, BuiltDerivation]:
     """Build in one call, results matched by drvPath: ``{installable: BuiltDerivation}``."""

@@ -13,7 +13,7 @@ import hashlib
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 
@@ -239,7 +239,7 @@ class Runtime:
         stop_timeout: float = DEFAULT_STOP_TIMEOUT,
         wait: bool = False,
         boot_timeout: float = DEFAULT_BOOT_TIMEOUT,
-        jobs: int | None = None,
+        jobs: int | Literal["auto"] | None = None,
     ) -> list[UpdateResult]:
         """Rebuild guests (in one nix build) and switch their ``current`` links.
 
