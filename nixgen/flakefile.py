@@ -35,8 +35,6 @@ import difflib
 import functools
 import hashlib
 import re
-import shutil
-import subprocess
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -54,6 +52,7 @@ from nixgen.errors import (
     ValidationError,
     keyed,
 )
+from nixgen.gitutil import track
 from nixgen.model import Flake, MicroVM, Nix
 from nixgen.model.convert import to_dict
 from nixgen.network import plan_networks
@@ -619,7 +618,7 @@ class FlakeFile:
             if new is None:
                 path.unlink(missing_ok=True)
                 removed.append(path)
-        _git_track(self._files.root, [p for p in written if p in self._files.created], removed)
+        track(self._files.root, [p for p in written if p in self._files.created], removed)
         # What is on disk now is the new baseline.
         for path in written:
             self._original[path] = path.read_bytes()
@@ -1989,43 +1988,6 @@ def _show(value: object) -> str:
 def _short_span(span: Span) -> str:
     file = span.file.name if span.file is not None else "<text>"
     return f"{file}:{span.line}"
-
-
-def _git_track(root: Path, created: Sequence[Path], removed: Sequence[Path]) -> None:
-    """Flakes only see files git tracks: stage new and removed files inside a work tree."""
-    git = shutil.which("git")
-    if git is None or not (created or removed):
-        return
-    inside = subprocess.run(
-        [git, "-C", str(root), "rev-parse", "--is-inside-work-tree"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if inside.returncode != 0 or inside.stdout.strip() != "true":
-        return
-    if created:
-        subprocess.run(
-            [git, "-C", str(root), "add", "--", *(str(p) for p in created)],
-            capture_output=True,
-            check=False,
-        )
-    if removed:
-        subprocess.run(
-            [
-                git,
-                "-C",
-                str(root),
-                "rm",
-                "--cached",
-                "--quiet",
-                "--ignore-unmatch",
-                "--",
-                *(str(p) for p in removed),
-            ],
-            capture_output=True,
-            check=False,
-        )
 
 
 def _flatten(path: tuple[str, ...], value: object) -> Iterator[tuple[str, object]]:

@@ -8,14 +8,13 @@ with :func:`nixgen.render.write_project` directly.
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
 import attrs
 
 from nixgen.errors import Problem, ProjectError
+from nixgen.gitutil import track
 from nixgen.model import Flake, Hypervisor
 from nixgen.model.convert import dumps_toml, load_flake_file
 from nixgen.render import SOURCE_NAME, RenderResult, atomic_write, render_files, write_project
@@ -92,7 +91,7 @@ class Project:
         """Validate, then (re)write flake.nix and vms/*.nix."""
         flake, _ = self.check()
         result = write_project(flake, self.root, force=force, source=SOURCE_NAME)
-        _git_add(self.root, result.written)
+        track(self.root, created=result.written, removed=result.removed)
         return result
 
 
@@ -145,25 +144,5 @@ def init_project(
         atomic_write(path, text)
     created = list(files)
     if git_add:
-        _git_add(root, created)
+        track(root, created=created)
     return InitResult(Project(root.resolve()), flake, created, warnings)
-
-
-def _git_add(root: Path, paths: Sequence[Path]) -> None:
-    """Flakes only see files git tracks: add what nixgen wrote, inside a work tree."""
-    git = shutil.which("git")
-    if git is None or not paths:
-        return
-    inside = subprocess.run(
-        [git, "-C", str(root), "rev-parse", "--is-inside-work-tree"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if inside.returncode != 0 or inside.stdout.strip() != "true":
-        return
-    subprocess.run(
-        [git, "-C", str(root), "add", "--", *(str(p.resolve()) for p in paths)],
-        capture_output=True,
-        check=False,
-    )

@@ -164,3 +164,23 @@ def test_static_templates_are_up_to_date(tmp_path: Path) -> None:
     flake = (REPO / "flake.nix").read_text()
     for name in TEMPLATES:
         assert f"path = ./templates/init/{name};" in flake
+
+
+def test_render_keeps_git_index_in_step(tmp_path: Path) -> None:
+    """Flakes see only tracked files: new modules are added, removed ones unstaged."""
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    init_project(tmp_path, template="multi")
+
+    def tracked() -> set[str]:
+        out = subprocess.run(
+            ["git", "-C", str(tmp_path), "ls-files"], capture_output=True, text=True, check=True
+        )
+        return set(out.stdout.split())
+
+    assert {"vms/web.nix", "vms/cache.nix", "flake.nix", "nixgen.toml"} <= tracked()
+    project = Project.at(tmp_path)
+    flake = project.load()
+    project.save(flake.without_guest("cache"))
+    project.render()
+    assert "vms/cache.nix" not in tracked()
+    assert not (tmp_path / "vms/cache.nix").exists()
