@@ -69,6 +69,18 @@ class Problem:
 # --- the model and its data (nixgen.model, nixgen.validate, nixgen.options) ---
 
 
+def _unique(problems: Sequence[Problem]) -> list[Problem]:
+    """The problems in order, each once (two checks may find the same thing)."""
+    seen: set[tuple[str, str, str, bool]] = set()
+    out = []
+    for problem in problems:
+        key = (problem.path, problem.message, problem.hint, problem.warning)
+        if key not in seen:
+            seen.add(key)
+            out.append(problem)
+    return out
+
+
 class ValidationError(NixgenError):
     """A model (or the data it was read from) is invalid; lists every problem."""
 
@@ -79,8 +91,8 @@ class ValidationError(NixgenError):
         source: str | None = None,
         warnings: Sequence[Problem] = (),
     ) -> None:
-        self.problems = list(problems)
-        self.warnings = list(warnings)  # found alongside, so one run shows everything
+        self.problems = _unique(problems)
+        self.warnings = _unique(warnings)  # found alongside, so one run shows everything
         self.source = source
         where = f" in {source}" if source else ""
         count = len(self.problems)

@@ -447,6 +447,9 @@ class RenderResult:
     written: tuple[Path, ...]
     unchanged: tuple[Path, ...]
     removed: tuple[Path, ...]
+    # Modules of guests or hosts that are gone but were edited by hand:
+    # ``force`` lets the render go on, but never deletes someone's edits.
+    kept: tuple[Path, ...] = ()
 
 
 def write_project(
@@ -458,7 +461,8 @@ def write_project(
     nixgen did not generate, or generated and then edited by hand, stops the
     whole render with :class:`HandEditedError` (``force=True`` overwrites).
     Each file is replaced atomically.  Modules of guests and hosts that are
-    gone are removed when they are unedited.
+    gone are removed when they are unedited; edited ones block the render, and
+    with ``force=True`` they are kept (``RenderResult.kept``), never deleted.
     """
     files = {directory / rel: text for rel, text in render_files(flake, source=source).items()}
     stale = [
@@ -477,18 +481,21 @@ def write_project(
             unchanged.append(path)
         elif generated_state(current) != "pristine" and not force:
             blocked.append(path)
-    blocked += [p for p in stale if generated_state(p.read_text(encoding="utf-8")) != "pristine"]
-    if blocked and not force:
-        raise HandEditedError(blocked)
+    edited_stale = [
+        p for p in stale if generated_state(p.read_text(encoding="utf-8")) != "pristine"
+    ]
+    if (blocked or edited_stale) and not force:
+        raise HandEditedError([*blocked, *edited_stale])
     written: list[Path] = []
     for path, text in files.items():
         if path in unchanged:
             continue
         atomic_write(path, text)
         written.append(path)
-    for path in stale:
+    removed = [p for p in stale if p not in edited_stale]
+    for path in removed:
         path.unlink()
-    return RenderResult(tuple(written), tuple(unchanged), tuple(stale))
+    return RenderResult(tuple(written), tuple(unchanged), tuple(removed), tuple(edited_stale))
 
 
 def _is_generated(path: Path) -> bool:

@@ -4,14 +4,13 @@ Each template is a function from a few choices (guest name, hypervisor, SSH
 keys) to a :class:`~nixgen.model.Flake`.  ``nixgen init`` renders it; the
 repository's ``templates/init/<name>/`` folders hold the same templates
 rendered with their defaults, for ``nix flake init -t <nixgen>#<name>``
-(``python -m nixgen.starters --write templates/init`` regenerates them, and a
+(``python scripts/render-templates.py`` regenerates them, and a
 test fails when they are out of date).
 """
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -195,16 +194,3 @@ def write_static_templates(destination: Path) -> list[Path]:
                 path.unlink() if path.is_file() else path.rmdir()
         written += init_project(folder, template=name, git_add=False).created
     return written
-
-
-def main(argv: Sequence[str]) -> int:
-    if len(argv) != 2 or argv[0] != "--write":
-        print("usage: python -m nixgen.starters --write DIR", file=sys.stderr)
-        return 2
-    for path in write_static_templates(Path(argv[1])):
-        print(path)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))

@@ -19,11 +19,11 @@ import attrs
 from nixgen.errors import NixgenError, Problem, ValidationError, keyed
 from nixgen.hypervisors import TABLE, Capabilities, supporting
 from nixgen.model import Flake, Host, Interface, MicroVM, Share
+from nixgen.model.attrpath import parse_attr_path
 from nixgen.model.convert import check_types
 from nixgen.model.fields import describe
 from nixgen.model.guest import NON_MICROVM_FIELDS
 from nixgen.network import plan_networks
-from nixgen.nix.emit import parse_attr_path
 
 __all__ = ["check", "validate"]
 

@@ -160,7 +160,7 @@ def test_static_templates_are_up_to_date(tmp_path: Path) -> None:
     committed = REPO / "templates/init"
     fresh = {p.relative_to(tmp_path): p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
     have = {p.relative_to(committed): p.read_bytes() for p in committed.rglob("*") if p.is_file()}
-    assert fresh == have, "run: python -m nixgen.starters --write templates/init"
+    assert fresh == have, "run: python scripts/render-templates.py"
     flake = (REPO / "flake.nix").read_text()
     for name in TEMPLATES:
         assert f"path = ./templates/init/{name};" in flake

@@ -267,3 +267,12 @@ def test_every_layout_parses() -> None:
         "s": "x\n  y\n",
     }
     assert nix_parses("{ lib }: " + to_nix(sample))
+
+
+@needs_nix
+def test_indented_string_expressions_in_lists() -> None:
+    """An expression made of several ''…'' strings is parenthesised (found in review)."""
+    values = [Nix("''a'' + ''b''"), Nix("''x''"), Nix("''it'''s''"), 1]
+    text = to_nix(values)
+    assert text == "[ (''a'' + ''b'') ''x'' ''it'''s'' 1 ]"
+    assert nix_eval(text) == ["ab", "x", "it''s", 1]

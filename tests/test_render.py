@@ -194,6 +194,10 @@ def test_removed_guest_with_edits_blocks_the_render(tmp_path: Path) -> None:
     with pytest.raises(HandEditedError, match=r"db\.nix"):
         write_project(sample_flake().without_guest("db"), tmp_path)
     assert db.exists()
+    # --force goes on, but keeps the edited module instead of deleting it.
+    result = write_project(sample_flake().without_guest("db"), tmp_path, force=True)
+    assert result.kept == (db,) and result.removed == ()
+    assert db.read_text().endswith("# note\n")
 
 
 def test_atomic_write_leaves_old_file_on_failure(

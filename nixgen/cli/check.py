@@ -9,7 +9,7 @@ import click
 
 from nixgen.build import evaluate
 from nixgen.cli import nixopts, output
-from nixgen.errors import GuestEvalError, NixInputError, ValidationError
+from nixgen.errors import GuestEvalError, NixInputError, ProjectError, ValidationError
 from nixgen.project import Project
 
 
@@ -43,7 +43,10 @@ def check_command(
     output.problems(warnings)
     unknown = [n for n in names if n not in {g.name for g in flake.guests}]
     if unknown:
-        raise click.UsageError(f"no guest(s) {', '.join(unknown)} in {project.source}")
+        raise ProjectError(
+            f"no guest(s) {', '.join(unknown)} in {project.source}",
+            hint="the guests are: " + ", ".join(g.name for g in flake.guests),
+        )
     shown = flake if not names else flake.evolve(guests=[flake.guest(n) for n in names])
     note = _evaluate(directory, names, override_inputs, nix_option, nix_timeout, no_eval)
     output.guests(shown, as_json=as_json)

@@ -27,6 +27,10 @@ def render_command(directory: Path, force: bool) -> None:
         click.echo(f"wrote   {path}")
     for path in result.removed:
         click.echo(f"removed {path}")
+    for path in result.kept:
+        click.echo(
+            f"kept    {path} (edited by hand; its guest or host is gone: delete it yourself)"
+        )
     if not result.written and not result.removed:
         click.echo("up to date")
 

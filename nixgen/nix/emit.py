@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import PurePath, PurePosixPath
 
 from nixgen.errors import NixEmitError, keyed
+from nixgen.model.attrpath import parse_attr_path
 from nixgen.model.expr import Nix
 
 __all__ = [
@@ -69,42 +70,6 @@ def attr_name(key: str) -> str:
 def attr_path(keys: Sequence[str]) -> str:
     """A dotted attribute path, each component quoted only where needed."""
     return ".".join(attr_name(k) for k in keys)
-
-
-def parse_attr_path(text: str) -> list[str]:
-    """``'environment.etc."x.conf".text'`` → ``["environment", "etc", "x.conf", "text"]``.
-
-    Dotted keys in data follow Nix's own syntax: a component with dots or
-    other special characters is written in double quotes.
-    """
-    parts: list[str] = []
-    i = 0
-    while i <= len(text):
-        if text.startswith('"', i):
-            end = i + 1
-            buf = []
-            while end < len(text) and text[end] != '"':
-                if text[end] == "\\" and end + 1 < len(text):
-                    end += 1
-                buf.append(text[end])
-                end += 1
-            if end >= len(text):
-                raise NixEmitError(
-                    f"unterminated quote in attribute path {text!r}", hint='close the "…"'
-                )
-            parts.append("".join(buf))
-            i = end + 1
-        else:
-            end = text.find(".", i)
-            end = len(text) if end == -1 else end
-            parts.append(text[i:end])
-            i = end
-        if i < len(text) and text[i] != ".":
-            raise NixEmitError(f"bad attribute path {text!r}", hint="separate components with .")
-        i += 1
-    if any(p == "" for p in parts):
-        raise NixEmitError(f"empty component in attribute path {text!r}", hint="remove the extra .")
-    return parts
 
 
 def to_nix(value: object, indent: int = 0) -> str:
@@ -322,7 +287,14 @@ def _is_simple_expression(text: str) -> bool:
         return True
     if stripped[:1] in '[{("' and _balanced_wrapper(stripped):
         return True
-    return stripped.startswith("''") and stripped.endswith("''")
+    # One ''…'' string: no unescaped '' inside (''' ''$ ''\ are escapes).
+    inner = stripped[2:-2].replace("'''", "")
+    return (
+        len(stripped) >= 4
+        and stripped.startswith("''")
+        and stripped.endswith("''")
+        and re.search(r"''(?![$\\])", inner) is None
+    )
 
 
 def _balanced_wrapper(text: str) -> bool:

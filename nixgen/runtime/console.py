@@ -30,33 +30,39 @@ def _clean(line: str) -> str:
 
 def tail(path: Path, lines: int = 20) -> list[str]:
     """The last ``lines`` non-empty lines of a console log (ANSI codes removed)."""
-    if lines <= 0:
-        return []
+    return _tail(path, lines)[0]
+
+
+def _tail(path: Path, lines: int) -> tuple[list[str], int]:
+    """The last lines and the offset they end at (where following must go on)."""
     try:
         with path.open("rb") as handle:
             size = handle.seek(0, os.SEEK_END)
+            if lines <= 0:
+                return [], size
             start = max(0, size - _TAIL_CHUNK)
             handle.seek(start)
-            data = handle.read()
+            data = handle.read(size - start)
     except OSError:
-        return []
+        return [], 0
     text = data.decode("utf-8", "replace")
     if start > 0:
         text = text.split("\n", 1)[-1]  # drop the partial first line
     found = [_clean(line) for line in text.split("\n")]
-    return [line for line in found if line][-lines:]
+    return [line for line in found if line][-lines:], size
 
 
 class ConsoleReader:
     """Reads what a console log gained since the last call; follows a new file
     when the guest was started again (the log was replaced)."""
 
-    def __init__(self, path: Path, *, from_end: bool = False) -> None:
+    def __init__(self, path: Path, *, from_end: bool = False, offset: int = 0) -> None:
         self.path = path
         self._fd: int | None = None
         self._inode: int | None = None
         self._offset = 0
         self._from_end = from_end
+        self._start = offset  # where to begin in the first file opened
 
     def _open(self) -> bool:
         try:
@@ -66,8 +72,9 @@ class ConsoleReader:
         self._fd = fd
         info = os.fstat(fd)
         self._inode = info.st_ino
-        self._offset = info.st_size if self._from_end else 0
+        self._offset = info.st_size if self._from_end else min(self._start, info.st_size)
         self._from_end = False  # a replacement file is read from its start
+        self._start = 0
         return True
 
     def read(self) -> str:
@@ -114,10 +121,12 @@ def follow(
 ) -> Iterator[str]:
     """Yield the last ``lines`` lines, then new console text as it arrives (like
     ``tail -f``), until ``stop()`` returns true after a quiet poll."""
-    start = tail(path, lines)
+    # Go on exactly where the tail ended: nothing written in between is lost,
+    # and a log that does not exist yet is read from its start.
+    start, offset = _tail(path, lines)
     if start:
         yield "\n".join(start) + "\n"
-    with ConsoleReader(path, from_end=True) as reader:
+    with ConsoleReader(path, offset=offset) as reader:
         while True:
             text = reader.read()
             if text:

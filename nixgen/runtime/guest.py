@@ -74,6 +74,8 @@ _READY_TIMEOUT = 15.0
 #: After the runner is gone: how long the supervisor may take to record the
 #: exit and end leftovers (it gives them 3 s after SIGTERM, then SIGKILL).
 _SUPERVISOR_GRACE = 8.0
+# How long the exit record may lag behind the end of the runner.
+_EXIT_RECORD_GRACE = 2.0
 _KILL_WAIT = 5.0
 #: Seconds of console silence after which a booting qemu guest's run state is checked.
 _QUIET = 1.0
@@ -496,6 +498,12 @@ class Guest:
         if record is not None and record.supervisor is not None:
             proc.wait_gone(record.supervisor, record.supervisor_ticks, _SUPERVISOR_GRACE)
         ended = self.state.read_exit()
+        # The supervisor writes the exit record just after the runner ends: on
+        # a busy machine it may not be there yet when the runner is seen gone.
+        deadline = time.monotonic() + _EXIT_RECORD_GRACE
+        while ended is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+            ended = self.state.read_exit()
         if record is None and ended is None:
             raise GuestNotRunningError(self.name, "wait for it to boot")
         how = f" ({ended.describe()})" if ended is not None else ""
