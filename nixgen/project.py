@@ -9,7 +9,7 @@ with :func:`nixgen.render.write_project` directly.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import attrs
 
@@ -85,7 +85,33 @@ class Project:
         """Load and validate; returns the flake and its warnings, raises on errors."""
         flake = self.load()
         warnings = validate(flake, source=str(self.source))
-        return flake, warnings
+        return flake, warnings + self.missing_modules(flake)
+
+    def missing_modules(self, flake: Flake) -> list[Problem]:
+        """Module files named by guests and hosts that are not in the project.
+
+        Only a warning: the file may still be coming (written by another
+        tool), but Nix will fail on it until then.
+        """
+        found = []
+        owners = [(f'guests["{g.name}"]', g.modules) for g in flake.guests]
+        owners += [(f'hosts["{h.name}"]', h.modules) for h in flake.hosts]
+        for at, modules in owners:
+            for i, module in enumerate(modules):
+                if not isinstance(module, PurePosixPath) or module.is_absolute():
+                    continue
+                if not (self.root / module).exists():
+                    found.append(
+                        Problem(
+                            path=f"{at}.modules[{i}]",
+                            message=f"{module} is not in {self.root}",
+                            hint="create the module file, or fix the path (relative to the "
+                            "project folder)",
+                            value=str(module),
+                            warning=True,
+                        )
+                    )
+        return found
 
     def render(self, *, force: bool = False) -> RenderResult:
         """Validate, then (re)write flake.nix and vms/*.nix."""

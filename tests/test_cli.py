@@ -184,3 +184,20 @@ def test_render_keeps_git_index_in_step(tmp_path: Path) -> None:
     project.render()
     assert "vms/cache.nix" not in tracked()
     assert not (tmp_path / "vms/cache.nix").exists()
+
+
+def test_check_warns_about_missing_module_files(tmp_path: Path) -> None:
+    init_project(tmp_path)
+    toml = tmp_path / "nixgen.toml"
+    toml.write_text(
+        toml.read_text().replace(
+            'stateVersion = "26.05"', 'stateVersion = "26.05"\nmodules = ["modules/common.nix"]', 1
+        )
+    )
+    code, out = run("check", str(tmp_path), "--no-eval")
+    assert code == 0
+    assert 'guests["my-microvm"].modules[0]: modules/common.nix is not in' in out
+    (tmp_path / "modules").mkdir()
+    (tmp_path / "modules/common.nix").write_text("{ }\n")
+    code, out = run("check", str(tmp_path), "--no-eval")
+    assert "is not in" not in out
