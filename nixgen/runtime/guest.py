@@ -412,9 +412,30 @@ class Guest:
             raise StartError(self.name, reason, console=self.console_tail())
         record = self.state.read_run()
         if record is None:
+            record = self._ended_at_once(int(message.split()[1]), runner, foreground)
+        if record is None:
             raise StartError(self.name, "the supervisor wrote no pid file")
         self.state.set_link(BOOTED, runner, register=self._register_root)
         return process, record
+
+    def _ended_at_once(self, pid: int, runner: Path, foreground: bool) -> RunRecord | None:
+        """A runner that ended before nixgen read its pid file (the supervisor
+        removes the file then): rebuild the record from the exit record, so
+        the caller sees a run that ended rather than a start that failed."""
+        ended = self.state.read_exit()
+        if ended is None or ended.pid != pid:
+            return None
+        return RunRecord(
+            pid=pid,
+            start_ticks=ended.start_ticks,
+            supervisor=None,
+            supervisor_ticks=None,
+            pgid=None,
+            boot_id=ended.boot_id,
+            started_at=ended.started_at or time.time(),
+            runner=ended.runner or str(runner),
+            foreground=foreground,
+        )
 
     def _launch(self, runner: Path) -> RunRecord:
         _, record = self._spawn(runner, foreground=False)
