@@ -159,7 +159,8 @@ _NON_MICROVM_KEYS = frozenset(
 )
 
 
-def _set_dotted(target: dict[str, Any], path: list[str], value: Any) -> None:
+def _parent(target: dict[str, Any], path: Sequence[str]) -> dict[str, Any]:
+    """The set that holds the last attribute of ``path``, created on the way."""
     node = target
     for part in path[:-1]:
         child = node.get(part)
@@ -167,7 +168,11 @@ def _set_dotted(target: dict[str, Any], path: list[str], value: Any) -> None:
             child = {}
             node[part] = child
         node = child
-    node[path[-1]] = value
+    return node
+
+
+def _set_dotted(target: dict[str, Any], path: list[str], value: Any) -> None:
+    _parent(target, path)[path[-1]] = value
 
 
 def _nixos_settings(vm: MicroVM, network: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -194,22 +199,24 @@ def _nixos_settings(vm: MicroVM, network: Mapping[str, Any] | None = None) -> di
         settings["environment"] = {
             "systemPackages": [p if isinstance(p, Nix) else Nix(f"pkgs.{p}") for p in vm.packages]
         }
-    for key, value in (network or {}).items():
+    return _with_free_settings(settings, network or {}, vm.nixos)
+
+
+def _with_free_settings(
+    settings: dict[str, Any], generated: Mapping[str, Any], free: Mapping[str, Any]
+) -> dict[str, Any]:
+    """nixgen's own settings, then ``generated`` ones (networks), then the
+    person's free ``nixos`` settings (dotted keys), merged into one tree."""
+    for key, value in generated.items():
         _merge(settings, [key], value)
-    for key, value in vm.nixos.items():
+    for key, value in free.items():
         _merge(settings, parse_attr_path(key), _nix_value(value))
     return settings
 
 
 def _merge(target: dict[str, Any], path: list[str], value: Any) -> None:
     """Set a dotted key; nested dicts merge, so free settings extend nixgen's own."""
-    node = target
-    for part in path[:-1]:
-        child = node.get(part)
-        if not isinstance(child, dict):
-            child = {}
-            node[part] = child
-        node = child
+    node = _parent(target, path)
     last = path[-1]
     if isinstance(value, Mapping) and isinstance(node.get(last), dict):
         for k, v in value.items():
@@ -334,11 +341,7 @@ def host_module(
             MicroVM(name=n) for n in dict.fromkeys(g for n in host.networks for g in n.guests)
         ]
         plan = plan_networks(Flake(guests=guests, hosts=[host]))
-    settings: dict[str, Any] = {}
-    for key, value in host_side(host, plan).items():
-        _merge(settings, [key], value)
-    for key, value in host.nixos.items():
-        _merge(settings, parse_attr_path(key), _nix_value(value))
+    settings = _with_free_settings({}, host_side(host, plan), host.nixos)
     if settings:
         sections.append(settings)
     uses_nix = _has_nix([host.nixos])
