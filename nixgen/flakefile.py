@@ -54,7 +54,7 @@ from nixgen.errors import (
 )
 from nixgen.gitutil import track
 from nixgen.model import Flake, MicroVM, Nix
-from nixgen.model.convert import to_dict
+from nixgen.model.convert import option_values
 from nixgen.network import plan_networks
 from nixgen.nix import edit
 from nixgen.nix.emit import attr_name, attr_path, parse_attr_path, to_nix
@@ -568,7 +568,7 @@ class FlakeFile:
         """A unified diff of every pending change, paths relative to the flake folder."""
         parts = []
         for path, (old, new) in self.changes().items():
-            parts.append(_unified(old, new, self._relative(path), context))
+            parts.append(edit.text_diff(old, new, self._relative(path), context=context))
         return "".join(parts)
 
     def _relative(self, path: Path) -> str:
@@ -1663,21 +1663,11 @@ def _as_value(value: object) -> object:
     if isinstance(value, Nix):
         return value
     if attrs.has(type(value)):
-        return _un_nix(to_dict(value, nulls=True))
+        return option_values(value)
     if isinstance(value, Mapping):
         return {str(k): _as_value(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_as_value(v) for v in value]
-    return value
-
-
-def _un_nix(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        if set(value) == {"_nix"}:
-            return Nix(value["_nix"])
-        return {k: _un_nix(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_un_nix(v) for v in value]
     return value
 
 
@@ -1912,32 +1902,6 @@ def _rehash(text: str) -> str:
     digest = hashlib.sha256(lines[2].encode()).hexdigest()[:16]
     second = _CHECKSUM_LINE.sub(lambda m: m.group(1) + digest + m.group(3), lines[1], count=1)
     return "\n".join([lines[0], second, lines[2]])
-
-
-def _unified(old: str | None, new: str | None, label: str, context: int) -> str:
-    a = _lines(old) if old is not None else []
-    b = _lines(new) if new is not None else []
-    lines = difflib.unified_diff(
-        a,
-        b,
-        f"a/{label}" if old is not None else "/dev/null",
-        f"b/{label}" if new is not None else "/dev/null",
-        n=context,
-    )
-    out = []
-    for line in lines:
-        if not line.endswith("\n"):
-            line += "\n\\ No newline at end of file\n"
-        out.append(line)
-    return "".join(out)
-
-
-def _lines(text: str) -> list[str]:
-    parts = text.split("\n")
-    lines = [p + "\n" for p in parts[:-1]]
-    if parts[-1]:
-        lines.append(parts[-1])
-    return lines
 
 
 def _file_order(files: _Files, path: Path) -> tuple[int, str]:

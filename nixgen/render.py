@@ -32,7 +32,7 @@ import jinja2
 from nixgen import __version__
 from nixgen.errors import HandEditedError, RenderError, ValidationError
 from nixgen.model import Flake, Host, Input, Interface, MicroVM, Network, Nix
-from nixgen.model.convert import to_dict
+from nixgen.model.convert import nix_values, option_values
 from nixgen.model.fields import option_name
 from nixgen.model.flake import MICROVM_CACHE, MICROVM_CACHE_KEY
 from nixgen.model.guest import NON_MICROVM_FIELDS
@@ -129,28 +129,12 @@ def generated_state(text: str) -> str:
 # ----------------------------------------------------------------- model → Nix values
 
 
-def _options(obj: Any) -> dict[str, Any]:
-    """An attrs value as the attrset microvm.nix expects (non-default settings only)."""
-    return {k: _nix_value(v) for k, v in to_dict(obj, nulls=True).items()}
-
-
-def _nix_value(value: Any) -> Any:
-    """Undo the data-file spelling of verbatim Nix (``{_nix = …}``) for emission."""
-    if isinstance(value, Mapping):
-        if set(value) == {"_nix"}:
-            return Nix(value["_nix"])
-        return {k: _nix_value(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_nix_value(v) for v in value]
-    return value
-
-
 def microvm_options(vm: MicroVM, extra_interfaces: Sequence[Interface] = ()) -> dict[str, Any]:
     """The ``microvm = { … }`` attrset of a guest (``extra_interfaces``: from its networks)."""
     resolved = attrs.evolve(vm, interfaces=(*vm.resolved_interfaces(), *extra_interfaces))
-    out = {k: v for k, v in _options(resolved).items() if k not in _NON_MICROVM_KEYS}
+    out = {k: v for k, v in option_values(resolved).items() if k not in _NON_MICROVM_KEYS}
     for key, value in vm.extra.items():
-        _set_dotted(out, parse_attr_path(key), _nix_value(value))
+        _set_dotted(out, parse_attr_path(key), nix_values(value))
     return out
 
 
@@ -210,7 +194,7 @@ def _with_free_settings(
     for key, value in generated.items():
         _merge(settings, [key], value)
     for key, value in free.items():
-        _merge(settings, parse_attr_path(key), _nix_value(value))
+        _merge(settings, parse_attr_path(key), nix_values(value))
     return settings
 
 

@@ -48,6 +48,8 @@ __all__ = [
     "host_to_dict",
     "load_flake_file",
     "loads_flake",
+    "nix_values",
+    "option_values",
     "to_dict",
     "type_problems",
 ]
@@ -89,6 +91,24 @@ def to_dict(obj: Any, *, nulls: bool = False) -> dict[str, Any]:
             continue
         out[info.option] = _plain(value, nulls)
     return out
+
+
+def option_values(obj: Any) -> dict[str, Any]:
+    """An attrs value as the Nix attrset it stands for: its non-default
+    settings, ``None`` kept where the option is always written, verbatim Nix
+    as :class:`Nix` (not its data-file spelling ``{_nix = …}``)."""
+    return {k: nix_values(v) for k, v in to_dict(obj, nulls=True).items()}
+
+
+def nix_values(value: Any) -> Any:
+    """Undo the data-file spelling of verbatim Nix (``{_nix = …}``), recursively."""
+    if isinstance(value, Mapping):
+        if set(value) == {NIX_KEY}:
+            return Nix(value[NIX_KEY])
+        return {k: nix_values(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [nix_values(v) for v in value]
+    return value
 
 
 def _plain(value: Any, nulls: bool = False) -> Any:

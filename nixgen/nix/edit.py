@@ -44,6 +44,7 @@ __all__ = [
     "remove_element",
     "rename",
     "set",
+    "text_diff",
     "unset",
 ]
 
@@ -164,8 +165,18 @@ def _advance(start: Point, text: bytes) -> Point:
 def diff(old: Document, new: Document, *, label: str | None = None, context: int = 3) -> str:
     """A unified diff from ``old`` to ``new`` ("" when they are the same)."""
     name = label or str(new.path or old.path or "<text>")
+    return text_diff(old.text, new.text, name, context=context)
+
+
+def text_diff(old: str | None, new: str | None, label: str, *, context: int = 3) -> str:
+    """A unified diff of two versions of file ``label``; ``None`` is a file that
+    does not exist (``/dev/null``, for files created or removed)."""
     lines = difflib.unified_diff(
-        _lines(old.text), _lines(new.text), f"a/{name}", f"b/{name}", n=context
+        _lines(old) if old is not None else [],
+        _lines(new) if new is not None else [],
+        f"a/{label}" if old is not None else "/dev/null",
+        f"b/{label}" if new is not None else "/dev/null",
+        n=context,
     )
     out: list[str] = []
     for line in lines:
