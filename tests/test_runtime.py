@@ -179,6 +179,65 @@ def test_stop_timeout_escalates_to_sigkill(tmp_path: Path, runtime: Runtime) -> 
     assert web.status().state is GuestState.STOPPED
 
 
+def test_a_booting_guest_is_not_asked_to_shut_down(tmp_path: Path, runtime: Runtime) -> None:
+    """No boot marker yet: a clean request would be lost, so straight to SIGTERM."""
+    web = runtime.guest("web")
+    hangs_but_ends_on_term = "trap 'echo got-term; exit 0' TERM\n" + HANGS
+    web.start(runner=runner(tmp_path, "r1", hangs_but_ends_on_term, shutdown=SHUTDOWN_USR1))
+    wait_until(lambda: "stuck at 42%" in web.console_tail())
+    result = web.stop(timeout=30)
+    assert (result.method, result.phase) == ("SIGTERM", "booting"), result
+    assert result.seconds < 1.5, result
+    assert "got-term" in web.console_tail()
+
+
+def test_a_hung_guest_is_killed_on_evidence_not_after_the_timeout(
+    tmp_path: Path, runtime: Runtime
+) -> None:
+    """Booted, but neither microvm-shutdown nor SIGTERM gets a word out of it."""
+    web = runtime.guest("web")
+    hung = runner(tmp_path, "r1", IGNORES_TERM, shutdown="exec sleep 300\n")
+    pid = web.start(runner=hung, wait=True).pid
+    result = web.stop(timeout=30)
+    assert (result.method, result.phase) == ("SIGKILL", "hung"), result
+    assert result.seconds < 3.0, result
+    assert result.steps[0].startswith("microvm-shutdown: no sign from the guest")
+    assert not proc.alive(pid) and not leftovers(tmp_path)
+
+
+def test_a_guest_that_reacts_gets_its_time(tmp_path: Path, runtime: Runtime) -> None:
+    """Printing while it shuts down buys a booted guest time beyond the reaction window."""
+    slow = BOOTS.replace("echo clean-shutdown;", "echo stopping; sleep 1; echo more; sleep 1;")
+    web = runtime.guest("web")
+    web.start(runner=runner(tmp_path, "r1", slow, shutdown=SHUTDOWN_USR1), wait=True)
+    result = web.stop(timeout=30)
+    assert (result.method, result.phase) == ("microvm-shutdown", "booted"), result
+    assert 1.8 < result.seconds < 5, result
+
+
+@pytest.mark.parametrize("how", ["SIGKILL", "SIGTERM", "Ctrl-C"])
+def test_a_shutdown_helper_ends_with_nixgen(tmp_path: Path, runtime: Runtime, how: str) -> None:
+    """A killed ``nixgen stop`` leaves no microvm-shutdown holding the QMP socket."""
+    state = tmp_path / "vms"
+    web = runtime.guest("web")
+    helper_script = "echo $$ > helper.pid\nexec sleep 300\n"
+    pid = web.start(runner=runner(tmp_path, "r1", shutdown=helper_script), wait=True).pid
+    command = [sys.executable, "-m", "nixgen", "stop", "web", "--state-dir", str(state)]
+    stopper = subprocess.Popen(command, start_new_session=True)  # its own terminal group
+    helper_pid = web.state.path / "helper.pid"
+    wait_until(lambda: helper_pid.exists() and helper_pid.read_text().strip() != "")
+    helper = int(helper_pid.read_text())
+    assert proc.alive(helper)
+    if how == "Ctrl-C":
+        os.killpg(stopper.pid, signal.SIGINT)  # what the terminal does
+    else:
+        os.kill(stopper.pid, getattr(signal, how))
+    stopper.wait(timeout=10)
+    wait_until(lambda: not proc.alive(helper), timeout=3)
+    assert proc.alive(pid)  # the guest itself was not stopped
+    web.stop(timeout=5)
+
+
 def test_stopping_a_stopped_guest_is_fine(tmp_path: Path, runtime: Runtime) -> None:
     result = runtime.guest("web").stop()
     assert not result.was_running and result.method is None
@@ -396,17 +455,20 @@ def test_qmp_status_and_clean_stop_over_qmp(tmp_path: Path, runtime: Runtime) ->
 
 
 @pytest.mark.parametrize(
-    ("ignored", "last"),
-    [("cad", "system_powerdown"), ("cad,powerdown", "quit")],
+    ("ignored", "last", "method"),
+    [("cad", "system_powerdown", "qmp"), ("cad,powerdown", "quit", "quit")],
 )
 def test_qmp_stop_falls_back_to_powerdown_then_quit(
-    tmp_path: Path, runtime: Runtime, ignored: str, last: str
+    tmp_path: Path, runtime: Runtime, ignored: str, last: str, method: str
 ) -> None:
     web = runtime.guest("web")
     web.start(runner=fake_qemu_runner(tmp_path / "q", "--ignore", ignored), wait=True)
-    result = web.stop(timeout=3)
-    assert result.method == "qmp"
+    result = web.stop(timeout=6)
+    assert result.method == method
+    # no word from the guest within the reaction window: on to the next step, not the timeout
+    assert result.seconds < 3.5, result
     assert f"fake-qemu: leaving after {last}" in web.console_tail()
+    assert result.phase == ("hung" if method == "quit" else "booted"), result
 
 
 def test_internal_error_fails_the_boot_fast(tmp_path: Path, runtime: Runtime) -> None:

@@ -152,3 +152,30 @@ def test_update_restart_restarts_only_the_changed_guest(
     finally:
         a.stop(timeout=30)
         b.stop(timeout=30)
+
+
+@pytest.mark.parametrize(
+    ("when", "method"),
+    [("booting", "quit"), ("booted", "microvm-shutdown"), ("paused", "quit")],
+)
+def test_stop_takes_under_3_s_at_any_point(
+    tmp_path: Path, inputs: dict[str, str], when: str, method: str
+) -> None:
+    """Booting (Ctrl-Alt-Del would be lost), booted, or paused (deaf to it)."""
+    folder = project(tmp_path / "p", boot=256)
+    guest = Runtime(folder, nix=NixRunner(override_inputs=inputs)).guest("boot")
+    if when == "booting":
+        guest.start()
+        deadline = time.monotonic() + 30
+        while not guest.console_tail():  # the kernel is printing: well into its boot
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    else:
+        guest.start(wait=True, timeout=BOOT_TIMEOUT)
+        if when == "paused":
+            with guest.qmp() as qmp:
+                qmp.execute("stop")
+    result = guest.stop(timeout=30)
+    assert (result.method, result.phase) == (method, when), result
+    assert result.seconds < 3.0, result
+    assert guest.status().state is GuestState.STOPPED

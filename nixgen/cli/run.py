@@ -171,7 +171,7 @@ def run_command(
     default=DEFAULT_STOP_TIMEOUT,
     show_default=True,
     metavar="SECONDS",
-    help="Clean shutdown gets 2/3 of it, SIGTERM the rest; then SIGKILL.",
+    help="A booted guest that reacts gets 2/3 of it to shut down cleanly; then SIGKILL.",
 )
 def stop_command(
     names: tuple[str, ...], flake_dir: Path | None, state_dir: Path | None, timeout: float
@@ -184,7 +184,8 @@ def stop_command(
             click.echo(f"{name} was not running")
             continue
         how = result.exit.describe() if result.exit else "exit unknown"
-        click.echo(f"stopped {name} with {result.method} in {result.seconds:.2f} s ({how})")
+        where = f"{result.phase}; " if result.phase and result.phase != "booted" else ""
+        click.echo(f"stopped {name} with {result.method} in {result.seconds:.2f} s ({where}{how})")
 
 
 # ---------------------------------------------------------------------- status / list

@@ -44,6 +44,7 @@ from nixgen.errors import (
 from nixgen.nixcmd import Event, Nix
 from nixgen.runtime import proc
 from nixgen.runtime.console import DEFAULT_BOOT_MARKER, ConsoleReader, MarkerWatch, follow, tail
+from nixgen.runtime.helpers import Helper, run_helper
 from nixgen.runtime.qmp import QMP, socket_accepts
 from nixgen.runtime.runner import RunnerInfo, qmp_socket_from_args
 from nixgen.runtime.state import (
@@ -110,12 +111,20 @@ class StartResult:
 class StopResult:
     name: str
     was_running: bool
-    #: what ended it: ``microvm-shutdown``, ``qmp``, ``SIGTERM`` or ``SIGKILL``
+    #: what ended it: ``microvm-shutdown``, ``qmp`` (Ctrl-Alt-Del or the power
+    #: button over QMP), ``quit`` (QMP ``quit``: QEMU ends at once), ``SIGTERM``
+    #: or ``SIGKILL``
     method: str | None = None
     seconds: float = 0.0
     exit: ExitRecord | None = None
     #: output of ``bin/microvm-shutdown``, when it ran
     output: str = ""
+    #: where the guest was when asked: ``booting`` (no boot marker yet),
+    #: ``booted``, ``hung`` (booted, but it did not react to a clean shutdown),
+    #: or QEMU's run state when not running (``paused``, ``internal-error``, …)
+    phase: str | None = None
+    #: what was tried, in order, with what the guest did
+    steps: tuple[str, ...] = ()
 
 
 @attrs.frozen
@@ -584,12 +593,12 @@ class Guest:
         finally:
             client.close()
 
-    def _qmp_state(self, record: RunRecord) -> str | None:
+    def _qmp_state(self, record: RunRecord, timeout: float = 2.0) -> str | None:
         sock = self.control_socket(record)
         if sock is None or not sock.exists():
             return None
         try:
-            with QMP(sock, timeout=2.0) as client:
+            with QMP(sock, timeout=timeout) as client:
                 return client.status()
         except (QMPConnectionError, QMPCommandError):
             return None
@@ -597,13 +606,16 @@ class Guest:
     # ================================================================ stop
 
     def stop(self, timeout: float = DEFAULT_STOP_TIMEOUT) -> StopResult:
-        """Stop the guest, cleanly when it can be.
+        """Stop the guest, cleanly when it can, escalating on what the guest shows.
 
-        ``bin/microvm-shutdown`` where the runner has one, else over QMP
-        (Ctrl-Alt-Del, then ``system_powerdown``, then ``quit``): two thirds of
-        ``timeout`` for that; then SIGTERM to the guest's process group, and
-        SIGKILL to all of it when ``timeout`` has passed.  Helpers the runner
-        started go with it.  Stopping a stopped guest only cleans up.
+        A booted guest is asked cleanly (``bin/microvm-shutdown`` where the
+        runner has one, else Ctrl-Alt-Del and the power button over QMP) and
+        waited for while it reacts, up to two thirds of ``timeout``; a guest
+        still booting, paused, failed or not reacting is ended with QMP
+        ``quit`` (qemu) or SIGTERM, and SIGKILL after that.  The result says
+        where the guest was (``phase``) and what was tried (``steps``).
+        Helpers the runner started go with it.  Stopping a stopped guest only
+        cleans up.
         """
         with self.state.lock(self.lock_timeout):
             return self._stop_locked(timeout)
@@ -642,7 +654,8 @@ class Guest:
             return StopResult(self.name, was_running=False, exit=self.state.read_exit())
         self.state.mark_stopping()
         try:
-            method, output = self._shut_down(record, started, timeout)
+            shutdown = _Shutdown(self, record, started, timeout)
+            method = shutdown.run()
             self._settle(record, killed_by=method)
         finally:
             self.state.remove("stopping")
@@ -653,50 +666,17 @@ class Guest:
             method=method,
             seconds=time.monotonic() - started,
             exit=self.state.read_exit(),
-            output=output,
+            output=shutdown.output,
+            phase=shutdown.phase,
+            steps=tuple(shutdown.steps),
         )
 
     def _gone(self, record: RunRecord, until: float) -> bool:
         return proc.wait_gone(record.pid, record.start_ticks, until - time.monotonic())
 
-    def _shut_down(self, record: RunRecord, started: float, timeout: float) -> tuple[str, str]:
-        clean_until = started + timeout * 2 / 3
-        info = RunnerInfo.read(Path(record.runner)) if record.runner else None
-        script = info.shutdown_script if info else None
-        output = ""
-        if script is not None:
-            output = self._run_script(script, [], clean_until - time.monotonic())
-            if self._gone(record, clean_until):
-                return "microvm-shutdown", output
-        else:
-            sock = self.control_socket(record)
-            if sock is not None and sock.exists():
-                window = (clean_until - time.monotonic()) / 3
-                steps: list[Callable[[QMP], None]] = [
-                    QMP.ctrl_alt_del,
-                    QMP.powerdown,
-                    QMP.quit,
-                ]
-                for index, step in enumerate(steps, start=1):
-                    try:
-                        with QMP(sock, timeout=max(0.5, min(window, 5.0))) as client:
-                            step(client)
-                    except (QMPConnectionError, QMPCommandError):
-                        continue
-                    if self._gone(record, clean_until - window * (3 - index)):
-                        return "qmp", output
-        self._signal(record, signal.SIGTERM)
-        if self._gone(record, started + timeout):
-            return "SIGTERM", output
-        self._kill(record)
-        if self._gone(record, time.monotonic() + _KILL_WAIT):
-            return "SIGKILL", output
-        raise StopError(
-            self.name,
-            f"guest {self.name!r} (pid {record.pid}) survived SIGKILL",
-            hint="it is stuck in the kernel (uninterruptible I/O?); look at "
-            f"/proc/{record.pid}/stack, or wait and try again",
-        )
+    def has_booted(self) -> bool:
+        """Whether the boot marker is on this run's console."""
+        return bool(MarkerWatch(self.boot_marker).feed(_read(self.state.console)))
 
     def _members(self, record: RunRecord) -> list[int]:
         """The guest's processes: its group and session, and the runner's descendants."""
@@ -854,7 +834,7 @@ class Guest:
         stop = (lambda: not self.is_running()) if until_stopped else None
         return follow(self.state.console, lines=lines, poll=poll, stop=stop)
 
-    def balloon(self, mib: int, *, timeout: float = 30.0) -> str:
+    def balloon(self, mib: int, *, timeout: float = 10.0) -> str:
         """Set the guest's memory balloon target with ``bin/microvm-balloon``; its output."""
         record = self._record()
         if record is None:
@@ -873,36 +853,177 @@ class Guest:
             )
         if mib < 0:
             raise GuestError(self.name, f"balloon target {mib} MiB is negative")
-        return self._run_script(script, [str(mib)], timeout, check=True)
-
-    def _run_script(
-        self, script: Path, args: Sequence[str], timeout: float, *, check: bool = False
-    ) -> str:
-        """Run one of the runner's helper scripts in the state folder; its output."""
-        process = subprocess.Popen(
-            [str(script), *args],
-            cwd=self.state.path,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            out, _ = process.communicate(timeout=max(timeout, 0.1))
-        except subprocess.TimeoutExpired:
-            proc.signal_group(process.pid, signal.SIGKILL)
-            out, _ = process.communicate()
-            if check:
-                raise GuestError(
-                    self.name, f"{script} did not finish within {timeout:g} s"
-                ) from None
-        text = out.decode("utf-8", "replace")
-        if check and process.returncode != 0:
+        result = run_helper([script, str(mib)], cwd=self.state.path, timeout=timeout)
+        if result.timed_out:
             raise GuestError(
                 self.name,
-                f"{script} failed with exit code {process.returncode}: {text.strip()}",
+                f"{script} did not finish within {timeout:g} s",
+                hint="the guest's balloon driver may not be loaded yet; try again once it booted",
             )
-        return text
+        if not result.ok:
+            raise GuestError(
+                self.name,
+                f"{script} failed with exit code {result.exit_code}: {result.output.strip()}",
+            )
+        return result.output
+
+
+#: Seconds a booted guest gets to show (on its console) that it heard a clean
+#: shutdown request; without a sign by then it counts as hung.
+REACTION_WINDOW = 1.0
+#: Seconds after SIGTERM before SIGKILL, unless the guest shows it is ending.
+TERM_GRACE = 1.5
+#: Seconds QEMU gets to end after QMP ``quit``.
+QUIT_GRACE = 1.0
+#: QEMU run states in which the guest cannot react to a shutdown request.
+_DEAF_STATES = frozenset(
+    {"paused", "internal-error", "guest-panicked", "shutdown", "io-error", "watchdog"}
+)
+
+
+class _Shutdown:
+    """One stop of a running guest, escalating on what the guest shows.
+
+    A guest that has not booted yet (no boot marker on its console) cannot
+    shut down cleanly (a Ctrl-Alt-Del before its keyboard driver is up is
+    lost), nor can one that QEMU reports paused or failed: those go straight
+    to QMP ``quit`` (qemu) or SIGTERM.  A booted guest is asked cleanly
+    (``bin/microvm-shutdown``, else Ctrl-Alt-Del and then the power button
+    over QMP); it has :data:`REACTION_WINDOW` seconds to print something on its
+    console, and as long as it does, two thirds of the timeout to end.
+    SIGTERM gets :data:`TERM_GRACE` seconds (more while the guest keeps
+    printing, up to the timeout); then SIGKILL.
+    """
+
+    def __init__(self, guest: Guest, record: RunRecord, started: float, timeout: float) -> None:
+        self.guest = guest
+        self.record = record
+        self.deadline = started + timeout
+        self.clean_until = started + timeout * 2 / 3
+        self.output = ""
+        self.phase: str | None = None
+        self.steps: list[str] = []
+        self._silent = False
+
+    def _console_size(self) -> int:
+        try:
+            return self.guest.state.console.stat().st_size
+        except OSError:
+            return 0
+
+    def _watch(self, until: float, helper: Helper | None = None) -> tuple[bool, bool]:
+        """Wait for the guest to end: (gone, reacted).  Gives up after the
+        reaction window when the console stays silent, else at ``until``."""
+        mark = self._console_size()
+        react_until = min(until, time.monotonic() + REACTION_WINDOW)
+        reacted = False
+        while True:
+            now = time.monotonic()
+            if self.guest._gone(self.record, min(until, now + 0.05)):
+                return True, reacted
+            if not reacted and self._console_size() > mark:
+                reacted = True
+            if helper is not None and not helper.running() and not reacted:
+                # the helper gave up (e.g. no control socket): no need to wait longer
+                react_until = min(react_until, now + 0.2)
+            now = time.monotonic()
+            if now >= until or (not reacted and now >= react_until):
+                return False, reacted
+
+    def run(self) -> str:
+        guest, record = self.guest, self.record
+        runner = Path(record.runner) if record.runner else None
+        info = RunnerInfo.read(runner) if runner is not None else None
+        sock = guest.control_socket(record)
+        qmp_sock = sock if sock is not None and sock.exists() else None
+        run_state = guest._qmp_state(record, timeout=0.5) if qmp_sock is not None else None
+        if run_state in _DEAF_STATES:
+            self.phase = run_state
+        else:
+            self.phase = "booted" if guest.has_booted() else "booting"
+        if self.phase == "booted":
+            method = self._clean(info, qmp_sock)
+            if method is not None:
+                return method
+            if self._silent:
+                self.phase = "hung"
+        else:
+            self.steps.append(f"{self.phase}: a clean shutdown cannot work yet, skipped")
+        if qmp_sock is not None and self._quit(qmp_sock):
+            return "quit"
+        return self._signals()
+
+    def _clean(self, info: RunnerInfo | None, qmp_sock: Path | None) -> str | None:
+        script = info.shutdown_script if info else None
+        if script is not None:
+            with Helper([script], cwd=self.guest.state.path) as helper:
+                gone, reacted = self._watch(self.clean_until, helper)
+                result = helper.end() if helper.running() else helper.finish(0)
+            self.output = result.output
+            if gone:
+                self.steps.append("microvm-shutdown: the guest shut down")
+                return "microvm-shutdown"
+            self._no_end("microvm-shutdown", reacted)
+            return None
+        if qmp_sock is None:
+            return None
+        for name, press in (("Ctrl-Alt-Del", QMP.ctrl_alt_del), ("power button", QMP.powerdown)):
+            if time.monotonic() >= self.clean_until:
+                break
+            try:
+                with QMP(qmp_sock, timeout=1.0) as client:
+                    press(client)
+            except (QMPConnectionError, QMPCommandError) as err:
+                self.steps.append(f"{name} over QMP failed: {err}")
+                continue
+            gone, reacted = self._watch(self.clean_until)
+            if gone:
+                self.steps.append(f"{name} over QMP: the guest shut down")
+                return "qmp"
+            self._no_end(f"{name} over QMP", reacted)
+        return None
+
+    def _no_end(self, what: str, reacted: bool) -> None:
+        self._silent = not reacted
+        if reacted:
+            self.steps.append(f"{what}: the guest reacted but did not end in time")
+        else:
+            self.steps.append(f"{what}: no sign from the guest within {REACTION_WINDOW:g} s")
+
+    def _quit(self, qmp_sock: Path) -> bool:
+        try:
+            with QMP(qmp_sock, timeout=1.0) as client:
+                client.quit()
+        except (QMPConnectionError, QMPCommandError) as err:
+            self.steps.append(f"QMP quit failed: {err}")
+            return False
+        if self.guest._gone(self.record, time.monotonic() + QUIT_GRACE):
+            self.steps.append("QMP quit: QEMU ended")
+            return True
+        self.steps.append(f"QMP quit: QEMU still ran after {QUIT_GRACE:g} s")
+        return False
+
+    def _signals(self) -> str:
+        guest, record = self.guest, self.record
+        guest._signal(record, signal.SIGTERM)
+        until = max(self.deadline, time.monotonic() + 0.1)
+        gone, reacted = self._watch(min(until, time.monotonic() + TERM_GRACE))
+        if not gone and reacted:
+            gone = guest._gone(record, until)
+        if gone:
+            self.steps.append("SIGTERM: it ended")
+            return "SIGTERM"
+        self.steps.append("SIGTERM: it did not end")
+        guest._kill(record)
+        if guest._gone(record, time.monotonic() + _KILL_WAIT):
+            self.steps.append("SIGKILL: it ended")
+            return "SIGKILL"
+        raise StopError(
+            guest.name,
+            f"guest {guest.name!r} (pid {record.pid}) survived SIGKILL",
+            hint="it is stuck in the kernel (uninterruptible I/O?); look at "
+            f"/proc/{record.pid}/stack, or wait and try again",
+        )
 
 
 def _read(path: Path) -> str:
