@@ -73,6 +73,7 @@ __all__ = [
     "POWEROFF_MARKER",
     "QEMU",
     "REBOOT_MARKER",
+    "SHARE_MARKER",
     "SKIP_HINT",
     "CpioEntry",
     "GuestImage",
@@ -94,6 +95,9 @@ QEMU = "qemu-system-x86_64"
 BOOT_MARKER = "NIXGEN-GUEST-BOOTED"
 REBOOT_MARKER = "NIXGEN-GUEST-REBOOT"
 POWEROFF_MARKER = "NIXGEN-GUEST-POWEROFF"
+#: Printed for each virtiofs share the guest mounted: ``NIXGEN-SHARE TAG CONTENT``,
+#: CONTENT being the share's ``nixgen-hello`` file.
+SHARE_MARKER = "NIXGEN-SHARE"
 
 SKIP_HINT = (
     "needs qemu (apt-get install qemu-system-x86), apt-get and dpkg-deb, Debian's "
@@ -166,7 +170,26 @@ acpid -c /etc/acpi -l /dev/null
 
 dmesg -n 1
 echo "{BOOT_MARKER} $host"
-load_modules /etc/nixgen/modules >/dev/null 2>&1 &
+# virtiofs shares named on the kernel command line (nixgen.virtiofs=TAG:MOUNTPOINT),
+# mounted once their drivers are loaded; each says what its nixgen-hello file holds.
+mount_shares() {{
+  for arg in $(cat /proc/cmdline); do
+    case "$arg" in
+      nixgen.virtiofs=*)
+        spec="${{arg#nixgen.virtiofs=}}"
+        tag="${{spec%%:*}}"
+        dir="${{spec#*:}}"
+        mkdir -p "$dir"
+        if mount -t virtiofs "$tag" "$dir"; then
+          echo "{SHARE_MARKER} $tag $(cat "$dir/nixgen-hello" 2>/dev/null)"
+        else
+          echo "{SHARE_MARKER}-FAILED $tag"
+        fi
+        ;;
+    esac
+  done
+}}
+(load_modules /etc/nixgen/modules >/dev/null 2>&1; mount_shares) &
 
 # A line-by-line shell on the serial console (no line editing, so no escape
 # sequences on the console), started again whenever it exits.

@@ -11,20 +11,20 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
-from nixgen import Flake, MicroVM, write_project
+from nixgen import Flake, MicroVM, Share, write_project
 from nixgen.cli import cli
 from nixgen.nixcmd import Nix as NixRunner
 from nixgen.project import Project
-from nixgen.runtime import GuestState, Runtime, proc
+from nixgen.runtime import Guest, GuestState, Runtime, proc
 from tests.fakerunner import kill_leftovers, leftovers
-from tests.guestimage import BOOT_MARKER, REBOOT_MARKER, guest_image
+from tests.guestimage import BOOT_MARKER, REBOOT_MARKER, SHARE_MARKER, guest_image
 from tests.standin import (
     NIX_SKIP_REASON,
     nix_available,
@@ -63,8 +63,10 @@ def clean(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     assert not found, f"processes left running: {found}"
 
 
-def project(folder: Path, **mems: int) -> Path:
-    flake = Flake(guests=[MicroVM(name=name, mem=mem) for name, mem in mems.items()])
+def project(folder: Path, shares: Sequence[Share] = (), **mems: int) -> Path:
+    flake = Flake(
+        guests=[MicroVM(name=name, mem=mem, shares=list(shares)) for name, mem in mems.items()]
+    )
     write_project(flake, folder)
     Project(folder).save(flake)
     return folder
@@ -179,3 +181,39 @@ def test_stop_takes_under_3_s_at_any_point(
     assert (result.method, result.phase) == (method, when), result
     assert result.seconds < 3.0, result
     assert guest.status().state is GuestState.STOPPED
+
+
+def wait_for_console(guest: Guest, text: str, timeout: float = 60.0) -> list[str]:
+    deadline = time.monotonic() + timeout
+    while True:
+        lines = guest.console_tail(200)
+        if any(text in line for line in lines):
+            return lines
+        assert time.monotonic() < deadline, f"no {text!r} on the console:\n" + "\n".join(lines)
+        time.sleep(0.1)
+
+
+def test_a_virtiofs_share_is_served_and_mounted(tmp_path: Path, inputs: dict[str, str]) -> None:
+    """virtiofsd (the runner's bin/virtiofsd-run) starts before qemu, the guest
+    mounts the host folder and prints a file from it; virtiofsd ends with the guest."""
+    data = tmp_path / "data"
+    data.mkdir()
+    token = f"hello-from-the-host-{os.getpid()}"
+    (data / "nixgen-hello").write_text(token + "\n")
+    share = Share.virtiofs("data", str(data), "/mnt/data")
+    folder = project(tmp_path / "p", [share], fs=256)
+    guest = Runtime(folder, nix=NixRunner(override_inputs=inputs)).guest("fs")
+    started = guest.start(wait=True, timeout=BOOT_TIMEOUT)
+    daemons = [
+        p
+        for p in proc.descendants(guest.state.read_run().supervisor or 0)  # type: ignore[union-attr]
+        if any("virtiofsd" in word for word in proc.cmdline(p)[:2])
+    ]
+    assert daemons, "no virtiofsd runs beside the guest"
+    lines = wait_for_console(guest, SHARE_MARKER)
+    assert any(f"{SHARE_MARKER} data {token}" in line for line in lines), lines
+    assert (guest.state.path / "fs-virtiofs-data.sock").exists()
+    result = guest.stop(timeout=30)
+    assert result.method == "microvm-shutdown", result
+    assert not any(proc.alive(p) for p in daemons)
+    assert not proc.alive(started.pid) and not leftovers(tmp_path)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import json
 import os
 import select
 import signal
@@ -20,7 +21,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -44,7 +45,13 @@ from nixgen.errors import (
 from nixgen.nixcmd import Event, Nix
 from nixgen.runtime import proc
 from nixgen.runtime.console import DEFAULT_BOOT_MARKER, ConsoleReader, MarkerWatch, follow, tail
-from nixgen.runtime.helpers import Helper, run_helper
+from nixgen.runtime.helpers import (
+    Helper,
+    Prestart,
+    run_helper,
+    tap_commands,
+    virtiofs_daemons,
+)
 from nixgen.runtime.qmp import QMP, socket_accepts
 from nixgen.runtime.runner import RunnerInfo, qmp_socket_from_args
 from nixgen.runtime.state import (
@@ -222,6 +229,10 @@ class Guest:
     on_event: Callable[[Event], None] | None = None
     #: register ``current``/``booted`` as GC roots through nix when they point into the store
     gc_roots: bool = True
+    #: tap id → the bridge the model puts it on (asked only for guests with tap interfaces)
+    tap_bridges: Callable[[], Mapping[str, str]] | None = None
+
+    _prestart: Prestart = attrs.field(factory=Prestart, init=False, repr=False)
 
     @classmethod
     def at(cls, state_dir: Path | str, name: str | None = None, **kw: Any) -> Guest:
@@ -367,6 +378,7 @@ class Guest:
         self.state.create()
         self._settle(self.state.read_run())
         self.state.clean_stale()
+        self._prestart = self.prestart(runner)
         self.state.remove(EXIT)
         self.set_current(runner)
         if self.project is not None:
@@ -376,10 +388,23 @@ class Guest:
         self.state.rotate_console()
         return program
 
+    def prestart(self, runner: Path) -> Prestart:
+        """What must run around the hypervisor: virtiofsd per share, tap devices.
+
+        Raises :class:`StartError` before anything starts when it cannot be
+        done (no virtiofsd, no right to create a tap, a missing share folder).
+        """
+        info = RunnerInfo.read(runner)
+        daemons = virtiofs_daemons(self.name, info, self.state.path)
+        bridges = self.tap_bridges() if info.tap_interfaces and self.tap_bridges else {}
+        before, after = tap_commands(self.name, info, bridges)
+        return Prestart(before=before, daemons=daemons, after=after)
+
     def _spawn(
         self, runner: Path, *, foreground: bool
     ) -> tuple[subprocess.Popen[bytes], RunRecord]:
         program = self._prepare(runner)
+        spec = "-" if self._prestart.empty else json.dumps(self._prestart.to_json())
         read_fd, write_fd = os.pipe()
         argv = [
             sys.executable,
@@ -390,6 +415,7 @@ class Guest:
             str(self.state.path),
             str(self.state.console),
             str(write_fd),
+            spec,
             str(program),
         ]
         quiet = subprocess.DEVNULL

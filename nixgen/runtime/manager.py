@@ -13,7 +13,7 @@ import hashlib
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
@@ -30,6 +30,10 @@ from nixgen.runtime.guest import (
     GuestStatus,
 )
 from nixgen.runtime.state import StateDir
+
+if TYPE_CHECKING:
+    from nixgen.model import Flake
+    from nixgen.network import Attachment
 
 __all__ = [
     "STATE_SUBDIR",
@@ -151,7 +155,39 @@ class Runtime:
             lock_timeout=self.lock_timeout,
             on_event=self.on_event,
             gc_roots=self.gc_roots,
+            tap_bridges=lambda: self.tap_bridges(name),
         )
+
+    def attachments(self, name: str) -> tuple[Attachment, ...]:
+        """The guest's places on the project's networks (none without a nixgen.toml)."""
+        from nixgen.network import plan_networks
+
+        flake = self._flake()
+        return plan_networks(flake).of_guest(name) if flake is not None else ()
+
+    def tap_bridges(self, name: str) -> dict[str, str]:
+        """Tap id → the bridge of the network the model puts it on."""
+        from nixgen.network import plan_networks
+
+        flake = self._flake()
+        if flake is None:
+            return {}
+        networks = {(h.name, n.name): n for h in flake.hosts for n in h.networks}
+        return {
+            a.id: networks[(a.host, a.network)].bridge_name
+            for a in plan_networks(flake).of_guest(name)
+            if a.type == "bridge" and (a.host, a.network) in networks
+        }
+
+    def _flake(self) -> Flake | None:
+        if self.project is None:
+            return None
+        from nixgen.project import Project
+
+        try:
+            return Project.at(self.project).load()
+        except NixgenError:
+            return None
 
     def declared(self) -> list[str]:
         """The guests of the project's ``nixgen.toml`` (empty without one)."""
