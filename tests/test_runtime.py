@@ -664,6 +664,29 @@ def test_update_without_restart_leaves_the_guest_stale(tmp_path: Path, flake: Fa
     a.stop(timeout=5)
 
 
+def test_cli_update_restart_says_it_restarted_a_stale_guest(
+    tmp_path: Path, flake: FakeFlake
+) -> None:
+    """Updated earlier without --restart: unchanged now, but stale, so restarted, and said so."""
+    rt = Runtime(tmp_path / "project", state_root=tmp_path / "vms")
+    a = rt.guest("a")
+    pid = a.start(wait=True).pid
+    flake.runners["a"] = runner(tmp_path, "a-2", shutdown=SHUTDOWN_USR1)
+    rt.update(["a"])
+    args = ["update", "a", "-f", str(tmp_path / "project"), "--state-dir", str(tmp_path / "vms")]
+    result = invoke(*args, "--restart")
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[-2:] == [
+        f"a: unchanged ({flake.runners['a']})",
+        "  restarted: it was running an older runner",
+    ]
+    assert a.pid not in (None, pid) and not a.status().stale
+    [data] = json.loads(invoke(*args, "--restart", "--json").output)
+    assert data["restarted"] is False  # current now: nothing to restart, and the text agrees
+    assert invoke(*args, "--restart").output.splitlines()[-1].startswith("a: unchanged")
+    a.stop(timeout=5)
+
+
 def test_status_without_evaluation(tmp_path: Path, flake: FakeFlake) -> None:
     rt = Runtime(tmp_path / "project", state_root=tmp_path / "vms")
     rt.guest("a").start(wait=True)

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from nixgen import Flake, MicroVM, Share, write_project
+from nixgen import Flake, MicroVM, Nix, Share, write_project
 from nixgen.cli import cli
 from nixgen.nixcmd import Nix as NixRunner
 from nixgen.project import Project
@@ -217,3 +217,19 @@ def test_a_virtiofs_share_is_served_and_mounted(tmp_path: Path, inputs: dict[str
     assert result.method == "microvm-shutdown", result
     assert not any(proc.alive(p) for p in daemons)
     assert not proc.alive(started.pid) and not leftovers(tmp_path)
+
+
+def test_a_guest_without_a_control_socket(tmp_path: Path, inputs: dict[str, str]) -> None:
+    """socket = null (upstream: nullOr str): no QMP; it boots, and stops by SIGTERM."""
+    folder = tmp_path / "p"
+    flake = Flake(guests=[MicroVM(name="nosock", mem=256, socket=Nix("null"))])
+    write_project(flake, folder)
+    Project(folder).save(flake)
+    assert "socket = null;" in (folder / "vms" / "nosock.nix").read_text()
+    guest = Runtime(folder, nix=NixRunner(override_inputs=inputs)).guest("nosock")
+    pid = guest.start(wait=True, timeout=BOOT_TIMEOUT).pid
+    assert "-qmp" not in proc.cmdline(pid)
+    assert guest.control_socket() is None
+    result = guest.stop(timeout=30)
+    assert result.method == "SIGTERM" and result.seconds < 3.0, result
+    assert "no control socket" in result.output

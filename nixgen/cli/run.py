@@ -336,7 +336,10 @@ def list_command(
 
 def _update_lines(result: UpdateResult) -> list[str]:
     if not result.changed:
-        return [f"{result.name}: unchanged ({result.new})"]
+        lines = [f"{result.name}: unchanged ({result.new})"]
+        if result.restarted:  # an earlier update switched it; it ran the old runner
+            lines.append("  restarted: it was running an older runner")
+        return lines
     what = f"{result.old} → {result.new}" if result.old else f"new {result.new}"
     state = (
         "restarted"

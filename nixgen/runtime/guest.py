@@ -947,11 +947,10 @@ class _Shutdown:
             now = time.monotonic()
             if self.guest._gone(self.record, min(until, now + 0.05)):
                 return True, reacted
+            if helper is not None and helper.exit_code not in (None, 0):
+                return False, False  # the request never reached the guest (no socket, …)
             if not reacted and self._console_size() > mark:
                 reacted = True
-            if helper is not None and not helper.running() and not reacted:
-                # the helper gave up (e.g. no control socket): no need to wait longer
-                react_until = min(react_until, now + 0.2)
             now = time.monotonic()
             if now >= until or (not reacted and now >= react_until):
                 return False, reacted
@@ -989,6 +988,12 @@ class _Shutdown:
             if gone:
                 self.steps.append("microvm-shutdown: the guest shut down")
                 return "microvm-shutdown"
+            if result.exit_code not in (None, 0):
+                said = result.output.strip().splitlines()[-1:] or [""]
+                self.steps.append(
+                    f"microvm-shutdown failed (exit code {result.exit_code}) {said[0]}"
+                )
+                return None
             self._no_end("microvm-shutdown", reacted)
             return None
         if qmp_sock is None:

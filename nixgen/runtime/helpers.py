@@ -95,6 +95,12 @@ class Helper:
     def running(self) -> bool:
         return self._process.poll() is None
 
+    @property
+    def exit_code(self) -> int | None:
+        """How it ended (None: still running, or ended by a signal)."""
+        code = self._process.poll()
+        return code if code is None or code >= 0 else None
+
     def finish(self, timeout: float) -> HelperResult:
         """Wait up to ``timeout`` seconds for it to end by itself; end it after that."""
         try:
