@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -914,3 +915,70 @@ def test_update_builds_once_and_switches_only_the_changed_guest(
     after = {s.name: s for s in rt.status()}
     assert after["b"].current == status["b"].expected
     assert [after[n].freshness for n in "ab"] == ["current", "current"]
+
+
+# ----------------------------------------------------------------- console --attach
+
+#: Answers each line of its console input.
+ECHOES = 'echo NIXGEN-GUEST-BOOTED\nwhile IFS= read -r line; do echo "got: $line"; done\n'
+
+
+def nixgen_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "nixgen", *args]
+
+
+def read_pty_until(fd: int, text: bytes, timeout: float = 20.0) -> bytes:
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while text not in seen:
+        assert time.monotonic() < deadline, seen
+        ready, _, _ = select.select([fd], [], [], 0.1)
+        if ready:
+            try:
+                seen += os.read(fd, 4096)
+            except OSError:  # the other side closed
+                break
+    return seen
+
+
+def test_console_attach_from_a_pipe_sends_and_detaches(tmp_path: Path, runtime: Runtime) -> None:
+    web = runtime.guest("web")
+    pid = web.start(runner=runner(tmp_path, "r1", ECHOES), wait=True).pid
+    state = str(tmp_path / "vms")
+    args = nixgen_command("console", "web", "--attach", "--state-dir", state, "-n", "0")
+    done = subprocess.run(args, input=b"hello\nworld\n", capture_output=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert b"got: hello" in done.stdout and b"got: world" in done.stdout
+    assert b"detached; web keeps running" in done.stderr
+    assert web.pid == pid
+    web.stop(timeout=5)
+
+
+def test_console_attach_on_a_terminal_detaches_with_ctrl_close_bracket(
+    tmp_path: Path, runtime: Runtime
+) -> None:
+    web = runtime.guest("web")
+    pid = web.start(runner=runner(tmp_path, "r1", ECHOES), wait=True).pid
+    state = str(tmp_path / "vms")
+    for word in ("first", "second"):  # attach, detach, and attach again
+        main, sub = os.openpty()
+        args = nixgen_command("console", "web", "--attach", "--state-dir", state)
+        attached = subprocess.Popen(args, stdin=sub, stdout=sub, stderr=sub)
+        os.close(sub)
+        try:
+            read_pty_until(main, b"Ctrl-] detaches")
+            os.write(main, word.encode() + b"\n")
+            read_pty_until(main, f"got: {word}".encode())
+            os.write(main, b"\x1d")
+            assert b"detached; web keeps running" in read_pty_until(main, b"keeps running")
+            assert attached.wait(timeout=10) == 0
+        finally:
+            attached.kill()
+            os.close(main)
+    assert web.pid == pid
+    web.stop(timeout=5)
+
+
+def test_console_input_needs_a_running_guest(runtime: Runtime) -> None:
+    with pytest.raises(GuestNotRunningError):
+        runtime.guest("web").console_input()

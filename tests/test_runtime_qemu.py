@@ -9,7 +9,10 @@ and stops it like any guest.  Skipped when nix, qemu or the guest image
 from __future__ import annotations
 
 import os
+import select
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -233,3 +236,46 @@ def test_a_guest_without_a_control_socket(tmp_path: Path, inputs: dict[str, str]
     result = guest.stop(timeout=30)
     assert result.method == "SIGTERM" and result.seconds < 3.0, result
     assert "no control socket" in result.output
+
+
+def test_console_attach_types_into_the_real_guest_and_detaches(
+    tmp_path: Path, inputs: dict[str, str]
+) -> None:
+    """Through a terminal (a pty): the guest's shell runs what is typed; Ctrl-]
+    detaches and the guest keeps running; a second attach works the same."""
+    folder = project(tmp_path / "p", tty=256)
+    guest = Runtime(folder, nix=NixRunner(override_inputs=inputs)).guest("tty")
+    pid = guest.start(wait=True, timeout=BOOT_TIMEOUT).pid
+    wait_for_console(guest, "tty#")  # its shell's prompt
+    command = [sys.executable, "-m", "nixgen", "console", "tty", "--attach", "-f", str(folder)]
+    for a, b in ((6, 7), (20, 22)):
+        main, sub = os.openpty()
+        attached = subprocess.Popen(command, stdin=sub, stdout=sub, stderr=sub)
+        os.close(sub)
+        try:
+            seen = read_pty(main, b"Ctrl-] detaches")
+            os.write(main, f"echo answer-$(({a}*{b}))\r".encode())  # Enter is CR on a terminal
+            seen = read_pty(main, f"answer-{a * b}\r\n".encode())
+            os.write(main, b"\x1d")
+            seen = read_pty(main, b"keeps running")
+            assert b"(detached; tty keeps running)" in seen
+            assert attached.wait(timeout=10) == 0
+        finally:
+            attached.kill()
+            os.close(main)
+        assert guest.pid == pid and guest.status().run_state == "running"
+    assert guest.stop(timeout=30).method == "microvm-shutdown"
+
+
+def read_pty(fd: int, text: bytes, timeout: float = 30.0) -> bytes:
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while text not in seen:
+        assert time.monotonic() < deadline, seen
+        ready, _, _ = select.select([fd], [], [], 0.1)
+        if ready:
+            try:
+                seen += os.read(fd, 4096)
+            except OSError:
+                break
+    return seen

@@ -6,6 +6,9 @@ Thin commands over :mod:`nixgen.runtime`; see docs/running-guests.md.
 from __future__ import annotations
 
 import json
+import os
+import select
+import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -19,11 +22,13 @@ from nixgen.errors import BootError, NixgenError
 from nixgen.runtime import (
     DEFAULT_BOOT_TIMEOUT,
     DEFAULT_STOP_TIMEOUT,
+    Guest,
     GuestState,
     GuestStatus,
     Runtime,
     UpdateResult,
 )
+from nixgen.runtime.console import DETACH_KEY, reader_after_tail
 from nixgen.runtime.manager import environ_state_root
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -400,16 +405,33 @@ def update_command(
 @_state_option
 @click.option("-n", "--lines", type=int, default=20, show_default=True, help="Lines shown first.")
 @click.option("--no-follow", is_flag=True, help="Print the last lines and exit.")
+@click.option(
+    "--attach",
+    is_flag=True,
+    help="Type into the console too (a terminal: Ctrl-] detaches); the guest keeps running.",
+)
 def console_command(
-    name: str, flake_dir: Path | None, state_dir: Path | None, lines: int, no_follow: bool
+    name: str,
+    flake_dir: Path | None,
+    state_dir: Path | None,
+    lines: int,
+    no_follow: bool,
+    attach: bool,
 ) -> None:
-    """Follow guest NAME's console (like tail -f); Ctrl-C leaves the guest running."""
+    """Follow guest NAME's console (like tail -f); Ctrl-C leaves the guest running.
+
+    With --attach, what you type goes to the guest's serial console; Ctrl-]
+    detaches. Piped input is sent as it is, and the command detaches at its end.
+    """
     guest = _runtime(flake_dir, state_dir).guest(name)
     if not guest.state.console.exists():
         raise NixgenError(
             f"guest {name!r} has no console log ({guest.state.console})",
             hint=f"start it with `nixgen run {name}`",
         )
+    if attach:
+        _attach(guest, lines)
+        return
     if no_follow:
         for line in guest.console_tail(lines):
             click.echo(line)
@@ -419,6 +441,65 @@ def console_command(
             click.echo(text, nl=False)
     except KeyboardInterrupt:
         click.echo(f"\n(left the console; {name} keeps running)", err=True)
+
+
+def _attach(guest: Guest, lines: int) -> None:
+    """Relay the terminal to the guest's console until Ctrl-], the end of input or the guest's end."""
+    import termios
+    import tty
+
+    name = guest.name
+    sink = guest.console_input()
+    start, reader = reader_after_tail(guest.state.console, lines)
+    stdin = sys.stdin.fileno()
+    terminal = os.isatty(stdin)
+    saved = termios.tcgetattr(stdin) if terminal else None
+    how = "detached"
+    try:
+        if terminal:
+            tty.setraw(stdin, termios.TCSANOW)  # (not TCSAFLUSH: keep what was typed ahead)
+        end = "\r\n" if terminal else "\n"  # raw: no newline translation
+        banner = f"attached to {name}'s console" + ("; Ctrl-] detaches" if terminal else "")
+        click.echo(banner + end, nl=False, err=True)
+        for line in start:
+            click.echo(line + end, nl=False)
+        ended_input = None  # when the piped input ended
+        next_check = time.monotonic()
+        while True:
+            if ended_input is None:
+                ready, _, _ = select.select([stdin], [], [], 0.02)
+            else:
+                ready = []
+                time.sleep(0.02)
+            if ready:
+                data = os.read(stdin, 4096)
+                if not data:
+                    ended_input = time.monotonic()
+                elif DETACH_KEY in data:
+                    sink.send(data[: data.index(DETACH_KEY)])
+                    break
+                else:
+                    sink.send(data)
+            text = reader.read()
+            if text:
+                click.echo(text, nl=False)
+                if ended_input is not None:
+                    ended_input = time.monotonic()
+            elif ended_input is not None and time.monotonic() - ended_input > 0.5:
+                break  # piped input sent and the guest quiet since: done
+            if time.monotonic() >= next_check:
+                next_check = time.monotonic() + 0.5
+                if not guest.is_running():
+                    click.echo(reader.read(), nl=False)
+                    how = "the guest stopped"
+                    break
+    finally:
+        if saved is not None:
+            termios.tcsetattr(stdin, termios.TCSADRAIN, saved)
+        sink.close()
+        reader.close()
+    keeps = f"; {name} keeps running" if how == "detached" else ""
+    click.echo(f"\r\n({how}{keeps})", err=True)
 
 
 @click.command("balloon")

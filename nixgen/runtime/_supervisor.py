@@ -14,7 +14,8 @@ die (``PR_SET_PDEATHSIG``): they never outlive the guest.
 
 - ``background``: detaches (fork, the first process exits at once, the second
   calls setsid), so the guest outlives nixgen and belongs to a session and
-  process group of its own; stdin is /dev/null, stdout and stderr go to LOG.
+  process group of its own; the runner's stdin is the FIFO ``STATE/console.in``
+  (``nixgen console --attach`` writes to it), stdout and stderr go to LOG.
 - ``foreground``: stays in the caller's process group with its terminal.
 
 Both become a child subreaper, start PROGRAM with the working directory
@@ -32,6 +33,7 @@ File formats: see :mod:`nixgen.runtime.state` (JSON, written atomically).
 
 import os
 import signal
+import stat
 import sys
 import time
 
@@ -165,8 +167,6 @@ def _tail(path: str) -> str:
 
 
 def _is_socket(path: str) -> bool:
-    import stat
-
     try:
         return stat.S_ISSOCK(os.stat(path).st_mode)
     except OSError:
@@ -298,6 +298,19 @@ def main(argv: list[str]) -> int:
         os.write(ready_fd, b"error " + problem.encode() + b"\n")
         os.close(ready_fd)
         return 1
+    # The serial console's input: a FIFO that `nixgen console --attach` writes
+    # to.  The runner holds it open for reading and writing, so it never sees
+    # an end of input, whoever comes and goes.
+    console_in = -1
+    if background:
+        fifo = os.path.join(state, "console.in")
+        try:
+            if not stat.S_ISFIFO(os.lstat(fifo).st_mode):
+                os.unlink(fifo)
+                os.mkfifo(fifo, 0o600)
+        except FileNotFoundError:
+            os.mkfifo(fifo, 0o600)
+        console_in = os.open(fifo, os.O_RDWR)
     check_r, check_w = os.pipe()  # close-on-exec: EOF means exec worked
     started_at = time.time()
     runner = os.fork()
@@ -308,6 +321,7 @@ def main(argv: list[str]) -> int:
                 signal.signal(reset, signal.SIG_DFL)
             os.chdir(state)
             if background:
+                os.dup2(console_in, 0)
                 os.dup2(out, 1)
                 os.dup2(out, 2)
                 os.close(out)
@@ -319,6 +333,8 @@ def main(argv: list[str]) -> int:
             os.write(check_w, f"{program}: {err!r}".encode())
         os._exit(127)
     os.close(check_w)
+    if console_in >= 0:
+        os.close(console_in)
     failure = b""
     while True:
         chunk = os.read(check_r, 4096)

@@ -44,7 +44,14 @@ from nixgen.errors import (
 )
 from nixgen.nixcmd import Event, Nix
 from nixgen.runtime import proc
-from nixgen.runtime.console import DEFAULT_BOOT_MARKER, ConsoleReader, MarkerWatch, follow, tail
+from nixgen.runtime.console import (
+    DEFAULT_BOOT_MARKER,
+    ConsoleInput,
+    ConsoleReader,
+    MarkerWatch,
+    follow,
+    tail,
+)
 from nixgen.runtime.helpers import (
     Helper,
     Prestart,
@@ -56,6 +63,7 @@ from nixgen.runtime.qmp import QMP, socket_accepts
 from nixgen.runtime.runner import RunnerInfo, qmp_socket_from_args
 from nixgen.runtime.state import (
     BOOTED,
+    CONSOLE_IN,
     CURRENT,
     EXIT,
     ExitRecord,
@@ -859,6 +867,28 @@ class Guest:
         (``tail -f``); with ``until_stopped``, ends once the guest is not running."""
         stop = (lambda: not self.is_running()) if until_stopped else None
         return follow(self.state.console, lines=lines, poll=poll, stop=stop)
+
+    def console_input(self) -> ConsoleInput:
+        """Type into the running guest's serial console (see ``nixgen console --attach``).
+
+        What is written goes to the runner's stdin, which for microvm.nix's
+        runners is the guest's serial console; its output is in the console
+        log (:meth:`follow_console`).
+        """
+        record = self._record()
+        if record is None:
+            raise GuestNotRunningError(self.name, "attach to its console")
+        path = self.state.path / CONSOLE_IN
+        try:
+            return ConsoleInput(path)
+        except OSError as err:
+            how = "it runs in the foreground" if record.foreground else "no console input"
+            raise UnsupportedError(
+                self.name,
+                f"cannot write to guest {self.name!r}'s console ({how}: {path}: {err.strerror})",
+                hint=f"a guest nixgen started in the background has one; restart it "
+                f"(`nixgen stop {self.name} && nixgen run {self.name}`)",
+            ) from err
 
     def balloon(self, mib: int, *, timeout: float = 10.0) -> str:
         """Set the guest's memory balloon target with ``bin/microvm-balloon``; its output."""
