@@ -13,16 +13,20 @@ unprivileged user (``setpriv``).
 from __future__ import annotations
 
 import os
+import select
 import shutil
+import socket
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from nixgen.errors import StartError
+from nixgen.errors import StartError, UnsupportedError
 from nixgen.runtime import Guest, Runtime, proc
 from nixgen.runtime.helpers import has_net_admin
 from tests.fakerunner import BOOTS, kill_leftovers, leftovers, make_runner
@@ -200,7 +204,7 @@ REFUSED = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from nixgen.errors import StartError
+    from nixgen.errors import StartError, UnsupportedError
     from nixgen.runtime import Runtime
 
     runner, state = Path(sys.argv[1]), Path(sys.argv[2])
@@ -257,3 +261,176 @@ def test_without_the_rights_the_start_is_refused_and_says_what_is_missing(
     finally:
         kill_leftovers(base)
         shutil.rmtree(base, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------- ssh
+
+needs_sshd = pytest.mark.skipif(
+    os.geteuid() != 0 or not all(shutil.which(p) for p in ("ssh", "ssh-keygen", "/usr/sbin/sshd")),
+    reason="needs root and OpenSSH (apt-get install openssh-client openssh-server)",
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def sshd(tmp_path: Path) -> Iterator[tuple[int, Path]]:
+    """A real sshd on a loopback port standing in for the guest's: (port, client key)."""
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    for name in ("host", "client"):
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(keys / name)], check=True
+        )
+    shutil.copy(keys / "client.pub", keys / "authorized_keys")
+    Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege separation folder
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            "/usr/sbin/sshd",
+            "-D",
+            "-e",
+            "-f",
+            "/dev/null",
+            "-p",
+            str(port),
+            "-h",
+            str(keys / "host"),
+            "-o",
+            "ListenAddress=127.0.0.1",
+            "-o",
+            f"AuthorizedKeysFile={keys / 'authorized_keys'}",
+            "-o",
+            "PidFile=none",
+            "-o",
+            "UsePAM=no",
+            "-o",
+            "StrictModes=no",
+            "-o",
+            "PermitRootLogin=prohibit-password",
+        ],
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            assert time.monotonic() < deadline and server.poll() is None, "sshd did not start"
+            time.sleep(0.05)
+        yield port, keys / "client"
+    finally:
+        server.kill()
+        server.wait()
+
+
+BATCH = ("-o", "BatchMode=yes", "-o", "ConnectTimeout=10")
+
+
+@needs_sshd
+def test_ssh_to_a_forwarded_port(tmp_path: Path, sshd: tuple[int, Path]) -> None:
+    port, key = sshd
+    run = f"# -netdev user,id=net0,hostfwd=tcp:127.0.0.1:{port}-:22\n" + BOOTS
+    web = guest(tmp_path)
+    web.start(runner=make_runner(tmp_path / "runner", run), wait=True)
+    command = web.ssh_command(["echo", "inside-$((6*7))"], options=("-i", str(key), *BATCH))
+    assert command.via == f"forwarded port 127.0.0.1:{port}"
+    done = subprocess.run(command.argv, capture_output=True, text=True, timeout=30, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "inside-42"
+    web.stop(timeout=5)
+
+
+def mux(path: Path, port: int) -> threading.Thread:
+    """cloud-hypervisor's vsock socket: ``CONNECT 22`` → ``OK …``, then the stream
+    (here: to the stand-in sshd)."""
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(path))
+    server.listen(1)
+
+    def serve() -> None:
+        conn, _ = server.accept()
+        server.close()
+        request = b""
+        while not request.endswith(b"\n"):
+            request += conn.recv(1)
+        assert request == b"CONNECT 22\n", request
+        conn.sendall(b"OK 1073741824\n")
+        upstream = socket.create_connection(("127.0.0.1", port))
+        sockets = [conn, upstream]
+        while True:
+            ready, _, _ = select.select(sockets, [], [], 30)
+            if not ready:
+                return
+            for source in ready:
+                data = source.recv(65536)
+                if not data:
+                    conn.close()
+                    upstream.close()
+                    return
+                (upstream if source is conn else conn).sendall(data)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return thread
+
+
+@needs_sshd
+def test_ssh_over_cloud_hypervisors_vsock_socket(tmp_path: Path, sshd: tuple[int, Path]) -> None:
+    """The guest has a vsock CID: ssh goes through nixgen's ProxyCommand, as upstream's microvm -s."""
+    port, key = sshd
+    runner = make_runner(tmp_path / "runner", BOOTS, hypervisor="cloud-hypervisor")
+    (runner / "share" / "microvm" / "vsock-cid").write_text("5\n")
+    web = guest(tmp_path)
+    web.start(runner=runner, wait=True)
+    thread = mux(web.state.path / "notify.vsock", port)
+    command = web.ssh_command(["echo", "via-vsock"], options=("-i", str(key), *BATCH))
+    assert command.via == f"vsock-mux {web.state.path / 'notify.vsock'}"
+    done = subprocess.run(command.argv, capture_output=True, text=True, timeout=30, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "via-vsock"
+    thread.join(timeout=10)
+    web.stop(timeout=5)
+
+
+def test_ssh_over_vsock_uses_the_cid(tmp_path: Path) -> None:
+    runner = make_runner(tmp_path / "runner", BOOTS)
+    (runner / "share" / "microvm" / "vsock-cid").write_text("42\n")
+    web = guest(tmp_path)
+    web.start(runner=runner, wait=True)
+    state = str(tmp_path / "vms")
+    done = subprocess.run(
+        [sys.executable, "-m", "nixgen", "ssh", "web", "--state-dir", state, "--print", "uptime"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "nixgen.runtime.sshproxy vsock 42 22" in done.stdout
+    assert done.stdout.split()[-3:] == ["root", "vsock/42", "uptime"]
+    # the proxy itself, where nothing answers on that CID: a clear error
+    proxy = subprocess.run(
+        [sys.executable, "-m", "nixgen.runtime.sshproxy", "vsock", "42", "22"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    assert proxy.returncode == 1 and "cannot reach vsock 42 port 22" in proxy.stderr
+    web.stop(timeout=5)
+
+
+def test_no_way_in_says_what_would_give_one(tmp_path: Path) -> None:
+    web = guest(tmp_path)
+    web.start(runner=make_runner(tmp_path / "runner", BOOTS), wait=True)
+    with pytest.raises(UnsupportedError, match="offers no way in") as caught:
+        web.ssh_command()
+    assert "microvm.vsock.cid" in str(caught.value) and "--attach" in str(caught.value)
+    web.stop(timeout=5)

@@ -502,6 +502,46 @@ def _attach(guest: Guest, lines: int) -> None:
     click.echo(f"\r\n({how}{keeps})", err=True)
 
 
+@click.command("ssh", context_settings={"ignore_unknown_options": True})
+@click.argument("name")
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@nixopts.flake_option
+@_state_option
+@click.option("-l", "--login", "user", default="root", show_default=True, help="User to log in as.")
+@click.option(
+    "-i", "--identity", type=click.Path(dir_okay=False), default=None, help="ssh's -i KEY."
+)
+@click.option("--print", "print_only", is_flag=True, help="Print the ssh command; do not run it.")
+def ssh_command(
+    name: str,
+    args: tuple[str, ...],
+    flake_dir: Path | None,
+    state_dir: Path | None,
+    user: str,
+    identity: str | None,
+    print_only: bool,
+) -> None:
+    """SSH into running guest NAME: over vsock when it has a vsock CID (as
+    microvm.nix's `microvm -s`), else to a port forwarded to its port 22, else
+    to its address on a network of the project. ARGS: a command to run there."""
+    import shlex
+
+    options = ("-i", identity) if identity else ()
+    guest = _runtime(flake_dir, state_dir).guest(name)
+    command = guest.ssh_command(args, user=user, options=options)
+    if print_only:
+        click.echo(shlex.join(command.argv))
+        return
+    click.echo(f"connecting to {name} over {command.via}", err=True)
+    try:
+        os.execvp(command.argv[0], list(command.argv))
+    except OSError as err:
+        raise NixgenError(
+            f"cannot run {command.argv[0]}: {err.strerror}",
+            hint="install an ssh client (Debian: apt-get install openssh-client)",
+        ) from err
+
+
 @click.command("balloon")
 @click.argument("name")
 @click.argument("mib", type=click.IntRange(min=0), metavar="MB")
@@ -522,6 +562,7 @@ def register(group: click.Group) -> None:
         list_command,
         update_command,
         console_command,
+        ssh_command,
         balloon_command,
     ):
         group.add_command(command)

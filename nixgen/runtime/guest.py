@@ -16,6 +16,7 @@ import enum
 import json
 import os
 import select
+import shlex
 import signal
 import subprocess
 import sys
@@ -78,6 +79,7 @@ __all__ = [
     "Guest",
     "GuestState",
     "GuestStatus",
+    "SshCommand",
     "StartResult",
     "StopResult",
 ]
@@ -140,6 +142,14 @@ class StopResult:
     phase: str | None = None
     #: what was tried, in order, with what the guest did
     steps: tuple[str, ...] = ()
+
+
+@attrs.frozen
+class SshCommand:
+    """How ``nixgen ssh`` reaches a guest: ``via`` says which way, ``argv`` is the ssh command."""
+
+    via: str
+    argv: tuple[str, ...]
 
 
 @attrs.frozen
@@ -239,6 +249,8 @@ class Guest:
     gc_roots: bool = True
     #: tap id → the bridge the model puts it on (asked only for guests with tap interfaces)
     tap_bridges: Callable[[], Mapping[str, str]] | None = None
+    #: the guest's static addresses on the model's networks (asked only by :meth:`ssh_command`)
+    network_addresses: Callable[[], Sequence[str]] | None = None
 
     _prestart: Prestart = attrs.field(factory=Prestart, init=False, repr=False)
 
@@ -867,6 +879,57 @@ class Guest:
         (``tail -f``); with ``until_stopped``, ends once the guest is not running."""
         stop = (lambda: not self.is_running()) if until_stopped else None
         return follow(self.state.console, lines=lines, poll=poll, stop=stop)
+
+    def ssh_command(
+        self,
+        args: Sequence[str] = (),
+        *,
+        user: str = "root",
+        options: Sequence[str] = (),
+        ssh: str = "ssh",
+    ) -> SshCommand:
+        """The ``ssh`` command line into the running guest, and how it gets there.
+
+        Over vsock where the guest has a vsock CID (as upstream's ``microvm
+        -s``: port 22 through ``AF_VSOCK``, or cloud-hypervisor's
+        ``notify.vsock`` socket, with nixgen's own ProxyCommand); else to a
+        port qemu forwards to its port 22; else to its address on one of the
+        model's networks.  ``options`` go right after ``ssh`` (``-i KEY``);
+        ``args`` after the destination (a command to run).
+        """
+        record = self._record()
+        if record is None:
+            raise GuestNotRunningError(self.name, "ssh into it")
+        runner = Path(record.runner) if record.runner else self.state.link(BOOTED)
+        info = RunnerInfo.read(runner) if runner is not None else None
+        # A guest's host key changes when it is rebuilt, and ports and CIDs are reused.
+        throwaway = ("-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null")
+        login = (*options, "-l", user)
+        if info is not None and info.vsock_cid is not None:
+            if info.hypervisor == "cloud-hypervisor":
+                kind, where = "vsock-mux", str(self.state.path / "notify.vsock")
+            else:
+                kind, where = "vsock", str(info.vsock_cid)
+            proxy = shlex.join([sys.executable, "-m", "nixgen.runtime.sshproxy", kind, where, "22"])
+            argv = (ssh, *throwaway, "-o", f"ProxyCommand={proxy}", *login, f"{kind}/{where}")
+            return SshCommand(f"{kind} {where}", (*argv, *args))
+        forwarded = [p for p in (info.forwarded_ports if info else ()) if p.guest_port == 22]
+        if forwarded:
+            port = forwarded[0]
+            host = port.host_address if port.host_address not in ("", "0.0.0.0") else "127.0.0.1"
+            argv = (ssh, *throwaway, "-p", str(port.host_port), *login, host)
+            return SshCommand(f"forwarded port {host}:{port.host_port}", (*argv, *args))
+        addresses = list(self.network_addresses()) if self.network_addresses else []
+        if addresses:
+            return SshCommand(f"address {addresses[0]}", (ssh, *login, addresses[0], *args))
+        raise UnsupportedError(
+            self.name,
+            f"guest {self.name!r} offers no way in for ssh: no vsock CID, no port forwarded "
+            "to its port 22, and no address on a network of the project",
+            hint="set microvm.vsock.cid (and services.openssh in the guest), forward a port "
+            "(microvm.forwardPorts with a qemu user interface), or put it on a network; "
+            f"`nixgen console {self.name} --attach` works without any of them",
+        )
 
     def console_input(self) -> ConsoleInput:
         """Type into the running guest's serial console (see ``nixgen console --attach``).

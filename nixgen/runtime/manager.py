@@ -156,7 +156,13 @@ class Runtime:
             on_event=self.on_event,
             gc_roots=self.gc_roots,
             tap_bridges=lambda: self.tap_bridges(name),
+            network_addresses=lambda: self.addresses(name),
         )
+
+    def addresses(self, name: str) -> list[str]:
+        """The guest's static addresses on the project's networks (IPv4 first)."""
+        found = [a.address(v) for a in self.attachments(name) for v in (4, 6)]
+        return [str(address.ip) for address in found if address is not None]
 
     def attachments(self, name: str) -> tuple[Attachment, ...]:
         """The guest's places on the project's networks (none without a nixgen.toml)."""
