@@ -26,6 +26,7 @@ import pytest
 from click.testing import CliRunner
 
 import nixgen.build
+from nixgen import Flake, MicroVM, Volume
 from nixgen.build import BuildResult
 from nixgen.cli import cli
 from nixgen.errors import (
@@ -38,6 +39,7 @@ from nixgen.errors import (
     StartError,
     UnsupportedError,
 )
+from nixgen.project import Project
 from nixgen.runtime import Guest, GuestState, Runtime, proc
 from nixgen.runtime.console import tail
 from nixgen.runtime.runner import RunnerInfo, qmp_socket_from_args
@@ -688,6 +690,39 @@ def test_cli_update_restart_says_it_restarted_a_stale_guest(
     a.stop(timeout=5)
 
 
+def test_destroy_removes_state_volumes_and_gc_roots(tmp_path: Path, flake: FakeFlake) -> None:
+    project = tmp_path / "project"
+    volume = tmp_path / "elsewhere" / "data.img"
+    volume.parent.mkdir()
+    volume.write_bytes(b"\0" * 4096)
+    guests = [MicroVM(name="a", volumes=[Volume(image=str(volume), size=1, mount_point="/d")])]
+    Project(project).save(Flake(guests=guests))
+    build_root = project / ".nixgen" / "gcroots" / "a"
+    build_root.parent.mkdir(parents=True)
+    build_root.symlink_to(flake.runners["a"])
+    rt = Runtime(project, state_root=tmp_path / "vms")
+    a = rt.guest("a")
+    a.start(wait=True)
+    (a.state.path / "var.img").write_bytes(b"\0" * 4096)  # a volume with a relative path
+    with pytest.raises(GuestRunningError):
+        rt.destroy("a")
+    assert volume.exists() and a.state.path.is_dir() and a.is_running()
+    args = ["destroy", "a", "-f", str(project), "--state-dir", str(tmp_path / "vms")]
+    refused = invoke(*args)  # no terminal to ask on, and no --yes
+    assert refused.exit_code == 1 and "pass --yes" in refused.output
+    assert rt.destroy_plan("a") == [volume, build_root, a.state.path]
+    result = invoke(*args, "--yes", "--stop")
+    assert result.exit_code == 0, result.output
+    assert f"  {volume}" in result.output and f"  {a.state.path}" in result.output
+    assert "stopped a with microvm-shutdown" in result.output
+    assert "destroyed a (3 removed)" in result.output
+    assert not volume.exists() and not build_root.exists() and not a.state.path.exists()
+    assert flake.runners["a"].is_dir()  # the runner itself is nix's to collect
+    assert invoke(*args, "--yes").output.strip() == "nothing to remove"
+    a.start(build=False, runner=flake.runners["a"], wait=True)  # a fresh start works
+    a.stop(timeout=5)
+
+
 def test_status_without_evaluation(tmp_path: Path, flake: FakeFlake) -> None:
     rt = Runtime(tmp_path / "project", state_root=tmp_path / "vms")
     rt.guest("a").start(wait=True)
@@ -877,6 +912,15 @@ def test_run_builds_the_guest_and_keeps_gc_roots(tmp_path: Path, inputs: dict[st
     if auto.is_dir():  # current and booted are indirect GC roots
         links = {p.readlink() for p in auto.iterdir() if p.is_symlink()}
         assert web.state.path / "current" in links and web.state.path / "booted" in links
+    # destroy takes the GC roots with the state: the runner is free for garbage collection
+    build_root = folder / ".nixgen" / "gcroots" / "web"
+    assert build_root.is_symlink()
+    result = rt.destroy("web")
+    assert result.removed == (build_root, web.state.path)
+    assert not web.state.path.exists() and not build_root.exists()
+    if auto.is_dir():
+        gone = {web.state.path / "current", web.state.path / "booted", build_root}
+        assert not gone & {p.readlink() for p in auto.iterdir() if p.is_symlink()}
 
 
 @nix_test

@@ -542,6 +542,45 @@ def ssh_command(
         ) from err
 
 
+@click.command("destroy")
+@click.argument("names", nargs=-1, required=True)
+@nixopts.flake_option
+@_state_option
+@click.option("-y", "--yes", is_flag=True, help="Do not ask.")
+@click.option("--stop", is_flag=True, help="Stop a running guest first (else it is refused).")
+def destroy_command(
+    names: tuple[str, ...], flake_dir: Path | None, state_dir: Path | None, yes: bool, stop: bool
+) -> None:
+    """Remove guests NAMES' state: state folder, volumes, console logs, GC roots.
+
+    The flake is left as it is (`nixgen rm NAME` removes a guest from it).
+    Asks first unless --yes.
+    """
+    runtime = _runtime(flake_dir, state_dir)
+    plans = {name: runtime.destroy_plan(name) for name in names}
+    if not any(plans.values()):
+        click.echo("nothing to remove")
+        return
+    for name, paths in plans.items():
+        click.echo(f"{name}: " + ("nothing to remove" if not paths else "would remove"))
+        for path in paths:
+            click.echo(f"  {path}")
+    if not yes:
+        if not sys.stdin.isatty():
+            raise NixgenError(
+                "nixgen destroy removes data and asks first, but there is no terminal to ask on",
+                hint="pass --yes to remove without asking",
+            )
+        click.confirm("remove these?", abort=True)
+    for name, paths in plans.items():
+        if not paths:
+            continue
+        result = runtime.destroy(name, stop=stop)
+        if result.stopped is not None and result.stopped.was_running:
+            click.echo(f"stopped {name} with {result.stopped.method}")
+        click.echo(f"destroyed {name} ({len(result.removed)} removed)")
+
+
 @click.command("balloon")
 @click.argument("name")
 @click.argument("mib", type=click.IntRange(min=0), metavar="MB")
@@ -563,6 +602,7 @@ def register(group: click.Group) -> None:
         update_command,
         console_command,
         ssh_command,
+        destroy_command,
         balloon_command,
     ):
         group.add_command(command)

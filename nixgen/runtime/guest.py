@@ -17,6 +17,7 @@ import json
 import os
 import select
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -76,6 +77,7 @@ __all__ = [
     "DEFAULT_BOOT_TIMEOUT",
     "DEFAULT_LOCK_TIMEOUT",
     "DEFAULT_STOP_TIMEOUT",
+    "DestroyResult",
     "Guest",
     "GuestState",
     "GuestStatus",
@@ -142,6 +144,28 @@ class StopResult:
     phase: str | None = None
     #: what was tried, in order, with what the guest did
     steps: tuple[str, ...] = ()
+
+
+@attrs.frozen
+class DestroyResult:
+    name: str
+    #: what was removed: files outside the state folder, then the state folder
+    removed: tuple[Path, ...]
+    #: how it was stopped first, when it ran
+    stopped: StopResult | None = None
+
+
+def _forget_gc_roots(links: Sequence[Path], auto: Path = Path("/nix/var/nix/gcroots/auto")) -> None:
+    """Drop nix's registrations (``gcroots/auto/*``) of indirect GC roots at ``links``."""
+    wanted = {str(link.absolute()) for link in links}
+    try:
+        entries = list(auto.iterdir())
+    except OSError:
+        return
+    for entry in entries:
+        with contextlib.suppress(OSError):
+            if str(entry.readlink()) in wanted:
+                entry.unlink()
 
 
 @attrs.frozen
@@ -773,6 +797,43 @@ class Guest:
                     start_ticks=record.start_ticks,
                 )
             )
+
+    # ================================================================ destroy
+
+    def destroy(
+        self,
+        *,
+        extra: Sequence[Path] = (),
+        stop: bool = False,
+        timeout: float = DEFAULT_STOP_TIMEOUT,
+    ) -> DestroyResult:
+        """Remove the guest's state: its state folder (volumes with relative
+        paths, sockets, console logs, the ``current``/``booted`` GC roots) and
+        ``extra`` files (volumes elsewhere, the build's GC root).
+
+        Refused while it runs (:class:`GuestRunningError`) unless ``stop``.
+        The GC roots' registrations in ``/nix/var/nix/gcroots/auto`` go too, so
+        the next garbage collection may take the runner.
+        """
+        with self.state.lock(self.lock_timeout):
+            stopped = None
+            if self.is_running():
+                if not stop:
+                    self._refuse_if_running()
+                stopped = self._stop_locked(timeout)
+            removed: list[Path] = []
+            links = [self.state.path / CURRENT, self.state.path / BOOTED, *extra]
+            for path in extra:
+                if path.is_symlink() or path.is_file():
+                    path.unlink()
+                    removed.append(path)
+            if self.state.path.is_dir():
+                # the lock file goes with the folder: another nixgen waiting on it
+                # gets a lock on a file nobody will use again, and starts afresh
+                shutil.rmtree(self.state.path)
+                removed.append(self.state.path)
+            _forget_gc_roots(links)
+        return DestroyResult(self.name, tuple(removed), stopped)
 
     # ================================================================ status
 

@@ -26,6 +26,7 @@ from nixgen.runtime.guest import (
     DEFAULT_BOOT_TIMEOUT,
     DEFAULT_LOCK_TIMEOUT,
     DEFAULT_STOP_TIMEOUT,
+    DestroyResult,
     Guest,
     GuestStatus,
 )
@@ -217,6 +218,40 @@ class Runtime:
     def names(self, extra: Sequence[str] = ()) -> list[str]:
         """Every guest nixgen knows of: declared ones first, then state folders."""
         return list(dict.fromkeys([*self.declared(), *extra, *self.known()]))
+
+    # ---------------------------------------------------------------- destroy
+
+    def destroy_plan(self, name: str) -> list[Path]:
+        """What :meth:`destroy` would remove: the state folder, the guest's volumes
+        outside it (absolute ``image`` paths in the project's model) and the
+        build's GC root (``.nixgen/gcroots/NAME``); only what exists."""
+        guest = self.guest(name)
+        found = [p for p in self._outside_files(name) if p.is_file() or p.is_symlink()]
+        if guest.state.path.is_dir():
+            found.append(guest.state.path)
+        return found
+
+    def _outside_files(self, name: str) -> list[Path]:
+        files: list[Path] = []
+        flake = self._flake()
+        vm = next((g for g in flake.guests if g.name == name), None) if flake else None
+        for volume in vm.volumes if vm is not None else ():
+            image = Path(volume.image)
+            if image.is_absolute() and not str(image).startswith("/nix/store/"):
+                files.append(image)
+        if self.project is not None:
+            files.append(self.project / STATE_DIR / "gcroots" / name)
+        return files
+
+    def destroy(
+        self, name: str, *, stop: bool = False, timeout: float = DEFAULT_STOP_TIMEOUT
+    ) -> DestroyResult:
+        """Remove guest ``name``'s state, volumes and GC roots (see :meth:`destroy_plan`).
+
+        The flake is not touched: ``nixgen rm NAME`` removes the guest from it.
+        """
+        extra = [p for p in self._outside_files(name) if p.is_file() or p.is_symlink()]
+        return self.guest(name).destroy(extra=extra, stop=stop, timeout=timeout)
 
     # ---------------------------------------------------------------- evaluation
 
