@@ -24,8 +24,10 @@ them from two Debian packages and caches the result:
 The guest's ``/init`` mounts ``/proc``, ``/sys`` and ``/dev``, loads the
 ACPI button modules, sets the host name from ``nixgen.host=NAME`` on the
 kernel command line, prints ``NIXGEN-GUEST-BOOTED NAME`` on the console, loads
-the other modules in the background and waits, with a line-by-line shell on
-the serial console (prompt ``NAME# ``). It stops the machine (so that QEMU, started with
+the other modules in the background (then mounts each virtiofs share named on
+the kernel command line as ``nixgen.virtiofs=TAG:DIR`` and prints
+``NIXGEN-SHARE TAG`` and its ``nixgen-hello`` file) and waits, with a
+line-by-line shell on the serial console (prompt ``NAME# ``). It stops the machine (so that QEMU, started with
 ``-no-reboot``, exits) on:
 
 - Ctrl-Alt-Del (QMP ``input-send-event``; the kernel sends init ``SIGINT``):
