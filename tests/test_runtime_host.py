@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import select
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -105,6 +106,24 @@ def test_virtiofsd_per_share_starts_before_the_runner_and_ends_after(
     web.stop(timeout=10)
     assert not proc.alive(daemon)
     assert not (web.state.path / "data.sock").exists()
+
+
+def test_virtiofsd_is_never_orphaned(tmp_path: Path, fake_virtiofsd: Path) -> None:
+    """Even when the supervisor itself is killed, virtiofsd does not live on."""
+    source = tmp_path / "shared"
+    source.mkdir()
+    web = guest(tmp_path)
+    web.start(runner=virtiofs_runner(tmp_path, source), wait=True)
+    record = web.state.read_run()
+    assert record is not None and record.supervisor is not None
+    [daemon] = [p for p in leftovers(tmp_path) if str(fake_virtiofsd) in proc.cmdline(p)[:2]]
+    os.kill(record.supervisor, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while proc.alive(daemon):
+        assert time.monotonic() < deadline, "virtiofsd outlived its supervisor"
+        time.sleep(0.02)
+    web.stop(timeout=5)
+    assert not leftovers(tmp_path)
 
 
 def test_the_runners_own_virtiofsd_run_is_preferred(tmp_path: Path, fake_virtiofsd: Path) -> None:
