@@ -27,7 +27,9 @@ from pathlib import Path
 
 import pytest
 
+from nixgen import Flake, Host, HostVM, MicroVM, Network
 from nixgen.errors import StartError, UnsupportedError
+from nixgen.project import Project
 from nixgen.runtime import Guest, Runtime, proc
 from nixgen.runtime.helpers import has_net_admin
 from tests.fakerunner import BOOTS, kill_leftovers, leftovers, make_runner
@@ -223,7 +225,9 @@ REFUSED = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from nixgen.errors import StartError, UnsupportedError
+    from nixgen import Flake, Host, HostVM, MicroVM, Network
+from nixgen.errors import StartError, UnsupportedError
+from nixgen.project import Project
     from nixgen.runtime import Runtime
 
     runner, state = Path(sys.argv[1]), Path(sys.argv[2])
@@ -452,4 +456,28 @@ def test_no_way_in_says_what_would_give_one(tmp_path: Path) -> None:
     with pytest.raises(UnsupportedError, match="offers no way in") as caught:
         web.ssh_command()
     assert "microvm.vsock.cid" in str(caught.value) and "--attach" in str(caught.value)
+    web.stop(timeout=5)
+
+
+def test_the_models_network_gives_the_tap_its_bridge_and_ssh_its_address(
+    tmp_path: Path,
+) -> None:
+    """A guest on a bridge network of nixgen.toml: its tap goes on that bridge,
+    and `nixgen ssh` reaches its static address."""
+    lan = Network.bridged("lan", ["web"], ipv4="10.0.0.0/24", bridge="br-lan")
+    flake = Flake(
+        guests=[MicroVM(name="web")],
+        hosts=[Host(name="vmhost", vms=[HostVM("web")], networks=[lan])],
+    )
+    project = tmp_path / "p"
+    project.mkdir()
+    Project(project).save(flake)
+    rt = Runtime(project, state_root=tmp_path / "vms")
+    [attachment] = rt.attachments("web")
+    assert rt.tap_bridges("web") == {attachment.id: "br-lan"}
+    web = rt.guest("web")
+    web.start(runner=make_runner(tmp_path / "runner", BOOTS), build=False, wait=True)
+    command = web.ssh_command(["uptime"])
+    assert command.via == "address 10.0.0.2"
+    assert command.argv == ("ssh", "-l", "root", "10.0.0.2", "uptime")
     web.stop(timeout=5)

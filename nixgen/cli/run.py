@@ -191,6 +191,9 @@ def stop_command(
         how = result.exit.describe() if result.exit else "exit unknown"
         where = f"{result.phase}; " if result.phase and result.phase != "booted" else ""
         click.echo(f"stopped {name} with {result.method} in {result.seconds:.2f} s ({where}{how})")
+        if len(result.steps) > 1:  # it took escalating: say what was tried
+            for step in result.steps:
+                click.echo(f"  {step}")
 
 
 # ---------------------------------------------------------------------- status / list
