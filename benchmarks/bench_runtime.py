@@ -31,8 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from nixgen import Flake, MicroVM, write_project
 from nixgen.nixcmd import Nix as NixRunner
+from nixgen.process import proc
 from nixgen.project import Project
-from nixgen.runtime import Guest, Runtime, proc
+from nixgen.runtime import Guest, Runtime
 from tests.fakerunner import kill_leftovers, make_runner
 
 MARKER = "NIXGEN-GUEST-BOOTED"

@@ -234,6 +234,26 @@ class CommandError(NixgenError):
         return "\n".join(parts)
 
 
+class CommandNotFoundError(CommandError):
+    """The program of a command is not installed (or not on PATH)."""
+
+
+class CommandTimeoutError(CommandError):
+    """A command ran longer than allowed and was stopped with what it started."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        timeout: float,
+        command: Sequence[str] = (),
+        stderr: str = "",
+        hint: str | None = None,
+    ) -> None:
+        self.timeout = timeout
+        super().__init__(message, command=command, exit_code=None, stderr=stderr, hint=hint)
+
+
 def _last_lines(text: str, count: int) -> list[str]:
     lines = [line.rstrip() for line in text.splitlines()]
     while lines and not lines[-1]:

@@ -37,7 +37,8 @@ from nixgen.errors import (
     StartError,
     UnsupportedError,
 )
-from nixgen.runtime import Guest, GuestState, Runtime, proc
+from nixgen.process import proc
+from nixgen.runtime import Guest, GuestState, Runtime
 from nixgen.runtime.console import tail
 from nixgen.runtime.runner import RunnerInfo, qmp_socket_from_args
 from nixgen.runtime.state import ExitRecord, RunRecord, write_json

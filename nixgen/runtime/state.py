@@ -35,7 +35,7 @@ import attrs
 import filelock
 
 from nixgen.errors import GuestLockedError
-from nixgen.runtime import proc
+from nixgen.process import proc
 
 __all__ = [
     "BOOTED",
