@@ -30,7 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from nixgen import Flake, MicroVM, write_project
-from nixgen.nixcmd import Nix as NixRunner
+from nixgen.nixcmd import NixRunner
 from nixgen.process import proc
 from nixgen.project import Project
 from nixgen.runtime import Guest, Runtime

@@ -31,7 +31,7 @@ import attrs
 
 from nixgen.errors import BuildError, GuestEvalError, NixEvalError, NixgenError
 from nixgen.nix.emit import attr_name, to_nix
-from nixgen.nixcmd import Nix
+from nixgen.nixcmd import NixRunner
 from nixgen.nixcmd.events import Event
 from nixgen.render import atomic_write
 
@@ -148,7 +148,7 @@ def flake_ref(directory: Path) -> str:
 
 
 def evaluate(
-    directory: Path, names: Sequence[str] | None = None, *, nix: Nix | None = None
+    directory: Path, names: Sequence[str] | None = None, *, nix: NixRunner | None = None
 ) -> dict[str, dict[str, Any]]:
     """Evaluate guests without building: ``{name: artifacts}`` (see build.nix).
 
@@ -189,7 +189,7 @@ def evaluate(
     return data
 
 
-def _guest_names(runner: Nix, ref: str) -> list[str]:
+def _guest_names(runner: NixRunner, ref: str) -> list[str]:
     names = runner.eval_json(f"{ref}#nixosConfigurations", apply=f"({_expression()}).guestNames")
     return [str(n) for n in names]
 
@@ -198,7 +198,7 @@ def build(
     directory: Path | str,
     names: Sequence[str] | None = None,
     *,
-    nix: Nix | None = None,
+    nix: NixRunner | None = None,
     jobs: int | Literal["auto"] | None = None,
     gc_roots: bool = True,
     use_cache: bool = True,
@@ -241,7 +241,7 @@ def build(
 
 
 def cached(
-    directory: Path | str, names: Sequence[str] | None = None, *, nix: Nix | None = None
+    directory: Path | str, names: Sequence[str] | None = None, *, nix: NixRunner | None = None
 ) -> dict[str, BuildResult] | None:
     """What :func:`build` would return without running nix, or None when it
     would have to run nix (a file of the flake changed, a guest was never
@@ -252,9 +252,9 @@ def cached(
 
 
 def _nix_for(
-    directory: Path, nix: Nix | None, on_event: Callable[[Event], None] | None = None
-) -> Nix:
-    base = nix or Nix()
+    directory: Path, nix: NixRunner | None, on_event: Callable[[Event], None] | None = None
+) -> NixRunner:
+    base = nix or NixRunner()
     changes: dict[str, Any] = {"source_root": str(directory)}
     if base.cwd is None:
         changes["cwd"] = str(directory)
@@ -287,7 +287,7 @@ def _result(name: str, info: Mapping[str, Any], out: Path, drv_path: str) -> Bui
     return result
 
 
-def _gc_root(runner: Nix, state: Path, name: str, out: Path) -> Path:
+def _gc_root(runner: NixRunner, state: Path, name: str, out: Path) -> Path:
     """Register the runner as an indirect GC root, so garbage collection keeps it."""
     link = state / "gcroots" / name
     link.parent.mkdir(parents=True, exist_ok=True)
@@ -301,7 +301,7 @@ def _gc_root(runner: Nix, state: Path, name: str, out: Path) -> Path:
 # ----------------------------------------------------------------- no-op rebuilds
 
 
-def _fingerprint(directory: Path, runner: Nix) -> str:
+def _fingerprint(directory: Path, runner: NixRunner) -> str:
     """What a build depends on that nixgen can see without running nix.
 
     Sizes and modification times of every file of the flake folder (hashing

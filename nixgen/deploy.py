@@ -36,7 +36,7 @@ from nixgen.build import flake_ref
 from nixgen.errors import CommandError, CommandTimeoutError, NixgenError, ProjectError
 from nixgen.model import Flake, Host
 from nixgen.nix.emit import attr_path
-from nixgen.nixcmd import Nix, build_argv, parse_build_json
+from nixgen.nixcmd import NixRunner, build_argv, parse_build_json
 from nixgen.process import CmdOut
 from nixgen.project import Project
 from nixgen.render import SOURCE_NAME, generated_state, render_files
@@ -254,12 +254,12 @@ class Fleet:
         flake: Flake,
         directory: Path | str,
         *,
-        nix: Nix | None = None,
+        nix: NixRunner | None = None,
         runner: CommandRunner | None = None,
     ) -> None:
         self.flake = flake
         self.directory = Path(directory).resolve()
-        base = nix or Nix()
+        base = nix or NixRunner()
         self.nix = base if base.cwd is not None else attrs.evolve(base, cwd=str(self.directory))
         self.runner = runner or CommandRunner()
 
@@ -268,7 +268,7 @@ class Fleet:
         cls,
         directory: Path | str = ".",
         *,
-        nix: Nix | None = None,
+        nix: NixRunner | None = None,
         runner: CommandRunner | None = None,
     ) -> Fleet:
         """The fleet of the project in ``directory`` (validated; rendered files current)."""

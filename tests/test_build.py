@@ -15,7 +15,7 @@ from nixgen import Flake, Interface, MicroVM, Nix, Share, Volume, write_project
 from nixgen.build import BuildResult, build, evaluate, kernel_image
 from nixgen.cli import cli
 from nixgen.errors import GuestEvalError, NixBuildError, NixOptionError, NixTimeoutError
-from nixgen.nixcmd import Nix as NixRunner
+from nixgen.nixcmd import NixRunner
 from nixgen.project import Project
 from tests.standin import (
     NIX_SKIP_REASON,

@@ -754,7 +754,7 @@ def _project(folder: Path, **mems: int) -> Path:
 
 
 def _count_builds(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
-    from nixgen.nixcmd import Nix as NixRunner
+    from nixgen.nixcmd import NixRunner
 
     seen: list[list[str]] = []
     original = NixRunner.run
@@ -769,7 +769,7 @@ def _count_builds(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
 
 @nix_test
 def test_run_builds_the_guest_and_keeps_gc_roots(tmp_path: Path, inputs: dict[str, str]) -> None:
-    from nixgen.nixcmd import Nix as NixRunner
+    from nixgen.nixcmd import NixRunner
 
     folder = _project(tmp_path / "project", web=768)
     rt = Runtime(folder, nix=NixRunner(override_inputs=inputs))
@@ -798,7 +798,7 @@ def test_run_builds_the_guest_and_keeps_gc_roots(tmp_path: Path, inputs: dict[st
 def test_update_builds_once_and_switches_only_the_changed_guest(
     tmp_path: Path, inputs: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from nixgen.nixcmd import Nix as NixRunner
+    from nixgen.nixcmd import NixRunner
 
     folder = _project(tmp_path / "project", a=512, b=512)
     rt = Runtime(folder, nix=NixRunner(override_inputs=inputs))

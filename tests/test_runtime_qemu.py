@@ -20,7 +20,7 @@ from click.testing import CliRunner
 
 from nixgen import Flake, MicroVM, write_project
 from nixgen.cli import cli
-from nixgen.nixcmd import Nix as NixRunner
+from nixgen.nixcmd import NixRunner
 from nixgen.process import proc
 from nixgen.project import Project
 from nixgen.runtime import GuestState, Runtime

@@ -427,16 +427,3 @@ def balloon_command(name: str, mib: int, flake_dir: Path | None, state_dir: Path
     output = _runtime(flake_dir, state_dir).guest(name).balloon(mib)
     if output.strip():
         click.echo(output.rstrip("\n"))
-
-
-def register(group: click.Group) -> None:
-    for command in (
-        run_command,
-        stop_command,
-        status_command,
-        list_command,
-        update_command,
-        console_command,
-        balloon_command,
-    ):
-        group.add_command(command)

@@ -35,8 +35,8 @@ __all__ = [
     "DEFAULT_GRACE",
     "BuiltDerivation",
     "EventHandler",
-    "Nix",
     "NixResult",
+    "NixRunner",
     "build_argv",
     "nix_build_json",
     "nix_eval_drv_paths",
@@ -330,11 +330,11 @@ def _opt_path(value: str | os.PathLike[str] | None) -> str | None:
 
 
 @attrs.frozen
-class Nix:
+class NixRunner:
     """Settings shared by a series of nix calls (flake folder, overrides, options,
     timeout, event handler), with the helpers nixgen needs as methods.
 
-    ``Nix(cwd=folder, override_inputs={"nixpkgs": "path:/src/nixpkgs"}).build_json([...])``
+    ``NixRunner(cwd=folder, override_inputs={"nixpkgs": "path:/src/nixpkgs"}).build_json([...])``
     """
 
     binary: str | None = None
@@ -490,14 +490,18 @@ class Nix:
         return matched
 
 
-def nix_eval_json(installable: str, *, apply: str | None = None, nix: Nix | None = None) -> Any:
+def nix_eval_json(
+    installable: str, *, apply: str | None = None, nix: NixRunner | None = None
+) -> Any:
     """``nix eval --json`` of one installable, parsed (settings from ``nix``)."""
-    return (nix or Nix()).eval_json(installable, apply=apply)
+    return (nix or NixRunner()).eval_json(installable, apply=apply)
 
 
-def nix_eval_drv_paths(installables: Sequence[str], *, nix: Nix | None = None) -> dict[str, str]:
+def nix_eval_drv_paths(
+    installables: Sequence[str], *, nix: NixRunner | None = None
+) -> dict[str, str]:
     """``{installable: drv path}`` with as few nix calls as possible."""
-    return (nix or Nix()).eval_drv_paths(installables)
+    return (nix or NixRunner()).eval_drv_paths(installables)
 
 
 def nix_build_json(
@@ -506,9 +510,9 @@ def nix_build_json(
     drv_paths: Mapping[str, str] | None = None,
     keep_going: bool = False,
     jobs: int | Literal["auto"] | None = None,
-    nix: Nix | None = None,
+    nix: NixRunner | None = None,
 ) -> dict[str, BuiltDerivation]:
     """Build in one call, results matched by drvPath: ``{installable: BuiltDerivation}``."""
-    return (nix or Nix()).build_json(
+    return (nix or NixRunner()).build_json(
         installables, drv_paths=drv_paths, keep_going=keep_going, jobs=jobs
     )

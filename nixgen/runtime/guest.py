@@ -44,7 +44,7 @@ from nixgen.errors import (
     StopError,
     UnsupportedError,
 )
-from nixgen.nixcmd import Event, Nix
+from nixgen.nixcmd import Event, NixRunner
 from nixgen.process import proc
 from nixgen.runtime.console import DEFAULT_BOOT_MARKER, ConsoleReader, MarkerWatch, follow, tail
 from nixgen.runtime.qmp import QMP, socket_accepts
@@ -210,7 +210,7 @@ class Guest:
     name: str
     state: StateDir
     project: Path | None = None
-    nix: Nix | None = None
+    nix: NixRunner | None = None
     boot_marker: str = DEFAULT_BOOT_MARKER
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT
     on_event: Callable[[Event], None] | None = None
@@ -258,7 +258,7 @@ class Guest:
         if not (self.gc_roots and _store_path(target)):
             return
         with contextlib.suppress(NixgenError, OSError):
-            (self.nix or Nix()).run(
+            (self.nix or NixRunner()).run(
                 ["build", "--out-link", str(link), str(target)], overrides=False
             )
 

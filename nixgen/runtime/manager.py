@@ -20,7 +20,7 @@ import attrs
 import nixgen.build as builder
 from nixgen.build import STATE_DIR, BuildResult, flake_ref
 from nixgen.errors import GuestError, NixgenError
-from nixgen.nixcmd import Event, Nix
+from nixgen.nixcmd import Event, NixRunner
 from nixgen.runtime.console import DEFAULT_BOOT_MARKER
 from nixgen.runtime.guest import (
     DEFAULT_BOOT_TIMEOUT,
@@ -100,7 +100,7 @@ class Runtime:
 
     project: Path | None = attrs.field(default=Path(), converter=_resolved)
     state_root: Path | None = attrs.field(default=None, converter=_absolute)
-    nix: Nix | None = None
+    nix: NixRunner | None = None
     boot_marker: str = DEFAULT_BOOT_MARKER
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT
     on_event: Callable[[Event], None] | None = None
@@ -301,7 +301,7 @@ class Runtime:
             return None
         if not str(new).startswith("/nix/store/"):
             return None
-        runner = self.nix or Nix()
+        runner = self.nix or NixRunner()
         try:
             dialect = runner.dialect()
             if not dialect.has_store_diff_closures:
