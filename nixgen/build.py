@@ -29,20 +29,40 @@ from typing import Any, Literal
 
 import attrs
 
-from nixgen.errors import BuildError, GuestEvalError, NixEvalError, NixgenError
+from nixgen.errors import NixgenError
 from nixgen.nix.emit import attr_name, to_nix
 from nixgen.nixcmd import NixRunner
+from nixgen.nixcmd.errors import NixEvalError
 from nixgen.nixcmd.events import Event
 from nixgen.render import atomic_write
 
 __all__ = [
     "STATE_DIR",
+    "BuildError",
     "BuildResult",
+    "GuestEvalError",
     "build",
     "cached",
     "evaluate",
     "kernel_image",
 ]
+
+
+class BuildError(NixgenError):
+    """A guest could not be built, or nix reported something nixgen cannot use."""
+
+
+class GuestEvalError(BuildError):
+    """Several guests failed to evaluate; ``errors`` maps each to its error."""
+
+    def __init__(self, errors: Mapping[str, NixgenError]) -> None:
+        self.errors = dict(errors)
+        parts = [f"guest {name!r}: {err}" for name, err in self.errors.items()]
+        super().__init__(
+            f"{len(parts)} guest(s) failed to evaluate:\n" + "\n".join(parts),
+            hint="fix the errors above, then run `nixgen check` again",
+        )
+
 
 STATE_DIR = ".nixgen"
 _CACHE_FILE = "build-cache.json"

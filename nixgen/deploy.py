@@ -33,11 +33,12 @@ import attrs
 
 from nixgen import process
 from nixgen.build import flake_ref
-from nixgen.errors import CommandError, CommandTimeoutError, NixgenError, ProjectError
+from nixgen.errors import NixgenError, ProjectError
 from nixgen.model import Flake, Host
 from nixgen.nix.emit import attr_path
 from nixgen.nixcmd import NixRunner, build_argv, parse_build_json
 from nixgen.process import CmdOut
+from nixgen.process.errors import CommandError, CommandTimeoutError
 from nixgen.project import Project
 from nixgen.render import SOURCE_NAME, generated_state, render_files
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from nixgen.cli import nixopts, output
-from nixgen.errors import GuestEvalError, NixInputError, ProjectError, ValidationError
+from nixgen.errors import ProjectError, ValidationError
 from nixgen.project import Project
 
 
@@ -65,7 +65,8 @@ def _evaluate(
         return "not evaluated (--no-eval)"
     if shutil.which("nix") is None:
         return "not evaluated: nix is not installed (apt-get install nix-bin, or see nixos.org)"
-    from nixgen.build import evaluate  # nix's side: not for --no-eval
+    from nixgen.build import GuestEvalError, evaluate  # nix's side: not for --no-eval
+    from nixgen.nixcmd.errors import NixInputError
 
     nix = nixopts.make_nix(override_inputs, nix_option, nix_timeout)
     try:

@@ -15,7 +15,7 @@ import click
 
 from nixgen.cli import nixopts
 from nixgen.cli.progress import progress
-from nixgen.errors import BootError, NixgenError
+from nixgen.errors import NixgenError
 from nixgen.runtime import (
     DEFAULT_BOOT_TIMEOUT,
     DEFAULT_STOP_TIMEOUT,
@@ -24,6 +24,7 @@ from nixgen.runtime import (
     Runtime,
     UpdateResult,
 )
+from nixgen.runtime.errors import BootError
 from nixgen.runtime.manager import environ_state_root
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -21,15 +21,10 @@ from typing import Any, Literal
 import attrs
 
 from nixgen import process
-from nixgen.errors import (
-    CommandNotFoundError,
-    CommandTimeoutError,
-    NixCommandError,
-    NixNotFoundError,
-    NixTimeoutError,
-)
+from nixgen.nixcmd.errors import NixCommandError, NixNotFoundError, NixTimeoutError
 from nixgen.nixcmd.events import Event, EventParser, Message, PlainLine, ProgressTracker
 from nixgen.nixcmd.version import FLAKE_FEATURE_FLAGS, Dialect, detect_dialect, find_nix
+from nixgen.process.errors import CommandNotFoundError, CommandTimeoutError
 
 __all__ = [
     "DEFAULT_GRACE",

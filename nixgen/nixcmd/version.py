@@ -17,12 +17,8 @@ from pathlib import Path
 import attrs
 
 from nixgen import process
-from nixgen.errors import (
-    CommandNotFoundError,
-    CommandTimeoutError,
-    NixNotFoundError,
-    NixVersionError,
-)
+from nixgen.nixcmd.errors import NixNotFoundError, NixVersionError
+from nixgen.process.errors import CommandNotFoundError, CommandTimeoutError
 
 __all__ = [
     "FLAKE_FEATURE_FLAGS",

@@ -29,8 +29,8 @@ from typing import IO
 
 import attrs
 
-from nixgen.errors import CommandError, CommandNotFoundError, CommandTimeoutError
 from nixgen.process import proc
+from nixgen.process.errors import CommandError, CommandNotFoundError, CommandTimeoutError
 
 __all__ = ["DEFAULT_GRACE", "CmdOut", "LineHandler", "run", "spawn", "terminate"]
 

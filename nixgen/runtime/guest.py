@@ -27,15 +27,17 @@ from typing import Any, Literal
 import attrs
 
 from nixgen import process
-from nixgen.errors import (
+from nixgen.errors import NixgenError
+from nixgen.nixcmd import Event, NixRunner
+from nixgen.process import proc
+from nixgen.process.errors import CommandError, CommandTimeoutError
+from nixgen.runtime.console import DEFAULT_BOOT_MARKER, ConsoleReader, MarkerWatch, follow, tail
+from nixgen.runtime.errors import (
     BootError,
-    CommandError,
-    CommandTimeoutError,
     GuestError,
     GuestNotRunningError,
     GuestRunningError,
     KvmInternalError,
-    NixgenError,
     NoRunnerError,
     QMPCommandError,
     QMPConnectionError,
@@ -44,9 +46,6 @@ from nixgen.errors import (
     StopError,
     UnsupportedError,
 )
-from nixgen.nixcmd import Event, NixRunner
-from nixgen.process import proc
-from nixgen.runtime.console import DEFAULT_BOOT_MARKER, ConsoleReader, MarkerWatch, follow, tail
 from nixgen.runtime.qmp import QMP, socket_accepts
 from nixgen.runtime.runner import RunnerInfo, qmp_socket_from_args
 from nixgen.runtime.state import (

@@ -19,9 +19,10 @@ import attrs
 
 import nixgen.build as builder
 from nixgen.build import STATE_DIR, BuildResult, flake_ref
-from nixgen.errors import GuestError, NixgenError
+from nixgen.errors import NixgenError
 from nixgen.nixcmd import Event, NixRunner
 from nixgen.runtime.console import DEFAULT_BOOT_MARKER
+from nixgen.runtime.errors import GuestError
 from nixgen.runtime.guest import (
     DEFAULT_BOOT_TIMEOUT,
     DEFAULT_LOCK_TIMEOUT,

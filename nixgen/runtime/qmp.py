@@ -23,7 +23,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from nixgen.errors import QMPCommandError, QMPConnectionError
+from nixgen.runtime.errors import QMPCommandError, QMPConnectionError
 
 if TYPE_CHECKING:
     import asyncio

@@ -33,8 +33,8 @@ from typing import Any
 
 import attrs
 
-from nixgen.errors import GuestLockedError
 from nixgen.process import proc
+from nixgen.runtime.errors import GuestLockedError
 
 __all__ = [
     "BOOTED",
