@@ -24,12 +24,13 @@ from typing import TYPE_CHECKING
 from nixgen._lazy import export_lazily
 
 if TYPE_CHECKING:
+    from nixgen.runtime.builder import Builder
     from nixgen.runtime.console import DEFAULT_BOOT_MARKER
     from nixgen.runtime.guest import (
         DEFAULT_BOOT_TIMEOUT,
         DEFAULT_LOCK_TIMEOUT,
         DEFAULT_STOP_TIMEOUT,
-        Guest,
+        GuestRuntime,
         GuestState,
         GuestStatus,
         StartResult,
@@ -42,12 +43,13 @@ if TYPE_CHECKING:
 
 #: Where each name lives; imported on first use (see :mod:`nixgen._lazy`).
 _EXPORTS = {
+    "Builder": "nixgen.runtime.builder",
     "DEFAULT_BOOT_MARKER": "nixgen.runtime.console",
     "DEFAULT_BOOT_TIMEOUT": "nixgen.runtime.guest",
     "DEFAULT_LOCK_TIMEOUT": "nixgen.runtime.guest",
     "DEFAULT_STOP_TIMEOUT": "nixgen.runtime.guest",
     "ExitRecord": "nixgen.runtime.state",
-    "Guest": "nixgen.runtime.guest",
+    "GuestRuntime": "nixgen.runtime.guest",
     "GuestState": "nixgen.runtime.guest",
     "GuestStatus": "nixgen.runtime.guest",
     "QMP": "nixgen.runtime.qmp",
@@ -67,8 +69,9 @@ __all__ = [
     "DEFAULT_LOCK_TIMEOUT",
     "DEFAULT_STOP_TIMEOUT",
     "QMP",
+    "Builder",
     "ExitRecord",
-    "Guest",
+    "GuestRuntime",
     "GuestState",
     "GuestStatus",
     "RunRecord",

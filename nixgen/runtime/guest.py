@@ -31,6 +31,7 @@ from nixgen.errors import NixgenError
 from nixgen.nixcmd import Event, NixRunner
 from nixgen.process import proc
 from nixgen.process.errors import CommandError, CommandTimeoutError
+from nixgen.runtime.builder import Builder
 from nixgen.runtime.console import DEFAULT_BOOT_MARKER, ConsoleReader, MarkerWatch, follow, tail
 from nixgen.runtime.errors import (
     BootError,
@@ -61,7 +62,7 @@ __all__ = [
     "DEFAULT_BOOT_TIMEOUT",
     "DEFAULT_LOCK_TIMEOUT",
     "DEFAULT_STOP_TIMEOUT",
-    "Guest",
+    "GuestRuntime",
     "GuestState",
     "GuestStatus",
     "StartResult",
@@ -193,12 +194,18 @@ class GuestStatus:
         return data
 
 
+def _default_builder() -> Builder:
+    import nixgen.build  # building costs imports that starting a built runner does not need
+
+    return nixgen.build
+
+
 def _store_path(path: Path) -> bool:
     return str(path).startswith("/nix/store/")
 
 
 @attrs.define
-class Guest:
+class GuestRuntime:
     """One guest and its state folder.
 
     ``project`` is the flake folder the guest is built from (None: only the
@@ -215,9 +222,11 @@ class Guest:
     on_event: Callable[[Event], None] | None = None
     #: register ``current``/``booted`` as GC roots through nix when they point into the store
     gc_roots: bool = True
+    #: how the guest is built from ``project`` (default: :mod:`nixgen.build`)
+    builder: Builder = attrs.field(factory=_default_builder)
 
     @classmethod
-    def at(cls, state_dir: Path | str, name: str | None = None, **kw: Any) -> Guest:
+    def at(cls, state_dir: Path | str, name: str | None = None, **kw: Any) -> GuestRuntime:
         """The guest whose state folder is ``state_dir`` (its name: the folder's)."""
         path = Path(state_dir).absolute()
         return cls(name or path.name, StateDir(path, name or path.name), **kw)
@@ -269,9 +278,9 @@ class Guest:
         """Build this guest from the project (a no-op when nothing changed); its runner."""
         if self.project is None:
             raise NoRunnerError(self.name, self.state.path)
-        import nixgen.build as builder  # (looked up at call time: tests replace it)
-
-        results = builder.build(self.project, [self.name], nix=self.nix, on_event=self.on_event)
+        results = self.builder.build(
+            self.project, [self.name], nix=self.nix, on_event=self.on_event
+        )
         return results[self.name].runner
 
     def _choose_runner(self, build: bool, runner: Path | str | None) -> Path:
