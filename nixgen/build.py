@@ -30,11 +30,12 @@ from typing import Any, Literal
 import attrs
 
 from nixgen.errors import NixgenError
-from nixgen.nix.emit import attr_name, to_nix
 from nixgen.nixcmd import NixRunner
 from nixgen.nixcmd.errors import NixEvalError
 from nixgen.nixcmd.events import Event
-from nixgen.render import atomic_write
+
+# The Nix serializer and render (and with them the model) are imported where
+# nix runs: a no-op build answered by the cache needs neither.
 
 __all__ = [
     "STATE_DIR",
@@ -176,6 +177,8 @@ def evaluate(
     asked for, each guest is evaluated alone so that every failing guest's
     error is found; they are raised together in one :class:`BuildError`.
     """
+    from nixgen.nix.emit import to_nix
+
     runner = _nix_for(directory, nix)
     ref = flake_ref(directory)
     apply = f"({_expression()}).describe {to_nix(list(names) if names is not None else None)}"
@@ -237,6 +240,8 @@ def build(
         hit = _cached(state, key, names)
         if hit is not None:
             return hit
+    from nixgen.nix.emit import attr_name
+
     artifacts = evaluate(directory, names, nix=runner)
     ref = flake_ref(directory)
     installables = {
@@ -407,4 +412,6 @@ def _store_cache(
     entries = dict(old["results"])
     entries.update({n: r.to_json() for n, r in results.items()})
     data = {"key": key, "complete": complete or old.get("complete") is True, "results": entries}
+    from nixgen.render import atomic_write
+
     atomic_write(state / _CACHE_FILE, json.dumps(data, indent=2) + "\n")

@@ -83,6 +83,14 @@ def test_commands_without_nix_import_no_heavy_module(tmp_path: Path, command: li
     assert "nixgen.flakefile" not in modules and "nixgen.deploy" not in modules
 
 
+def test_the_build_command_leaves_the_model_out() -> None:
+    """A no-op build is answered by the cache: neither the model nor the Nix
+    serializer, render or rich is needed to say so."""
+    modules = _imported_after("import nixgen.cli.build")
+    assert _heavy(modules) == []
+    assert not any(m.startswith(("nixgen.model", "nixgen.nix.", "nixgen.render")) for m in modules)
+
+
 def test_import_nixgen_model_imports_no_other_layer() -> None:
     modules = _imported_after("import nixgen.model")
     assert _heavy(modules) == []
