@@ -262,10 +262,10 @@ def _owns_group(process: subprocess.Popen[bytes]) -> bool:
 
 
 def _signal(process: subprocess.Popen[bytes], sig: int, group: bool) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        if group:
-            os.killpg(process.pid, sig)
-        else:
+    if group:
+        proc.signal_group(process.pid, sig)
+    else:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             process.send_signal(sig)
 
 
@@ -285,14 +285,16 @@ def terminate(process: subprocess.Popen[bytes], grace: float = DEFAULT_GRACE) ->
         pass
     strays = proc.descendants(process.pid) if group else []
     _signal(process, signal.SIGKILL, group)
-    own = os.getpgrp()
     for pid in strays:
-        with contextlib.suppress(OSError):
-            pgid = os.getpgid(pid)
-            if pgid == pid and pgid != own:
-                os.killpg(pgid, signal.SIGKILL)
-            else:
-                os.kill(pid, signal.SIGKILL)
+        try:
+            leads_a_group = os.getpgid(pid) == pid
+        except OSError:
+            continue  # gone already
+        # a stray that leads a group of its own takes its helpers with it
+        if leads_a_group:
+            proc.signal_group(pid, signal.SIGKILL)
+        else:
+            proc.signal_pids([pid], signal.SIGKILL)
     with contextlib.suppress(subprocess.TimeoutExpired):
         process.wait(timeout=grace)
 
