@@ -38,7 +38,7 @@ from nixgen.model import Flake, Host
 from nixgen.nix.emit import attr_path
 from nixgen.nixcmd import NixRunner, build_argv, parse_build_json
 from nixgen.process import CmdOut
-from nixgen.process.errors import CommandError, CommandTimeoutError
+from nixgen.process.errors import CommandError
 from nixgen.project import Project
 from nixgen.render import SOURCE_NAME, generated_state, render_files
 
@@ -87,24 +87,16 @@ class CommandRunner:
 
     def run(self, argv: Sequence[str], *, check: bool = True) -> CommandResult:
         program = "" if isinstance(argv, str) or not argv else os.fspath(argv[0])
-        try:
-            return process.run(
-                argv,
-                env=self.env,
-                timeout=self.timeout,
-                grace=self.grace,
-                check=check,
-                hint=lambda done: _failure_hint(program, done.stderr),
-                not_found_hint=_install_hint(program),
-            )
-        except CommandTimeoutError as err:
-            raise CommandTimeoutError(
-                err.message,
-                timeout=err.timeout,
-                command=err.command,
-                stderr=err.stderr,
-                hint="allow more time (--timeout), or check that the host is reachable",
-            ) from None
+        return process.run(
+            argv,
+            env=self.env,
+            timeout=self.timeout,
+            grace=self.grace,
+            check=check,
+            hint=lambda done: _failure_hint(program, done.stderr),
+            not_found_hint=_install_hint(program),
+            timeout_hint="allow more time (--timeout), or check that the host is reachable",
+        )
 
 
 def _install_hint(program: str) -> str:

@@ -85,6 +85,7 @@ def run(
     check: bool = True,
     hint: Hint = None,
     not_found_hint: str | None = None,
+    timeout_hint: str | None = None,
 ) -> CmdOut:
     """Run ``argv`` to its end and return what it did.
 
@@ -99,7 +100,7 @@ def run(
     - ``check``: raise :class:`CommandError` when the exit code is not 0
       (``hint`` says what to do; a callable gets the :class:`CmdOut`).
     - ``not_found_hint``: the hint of :class:`CommandNotFoundError` when the
-      program does not exist.
+      program does not exist; ``timeout_hint`` that of :class:`CommandTimeoutError`.
     """
     args = _argv(argv)
     started = time.monotonic()
@@ -186,7 +187,7 @@ def run(
             timeout=timeout or 0.0,
             command=args,
             stderr=_text(err_lines) or b"".join(out_chunks).decode("utf-8", "replace"),
-            hint="allow more time, or check what the command waits for",
+            hint=timeout_hint or "allow more time, or check what the command waits for",
         ) from None
     _join(readers)
     result = CmdOut(
