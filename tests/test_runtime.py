@@ -9,6 +9,7 @@ guest.  Every test ends with no process of its folder left (see ``clean``).
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import select
@@ -25,7 +26,6 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-import nixgen.build
 from nixgen import Flake, MicroVM, Volume
 from nixgen.build import BuildResult
 from nixgen.cli import cli
@@ -39,8 +39,9 @@ from nixgen.errors import (
     StartError,
     UnsupportedError,
 )
+from nixgen.process import proc
 from nixgen.project import Project
-from nixgen.runtime import Guest, GuestState, Runtime, proc
+from nixgen.runtime import GuestRuntime, GuestState, Runtime
 from nixgen.runtime.console import tail
 from nixgen.runtime.runner import RunnerInfo, qmp_socket_from_args
 from nixgen.runtime.state import ExitRecord, RunRecord, write_json
@@ -337,7 +338,7 @@ def _dead_pid() -> int:
     return child.pid
 
 
-def _stale_record(guest: Guest, **changes: Any) -> None:
+def _stale_record(guest: GuestRuntime, **changes: Any) -> None:
     guest.state.create()
     record: dict[str, Any] = {
         "pid": _dead_pid(),
@@ -573,7 +574,8 @@ def test_run_in_the_foreground(tmp_path: Path, runtime: Runtime) -> None:
 
 
 class FakeFlake:
-    """Stands in for nix: which runner each guest of the flake builds to now."""
+    """Stands in for nix as the Runtime's builder: which runner each guest of the
+    flake builds to now."""
 
     def __init__(self, runners: Mapping[str, Path]) -> None:
         self.runners = dict(runners)
@@ -610,22 +612,19 @@ class FakeFlake:
 
 
 @pytest.fixture
-def flake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeFlake:
+def flake(tmp_path: Path) -> FakeFlake:
     fake = FakeFlake(
         {
             "a": runner(tmp_path, "a-1", shutdown=SHUTDOWN_USR1),
             "b": runner(tmp_path, "b-1", shutdown=SHUTDOWN_USR1),
         }
     )
-    monkeypatch.setattr(nixgen.build, "build", fake.build)
-    monkeypatch.setattr(nixgen.build, "cached", fake.cached)
-    monkeypatch.setattr(nixgen.build, "evaluate", fake.evaluate)
     (tmp_path / "project").mkdir()
     return fake
 
 
 def test_update_restarts_only_the_guest_that_changed(tmp_path: Path, flake: FakeFlake) -> None:
-    rt = Runtime(tmp_path / "project", state_root=tmp_path / "vms")
+    rt = Runtime(tmp_path / "project", state_root=tmp_path / "vms", builder=flake)
     a, b = rt.guest("a"), rt.guest("b")
     pid_a = a.start(wait=True).pid  # builds (fake) and starts
     pid_b = b.start(wait=True).pid
@@ -655,7 +654,7 @@ def test_update_restarts_only_the_guest_that_changed(tmp_path: Path, flake: Fake
 
 
 def test_update_without_restart_leaves_the_guest_stale(tmp_path: Path, flake: FakeFlake) -> None:
-    rt = Runtime(tmp_path / "project", state_root=tmp_path / "vms")
+    rt = Runtime(tmp_path / "project", state_root=tmp_path / "vms", builder=flake)
     a = rt.guest("a")
     pid = a.start(wait=True).pid
     flake.runners["a"] = runner(tmp_path, "a-2")
@@ -675,10 +674,13 @@ def test_update_without_restart_leaves_the_guest_stale(tmp_path: Path, flake: Fa
 
 
 def test_cli_update_restart_says_it_restarted_a_stale_guest(
-    tmp_path: Path, flake: FakeFlake
+    tmp_path: Path, flake: FakeFlake, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Updated earlier without --restart: unchanged now, but stale, so restarted, and said so."""
-    rt = Runtime(tmp_path / "project", state_root=tmp_path / "vms")
+    import nixgen.cli.run as cli_run
+
+    monkeypatch.setattr(cli_run, "_runtime", functools.partial(cli_run._runtime, builder=flake))
+    rt = Runtime(tmp_path / "project", state_root=tmp_path / "vms", builder=flake)
     a = rt.guest("a")
     pid = a.start(wait=True).pid
     flake.runners["a"] = runner(tmp_path, "a-2", shutdown=SHUTDOWN_USR1)
@@ -707,7 +709,7 @@ def test_destroy_removes_state_volumes_and_gc_roots(tmp_path: Path, flake: FakeF
     build_root = project / ".nixgen" / "gcroots" / "a"
     build_root.parent.mkdir(parents=True)
     build_root.symlink_to(flake.runners["a"])
-    rt = Runtime(project, state_root=tmp_path / "vms")
+    rt = Runtime(project, state_root=tmp_path / "vms", builder=flake)
     a = rt.guest("a")
     a.start(wait=True)
     (a.state.path / "var.img").write_bytes(b"\0" * 4096)  # a volume with a relative path
@@ -731,7 +733,7 @@ def test_destroy_removes_state_volumes_and_gc_roots(tmp_path: Path, flake: FakeF
 
 
 def test_status_without_evaluation(tmp_path: Path, flake: FakeFlake) -> None:
-    rt = Runtime(tmp_path / "project", state_root=tmp_path / "vms")
+    rt = Runtime(tmp_path / "project", state_root=tmp_path / "vms", builder=flake)
     rt.guest("a").start(wait=True)
     [status] = rt.status(["a"], evaluate=False)
     assert status.outdated is None and status.freshness == "unchecked"
@@ -881,7 +883,7 @@ def _project(folder: Path, **mems: int) -> Path:
 
 
 def _count_builds(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
-    from nixgen.nixcmd import Nix as NixRunner
+    from nixgen.nixcmd import NixRunner
 
     seen: list[list[str]] = []
     original = NixRunner.run
@@ -896,7 +898,7 @@ def _count_builds(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
 
 @nix_test
 def test_run_builds_the_guest_and_keeps_gc_roots(tmp_path: Path, inputs: dict[str, str]) -> None:
-    from nixgen.nixcmd import Nix as NixRunner
+    from nixgen.nixcmd import NixRunner
 
     folder = _project(tmp_path / "project", web=768)
     rt = Runtime(folder, nix=NixRunner(override_inputs=inputs))
@@ -934,7 +936,7 @@ def test_run_builds_the_guest_and_keeps_gc_roots(tmp_path: Path, inputs: dict[st
 def test_update_builds_once_and_switches_only_the_changed_guest(
     tmp_path: Path, inputs: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from nixgen.nixcmd import Nix as NixRunner
+    from nixgen.nixcmd import NixRunner
 
     folder = _project(tmp_path / "project", a=512, b=512)
     rt = Runtime(folder, nix=NixRunner(override_inputs=inputs))

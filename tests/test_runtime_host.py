@@ -29,8 +29,9 @@ import pytest
 
 from nixgen import Flake, Host, HostVM, MicroVM, Network
 from nixgen.errors import StartError, UnsupportedError
+from nixgen.process import proc
 from nixgen.project import Project
-from nixgen.runtime import Guest, Runtime, proc
+from nixgen.runtime import GuestRuntime, Runtime
 from nixgen.runtime.helpers import has_net_admin
 from tests.fakerunner import BOOTS, kill_leftovers, leftovers, make_runner
 
@@ -90,7 +91,7 @@ def virtiofs_runner(tmp_path: Path, source: Path, *, script: str | None = None) 
     return runner
 
 
-def guest(tmp_path: Path) -> Guest:
+def guest(tmp_path: Path) -> GuestRuntime:
     return Runtime(None, state_root=tmp_path / "vms").guest("web")
 
 
@@ -225,9 +226,7 @@ REFUSED = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from nixgen import Flake, Host, HostVM, MicroVM, Network
-from nixgen.errors import StartError, UnsupportedError
-from nixgen.project import Project
+    from nixgen.errors import StartError
     from nixgen.runtime import Runtime
 
     runner, state = Path(sys.argv[1]), Path(sys.argv[2])

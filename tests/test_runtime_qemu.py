@@ -23,9 +23,10 @@ from click.testing import CliRunner
 
 from nixgen import Flake, MicroVM, Nix, Share, write_project
 from nixgen.cli import cli
-from nixgen.nixcmd import Nix as NixRunner
+from nixgen.nixcmd import NixRunner
+from nixgen.process import proc
 from nixgen.project import Project
-from nixgen.runtime import Guest, GuestState, Runtime, proc
+from nixgen.runtime import GuestRuntime, GuestState, Runtime
 from tests.fakerunner import kill_leftovers, leftovers
 from tests.guestimage import BOOT_MARKER, REBOOT_MARKER, SHARE_MARKER, guest_image
 from tests.standin import (
@@ -186,7 +187,7 @@ def test_stop_takes_under_3_s_at_any_point(
     assert guest.status().state is GuestState.STOPPED
 
 
-def wait_for_console(guest: Guest, text: str, timeout: float = 60.0) -> list[str]:
+def wait_for_console(guest: GuestRuntime, text: str, timeout: float = 60.0) -> list[str]:
     deadline = time.monotonic() + timeout
     while True:
         lines = guest.console_tail(200)

@@ -369,9 +369,11 @@ def add_command(
     bare: bool,
     dry_run: bool,
 ) -> None:
-    """Add guest NAME, shaped like the guests already in the flake: the layout of
-    their files, and the interfaces, volumes and shares of the last one with the
-    same hypervisor (renamed for NAME; --bare leaves them out)."""
+    """Add guest NAME, shaped like the guests already in the flake.
+
+    It follows the layout of their files, and takes the interfaces, volumes and
+    shares of the last one with the same hypervisor, renamed for NAME (--bare
+    leaves them out)."""
     vm = MicroVM(name=name, hypervisor=hypervisor, mem=mem, vcpu=vcpu, system=system)  # type: ignore[arg-type]  # click.Choice checked them
     flake = _load(flake_dir)
     template = None if bare else pick_template(flake.model().guests, vm)
@@ -407,9 +409,3 @@ def rename_command(old: str, new: str, flake_dir: Path | None, dry_run: bool) ->
     flake = _load(flake_dir)
     _run(lambda: flake.rename(old, new))
     _finish(flake, dry_run)
-
-
-def register(group: click.Group) -> None:
-    for command in (show_command, set_command, unset_command, add_command, rm_command):
-        group.add_command(command)
-    group.add_command(rename_command)

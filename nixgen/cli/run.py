@@ -5,12 +5,14 @@ Thin commands over :mod:`nixgen.runtime`; see docs/running-guests.md.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
+import signal
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -18,17 +20,19 @@ import click
 
 from nixgen.cli import nixopts
 from nixgen.cli.progress import progress
-from nixgen.errors import BootError, NixgenError
+from nixgen.errors import NixgenError
+from nixgen.process.errors import CommandError
 from nixgen.runtime import (
     DEFAULT_BOOT_TIMEOUT,
     DEFAULT_STOP_TIMEOUT,
-    Guest,
+    GuestRuntime,
     GuestState,
     GuestStatus,
     Runtime,
     UpdateResult,
 )
 from nixgen.runtime.console import DETACH_KEY, reader_after_tail
+from nixgen.runtime.errors import BootError
 from nixgen.runtime.manager import environ_state_root
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -446,7 +450,7 @@ def console_command(
         click.echo(f"\n(left the console; {name} keeps running)", err=True)
 
 
-def _attach(guest: Guest, lines: int) -> None:
+def _attach(guest: GuestRuntime, lines: int) -> None:
     """Relay the terminal to the guest's console until Ctrl-], the end of input or the guest's end."""
     import termios
     import tty
@@ -526,7 +530,9 @@ def ssh_command(
 ) -> None:
     """SSH into running guest NAME: over vsock when it has a vsock CID (as
     microvm.nix's `microvm -s`), else to a port forwarded to its port 22, else
-    to its address on a network of the project. ARGS: a command to run there."""
+    to its address on a network of the project.
+
+    ARGS: a command to run there."""
     import shlex
 
     options = ("-i", identity) if identity else ()
@@ -536,13 +542,28 @@ def ssh_command(
         click.echo(shlex.join(command.argv))
         return
     click.echo(f"connecting to {name} over {command.via}", err=True)
+    from nixgen import process
+
     try:
-        os.execvp(command.argv[0], list(command.argv))
-    except OSError as err:
+        client = process.spawn(command.argv, quiet=False)
+    except CommandError as err:
         raise NixgenError(
-            f"cannot run {command.argv[0]}: {err.strerror}",
+            f"cannot run {command.argv[0]}: {err.message}",
             hint="install an ssh client (Debian: apt-get install openssh-client)",
         ) from err
+    # ssh owns the terminal now: a Ctrl-C is its business (or the remote's)
+    with _ignoring_interrupts():
+        code = client.wait()
+    raise click.exceptions.Exit(code)
+
+
+@contextlib.contextmanager
+def _ignoring_interrupts() -> Iterator[None]:
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @click.command("destroy")
@@ -594,18 +615,3 @@ def balloon_command(name: str, mib: int, flake_dir: Path | None, state_dir: Path
     output = _runtime(flake_dir, state_dir).guest(name).balloon(mib)
     if output.strip():
         click.echo(output.rstrip("\n"))
-
-
-def register(group: click.Group) -> None:
-    for command in (
-        run_command,
-        stop_command,
-        status_command,
-        list_command,
-        update_command,
-        console_command,
-        ssh_command,
-        destroy_command,
-        balloon_command,
-    ):
-        group.add_command(command)

@@ -6,7 +6,8 @@ Two kinds:
   (``bin/microvm-shutdown``, ``bin/microvm-balloon``): :class:`Helper`.  Each
   call has its own timeout, and a helper ends with the nixgen that started
   it: it stays in nixgen's process group (a Ctrl-C or ``timeout`` reaches
-  both), and the kernel kills it when nixgen dies (``PR_SET_PDEATHSIG``).
+  both), and the kernel kills it when nixgen dies (``PR_SET_PDEATHSIG``);
+  it is started through :func:`nixgen.process.spawn`.
   QEMU serves one QMP client at a time, so a shutdown helper left behind
   would block the next stop;
 - what must run before the hypervisor starts and end after it (virtiofsd per
@@ -18,7 +19,6 @@ Two kinds:
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import functools
 import os
 import shutil
@@ -32,8 +32,10 @@ from typing import Any
 
 import attrs
 
-from nixgen.errors import StartError
-from nixgen.runtime import proc
+from nixgen import process
+from nixgen.process import proc
+from nixgen.process.errors import CommandError
+from nixgen.runtime.errors import StartError
 from nixgen.runtime.runner import RunnerInfo, VirtiofsShare
 
 __all__ = [
@@ -46,18 +48,6 @@ __all__ = [
     "tap_commands",
     "virtiofs_daemons",
 ]
-
-_PR_SET_PDEATHSIG = 1
-_libc: Any = None
-
-
-def _die_with_parent() -> None:
-    """In the child before exec: the kernel sends SIGKILL when nixgen dies."""
-    global _libc
-    with contextlib.suppress(Exception):  # not Linux: the process group still holds
-        if _libc is None:
-            _libc = ctypes.CDLL(None, use_errno=True)
-        _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
 @attrs.frozen
@@ -79,14 +69,9 @@ class Helper:
     def __init__(self, argv: Sequence[str | Path], *, cwd: Path) -> None:
         self.argv = tuple(str(a) for a in argv)
         self.started = time.monotonic()
-        self._process = subprocess.Popen(
-            self.argv,
-            cwd=cwd,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            preexec_fn=_die_with_parent,  # no threads start helpers
-        )
+        # In nixgen's process group (a Ctrl-C or `timeout` reaches it too), and
+        # killed by the kernel should nixgen die without cleaning up.
+        self._process = process.spawn(self.argv, cwd=cwd, output=True, die_with_parent=True)
 
     @property
     def pid(self) -> int:
@@ -206,10 +191,8 @@ def find_virtiofsd() -> Path | None:
 def _virtiofsd_is_rust(binary: Path) -> bool:
     """The Rust virtiofsd takes ``--shared-dir``; QEMU's C one ``-o source=``."""
     try:
-        text = subprocess.run(
-            [str(binary), "--help"], capture_output=True, timeout=5, check=False
-        ).stdout.decode("utf-8", "replace")
-    except (OSError, subprocess.TimeoutExpired):
+        text = process.run([binary, "--help"], timeout=5, merge_stderr=True, check=False).stdout
+    except CommandError:
         return True
     return "--shared-dir" in text
 

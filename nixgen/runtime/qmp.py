@@ -9,7 +9,7 @@ command replies), each call run to completion on a private event loop::
         qmp.balloon_mib()       # the guest's memory after ballooning, or None
         qmp.execute("query-cpus-fast")
 
-``qemu.qmp`` and ``asyncio`` are imported only when a QMP connection is made.
+``qemu.qmp`` is imported only when a QMP connection is made.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from nixgen.errors import QMPCommandError, QMPConnectionError
+from nixgen.runtime.errors import QMPCommandError, QMPConnectionError
 
 if TYPE_CHECKING:
     import asyncio
@@ -80,8 +80,7 @@ class QMP:
     # ---------------------------------------------------------------- session
 
     def connect(self) -> QMP:
-        # asyncio and qemu.qmp cost start-up time: only when a session is made
-        import asyncio
+        import asyncio  # heavy, like qemu.qmp: only when a connection is made
 
         from qemu.qmp import QMPClient
 
