@@ -66,7 +66,7 @@ class Problem:
         return f"{kind}: {self.path}: {self.message}{shown}\n  hint: {self.hint}"
 
 
-# --- the model and its data (nixgen.model, nixgen.validate, nixgen.options) ---
+# --- the model and its data (nixgen.model, nixgen.validate, nixgen.settings) ---
 
 
 def _unique(problems: Sequence[Problem]) -> list[Problem]:

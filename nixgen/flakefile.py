@@ -15,7 +15,7 @@
     flake.save()                              # atomic, per file
 
 Reading goes through :mod:`nixgen.nix.read` (nothing is evaluated) and
-:mod:`nixgen.options` (flat settings ↔ :class:`~nixgen.model.MicroVM`).
+:mod:`nixgen.settings` (flat settings ↔ :class:`~nixgen.model.MicroVM`).
 Every edit is a byte-range edit of :mod:`nixgen.nix.edit` in the file where
 the option is written, so comments, layout and every other binding stay as
 they are.  Each edit is read back and validated with :mod:`nixgen.validate`
@@ -67,26 +67,14 @@ from nixgen.nix.parse import (
     unwrap,
 )
 from nixgen.nix.read import (
+    DeclaredGuest,
     FlakeGuests,
-    Guest,
     HostConfig,
     Module,
     Setting,
     Unreadable,
     read_guests,
     read_module,
-)
-from nixgen.options import (
-    HOSTNAME,
-    SYSTEM,
-    UNSET,
-    Unmodelled,
-    check_path,
-    is_default_priority,
-    model_from_settings,
-    set_option,
-    settings_of,
-    unset_option,
 )
 from nixgen.project import toml_text
 from nixgen.render import (
@@ -96,6 +84,18 @@ from nixgen.render import (
     generated_state,
     guest_module,
     render_files,
+)
+from nixgen.settings import (
+    HOSTNAME,
+    SYSTEM,
+    UNSET,
+    Unmodelled,
+    check_path,
+    is_default_priority,
+    model_from_settings,
+    set_option,
+    to_settings,
+    unset_option,
 )
 from nixgen.validate import check
 
@@ -119,7 +119,7 @@ class SaveResult:
 
 @attrs.frozen
 class _GuestState:
-    guest: Guest
+    guest: DeclaredGuest
     settings: Mapping[str, object]
     vm: MicroVM
     unmodelled: Mapping[str, Unmodelled]
@@ -400,7 +400,7 @@ class FlakeFile:
         self.update(name, dict.fromkeys(keys, UNSET))
 
     def update(self, name: str, changes: Mapping[str, object]) -> None:
-        """Several set (value) and unset (:data:`nixgen.options.UNSET`) at once, validated together."""
+        """Several set (value) and unset (:data:`nixgen.settings.UNSET`) at once, validated together."""
         paths = {key: _key_path(key) for key in changes}
         values = {key: (v if v is UNSET else _as_value(v)) for key, v in changes.items()}
 
@@ -425,8 +425,8 @@ class FlakeFile:
                 f"the model is named {vm.name!r}, not {name!r}",
                 hint=f"rename the guest first: flake.rename({name!r}, {vm.name!r})",
             )
-        old = settings_of(self._state(name).vm)
-        new = settings_of(vm)
+        old = to_settings(self._state(name).vm)
+        new = to_settings(vm)
         changes: dict[str, object] = {k: v for k, v in new.items() if old.get(k, UNSET) != v}
         changes.update({k: UNSET for k in old if k not in new})
         if not changes:
@@ -767,7 +767,7 @@ class _Edit:
         key = attr_path(path)
         text = to_nix(value)
         if path == (SYSTEM,):
-            self._edit_flake(lambda d: edit.set(d, _locator(state), ("system",), text))
+            self._edit_flake(lambda d: edit.set_value(d, _locator(state), ("system",), text))
             self._verify(name, key, text)
             return
         if path == tuple(HOSTNAME.split(".")) and value != name:
@@ -791,7 +791,7 @@ class _Edit:
             target = exact[0] if exact else next(iter(groups))
             for group, (module, _) in groups.items():
                 if group == target:
-                    self._in_module(module, lambda d, t, p: edit.set(d, t, p, text), path)
+                    self._in_module(module, lambda d, t, p: edit.set_value(d, t, p, text), path)
                 else:
                     self._in_module(module, lambda d, t, p: edit.unset(d, t, p), path)
         else:
@@ -800,7 +800,7 @@ class _Edit:
             if home is None:
                 self._new_module(state, path, text)
             else:
-                self._in_module(home, lambda d, t, p: edit.set(d, t, p, text), path)
+                self._in_module(home, lambda d, t, p: edit.set_value(d, t, p, text), path)
         self._verify(name, key, text)
 
     def drop_option(self, name: str, path: tuple[str, ...], *, missing_ok: bool = False) -> None:
@@ -1045,7 +1045,7 @@ class _Edit:
         if state is None:
             raise FlakeEditError(f"internal: the new guest {name!r} cannot be read back")
 
-    def _neighbour_call(self, neighbour: Guest, vm: MicroVM) -> tuple[str, str, list[str]]:
+    def _neighbour_call(self, neighbour: DeclaredGuest, vm: MicroVM) -> tuple[str, str, list[str]]:
         doc = self.flake_doc
         value = doc.resolve(doc.locate_node(_locator_of(neighbour)))
         function = (
@@ -1069,7 +1069,7 @@ class _Edit:
         common = [a for a in others if all(a in self._call_texts(g) for g in self.found.guests)]
         return callee, system_line, common
 
-    def _call_texts(self, guest: Guest) -> set[str]:
+    def _call_texts(self, guest: DeclaredGuest) -> set[str]:
         doc = self.flake_doc
         try:
             args_set = doc.locate(_locator_of(guest)).container
@@ -1077,7 +1077,7 @@ class _Edit:
             return set()
         return {doc.text_of(n) for n in doc.bindings(args_set)}
 
-    def _add_runner(self, vm: MicroVM, neighbour: Guest | None) -> None:
+    def _add_runner(self, vm: MicroVM, neighbour: DeclaredGuest | None) -> None:
         doc = self.flake_doc
         alike = [g for g in self.found.guests if g.system == vm.system and g.name != vm.name]
         if neighbour is not None:
@@ -1415,12 +1415,12 @@ def _guest_settings(
     text = files.get(PurePosixPath(GUESTS_DIR) / f"{name}.nix")
     vm = toml.guest(name)
     if text is None:
-        return settings_of(vm)
+        return to_settings(vm)
     module = read_module(Document.parse(text))
     return {SYSTEM: vm.system, **{s.key: s.value for s in module.settings}}
 
 
-def _configurations(found: FlakeGuests) -> list[Guest]:
+def _configurations(found: FlakeGuests) -> list[DeclaredGuest]:
     """Every configuration read: the guests and the hosts' (for what they share)."""
     hosts = [h.configuration for h in found.hosts if h.configuration is not None]
     return [*found.guests, *hosts]
@@ -1596,13 +1596,13 @@ def _locator(state: _GuestState) -> tuple[Step, ...]:
     return _locator_of(state.guest)
 
 
-def _locator_of(guest: Guest) -> tuple[Step, ...]:
+def _locator_of(guest: DeclaredGuest) -> tuple[Step, ...]:
     if guest.locator is None:
         raise FlakeEditError(f"guest {guest.name!r} cannot be addressed in {FLAKE_NAME}")
     return guest.locator
 
 
-def _own_module(guest: Guest) -> Module | None:
+def _own_module(guest: DeclaredGuest) -> Module | None:
     """The module that holds the guest's host name, else the one with most settings."""
     for m in guest.modules:
         if any(s.key == HOSTNAME for sub in m.walk() for s in sub.settings):
@@ -1613,7 +1613,7 @@ def _own_module(guest: Guest) -> Module | None:
     return max(readable, key=lambda m: sum(len(sub.settings) for sub in m.walk()))
 
 
-def _common_modules(guests: Sequence[Guest], neighbour: Guest) -> list[str]:
+def _common_modules(guests: Sequence[DeclaredGuest], neighbour: DeclaredGuest) -> list[str]:
     """Modules every guest lists alike (microvm's module, a shared ./common.nix, …)."""
     own = _own_module(neighbour)
     out = []
@@ -1813,7 +1813,7 @@ def _retarget(doc: Document, value: Node, ref: Node, name: str) -> str:
 
 
 def _replacement_guest(
-    doc: Document, default: Node, ref: Node, remaining: Sequence[Guest], system: object
+    doc: Document, default: Node, ref: Node, remaining: Sequence[DeclaredGuest], system: object
 ) -> str | None:
     """Another guest a default package can point at instead (None: remove the default)."""
     comps = [k for k, _ in _components(doc, _value(default))]
@@ -1963,13 +1963,13 @@ def _flatten(path: tuple[str, ...], value: object) -> Iterator[tuple[str, object
         yield attr_path(path), value
 
 
-def _pick_neighbour(guests: Sequence[Guest], vm: MicroVM) -> Guest | None:
+def _pick_neighbour(guests: Sequence[DeclaredGuest], vm: MicroVM) -> DeclaredGuest | None:
     """The guest a new one is modelled on: same system, own module file if any has one."""
     if not guests:
         return None
     same = [g for g in guests if g.system == vm.system] or list(guests)
 
-    def own_file(g: Guest) -> bool:
+    def own_file(g: DeclaredGuest) -> bool:
         own = _own_module(g)
         return (
             own is not None

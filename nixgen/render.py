@@ -32,12 +32,10 @@ import jinja2
 from nixgen import __version__
 from nixgen.errors import HandEditedError, RenderError, ValidationError
 from nixgen.model import Flake, Host, Input, Interface, MicroVM, Network, Nix
-from nixgen.model.convert import nix_values, option_values
-from nixgen.model.fields import option_name
 from nixgen.model.flake import MICROVM_CACHE, MICROVM_CACHE_KEY
-from nixgen.model.guest import NON_MICROVM_FIELDS
 from nixgen.network import NetworkPlan, guest_side, host_side, plan_networks
-from nixgen.nix.emit import attr_name, bindings, parse_attr_path, to_nix
+from nixgen.nix.emit import attr_name, bindings, to_nix
+from nixgen.settings import guest_sections, merge_free_settings
 
 __all__ = [
     "GUESTS_DIR",
@@ -129,93 +127,6 @@ def generated_state(text: str) -> str:
 # ----------------------------------------------------------------- model → Nix values
 
 
-def microvm_options(vm: MicroVM, extra_interfaces: Sequence[Interface] = ()) -> dict[str, Any]:
-    """The ``microvm = { … }`` attrset of a guest (``extra_interfaces``: from its networks)."""
-    resolved = attrs.evolve(vm, interfaces=(*vm.resolved_interfaces(), *extra_interfaces))
-    out = {k: v for k, v in option_values(resolved).items() if k not in _NON_MICROVM_KEYS}
-    for key, value in vm.extra.items():
-        _set_dotted(out, parse_attr_path(key), nix_values(value))
-    return out
-
-
-_NON_MICROVM_KEYS = frozenset(
-    option_name(f) for f in attrs.fields(MicroVM) if f.name in NON_MICROVM_FIELDS
-)
-
-
-def _parent(target: dict[str, Any], path: Sequence[str]) -> dict[str, Any]:
-    """The set that holds the last attribute of ``path``, created on the way."""
-    node = target
-    for part in path[:-1]:
-        child = node.get(part)
-        if not isinstance(child, dict):
-            child = {}
-            node[part] = child
-        node = child
-    return node
-
-
-def _set_dotted(target: dict[str, Any], path: list[str], value: Any) -> None:
-    _parent(target, path)[path[-1]] = value
-
-
-def _nixos_settings(vm: MicroVM, network: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    settings: dict[str, Any] = {}
-    users: dict[str, Any] = {}
-    for user in vm.users:
-        entry: dict[str, Any] = {}
-        if user.name != "root":
-            entry["isNormalUser"] = True
-        if user.groups:
-            entry["extraGroups"] = list(user.groups)
-        if user.hashed_password is not None:
-            entry["hashedPassword"] = user.hashed_password
-        if user.ssh_keys:
-            entry["openssh"] = {"authorizedKeys": {"keys": list(user.ssh_keys)}}
-        users[user.name] = entry
-    if vm.allow_empty_root_password:
-        users.setdefault("root", {})["password"] = ""
-    if users:
-        settings["users"] = {"users": users}
-    if vm.ssh_enabled:
-        settings["services"] = {"openssh": {"enable": True}}
-    if vm.packages:
-        settings["environment"] = {
-            "systemPackages": [p if isinstance(p, Nix) else Nix(f"pkgs.{p}") for p in vm.packages]
-        }
-    return _with_free_settings(settings, network or {}, vm.nixos)
-
-
-def _with_free_settings(
-    settings: dict[str, Any], generated: Mapping[str, Any], free: Mapping[str, Any]
-) -> dict[str, Any]:
-    """nixgen's own settings, then ``generated`` ones (networks), then the
-    person's free ``nixos`` settings (dotted keys), merged into one tree."""
-    for key, value in generated.items():
-        _merge(settings, [key], value)
-    for key, value in free.items():
-        _merge(settings, parse_attr_path(key), nix_values(value))
-    return settings
-
-
-def _merge(target: dict[str, Any], path: list[str], value: Any) -> None:
-    """Set a dotted key; nested dicts merge, so free settings extend nixgen's own."""
-    node = _parent(target, path)
-    last = path[-1]
-    if isinstance(value, Mapping) and isinstance(node.get(last), dict):
-        for k, v in value.items():
-            _merge(node[last], [k], v)
-    elif last in node and isinstance(node[last], dict):
-        # A value here would silently drop settings nixgen writes below it.
-        below = ", ".join(sorted(node[last]))
-        raise RenderError(
-            f"nixos setting {'.'.join(path)} would replace what nixgen sets below it ({below})",
-            hint="set the individual options (e.g. with dotted keys) instead of the whole set",
-        )
-    else:
-        node[last] = value
-
-
 def _module_ref(module: Nix | PurePosixPath) -> Nix | PurePosixPath:
     """Module files are given relative to the flake; the guest module sits in vms/."""
     if isinstance(module, PurePosixPath) and not module.is_absolute():
@@ -241,13 +152,7 @@ def guest_module(
     sections: list[dict[str, Any]] = []
     if vm.modules:
         sections.append({"imports": [_module_ref(m) for m in vm.modules]})
-    sections.append(
-        {"networking": {"hostName": vm.name}, "system": {"stateVersion": vm.state_version}}
-    )
-    sections.append({"microvm": microvm_options(vm, interfaces)})
-    nixos = _nixos_settings(vm, network)
-    if nixos:
-        sections.append(nixos)
+    sections.extend(guest_sections(vm, interfaces, network))
     if _uses_nix(vm):
         formals = ["config", "lib", "pkgs", *(["inputs"] if inputs else [])]
     else:
@@ -325,7 +230,7 @@ def host_module(
             MicroVM(name=n) for n in dict.fromkeys(g for n in host.networks for g in n.guests)
         ]
         plan = plan_networks(Flake(guests=guests, hosts=[host]))
-    settings = _with_free_settings({}, host_side(host, plan), host.nixos)
+    settings = merge_free_settings({}, host_side(host, plan), host.nixos)
     if settings:
         sections.append(settings)
     uses_nix = _has_nix([host.nixos])
@@ -459,13 +364,13 @@ def write_project(
         if p not in files and _is_generated(p)
     ]
     blocked: list[Path] = []
-    unchanged: list[Path] = []
+    unchanged: dict[Path, None] = {}  # ordered, and each look-up is O(1)
     for path, text in files.items():
         if not path.exists():
             continue
         current = path.read_text(encoding="utf-8")
         if current == text:
-            unchanged.append(path)
+            unchanged[path] = None
         elif generated_state(current) != "pristine" and not force:
             blocked.append(path)
     edited_stale = [

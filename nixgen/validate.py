@@ -10,8 +10,6 @@ every error and returns the warnings; nothing here prints.
 from __future__ import annotations
 
 import re
-import types
-import typing
 from collections.abc import Iterable, Mapping
 
 import attrs
@@ -21,7 +19,7 @@ from nixgen.hypervisors import TABLE, Capabilities, supporting
 from nixgen.model import Flake, Host, Interface, MicroVM, Share
 from nixgen.model.attrpath import parse_attr_path
 from nixgen.model.convert import check_types
-from nixgen.model.fields import describe
+from nixgen.model.fields import describe, group_class
 from nixgen.model.guest import NON_MICROVM_FIELDS
 from nixgen.network import plan_networks
 
@@ -731,21 +729,12 @@ def _modelled_options(cls: type = MicroVM, prefix: str = "") -> frozenset[str]:
         if cls is MicroVM and info.name in NON_MICROVM_FIELDS:
             continue
         name = prefix + info.option
-        group = _group_class(info.type)
+        group = group_class(info.type)
         if group is not None:
             out |= _modelled_options(group, name + ".")
         else:
             out.add(name)
     return frozenset(out)
-
-
-def _group_class(typ: object) -> type | None:
-    """The model class of a group field (``X`` or ``X | None``), else None."""
-    members = [m for m in typing.get_args(typ) or (typ,) if m is not type(None)]
-    if typing.get_origin(typ) not in (None, typing.Union, types.UnionType) or len(members) != 1:
-        return None
-    (member,) = members
-    return member if isinstance(member, type) and attrs.has(member) else None
 
 
 _MODELLED = _modelled_options()

@@ -19,9 +19,10 @@ from nixgen.flakefile import FlakeFile, GuestView
 from nixgen.model import HYPERVISORS, SYSTEMS, MicroVM
 from nixgen.model.convert import to_dict
 from nixgen.nix.emit import to_nix
+from nixgen.nix.literal import parse_literal
 from nixgen.nix.parse import Span
 from nixgen.nix.read import HostConfig
-from nixgen.options import parse_literal, plain
+from nixgen.settings import plain
 
 
 def _dry_run(function: Any) -> Any:

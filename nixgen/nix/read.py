@@ -7,7 +7,7 @@ can see (inline sets, ``let``-bound sets, relative module files such as
 ``{"microvm.mem": 1024, "networking.hostName": "web", …}``.  Literal values
 become Python values; anything else is kept as ``Nix(source)``.  Every
 setting records where it was written, so an edit can go back to it:
-``edit.set(document, setting.locator, setting.path, new_text)``.
+``edit.set_value(document, setting.locator, setting.path, new_text)``.
 
 Nothing is evaluated.  Guests built by functions (``genAttrs``,
 ``listToAttrs``, ``import ./hosts.nix``, a local ``mkVm``) are reported in
@@ -33,8 +33,8 @@ from nixgen.nix.emit import Nix, attr_path
 from nixgen.nix.parse import ATTRSET_TYPES, Binding, Document, Span, Step, unwrap
 
 __all__ = [
+    "DeclaredGuest",
     "FlakeGuests",
-    "Guest",
     "HostConfig",
     "Module",
     "Setting",
@@ -76,7 +76,7 @@ class Setting:
     ``key`` is the dotted path as Nix writes it (``fileSystems."/".device``),
     ``path`` the same as a tuple.  ``locator`` names the attribute set the
     path is relative to, in the document ``span.file`` (None: the flake read
-    from text); together they are what :func:`nixgen.nix.edit.set` takes.
+    from text); together they are what :func:`nixgen.nix.edit.set_value` takes.
     """
 
     key: str
@@ -115,7 +115,7 @@ class Module:
 
 
 @attrs.frozen
-class Guest:
+class DeclaredGuest:
     """One ``nixosConfigurations.<name>`` read statically."""
 
     name: str
@@ -164,7 +164,7 @@ class HostConfig:
     span: Span
     reason: str
     system: object = None
-    configuration: Guest | None = None
+    configuration: DeclaredGuest | None = None
     module: Module | None = None
 
     @property
@@ -232,7 +232,7 @@ class Unreadable:
 class FlakeGuests:
     """The guests of one flake."""
 
-    guests: tuple[Guest, ...]
+    guests: tuple[DeclaredGuest, ...]
     unreadable: tuple[Unreadable, ...]
     notes: tuple[str, ...] = ()
     documents: Mapping[Path, Document] = attrs.field(factory=dict, repr=False)
@@ -242,7 +242,7 @@ class FlakeGuests:
     def host(self, name: str) -> HostConfig | None:
         return next((h for h in self.hosts if h.name == name), None)
 
-    def __getitem__(self, name: str) -> Guest:
+    def __getitem__(self, name: str) -> DeclaredGuest:
         for guest in self.guests:
             if guest.name == name:
                 return guest
@@ -291,7 +291,7 @@ class _Reader:
         self.doc = doc
         self.follow_files = follow_files
         self.documents: dict[Path, Document] = dict(documents or {})
-        self.guests: list[Guest] = []
+        self.guests: list[DeclaredGuest] = []
         self.unreadable: list[Unreadable] = []
         self.notes: list[str] = []
         self.hosts: list[HostConfig] = []
@@ -509,7 +509,7 @@ class _Reader:
                     f"`{key}` is defined {len(defs)} times ({places}); the NixOS module "
                     "system decides the result"
                 )
-        guest = Guest(
+        guest = DeclaredGuest(
             name=name,
             system=system,
             modules=tuple(modules),
@@ -609,7 +609,7 @@ class _Reader:
             if _sets_host_options(module):
                 self.host_modules.setdefault(name, (module, doc.span(node)))
 
-    def _host_reason(self, guest: Guest) -> tuple[str, Module | None] | None:
+    def _host_reason(self, guest: DeclaredGuest) -> tuple[str, Module | None] | None:
         """Why a configuration is a host (and its host module), or None for a guest."""
         guest_refs = self._module_refs("microvm")
         host_refs = self._module_refs("host")
