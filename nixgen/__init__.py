@@ -63,7 +63,7 @@ from nixgen.errors import (
     UnsupportedSyntaxError,
     ValidationError,
 )
-from nixgen.flakefile import FlakeFile, GuestView
+from nixgen.flake import FlakeFile, GuestView
 from nixgen.model import (
     CloudHypervisorOptions,
     CrosvmOptions,

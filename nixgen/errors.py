@@ -153,7 +153,7 @@ class NixEditError(NixgenError):
     """An edit cannot be made safely (nothing was changed)."""
 
 
-# --- files and projects (nixgen.render, nixgen.project, nixgen.flakefile) ---
+# --- files and projects (nixgen.render, nixgen.project, nixgen.flake) ---
 
 
 class RenderError(NixgenError):

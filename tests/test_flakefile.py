@@ -1,4 +1,4 @@
-"""Reading existing flakes into the model and editing them in place (nixgen.flakefile)."""
+"""Reading existing flakes into the model and editing them in place (nixgen.flake)."""
 
 from __future__ import annotations
 
