@@ -34,7 +34,7 @@ from nixgen.errors import HandEditedError, RenderError, ValidationError
 from nixgen.model import Flake, Host, Input, Interface, MicroVM, Network, Nix
 from nixgen.model.flake import MICROVM_CACHE, MICROVM_CACHE_KEY
 from nixgen.network import NetworkPlan, guest_side, host_side, plan_networks
-from nixgen.nix.emit import attr_name, bindings, to_nix
+from nixgen.nix.emit import attr_name, attr_path, bindings, selection, to_nix
 from nixgen.settings import guest_sections, merge_free_settings
 
 __all__ = [
@@ -78,6 +78,7 @@ def _environment() -> jinja2.Environment:
     env.filters["nix"] = lambda value, indent=0: to_nix(value, indent)
     env.filters["nix_bindings"] = lambda value, indent=0: bindings(value, indent)
     env.filters["nix_attr"] = attr_name
+    env.filters["nix_path"] = attr_path
     return env
 
 
@@ -168,15 +169,26 @@ def guest_module(
     ``interfaces`` and ``network``: what the guest's networks add (see
     :func:`nixgen.network.guest_side`; :func:`render_files` passes them).
     """
+    sections = _guest_sections(vm, interfaces, network)
+    names = _guest_formals(vm, inputs=inputs)
+    return _with_header("guest.nix.j2", source, sections=sections, names=names)
+
+
+def _guest_sections(
+    vm: MicroVM, interfaces: Sequence[Interface], network: Mapping[str, Any] | None
+) -> list[dict[str, Any]]:
     sections: list[dict[str, Any]] = []
     if vm.modules:
         sections.append({"imports": [_module_ref(m) for m in vm.modules]})
     sections.extend(guest_sections(vm, interfaces, network))
+    return sections
+
+
+def _guest_formals(vm: MicroVM, *, inputs: bool) -> list[str]:
+    """The arguments a guest's module takes: only those its expressions may use."""
     if _uses_nix(vm):
-        formals = ["config", "lib", "pkgs", *(["inputs"] if inputs else [])]
-    else:
-        formals = ["pkgs"] if vm.packages else []
-    return _with_header("guest.nix.j2", source, sections=sections, formals=_formals(formals))
+        return ["config", "lib", "pkgs", *(["inputs"] if inputs else [])]
+    return ["pkgs"] if vm.packages else []
 
 
 def _uses_nix(vm: MicroVM) -> bool:
@@ -195,13 +207,6 @@ def _has_nix(values: list[Any]) -> bool:
         elif isinstance(value, list | tuple):
             stack.extend(value)
     return False
-
-
-def _formals(names: list[str]) -> str:
-    """A module's argument set as nixfmt lays it out: one line for at most one name."""
-    if len(names) <= 1:
-        return "{ " + "".join(f"{n}, " for n in names) + "... }"
-    return "{\n" + "".join(f"  {n},\n" for n in names) + "  ...\n}"
 
 
 def _host_vms(host: Host, *, inputs: bool) -> dict[str, Any]:
@@ -253,15 +258,15 @@ def host_module(
     if settings:
         sections.append(settings)
     uses_nix = _has_nix([host.nixos])
-    formals = _formals(["config", "lib", "pkgs"] if uses_nix else [])
-    return _with_header("host.nix.j2", source, sections=sections, formals=formals)
+    names = ["config", "lib", "pkgs"] if uses_nix else []
+    return _with_header("host.nix.j2", source, sections=sections, names=names)
 
 
 def _host_entry(host: Host) -> dict[str, Any]:
     """What flake.nix says about a host: its module, and its full configuration if asked."""
     modules: list[Any] = [
         Nix("microvm.nixosModules.host"),
-        Nix(f"self.nixosModules.{attr_name(host.name)}"),
+        selection("self", ["nixosModules", host.name]),
         {"networking": {"hostName": host.name}, "system": {"stateVersion": host.state_version}},
         *host.modules,
     ]
@@ -348,6 +353,61 @@ def render_files(flake: Flake, *, source: str | None = None) -> dict[PurePosixPa
         module = host_module(host, source=source, inputs=inputs, plan=plan)
         files[PurePosixPath(HOSTS_DIR) / f"{host.name}.nix"] = module
     return files
+
+
+# ----------------------------------------------------------------- pieces for the flake editor
+# The flake editor (nixgen.flake) adds guests to flakes nixgen did not write; it takes
+# their Nix text from the same macros (templates/flake/macros.nix.j2) render uses.
+
+
+def _macro(name: str, **arguments: Any) -> str:
+    macro = getattr(_env().get_template("macros.nix.j2").module, name)
+    return str(macro(**arguments))
+
+
+def inline_guest_module(vm: MicroVM, *, inputs: bool = False) -> str:
+    """The guest's module as render writes ``vms/<name>.nix``, as one expression for a
+    ``modules`` list (``({ pkgs, ... }: { … })``)."""
+    sections = _guest_sections(vm, (), None)
+    return _macro("inline_module", names=_guest_formals(vm, inputs=inputs), sections=sections)
+
+
+def nixos_system(
+    callee: str,
+    system: str,
+    modules: Sequence[str],
+    *,
+    args: Sequence[str] = (),
+    system_line: str | None = None,
+) -> str:
+    """A ``nixosConfigurations`` entry: ``callee { system = …; args…; modules = [ … ]; }``.
+
+    ``modules`` and ``args`` are Nix text (``system_line``: a verbatim
+    ``inherit system;``), as found beside the new guest.
+    """
+    return _macro(
+        "nixos_system",
+        callee=callee,
+        system=system,
+        args=list(args),
+        modules=list(modules),
+        system_line=system_line,
+    )
+
+
+def runner_packages(system: str, names: Sequence[str], default: str) -> str:
+    """The ``packages.<system> = { … };`` binding of runner packages that flake.nix has."""
+    return _macro("runner_packages", system=system, names=list(names), default=default)
+
+
+def nix_binding(keys: Sequence[str], value: str) -> str:
+    """``keys = value;`` with ``value`` Nix text."""
+    return _macro("binding", keys=list(keys), value=value)
+
+
+def option_module(path: Sequence[str], value: str) -> str:
+    """A module of one option: ``{ path = value; }`` (``value``: Nix text)."""
+    return _macro("option_module", path=list(path), value=value)
 
 
 # ----------------------------------------------------------------- writing

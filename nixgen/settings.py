@@ -55,7 +55,7 @@ from nixgen.model import Interface, MicroVM, Nix
 from nixgen.model.convert import NIX_KEY, from_dict, nix_values, option_values, to_dict
 from nixgen.model.fields import describe, group_class, option_name
 from nixgen.model.guest import NON_MICROVM_FIELDS
-from nixgen.nix.emit import attr_path, parse_attr_path, to_nix
+from nixgen.nix.emit import attr_path, parse_attr_path, selection, to_nix
 
 __all__ = [
     "HOSTNAME",
@@ -204,7 +204,10 @@ def _nixos_settings(vm: MicroVM, network: Mapping[str, Any] | None = None) -> di
         settings["services"] = {"openssh": {"enable": True}}
     if vm.packages:
         settings["environment"] = {
-            "systemPackages": [p if isinstance(p, Nix) else Nix(f"pkgs.{p}") for p in vm.packages]
+            "systemPackages": [
+                p if isinstance(p, Nix) else selection("pkgs", parse_attr_path(p))
+                for p in vm.packages
+            ]
         }
     return merge_free_settings(settings, network or {}, vm.nixos)
 

@@ -7,7 +7,6 @@ from pathlib import Path, PurePosixPath
 
 from nixgen.errors import FlakeEditError, NixgenError
 from nixgen.flake.state import (
-    indent_after_first,
     locator_of,
     own_module,
     relative,
@@ -18,11 +17,19 @@ from nixgen.flake.transaction import Edit, progress
 from nixgen.model import Flake, MicroVM
 from nixgen.network import plan_networks
 from nixgen.nix import edit, outputs
-from nixgen.nix.emit import attr_name, attr_path, to_nix
+from nixgen.nix.emit import attr_name, to_nix
 from nixgen.nix.outputs import FLAKE_NAME
 from nixgen.nix.parse import Document
 from nixgen.nix.read import DeclaredGuest
-from nixgen.render import SOURCE_NAME, generated_state, guest_module
+from nixgen.render import (
+    SOURCE_NAME,
+    generated_state,
+    guest_module,
+    inline_guest_module,
+    nix_binding,
+    nixos_system,
+    runner_packages,
+)
 from nixgen.settings import HOSTNAME
 
 
@@ -33,7 +40,7 @@ def add_guest(tx: Edit, vm: MicroVM) -> None:
     guests = list(tx.found.guests)
     neighbour = _pick_neighbour(guests, vm)
     callee = "nixpkgs.lib.nixosSystem"
-    system_line = f"system = {to_nix(vm.system)};"
+    system_line: str | None = None  # None: `system = "…";` as render writes it
     args: list[str] = []
     common = ["microvm.nixosModules.microvm"]
     layout_file: Path | None = None
@@ -62,25 +69,20 @@ def add_guest(tx: Edit, vm: MicroVM) -> None:
         tx.original[layout_file] = None
         module_text = to_nix(PurePosixPath(relative(layout_file, tx.files.root)))
     else:
-        module_text = _inline_module(vm)
-    lines = [f"{callee} {{", f"  {system_line}", *(f"  {a}" for a in args), "  modules = ["]
-    lines += [f"    {indent_after_first(m, '    ')}" for m in [*common, module_text]]
-    lines += ["  ];", "}"]
-    guest_text = "\n".join(lines)
+        module_text = inline_guest_module(vm)
+    guest_text = nixos_system(
+        callee, vm.system, [*common, module_text], args=args, system_line=system_line
+    )
     if neighbour is not None:
         node = outputs.binding_node(doc, neighbour.span)
         container = outputs.container_of(node)
         written = outputs.written_keys(doc, node)
         keys = (*written[:-1], name)
-        tx.put(
-            edit.insert_binding(doc, container, f"{attr_path(keys)} = {guest_text};", after=written)
-        )
+        tx.put(edit.insert_binding(doc, container, nix_binding(keys, guest_text), after=written))
     else:
         tx.put(
             edit.insert_binding(
-                doc,
-                ("outputs", "nixosConfigurations"),
-                f"{attr_name(name)} = {guest_text};",
+                doc, ("outputs", "nixosConfigurations"), nix_binding([name], guest_text)
             )
         )
     _add_runner(tx, vm, neighbour)
@@ -93,13 +95,15 @@ def add_guest(tx: Edit, vm: MicroVM) -> None:
         raise FlakeEditError(f"internal: the new guest {name!r} cannot be read back")
 
 
-def _neighbour_call(tx: Edit, neighbour: DeclaredGuest, vm: MicroVM) -> tuple[str, str, list[str]]:
+def _neighbour_call(
+    tx: Edit, neighbour: DeclaredGuest, vm: MicroVM
+) -> tuple[str, str | None, list[str]]:
     doc = tx.flake_doc
     value = doc.resolve(doc.locate_node(locator_of(neighbour)))
     function = value.child_by_field_name("function") if value.type == "apply_expression" else None
     callee = doc.text_of(function) if function is not None else "nixpkgs.lib.nixosSystem"
     args_set = doc.locate(locator_of(neighbour)).container
-    system_line = f"system = {to_nix(vm.system)};"
+    system_line = None
     others: list[str] = []
     for node in doc.bindings(args_set):
         text = doc.text_of(node)
@@ -139,17 +143,12 @@ def _add_runner(tx: Edit, vm: MicroVM, neighbour: DeclaredGuest | None) -> None:
             keys = (*written[:-1], vm.name)
             tx.put(
                 edit.insert_binding(
-                    doc, outputs.container_of(node), f"{attr_path(keys)} = {value};", after=written
+                    doc, outputs.container_of(node), nix_binding(keys, value), after=written
                 )
             )
             return
     if generated_state(doc.text) != "foreign":
-        runner = f"self.nixosConfigurations.{attr_name(vm.name)}.config.microvm.declaredRunner"
-        system = attr_name(vm.system)
-        text = (
-            f"packages.{system} = {{\n  {attr_name(vm.name)} = {runner};\n"
-            f"  default = self.packages.{system}.{attr_name(vm.name)};\n}};"
-        )
+        text = runner_packages(vm.system, [vm.name], vm.name)
         outputs_set = doc.outputs()
         if outputs_set is not None:
             tx.put(edit.insert_binding(doc, outputs_set, text))
@@ -415,22 +414,3 @@ def _common_modules(guests: Sequence[DeclaredGuest], neighbour: DeclaredGuest) -
         if shareable and all(any(o.text == m.text for o in g.modules) for g in guests):
             out.append(m.text)
     return out
-
-
-def _inline_module(vm: MicroVM) -> str:
-    """The guest's module as nixgen renders it, as an expression for a modules list."""
-    rendered = Document.parse(guest_module(vm))
-    function = rendered.expression()
-    body = function.child_by_field_name("body")
-    assert body is not None
-    text = rendered.text_of(body)
-    formals = function.child_by_field_name("formals")
-    names: list[str] = []
-    if formals is not None:
-        for formal in formals.children_by_field_name("formal"):
-            ident = formal.child_by_field_name("name")
-            if ident is not None:
-                names.append(rendered.text_of(ident))
-    if not names:
-        return text
-    return "({ " + ", ".join([*names, "..."]) + " }: " + text + ")"

@@ -24,7 +24,6 @@ from nixgen.flake.state import (
     flatten_value,
     guest_locator,
     guest_states,
-    indent_after_first,
     key_path,
     read_files,
     read_value,
@@ -39,6 +38,7 @@ from nixgen.nix import edit
 from nixgen.nix.emit import attr_path, to_nix
 from nixgen.nix.parse import Document
 from nixgen.nix.read import Module, Setting
+from nixgen.render import option_module
 from nixgen.settings import (
     HOSTNAME,
     SYSTEM,
@@ -354,9 +354,7 @@ class Edit:
 
     def new_module(self, state: GuestState, path: tuple[str, ...], text: str) -> None:
         """No module of the guest's own to write to: add ``{ path = value; }`` to its modules."""
-        module = "{ " + f"{attr_path(path)} = {text};" + " }"
-        if "\n" in text:
-            module = "{\n  " + f"{attr_path(path)} = {indent_after_first(text, '  ')};" + "\n}"
+        module = option_module(path, text)
         locator = (*guest_locator(state), "modules")
         try:
             self.edit_flake(lambda d: edit.insert_element(d, locator, module))
