@@ -9,6 +9,7 @@ every error and returns the warnings; nothing here prints.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 
@@ -493,12 +494,10 @@ class _Checker:
                     f"{at}.name", "two guests share this name", "rename one of them", vm.name
                 )
             names.setdefault(vm.name, 0)
-            typed, well_typed = check_types(vm, at)
-            self.found.extend(typed)
+            found, well_typed = _guest_problems(vm)
+            self.found.extend(found)
             if not well_typed:
-                # Rules would trip over wrong types: report those first.
                 continue
-            self.guest(vm, at)
             if vm.vsock is not None and vm.vsock.cid is not None:
                 other = cids.get(vm.vsock.cid)
                 if other is not None and other != vm.name:
@@ -738,6 +737,31 @@ def _modelled_options(cls: type = MicroVM, prefix: str = "") -> frozenset[str]:
 
 
 _MODELLED = _modelled_options()
+
+
+def _guest_problems(vm: MicroVM) -> tuple[tuple[Problem, ...], bool]:
+    """The problems of one guest on its own, and whether its types are right.
+
+    Remembered per guest (the model is immutable): the flake editor checks
+    the whole flake after each edit, and only the guests it changed are new.
+    """
+    try:
+        return _remembered_guest_problems(vm)
+    except TypeError:  # a free value that cannot be hashed (a list in `nixos`)
+        return _guest_problems_now(vm)
+
+
+def _guest_problems_now(vm: MicroVM) -> tuple[tuple[Problem, ...], bool]:
+    checker = _Checker()
+    at = keyed("guests", vm.name)
+    typed, well_typed = check_types(vm, at)
+    checker.found.extend(typed)
+    if well_typed:  # rules would trip over wrong types: report those first
+        checker.guest(vm, at)
+    return tuple(checker.found), well_typed
+
+
+_remembered_guest_problems = functools.lru_cache(maxsize=65536)(_guest_problems_now)
 
 
 def check(target: Flake | MicroVM | Iterable[MicroVM]) -> list[Problem]:

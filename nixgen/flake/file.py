@@ -354,13 +354,13 @@ class FlakeFile:
     ) -> None:
         if self._project_error is not None:
             raise FlakeEditError(self._project_error)
-        tx = Edit(self._files.copy(), self._original)
+        tx = Edit(self._files.copy(), self._original, self._found, self._states)
         run(tx)
         sync_project(tx)
         files = tx.files
-        found = read_files(files)
+        tx.reread()
+        found, states = tx.found, tx.states
         _refuse_dangling(found, tx.gone, files)
-        states = guest_states(found)
         model = Flake(guests=[states[n].vm for n in found.names()])
         errors, warnings = split_problems(check(model))
         known_warnings = {normalized(p, renamed or {}) for p in self._warnings_before}
@@ -521,15 +521,23 @@ class FlakeFile:
         if self._files.toml is not None and self._files.toml != self._toml_loaded:
             self._toml_source = toml_text(self._files.toml)
             self._toml_loaded = self._files.toml
+        # A document is parsed again only where the text written differs from it
+        # (a renewed checksum); the guests are read again only then.
+        reparsed = [
+            p
+            for p in written
+            if p in self._files.docs and self._original[p] != self._files.docs[p].source
+        ]
         self._files.docs = {
-            p: (Document.parse(self._original[p] or b"", p) if p in written else d)
+            p: (Document.parse(self._original[p] or b"", p) if p in reparsed else d)
             for p, d in self._files.docs.items()
             if p not in self._files.removed
         }
         self._files.created.clear()
         self._files.removed.clear()
         self._files.moved_from.clear()
-        self._refresh()
+        if reparsed or removed:
+            self._refresh()
         return SaveResult(tuple(written), tuple(removed))
 
 

@@ -10,6 +10,7 @@ from nixgen.flake.state import (
     locator_of,
     own_module,
     relative,
+    resolved,
     short_span,
     show,
 )
@@ -55,7 +56,7 @@ def add_guest(tx: Edit, vm: MicroVM) -> None:
             and own.file is not None
             and own.file.stem == neighbour.name
         ):
-            layout_file = own.file.resolve().parent / f"{name}.nix"
+            layout_file = resolved(own.file).parent / f"{name}.nix"
             header = generated_state(tx.doc(own.file).text) != "foreign"
     if layout_file is not None:
         if layout_file.exists() or layout_file in tx.files.docs:
@@ -237,7 +238,7 @@ def remove_guest(tx: Edit, name: str) -> None:
         for m in top.walk():
             if m.kind != "file" or m.file is None:
                 continue
-            file = m.file.resolve()
+            file = resolved(m.file)
             if tx.file_owners.get(file, set()) - {name}:
                 continue
             if file not in tx.files.docs and not file.is_file():
@@ -267,7 +268,7 @@ def rename_guest(tx: Edit, old: str, new: str) -> None:
     for top in state.guest.modules:
         if top.kind != "file" or top.file is None or top.file.stem != old:
             continue
-        file = top.file.resolve()
+        file = resolved(top.file)
         if tx.file_owners.get(file, set()) - {old}:
             continue
         target = file.parent / f"{new}.nix"

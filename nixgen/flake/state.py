@@ -9,6 +9,7 @@ reader that evaluates can stand beside it.  Each guest read becomes a
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
@@ -91,15 +92,37 @@ def guest_states(found: FlakeGuests) -> dict[str, GuestState]:
         given: dict[str, object] = dict(settings)
         if guest.system is not None:
             given = {SYSTEM: guest.system, **settings}
-        vm, unmodelled = model_from_settings(guest.name, given)
+        vm, unmodelled = _modelled(guest.name, given)
         states[guest.name] = GuestState(
             guest=guest, settings=settings, vm=vm, unmodelled={**unmodelled, **ambiguous}
         )
     return states
 
 
+# Reading the same settings gives the same model: an edit re-models only the guests
+# whose settings it changed.  Keyed by their text (repr), since values may be lists.
+_MODELS: dict[tuple[str, str], tuple[MicroVM, Mapping[str, Unmodelled]]] = {}
+_MODELS_LIMIT = 100_000
+
+
+def _modelled(name: str, given: Mapping[str, object]) -> tuple[MicroVM, Mapping[str, Unmodelled]]:
+    key = (name, repr(given))
+    known = _MODELS.get(key)
+    if known is None:
+        if len(_MODELS) >= _MODELS_LIMIT:
+            _MODELS.clear()
+        known = _MODELS[key] = model_from_settings(name, given)
+    return known
+
+
+@functools.lru_cache(maxsize=4096)
+def resolved(path: Path) -> Path:
+    """``path.resolve()``, asked once per path: every setting of every guest asks."""
+    return path.resolve()
+
+
 def where(setting: Setting) -> tuple[Path | None, int]:
-    file = setting.span.file.resolve() if setting.span.file is not None else None
+    file = resolved(setting.span.file) if setting.span.file is not None else None
     return file, setting.binding.start
 
 
@@ -122,7 +145,7 @@ def by_module(
         module = modules.get(where(s))
         if module is None:
             raise FlakeEditError(f"internal: no module holds {s.key} ({short_span(s.span)})")
-        key = (module.file.resolve() if module.file else None, module.span.start)
+        key = (resolved(module.file) if module.file else None, module.span.start)
         groups.setdefault(key, (module, []))[1].append(s)
     return groups
 

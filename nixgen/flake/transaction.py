@@ -29,6 +29,7 @@ from nixgen.flake.state import (
     read_value,
     refuse_host,
     related_settings,
+    resolved,
     short,
     short_span,
     show,
@@ -37,7 +38,7 @@ from nixgen.flake.state import (
 from nixgen.nix import edit
 from nixgen.nix.emit import attr_path, to_nix
 from nixgen.nix.parse import Document
-from nixgen.nix.read import Module, Setting
+from nixgen.nix.read import FlakeGuests, Module, Setting
 from nixgen.render import option_module
 from nixgen.settings import (
     HOSTNAME,
@@ -53,7 +54,15 @@ from nixgen.settings import (
 class Edit:
     """The edits of one call: applied to copies, checked, then taken or dropped whole."""
 
-    def __init__(self, files: Files, original: Mapping[Path, bytes | None]) -> None:
+    def __init__(
+        self,
+        files: Files,
+        original: Mapping[Path, bytes | None],
+        found: FlakeGuests | None = None,
+        states: dict[str, GuestState] | None = None,
+    ) -> None:
+        """``found`` and ``states``: what reading ``files`` gave (the FlakeFile has it),
+        so that an edit starts without reading the flake again."""
         self.files = files
         self.known = original
         self.original: dict[Path, bytes | None] = {}
@@ -64,17 +73,31 @@ class Edit:
         self.gone: list[str] = []  # guests removed or renamed: no host may name them
         # the text of each file when this edit began (earlier edits not saved yet included)
         self.start = {path: doc.source for path, doc in files.docs.items()}
-        self.reread()
+        self._read_from: tuple[dict[Path, Document], frozenset[Path]] | None = None
+        if found is None or states is None:
+            self.reread()
+        else:
+            self._take(found, states)
 
     def reread(self) -> None:
+        """Read the guests again, when a document changed since they were last read."""
+        if self._read_from is not None:
+            docs, removed = self._read_from
+            same = removed == self.files.removed and docs.keys() == self.files.docs.keys()
+            if same and all(self.files.docs[p] is d for p, d in docs.items()):
+                return
         found = read_files(self.files)
+        self._take(found, guest_states(found))
+
+    def _take(self, found: FlakeGuests, states: dict[str, GuestState]) -> None:
         for path, doc in found.documents.items():
             if path not in self.files.docs and path not in self.files.removed:
                 self.files.docs[path] = doc
                 if path not in self.known:
                     self.original[path] = doc.source
         self.found = found
-        self.states = guest_states(found)
+        self.states = states
+        self._read_from = (dict(self.files.docs), frozenset(self.files.removed))
 
     def state(self, name: str) -> GuestState:
         state = self.states.get(name)
@@ -91,7 +114,7 @@ class Edit:
         return state
 
     def doc(self, path: Path | None) -> Document:
-        key = self.files.flake if path is None else path.resolve()
+        key = self.files.flake if path is None else resolved(path)
         doc = self.files.docs.get(key)
         if doc is None:
             doc = Document.load(key)
@@ -102,7 +125,7 @@ class Edit:
 
     def put(self, doc: Document) -> None:
         assert doc.path is not None
-        self.files.docs[doc.path.resolve()] = doc
+        self.files.docs[resolved(doc.path)] = doc
 
     @property
     def flake_doc(self) -> Document:
@@ -145,7 +168,7 @@ class Edit:
             for top in guest.modules:
                 for m in top.walk():
                     if m.kind == "file" and m.file is not None:
-                        owners.setdefault(m.file.resolve(), set()).add(guest.name)
+                        owners.setdefault(resolved(m.file), set()).add(guest.name)
         return owners
 
     def fresh_sharing(self) -> None:
@@ -159,7 +182,7 @@ class Edit:
         if (
             module.kind == "file"
             and module.file is not None
-            and self.file_owners.get(module.file.resolve(), set()) - {name}
+            and self.file_owners.get(resolved(module.file), set()) - {name}
         ):
             return True
         return any(self.shared_with(name, s) for s in module.settings)
