@@ -21,7 +21,7 @@ from nixgen.model.convert import option_values
 from nixgen.nix.emit import attr_name, attr_path, parse_attr_path, to_nix
 from nixgen.nix.outputs import FLAKE_NAME
 from nixgen.nix.parse import Document, Span, Step
-from nixgen.nix.read import DeclaredGuest, FlakeGuests, Module, Setting, read_guests
+from nixgen.nix.read import DeclaredGuest, FlakeGuests, Module, Setting, read_guests, reread_guests
 from nixgen.render import SOURCE_NAME
 from nixgen.settings import (
     HOSTNAME,
@@ -65,38 +65,91 @@ class GuestState:
     unmodelled: Mapping[str, Unmodelled]
 
 
-def read_files(files: Files) -> FlakeGuests:
+def read_files(
+    files: Files,
+    before: FlakeGuests | None = None,
+    read_from: Mapping[Path, Document] | None = None,
+) -> FlakeGuests:
+    """The guests of the files as they stand.
+
+    ``before`` and ``read_from``: an earlier read and the documents it was read
+    from; when one document changed since, only the guests it can change are
+    read again (:func:`nixgen.nix.read.reread_guests`).
+    """
+    if before is not None and read_from is not None:
+        again = _read_again(files, before, read_from)
+        if again is not None:
+            return again
+    return _read_all(files)
+
+
+def _read_again(
+    files: Files, before: FlakeGuests, read_from: Mapping[Path, Document]
+) -> FlakeGuests | None:
+    current = {p: d for p, d in files.docs.items() if p not in files.removed}
+    earlier = {p: d for p, d in read_from.items() if p not in files.removed}
+    changed = [p for p, d in current.items() if earlier.get(p) is not d]
+    if len(changed) != 1 or earlier.keys() - current.keys():
+        return None
+    (path,) = changed
+    documents = {p: d for p, d in current.items() if p != files.flake}
+    old_flake = earlier.get(files.flake)
+    if old_flake is None:
+        return None
+    if path == files.flake:
+        return reread_guests(before, old_flake, current[files.flake], documents=documents)
+    return reread_guests(before, old_flake, current[files.flake], changed=path, documents=documents)
+
+
+def _read_all(files: Files) -> FlakeGuests:
     documents = {p: d for p, d in files.docs.items() if p != files.flake and p not in files.removed}
     return read_guests(files.docs[files.flake], documents=documents)
 
 
-def guest_states(found: FlakeGuests) -> dict[str, GuestState]:
+def guest_states(
+    found: FlakeGuests, before: Mapping[str, GuestState] | None = None
+) -> dict[str, GuestState]:
+    """Each guest read, with its settings and model.
+
+    ``before``: the states of an earlier read; a guest that was only moved
+    (same settings, each defined once) keeps its model.
+    """
     states: dict[str, GuestState] = {}
     for guest in found.guests:
-        settings: dict[str, object] = {}
-        ambiguous: dict[str, Unmodelled] = {}
-        for key, defs in guest.definitions.items():
-            if len(defs) == 1:
-                settings[key] = defs[0].value
-                continue
-            plain = [d for d in defs if not is_default_priority(d.value)]
-            if len(plain) == 1:
-                settings[key] = plain[0].value
-            else:
-                places = ", ".join(short_span(d.span) for d in defs)
-                ambiguous[key] = Unmodelled(
-                    key,
-                    tuple(d.value for d in defs),
-                    f"defined {len(defs)} times ({places}); the module system decides",
-                )
-        given: dict[str, object] = dict(settings)
-        if guest.system is not None:
-            given = {SYSTEM: guest.system, **settings}
-        vm, unmodelled = _modelled(guest.name, given)
-        states[guest.name] = GuestState(
-            guest=guest, settings=settings, vm=vm, unmodelled={**unmodelled, **ambiguous}
-        )
+        old = before.get(guest.name) if before is not None else None
+        if (
+            old is not None
+            and old.guest.settings is guest.settings
+            and all(len(defs) == 1 for defs in guest.definitions.values())
+        ):
+            states[guest.name] = attrs.evolve(old, guest=guest)
+        else:
+            states[guest.name] = _state(guest)
     return states
+
+
+def _state(guest: DeclaredGuest) -> GuestState:
+    settings: dict[str, object] = {}
+    ambiguous: dict[str, Unmodelled] = {}
+    for key, defs in guest.definitions.items():
+        if len(defs) == 1:
+            settings[key] = defs[0].value
+            continue
+        plain = [d for d in defs if not is_default_priority(d.value)]
+        if len(plain) == 1:
+            settings[key] = plain[0].value
+        else:
+            places = ", ".join(short_span(d.span) for d in defs)
+            ambiguous[key] = Unmodelled(
+                key,
+                tuple(d.value for d in defs),
+                f"defined {len(defs)} times ({places}); the module system decides",
+            )
+    given: dict[str, object] = dict(settings)
+    if guest.system is not None:
+        given = {SYSTEM: guest.system, **settings}
+    vm, unmodelled = _modelled(guest.name, given)
+    return GuestState(guest=guest, settings=settings, vm=vm, unmodelled={**unmodelled, **ambiguous})
 
 
 # Reading the same settings gives the same model: an edit re-models only the guests

@@ -86,8 +86,9 @@ class Edit:
             same = removed == self.files.removed and docs.keys() == self.files.docs.keys()
             if same and all(self.files.docs[p] is d for p, d in docs.items()):
                 return
-        found = read_files(self.files)
-        self._take(found, guest_states(found))
+        earlier = self._read_from[0] if self._read_from is not None else None
+        found = read_files(self.files, self.found if earlier is not None else None, earlier)
+        self._take(found, guest_states(found, self.states if earlier is not None else None))
 
     def _take(self, found: FlakeGuests, states: dict[str, GuestState]) -> None:
         for path, doc in found.documents.items():
