@@ -345,14 +345,45 @@ def render_files(flake: Flake, *, source: str | None = None) -> dict[PurePosixPa
     }
     for vm in flake.guests:
         interfaces, network = guest_side(vm, plan.of_guest(vm.name), networks)
-        module = guest_module(
-            vm, source=source, inputs=inputs, interfaces=interfaces, network=network
-        )
+        module = _remembered_guest_module(vm, source, inputs, interfaces, network)
         files[PurePosixPath(GUESTS_DIR) / f"{vm.name}.nix"] = module
     for host in flake.hosts:
         module = host_module(host, source=source, inputs=inputs, plan=plan)
         files[PurePosixPath(HOSTS_DIR) / f"{host.name}.nix"] = module
     return files
+
+
+# A guest's module is a pure function of immutable values: a render in the same process
+# (a script rendering again, the flake editor keeping nixgen.toml in step, which renders
+# the project before and after each edit) renders only the guests that changed.
+_MODULES: dict[tuple[object, ...], str] = {}
+_MODULES_LIMIT = 50_000
+
+
+def _remembered_guest_module(
+    vm: MicroVM,
+    source: str | None,
+    inputs: bool,
+    interfaces: Sequence[Interface],
+    network: Mapping[str, Any],
+) -> str:
+    try:
+        # Free values are keyed by their repr too: `True == 1` in Python, not in Nix.
+        free = repr((vm.nixos, vm.extra, network))
+        key: tuple[object, ...] = (vm, free, source, inputs, tuple(interfaces))
+        hash(key)
+    except TypeError:  # pragma: no cover - the model is hashable; be safe anyway
+        return guest_module(
+            vm, source=source, inputs=inputs, interfaces=interfaces, network=network
+        )
+    text = _MODULES.get(key)
+    if text is None:
+        if len(_MODULES) >= _MODULES_LIMIT:
+            _MODULES.clear()
+        text = _MODULES[key] = guest_module(
+            vm, source=source, inputs=inputs, interfaces=interfaces, network=network
+        )
+    return text
 
 
 # ----------------------------------------------------------------- pieces for the flake editor

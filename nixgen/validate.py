@@ -746,12 +746,13 @@ def _guest_problems(vm: MicroVM) -> tuple[tuple[Problem, ...], bool]:
     the whole flake after each edit, and only the guests it changed are new.
     """
     try:
-        return _remembered_guest_problems(vm)
-    except TypeError:  # a free value that cannot be hashed (a list in `nixos`)
+        # Free values are keyed by their repr too: `True == 1` in Python, not in Nix.
+        return _remembered_guest_problems(vm, repr((vm.nixos, vm.extra)))
+    except TypeError:  # a free value that cannot be hashed
         return _guest_problems_now(vm)
 
 
-def _guest_problems_now(vm: MicroVM) -> tuple[tuple[Problem, ...], bool]:
+def _guest_problems_now(vm: MicroVM, free: str = "") -> tuple[tuple[Problem, ...], bool]:
     checker = _Checker()
     at = keyed("guests", vm.name)
     typed, well_typed = check_types(vm, at)
