@@ -55,11 +55,13 @@ SOURCE_NAME = "nixgen.toml"
 _CHECKSUM = re.compile(r"^# .*\(nixgen checksum ([0-9a-f]{16})\)\.?$", re.MULTILINE)
 
 
-# ----------------------------------------------------------------- templates
+# ----------------------------------------------------------------- layouts (Jinja)
 
 
-def templates_dir() -> Path:
-    """Where the Jinja2 templates live: in the wheel, or in a source checkout."""
+def layouts_dir() -> Path:
+    """Where the files live that generated files are rendered from: the Jinja2 layouts
+    (``flake/``; a *template* is a project template of ``nixgen init``), in the wheel
+    or in a source checkout."""
     packaged = Path(str(resources.files("nixgen"))) / "_templates"
     if packaged.is_dir():
         return packaged
@@ -68,7 +70,7 @@ def templates_dir() -> Path:
 
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(templates_dir() / "flake")),
+        loader=jinja2.FileSystemLoader(str(layouts_dir() / "flake")),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -108,8 +110,8 @@ def _header(body: str, source: str | None) -> str:
     )
 
 
-def _with_header(template: str, source: str | None, **context: Any) -> str:
-    body = _env().get_template(template).render(header="", **context)
+def _with_header(layout: str, source: str | None, **context: Any) -> str:
+    body = _env().get_template(layout).render(header="", **context)
     body = body.removeprefix("\n")
     return _header(body, source) + "\n" + body
 
