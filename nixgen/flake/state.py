@@ -122,7 +122,7 @@ def guest_states(
             and old.guest.settings is guest.settings
             and all(len(defs) == 1 for defs in guest.definitions.values())
         ):
-            states[guest.name] = attrs.evolve(old, guest=guest)
+            states[guest.name] = GuestState(guest, old.settings, old.vm, old.unmodelled)
         else:
             states[guest.name] = _state(guest)
     return states

@@ -37,7 +37,7 @@ from nixgen.flake.state import (
 )
 from nixgen.nix import edit
 from nixgen.nix.emit import attr_path, to_nix
-from nixgen.nix.parse import Document
+from nixgen.nix.parse import Document, Span
 from nixgen.nix.read import FlakeGuests, Module, Setting
 from nixgen.render import option_module
 from nixgen.settings import (
@@ -155,11 +155,19 @@ class Edit:
 
     @functools.cached_property
     def owners(self) -> dict[tuple[Path | None, int], set[str]]:
+        """The configurations that read each setting written outside their own binding
+        (in a module file, a let-bound module, another configuration's binding).
+
+        A setting written inside one configuration's own binding belongs to it, and is
+        shared only with those that reach it from outside, which are in this map: so
+        only those settings are listed, not every setting of every guest.
+        """
         owners: dict[tuple[Path | None, int], set[str]] = {}
-        for guest in configurations(self.found):
-            for defs in guest.definitions.values():
+        for config in configurations(self.found):
+            for defs in config.definitions.values():
                 for s in defs:
-                    owners.setdefault(where(s), set()).add(guest.name)
+                    if not _within(s.binding, config.span):
+                        owners.setdefault(where(s), set()).add(config.name)
         return owners
 
     @functools.cached_property
@@ -177,7 +185,12 @@ class Edit:
         self.__dict__.pop("file_owners", None)
 
     def shared_with(self, name: str, setting: Setting) -> set[str]:
-        return self.owners.get(where(setting), set()) - {name}
+        readers = set(self.owners.get(where(setting), ()))
+        if readers:  # read from outside: the configuration it is written in reads it too
+            readers.update(
+                c.name for c in configurations(self.found) if _within(setting.binding, c.span)
+            )
+        return readers - {name}
 
     def module_shared(self, name: str, module: Module) -> bool:
         if (
@@ -404,3 +417,8 @@ def progress(old: Document, new: Document) -> Document:
     if new.source == old.source:
         raise FlakeEditError("internal: an edit of flake.nix changed nothing; nothing was written")
     return new
+
+
+def _within(inner: Span, outer: Span) -> bool:
+    same_file = inner.file is outer.file or inner.file == outer.file
+    return same_file and outer.start <= inner.start and inner.end <= outer.end

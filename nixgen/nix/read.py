@@ -1194,11 +1194,16 @@ class _Mover:
     def module(self, m: Module) -> Module:
         if m.span.file is not self.file and m.span.file != self.file:
             return m  # in a module file: nothing in it moved
-        return attrs.evolve(
-            m,
+        return Module(
+            kind=m.kind,
+            text=m.text,
             span=self.span(m.span),
-            settings=tuple(self.setting(s) for s in m.settings),
-            imports=tuple(self.module(i) for i in m.imports),
+            file=m.file,
+            locator=m.locator,
+            settings=tuple([self.setting(s) for s in m.settings]),
+            imports=tuple([self.module(i) for i in m.imports]),
+            arguments=m.arguments,
+            problems=m.problems,
         )
 
     def guest(self, g: DeclaredGuest) -> DeclaredGuest:
@@ -1209,12 +1214,16 @@ class _Mover:
             for sub in top.walk():
                 for setting in sub.settings:
                     definitions.setdefault(setting.key, []).append(setting)
-        return attrs.evolve(
-            g,
+        return DeclaredGuest(
+            name=g.name,
+            system=g.system,
             modules=modules,
+            settings=g.settings,
             definitions={k: tuple(v) for k, v in definitions.items()},
             span=self.span(g.span),
+            locator=g.locator,
             system_span=None if g.system_span is None else self.span(g.system_span),
+            problems=g.problems,
         )
 
     def unreadable(self, u: Unreadable) -> Unreadable:
