@@ -1085,11 +1085,14 @@ def _reread_in_flake(
     if again is None or again.span.end != guest.span.end + delta:
         return None
     moved = _Mover(old.path, old_end, delta, lines)
+    shifted = bool(delta or lines)  # a change of the same length moves nothing
     guests = tuple(
-        again if g is guest else (moved.guest(g) if g.span.start >= old_end else g)
+        again if g is guest else (moved.guest(g) if shifted and g.span.start >= old_end else g)
         for g in found.guests
     )
-    unreadable = tuple(moved.unreadable(u) for u in found.unreadable)
+    unreadable = (
+        tuple(moved.unreadable(u) for u in found.unreadable) if shifted else found.unreadable
+    )
     return FlakeGuests(
         guests=guests,
         unreadable=unreadable,
