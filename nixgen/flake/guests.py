@@ -99,16 +99,10 @@ def add_guest(tx: Edit, vm: MicroVM) -> None:
 def _neighbour_call(
     tx: Edit, neighbour: DeclaredGuest, vm: MicroVM
 ) -> tuple[str, str | None, list[str]]:
-    doc = tx.flake_doc
-    value = doc.resolve(doc.locate_node(locator_of(neighbour)))
-    function = value.child_by_field_name("function") if value.type == "apply_expression" else None
-    callee = doc.text_of(function) if function is not None else "nixpkgs.lib.nixosSystem"
-    args_set = doc.locate(locator_of(neighbour)).container
+    callee, bindings = outputs.nixos_system_call(tx.flake_doc, locator_of(neighbour))
     system_line = None
     others: list[str] = []
-    for node in doc.bindings(args_set):
-        text = doc.text_of(node)
-        written = outputs.written_keys(doc, node)
+    for written, text in bindings:
         if written[:1] == ("system",):
             if neighbour.system == vm.system and "\n" not in text:
                 system_line = text
@@ -122,12 +116,11 @@ def _neighbour_call(
 
 
 def _call_texts(tx: Edit, guest: DeclaredGuest) -> set[str]:
-    doc = tx.flake_doc
     try:
-        args_set = doc.locate(locator_of(guest)).container
+        _, bindings = outputs.nixos_system_call(tx.flake_doc, locator_of(guest))
     except NixgenError:
         return set()
-    return {doc.text_of(n) for n in doc.bindings(args_set)}
+    return {text for _, text in bindings}
 
 
 def _add_runner(tx: Edit, vm: MicroVM, neighbour: DeclaredGuest | None) -> None:

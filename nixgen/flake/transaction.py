@@ -35,7 +35,7 @@ from nixgen.flake.state import (
     show,
     where,
 )
-from nixgen.nix import edit
+from nixgen.nix import edit, outputs
 from nixgen.nix.emit import attr_path, to_nix
 from nixgen.nix.parse import Document, Span
 from nixgen.nix.read import FlakeGuests, Module, Setting
@@ -360,8 +360,7 @@ class Edit:
         if locator is not None:
             self.put(change(doc, locator, path))
             return
-        node = doc.tree.root_node.descendant_for_byte_range(module.span.start, module.span.end)
-        aset = doc.attrset_of(node, through=()) if node is not None else None
+        aset = outputs.attrset_at(doc, module.span)
         if aset is None:
             raise FlakeEditError(
                 f"{short_span(module.span)}: nixgen cannot find the module `{short(module.text)}`",

@@ -17,7 +17,7 @@ from tree_sitter import Node, Query, QueryCursor
 from nixgen.errors import FlakeEditError
 from nixgen.nix import edit
 from nixgen.nix.emit import attr_name
-from nixgen.nix.parse import BINDING_TYPES, Document, Span, load_language, unwrap
+from nixgen.nix.parse import BINDING_TYPES, Document, Span, Step, load_language, unwrap
 from nixgen.nix.read import DeclaredGuest, read_guests
 
 FLAKE_NAME = "flake.nix"
@@ -240,3 +240,23 @@ def foreign_references(doc: Document, name: str, guest_node: Node) -> list[Node]
         ):
             out.append(select)
     return out
+
+
+def nixos_system_call(
+    doc: Document, locator: Sequence[Step]
+) -> tuple[str, list[tuple[tuple[str, ...], str]]]:
+    """A guest's ``nixosSystem`` call as text: the function called
+    (``nixpkgs.lib.nixosSystem``) and each binding of its argument set, with the keys it
+    binds.  The callee is ``nixpkgs.lib.nixosSystem`` when it cannot be told."""
+    value = doc.resolve(doc.locate_node(locator))
+    function = value.child_by_field_name("function") if value.type == "apply_expression" else None
+    callee = doc.text_of(function) if function is not None else "nixpkgs.lib.nixosSystem"
+    args_set = doc.locate(locator).container
+    return callee, [(written_keys(doc, node), doc.text_of(node)) for node in doc.bindings(args_set)]
+
+
+def attrset_at(doc: Document, span: Span) -> Node | None:
+    """The attribute set of the module written at ``span`` (behind a function header or
+    a ``let``), or None."""
+    node = doc.tree.root_node.descendant_for_byte_range(span.start, span.end)
+    return doc.attrset_of(node, through=()) if node is not None else None
