@@ -35,6 +35,7 @@ from nixgen.settings import HOSTNAME
 
 
 def add_guest(tx: Edit, vm: MicroVM) -> None:
+    """Add guest ``vm`` beside the guest it is most like (same system, own module file)."""
     name = vm.name
     refuse_taken(tx, name)
     doc = tx.flake_doc
@@ -155,6 +156,7 @@ def _add_runner(tx: Edit, vm: MicroVM, neighbour: DeclaredGuest | None) -> None:
 
 
 def refuse_taken(tx: Edit, name: str) -> None:
+    """Refuse a name a guest or a host of the flake (or of nixgen.toml) has already."""
     if name in tx.found.names() or any(u.name == name for u in tx.found.unreadable):
         raise FlakeEditError(f"the flake already has a guest {name!r}")
     host = tx.found.host(name)
@@ -173,6 +175,7 @@ def refuse_taken(tx: Edit, name: str) -> None:
 
 
 def remove_guest(tx: Edit, name: str) -> None:
+    """Remove a guest: defaults that point at it, its runner packages, its binding, its own files."""
     state = tx.state(name)
     tx.gone.append(name)
     doc = tx.flake_doc
@@ -252,6 +255,7 @@ def remove_guest(tx: Edit, name: str) -> None:
 
 
 def rename_guest(tx: Edit, old: str, new: str) -> None:
+    """Rename a guest: its module file, the references to it, its runner keys, its binding, its host name."""
     state = tx.state(old)
     refuse_taken(tx, new)
     if new == old:

@@ -59,6 +59,9 @@ class Files:
 
 @attrs.frozen
 class GuestState:
+    """One guest as read: where it is written, its flat settings (one definition each,
+    or the one that wins by priority), its model and what the model cannot hold."""
+
     guest: DeclaredGuest
     settings: Mapping[str, object]
     vm: MicroVM
@@ -168,6 +171,9 @@ def _modelled(name: str, given: Mapping[str, object]) -> tuple[MicroVM, Mapping[
     return known
 
 
+# --------------------------------------------------------------------------- where settings are
+
+
 @functools.lru_cache(maxsize=4096)
 def resolved(path: Path) -> Path:
     """``path.resolve()``, asked once per path: every setting of every guest asks."""
@@ -259,6 +265,9 @@ def refuse_host(found: FlakeGuests, name: str, files: Files) -> None:
     )
 
 
+# --------------------------------------------------------------------------- values and messages
+
+
 def key_path(key: str) -> tuple[str, ...]:
     try:
         return tuple(parse_attr_path(key))
@@ -333,11 +342,3 @@ def relative(path: Path, root: Path) -> str:
         return path.relative_to(root).as_posix()
     except ValueError:
         return path.as_posix()
-
-
-def indent_after_first(text: str, pad: str) -> str:
-    """Indent the lines after the first (blank lines stay empty)."""
-    if "\n" not in text:
-        return text
-    lines = text.split("\n")
-    return "\n".join([lines[0], *((pad + line) if line.strip() else "" for line in lines[1:])])

@@ -25,6 +25,7 @@ RUNNER_TAIL = ("config", "microvm", "declaredRunner")
 
 
 def binding_node(doc: Document, span: Span) -> Node:
+    """The binding (or inherit) that starts at ``span``."""
     node = doc.node_at(span.start, BINDING_TYPES)
     if node is None:
         raise FlakeEditError(f"internal: no binding at {span}")
@@ -41,6 +42,7 @@ def guest_span(doc: Document, name: str) -> Span:
 
 
 def container_of(node: Node) -> Node:
+    """The attribute set (or ``let``) a binding is written in."""
     bset = node.parent
     container = bset.parent if bset is not None else None
     if container is None:
@@ -49,6 +51,7 @@ def container_of(node: Node) -> Node:
 
 
 def written_keys(doc: Document, node: Node) -> tuple[str, ...]:
+    """The keys a binding writes (``packages.x86_64-linux.web``); an inherit: its first name."""
     if node.type == "binding":
         attrpath = node.child_by_field_name("attrpath")
         assert attrpath is not None
@@ -59,6 +62,7 @@ def written_keys(doc: Document, node: Node) -> tuple[str, ...]:
 
 
 def value_of(node: Node) -> Node:
+    """A binding's value."""
     value = node.child_by_field_name("expression")
     if value is None:
         raise FlakeEditError("internal: a binding without a value")
@@ -230,6 +234,7 @@ def rename_binding(doc: Document, node: Node, old: str, new: str) -> Document:
 
 
 def foreign_references(doc: Document, name: str, guest_node: Node) -> list[Node]:
+    """References to guest ``name`` other than its binding, its runner packages and defaults."""
     allowed: list[Node] = [guest_node]
     allowed += [n for n, _ in runner_bindings(doc, name) if written_keys(doc, n)[-1] == name]
     allowed += [n for n, _ in default_bindings(doc, name)]
