@@ -136,6 +136,7 @@ class FlakeFile:
         self._project_error: str | None = None
         self._toml_source: str | None = None
         self._toml_loaded: Flake | None = None
+        self._toml_written: tuple[Flake, str] | None = None
         self._refresh()
         self._baseline = self._errors()
         self._warnings_before = split_problems(check(self.model()))[1]
@@ -408,10 +409,19 @@ class FlakeFile:
             )
         return None
 
+    def _toml_text(self, flake: Flake) -> str:
+        """nixgen.toml's text for a model; the last one is remembered (an edit asks for
+        it when it checks comments, for the diff and when it saves)."""
+        if self._toml_written is not None and self._toml_written[0] is flake:
+            return self._toml_written[1]
+        text = toml_text(flake)
+        self._toml_written = (flake, text)
+        return text
+
     def _check_toml_comments(self, files: Files) -> None:
         if files.toml is None or self._toml_source is None:
             return
-        new = toml_text(files.toml)
+        new = self._toml_text(files.toml)
         kept = set(new.splitlines())
         lost = [
             line
@@ -449,7 +459,7 @@ class FlakeFile:
             and self._toml_source is not None
             and files.toml != self._toml_loaded
         ):
-            new_toml = toml_text(files.toml)
+            new_toml = self._toml_text(files.toml)
             if new_toml != self._toml_source:
                 out[files.root / SOURCE_NAME] = (self._toml_source, new_toml)
         return dict(sorted(out.items(), key=lambda item: _file_order(files, item[0])))
@@ -519,7 +529,7 @@ class FlakeFile:
         for path in removed:
             self._original[path] = None
         if self._files.toml is not None and self._files.toml != self._toml_loaded:
-            self._toml_source = toml_text(self._files.toml)
+            self._toml_source = self._toml_text(self._files.toml)
             self._toml_loaded = self._files.toml
         # A document is parsed again only where the text written differs from it
         # (a renewed checksum); the guests are read again only then.

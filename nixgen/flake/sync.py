@@ -95,7 +95,15 @@ def _rerender(
                 if old_text is not None:
                     tx.files.removed.add(path)
             else:
-                tx.files.docs[path] = Document.parse(new_text, path)
+                # Parsed again only where the text changes: the guests of an unchanged
+                # file need not be read again.
+                current = tx.files.docs.get(path)
+                if current is not None:
+                    same = current.text == new_text
+                else:
+                    same = old_text == new_text and path not in tx.files.removed
+                if not same:
+                    tx.files.docs[path] = Document.parse(new_text, path)
                 tx.files.removed.discard(path)
                 if old_text is None:
                     tx.files.created.add(path)
