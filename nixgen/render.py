@@ -25,18 +25,19 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
-import jinja2
 
-from nixgen import __version__
 from nixgen.errors import HandEditedError, RenderError, ValidationError
 from nixgen.model import Flake, Host, Input, Interface, MicroVM, Network, Nix
 from nixgen.model.flake import MICROVM_CACHE, MICROVM_CACHE_KEY
 from nixgen.network import NetworkPlan, guest_side, host_side, plan_networks
 from nixgen.nix.emit import attr_name, attr_path, bindings, selection, to_nix
 from nixgen.settings import guest_sections, merge_free_settings
+
+if TYPE_CHECKING:
+    import jinja2
 
 __all__ = [
     "GUESTS_DIR",
@@ -70,6 +71,8 @@ def layouts_dir() -> Path:
 
 
 def _environment() -> jinja2.Environment:
+    import jinja2  # only when rendering: reading and checking projects do without
+
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(layouts_dir() / "flake")),
         undefined=jinja2.StrictUndefined,
@@ -99,6 +102,8 @@ def _env() -> jinja2.Environment:
 
 
 def _header(body: str, source: str | None) -> str:
+    from nixgen._version import __version__  # package metadata: read when first written
+
     digest = _digest(body)
     if source is None:  # rendered from Python: there is no data file to point to
         return (

@@ -29,7 +29,7 @@ from nixgen.nix.emit import attr_path, parse_attr_path
 from nixgen.nix.literal import parse_literal
 from nixgen.nix.parse import Document
 from nixgen.nix.read import read_module
-from nixgen.nixcmd import Nix as NixRunner
+from nixgen.nixcmd import NixRunner
 from nixgen.project import Project, init_project
 from nixgen.render import GUESTS_DIR, SOURCE_NAME, generated_state, render_files, write_project
 from nixgen.settings import (
