@@ -254,7 +254,9 @@ class _Reader:
             # e.g. microvm.socket, whose default is a path but whose type is nullOr str.
             explicit_null = _is_nix(value) and Nix in _shape(field.type)[1]
             if field.nullable and _is_null(value) and not explicit_null:
-                if field.required or field.default is None:
+                # null is nixgen's own spelling of a None that is always written
+                # (a volume's mountPoint); elsewhere it only hides the default.
+                if field.required or (field.default is None and not field.always):
                     self.problem(
                         where,
                         "cannot be null: leaving it out keeps microvm.nix's own default",
