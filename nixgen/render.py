@@ -22,7 +22,6 @@ import os
 import re
 import tempfile
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
@@ -515,6 +514,8 @@ def _write_all(files: Mapping[Path, str]) -> None:
         for path, text in files.items():
             atomic_write(path, text)
         return
+    from concurrent.futures import ThreadPoolExecutor  # only when writing many files
+
     with ThreadPoolExecutor(max_workers=_WRITERS) as pool:
         for _ in pool.map(lambda item: atomic_write(*item), files.items()):
             pass  # re-raises the first failure
