@@ -319,13 +319,22 @@ def host_module(
         microvm["autostart"] = list(host.autostart)
     if host.state_dir is not None:
         microvm["stateDir"] = host.state_dir
-    sections: list[dict[str, Any]] = [{"microvm": microvm}]
+    # Free microvm.* settings (startupTimeout, a guest's extraModules, …) join
+    # the microvm section nixgen writes; the rest follow as their own section.
+    own = {"microvm": microvm}
+    free: dict[str, Any] = {}
+    for key, value in host.nixos.items():
+        if parse_attr_path(key)[0] == "microvm":
+            _merge(own, parse_attr_path(key), nix_values(value))
+        else:
+            free[key] = value
+    sections: list[dict[str, Any]] = [own]
     if plan is None:
         guests = [
             MicroVM(name=n) for n in dict.fromkeys(g for n in host.networks for g in n.guests)
         ]
         plan = plan_networks(Flake(guests=guests, hosts=[host]))
-    settings = _with_free_settings({}, host_side(host, plan), host.nixos)
+    settings = _with_free_settings({}, host_side(host, plan), free)
     if settings:
         sections.append(settings)
     uses_nix = _has_nix([host.nixos])

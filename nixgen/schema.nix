@@ -98,8 +98,17 @@ let
     type:
     let
       submodule = type.name == "submodule" || type.name == "submoduleWith";
-      subOptions = if submodule then type.getSubOptions [ ] else { };
-      values = type.functor.payload.values or null;
+      # Older nixpkgs (and the test stand-in) have no _freeformOptions: mark
+      # an open submodule the same way whatever the version.
+      freeform = submodule && (type.nestedTypes.freeformType or null) != null;
+      subOptions =
+        if submodule then
+          type.getSubOptions [ ] // optionalAttrs freeform { _freeformOptions = { }; }
+        else
+          { };
+      # nixpkgs before 24.05 keeps an enum's values as the payload itself.
+      payload = type.functor.payload or null;
+      values = if builtins.isList payload then payload else payload.values or null;
     in
     {
       inherit (type) name description;
