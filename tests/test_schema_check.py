@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from nixgen import Flake, Host, MicroVM, ValidationError, check, validate
+from nixgen import Flake, Host, HostVM, MicroVM, ValidationError, check, validate
 from nixgen.cli import cli
 from nixgen.model import Nix
 from nixgen.model.convert import loads_flake
@@ -35,6 +35,7 @@ def test_packaged_schema_records_its_microvm_revision() -> None:
     assert len(data["source"]["rev"]) == 40
     schema = packaged_schema()
     assert schema.rev == data["source"]["rev"]
+    assert schema.rev is not None
     assert schema.rev[:7] in schema.source
     # guest and host module, both
     assert schema.guest["mem"]["type"]["name"] == "positiveInt"
@@ -203,7 +204,7 @@ memory = 1024
 def test_every_host_module_option_can_be_set() -> None:
     host = Host(
         name="h",
-        vms=["web"],
+        vms=[HostVM(name="web")],
         nixos={
             "microvm.host.startupTimeout": 300,
             "microvm.host.useNotifySockets": True,
@@ -226,7 +227,7 @@ def test_every_host_module_option_can_be_set() -> None:
 def test_host_module_options_are_checked() -> None:
     host = Host(
         name="h",
-        vms=["web"],
+        vms=[HostVM(name="web")],
         nixos={
             "microvm.host.startupTimout": 300,
             "microvm.host.startupTimeout": 0,
