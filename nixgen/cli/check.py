@@ -10,7 +10,9 @@ import click
 from nixgen.build import evaluate
 from nixgen.cli import nixopts, output
 from nixgen.errors import GuestEvalError, NixInputError, ProjectError, ValidationError
+from nixgen.lockschema import LockSchemaError, lock_schema
 from nixgen.project import Project
+from nixgen.schema import Schema, packaged_schema
 
 
 @click.command("check")
@@ -35,10 +37,12 @@ def check_command(
     """
     directory, names = nixopts.split_flake_and_names(flake_dir, names)
     project = Project.at(directory)
+    schema = _schema(directory, override_inputs, nix_option, nix_timeout, no_eval)
     try:
-        flake, warnings = project.check()
+        flake, warnings = project.check(schema=schema)
     except ValidationError as err:
         output.problems([*err.problems, *err.warnings])
+        click.echo(f"microvm options: {schema.source}", err=True)
         raise click.exceptions.Exit(1) from None
     output.problems(warnings)
     unknown = [n for n in names if n not in {g.name for g in flake.guests}]
@@ -52,6 +56,26 @@ def check_command(
     output.guests(shown, as_json=as_json)
     if not as_json:
         click.echo(f"\n{len(shown.guests)} guest(s), no errors, {len(warnings)} warning(s); {note}")
+        click.echo(f"microvm options: {schema.source}")
+
+
+def _schema(
+    directory: Path,
+    override_inputs: tuple[tuple[str, str], ...],
+    nix_option: tuple[tuple[str, str], ...],
+    nix_timeout: float | None,
+    no_eval: bool,
+) -> Schema:
+    """The flake's own microvm.nix options where nix can read them, else the packaged ones."""
+    if no_eval or shutil.which("nix") is None:
+        return packaged_schema()
+    try:
+        return lock_schema(
+            directory, nix=nixopts.make_nix(override_inputs, nix_option, nix_timeout)
+        )
+    except LockSchemaError as err:
+        click.secho(f"note: {err.message}; using the options nixgen ships", fg="yellow", err=True)
+        return packaged_schema()
 
 
 def _evaluate(
