@@ -10,6 +10,7 @@ import click
 from nixgen.build import evaluate
 from nixgen.cli import nixopts, output
 from nixgen.errors import GuestEvalError, NixInputError, ProjectError, ValidationError
+from nixgen.hostcheck import HostEvalError, evaluate_hosts
 from nixgen.lockschema import LockSchemaError, lock_schema
 from nixgen.project import Project
 from nixgen.schema import Schema, packaged_schema
@@ -52,7 +53,8 @@ def check_command(
             hint="the guests are: " + ", ".join(g.name for g in flake.guests),
         )
     shown = flake if not names else flake.evolve(guests=[flake.guest(n) for n in names])
-    note = _evaluate(directory, names, override_inputs, nix_option, nix_timeout, no_eval)
+    hosts: dict[str, str] = {} if names else {h.name: h.system for h in flake.hosts}
+    note = _evaluate(directory, names, hosts, override_inputs, nix_option, nix_timeout, no_eval)
     output.guests(shown, as_json=as_json)
     if not as_json:
         click.echo(f"\n{len(shown.guests)} guest(s), no errors, {len(warnings)} warning(s); {note}")
@@ -81,6 +83,7 @@ def _schema(
 def _evaluate(
     directory: Path,
     names: tuple[str, ...],
+    hosts: dict[str, str],
     override_inputs: tuple[tuple[str, str], ...],
     nix_option: tuple[tuple[str, str], ...],
     nix_timeout: float | None,
@@ -103,7 +106,13 @@ def _evaluate(
         for name, error in err.errors.items():
             click.secho(f"error: guest {name!r}: {error}", fg="red", err=True)
         raise click.exceptions.Exit(1) from None
-    return "evaluated with nix"
+    try:
+        evaluate_hosts(directory, hosts, nix=nix)
+    except HostEvalError as err:
+        for name, error in err.errors.items():
+            click.secho(f"error: host {name!r}: {error}", fg="red", err=True)
+        raise click.exceptions.Exit(1) from None
+    return "evaluated with nix" + (f" ({len(hosts)} host(s) too)" if hosts else "")
 
 
 def register(group: click.Group) -> None:
