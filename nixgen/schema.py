@@ -17,18 +17,30 @@ Option trees map a name to an option ``{"type", "default", "readOnly",
 from __future__ import annotations
 
 import difflib
+import hashlib
 import json
 import math
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from functools import cache
 from importlib import resources
+from pathlib import Path
 from typing import Any, Literal
 
 import attrs
 
 from nixgen.model.expr import Nix
 
-__all__ = ["NIXOS_NAMESPACES", "Issue", "Schema", "Side", "packaged_schema"]
+__all__ = [
+    "CACHE_DIR",
+    "NIXOS_NAMESPACES",
+    "Issue",
+    "Schema",
+    "Side",
+    "cached_schema",
+    "known_schema",
+    "packaged_schema",
+]
 
 Side = Literal["guest", "host"]
 Tree = Mapping[str, Any]
@@ -368,6 +380,90 @@ def packaged_schema() -> Schema:
     data = json.loads(text)
     rev = (data.get("source") or {}).get("rev") or "unknown"
     return Schema.from_data(data, f"packaged with nixgen (microvm.nix {rev[:7]})")
+
+
+# ------------------------------------------------------------------ read off a lock
+
+#: Where schemas read off a flake's locked microvm input are kept (nixgen.lockschema).
+CACHE_DIR = Path(".nixgen") / "schema"
+
+
+def locked_input(locks: Mapping[str, Any], name: str) -> dict[str, Any] | None:
+    """The ``locked`` attributes of the root's input ``name`` in a flake.lock graph."""
+    nodes = locks.get("nodes") or {}
+    root = str(locks.get("root", "root"))
+    ref = ((nodes.get(root) or {}).get("inputs") or {}).get(name)
+    node = _resolve(nodes, root, ref)
+    locked = (nodes.get(node) or {}).get("locked") if node is not None else None
+    return locked if isinstance(locked, dict) and "narHash" in locked else None
+
+
+def _resolve(nodes: Mapping[str, Any], root: str, ref: object, depth: int = 0) -> str | None:
+    """A node name, or a follows path (``["other", "nixpkgs"]``, from the root) to one."""
+    if isinstance(ref, str):
+        return ref
+    if not isinstance(ref, list) or depth > 32:
+        return None
+    current = root
+    for step in ref:
+        inputs = (nodes.get(current) or {}).get("inputs") or {}
+        found = _resolve(nodes, root, inputs.get(step), depth + 1)
+        if found is None:
+            return None
+        current = found
+    return current
+
+
+@cache
+def _walker_hash() -> str:
+    """Changes when nixgen reads schemas differently: old cache entries then go unused."""
+    digest = hashlib.sha256()
+    for name in ("schema.nix", "lockschema.nix"):
+        digest.update((resources.files("nixgen") / name).read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def cache_file(directory: Path, locked: Mapping[str, Any]) -> Path:
+    """Where the schema of the locked microvm input ``locked`` is kept: by its narHash."""
+    key = re.sub(r"[^A-Za-z0-9-]", "_", str(locked["narHash"]))
+    return directory / CACHE_DIR / f"{key}-{_walker_hash()}.json"
+
+
+def lock_source(locked: Mapping[str, Any]) -> str:
+    """How ``nixgen check`` names a schema read off a lock."""
+    kind = locked.get("type")
+    if kind == "github" and "owner" in locked:
+        rev = str(locked.get("rev", ""))[:7]
+        where = f"github:{locked['owner']}/{locked.get('repo')}" + (f"/{rev}" if rev else "")
+    elif kind in ("path", "git") and ("path" in locked or "url" in locked):
+        where = f"{kind}:{locked.get('path') or locked.get('url')}"
+    else:
+        where = str(locked.get("narHash"))
+    return f"the flake's locked microvm input ({where})"
+
+
+def cached_schema(directory: Path, locked: Mapping[str, Any] | None = None) -> Schema | None:
+    """The schema read earlier off the microvm input ``locked`` (default: the one in
+    ``directory``'s flake.lock), if it is in the cache; no nix is run."""
+    if locked is None:
+        try:
+            lock = json.loads((directory / "flake.lock").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        locked = locked_input(lock, "microvm") if isinstance(lock, dict) else None
+        if locked is None:
+            return None
+    try:
+        data = json.loads(cache_file(directory, locked).read_text(encoding="utf-8"))
+        return Schema.from_data(data, lock_source(locked))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # not read yet, or a damaged entry: read again
+
+
+def known_schema(directory: Path) -> Schema:
+    """The best schema for a project without running nix: the one of its locked
+    microvm input when ``nixgen check`` has read it, else the packaged one."""
+    return cached_schema(directory) or packaged_schema()
 
 
 @cache

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -10,9 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 from nixgen.cli import cli
-from nixgen.lockschema import CACHE_DIR, LockSchemaError, lock_schema
+from nixgen.lockschema import LockSchemaError, lock_schema
 from nixgen.nixcmd import Nix as NixRunner
-from nixgen.schema import packaged_schema
+from nixgen.schema import CACHE_DIR, packaged_schema
 from tests.standin import NIX_SKIP_REASON, nix_available, offline_nix_env, prepare_inputs
 
 pytestmark = [pytest.mark.nix, pytest.mark.skipif(not nix_available(), reason=NIX_SKIP_REASON)]
@@ -116,3 +117,28 @@ def test_a_flake_nix_cannot_lock_falls_back_with_a_note(tmp_path: Path, env: Non
     assert "using the options nixgen ships" in result.output
     assert f"has no option microvm.{NEW_OPTION}" in result.output
     assert result.exit_code == 1
+
+
+def test_once_read_the_locked_schema_serves_commands_without_nix(tmp_path: Path, env: None) -> None:
+    """With a flake.lock, check reads the lock without overrides, and render and
+    check --no-eval then use the cached schema (no nix call) instead of the packaged."""
+    inputs = newer_microvm(tmp_path / "inputs")
+    folder = project_using_the_new_option(tmp_path / "p")
+    lock = subprocess.run(
+        ["nix", "flake", "lock", f"path:{folder}", *overrides(inputs)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert lock.returncode == 0, lock.stderr
+    assert (folder / "flake.lock").is_file()
+    runner = CliRunner()
+    assert "packaged with nixgen" in runner.invoke(cli, ["check", str(folder), "--no-eval"]).output
+    result = runner.invoke(cli, ["check", str(folder)])
+    assert result.exit_code == 0, result.output
+    assert "microvm options: the flake's locked microvm input" in result.output
+    result = runner.invoke(cli, ["check", str(folder), "--no-eval"])
+    assert result.exit_code == 0, result.output
+    assert "microvm options: the flake's locked microvm input" in result.output
+    assert runner.invoke(cli, ["render", str(folder)]).exit_code == 0
+    assert f"{NEW_OPTION} = true;" in (folder / "vms/my-microvm.nix").read_text(encoding="utf-8")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from nixgen import Flake, Host, HostVM, MicroVM, ValidationError, check, validate
+from nixgen import Flake, FlakeFile, Host, HostVM, MicroVM, ValidationError, check, validate
 from nixgen.cli import cli
 from nixgen.model import Nix
 from nixgen.model.convert import loads_flake
@@ -259,3 +259,38 @@ def test_nixgen_set_refuses_a_misspelt_option(tmp_path: Path) -> None:
     assert {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()} == before
     ok = runner.invoke(cli, ["set", "-f", str(folder), "my-microvm", "microvm.mem=1024"])
     assert ok.exit_code == 0, ok.output
+
+
+# ------------------------------------------------------------- FlakeFile
+
+
+def test_flakefile_edits_are_checked(tmp_path: Path) -> None:
+    folder = tmp_path / "p"
+    assert CliRunner().invoke(cli, ["init", str(folder)]).exit_code == 0
+    flake = FlakeFile.load(folder)
+    with pytest.raises(ValidationError) as err:
+        flake.set("my-microvm", "microvm.memory", 1024)
+    assert "did you mean microvm.mem?" in str(err.value)
+    with pytest.raises(ValidationError) as err:
+        flake.set("my-microvm", "microvm.optimize.enable", "no")
+    assert "microvm.optimize.enable is boolean; got a string" in str(err.value)
+    flake.set("my-microvm", "microvm.optimize.enable", False)
+    assert "optimize.enable = false;" in flake.diff()
+
+
+def test_a_misspelt_option_written_by_hand_can_still_be_unset(tmp_path: Path) -> None:
+    """Edits are refused for what they bring, not for what was there: unset removes it."""
+    folder = tmp_path / "p"
+    assert CliRunner().invoke(cli, ["init", str(folder)]).exit_code == 0
+    module = next((folder / "vms").glob("*.nix"))
+    text = module.read_text(encoding="utf-8")
+    module.write_text(
+        text.replace("mem = 512;", "mem = 512;\n    memory = 1024;"), encoding="utf-8"
+    )
+    (folder / "nixgen.toml").unlink(missing_ok=True)
+    flake = FlakeFile.load(folder)
+    assert any("no option microvm.memory" in p.message for p in check(flake.model()))
+    flake.set("my-microvm", "microvm.vcpu", 2)  # the old mistake does not block other edits
+    flake.unset("my-microvm", "microvm.memory")
+    flake.save()
+    assert "memory" not in module.read_text(encoding="utf-8")

@@ -13,7 +13,7 @@ from nixgen.errors import GuestEvalError, NixInputError, ProjectError, Validatio
 from nixgen.hostcheck import HostEvalError, evaluate_hosts
 from nixgen.lockschema import LockSchemaError, lock_schema
 from nixgen.project import Project
-from nixgen.schema import Schema, packaged_schema
+from nixgen.schema import Schema, known_schema
 
 
 @click.command("check")
@@ -68,16 +68,17 @@ def _schema(
     nix_timeout: float | None,
     no_eval: bool,
 ) -> Schema:
-    """The flake's own microvm.nix options where nix can read them, else the packaged ones."""
+    """The flake's own microvm.nix options where nix can read them (or read them
+    before), else the packaged ones."""
     if no_eval or shutil.which("nix") is None:
-        return packaged_schema()
+        return known_schema(directory)
     try:
         return lock_schema(
             directory, nix=nixopts.make_nix(override_inputs, nix_option, nix_timeout)
         )
     except LockSchemaError as err:
         click.secho(f"note: {err.message}; using the options nixgen ships", fg="yellow", err=True)
-        return packaged_schema()
+        return known_schema(directory)
 
 
 def _evaluate(
