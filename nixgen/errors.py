@@ -584,6 +584,23 @@ class GuestEvalError(BuildError):
         )
 
 
+class HostEvalError(BuildError):
+    """Hosts failed to evaluate (nixgen.hostcheck); ``errors`` maps each host to its error."""
+
+    def __init__(self, errors: Mapping[str, NixgenError]) -> None:
+        self.errors = dict(errors)
+        parts = [f"host {name!r}: {err}" for name, err in self.errors.items()]
+        super().__init__(
+            f"{len(parts)} host(s) failed to evaluate:\n" + "\n".join(parts),
+            hint="fix the errors above, then run `nixgen check` again",
+        )
+
+
+class LockSchemaError(NixgenError):
+    """The option schema of the flake's locked microvm input could not be read
+    (nixgen.lockschema): no such input, or nix failed."""
+
+
 # --- running guests (nixgen.runtime) ---
 
 

@@ -22,7 +22,7 @@ from typing import Any
 import attrs
 
 from nixgen.build import flake_ref
-from nixgen.errors import BuildError, NixEvalError, NixgenError, NixOptionError
+from nixgen.errors import BuildError, HostEvalError, NixEvalError, NixgenError, NixOptionError
 from nixgen.nix.emit import to_nix
 from nixgen.nix.parse import Document
 from nixgen.nix.read import read_guests
@@ -31,18 +31,6 @@ from nixgen.nixcmd import Nix
 __all__ = ["HostEvalError", "evaluate_hosts"]
 
 _UNKNOWN_FILE = "<unknown-file>"
-
-
-class HostEvalError(BuildError):
-    """Hosts failed to evaluate; ``errors`` maps each host to its error."""
-
-    def __init__(self, errors: Mapping[str, NixgenError]) -> None:
-        self.errors = dict(errors)
-        parts = [f"host {name!r}: {err}" for name, err in self.errors.items()]
-        super().__init__(
-            f"{len(parts)} host(s) failed to evaluate:\n" + "\n".join(parts),
-            hint="fix the errors above, then run `nixgen check` again",
-        )
 
 
 def _wrapper() -> str:

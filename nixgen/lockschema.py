@@ -19,16 +19,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from nixgen.errors import NixgenError
+from nixgen.errors import LockSchemaError, NixgenError
 from nixgen.nixcmd import Nix
 from nixgen.render import atomic_write
 from nixgen.schema import Schema, cache_file, cached_schema, lock_source, locked_input
 
 __all__ = ["LockSchemaError", "lock_schema"]
-
-
-class LockSchemaError(NixgenError):
-    """The locked microvm input's schema could not be read (no such input, nix failed)."""
 
 
 def _nix_file(name: str) -> Path:
