@@ -9,10 +9,13 @@
 }:
 let
   fetch = locked: builtins.fetchTree (builtins.fromJSON locked);
-in
-{
-  schema = import ./schema.nix {
+  read = import ./schema.nix {
     lib = import ((fetch nixpkgs).outPath + "/lib");
     microvm = (fetch microvm).outPath;
+  };
+in
+{
+  schema = {
+    inherit (read) guest host;
   };
 }

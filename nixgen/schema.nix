@@ -10,7 +10,8 @@
 # expression, and null when there is none.
 #
 # Used by scripts/microvm-options.py (a microvm.nix checkout and nixpkgs'
-# lib/ on disk) and by nixgen/lockschema.py (the flake's locked inputs).
+# lib/ on disk; it also compares the walk with nixpkgs' optionAttrSetToDocList,
+# `docNames`) and by nixgen/lockschema.py (the flake's locked inputs).
 {
   # nixpkgs' lib (lib/default.nix imported)
   lib,
@@ -131,8 +132,18 @@ let
     mapAttrs (_: v: if isOption v then describeOption v else { group = describeTree v; }) (
       filterAttrs (n: v: n != "_module" && (isOption v || builtins.isAttrs v)) tree
     );
+  guest = declarations [ (microvm + "/nixos-modules/microvm") ];
+  host = declarations [ (microvm + "/nixos-modules/host") ];
+
+  # nixpkgs' own list of the documented options, by name: the generator checks
+  # that the walk above found the same ones.
+  docNames = tree: map (o: o.name) (lib.optionAttrSetToDocList tree);
 in
 {
-  guest = describeTree (declarations [ (microvm + "/nixos-modules/microvm") ]);
-  host = describeTree (declarations [ (microvm + "/nixos-modules/host") ]);
+  guest = describeTree guest;
+  host = describeTree host;
+  docNames = {
+    guest = docNames guest;
+    host = docNames host;
+  };
 }

@@ -18,6 +18,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 ENTRY = REPO / "scripts" / "microvm-options.nix"
@@ -65,6 +66,34 @@ def read_schema(microvm: Path, nixpkgs: Path) -> dict[str, object]:
     return data
 
 
+def option_names(tree: dict[str, Any], prefix: str) -> set[str]:
+    """Every option of a tree by its documented name (``microvm.interfaces.*.id``)."""
+    names: set[str] = set()
+    for name, entry in tree.items():
+        if name.startswith("_"):
+            continue
+        path = f"{prefix}.{name}"
+        if "group" in entry:
+            names |= option_names(entry["group"], path)
+            continue
+        names.add(path)
+        names |= _sub_names(entry["type"], path)
+    return names
+
+
+def _sub_names(typ: dict[str, Any], path: str) -> set[str]:
+    nested = typ.get("nested") or {}
+    if "options" in typ:
+        return option_names(typ["options"], path)
+    if typ["name"] in ("listOf", "nonEmptyListOf") and "elemType" in nested:
+        return _sub_names(nested["elemType"], f"{path}.*")
+    if typ["name"] in ("attrsOf", "lazyAttrsOf") and "elemType" in nested:
+        return _sub_names(nested["elemType"], f"{path}.<name>")
+    if "elemType" in nested:
+        return _sub_names(nested["elemType"], path)
+    return set()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--microvm", type=Path, required=True, help="microvm.nix checkout")
@@ -84,6 +113,20 @@ def main() -> None:
     if rev is None:
         sys.exit(f"microvm-options: {microvm} is not a git checkout; name its commit with --rev")
     schema = read_schema(microvm, nixpkgs)
+    documented = schema.pop("docNames")
+    assert isinstance(documented, dict)
+    for side in ("guest", "host"):
+        tree = schema[side]
+        assert isinstance(tree, dict)
+        # Every submodule's _module.* plumbing is left out of the walk on purpose.
+        listed = {n for n in documented[side] if "._module." not in n}
+        walked = option_names(tree, "microvm")
+        if walked != listed:
+            sys.exit(
+                f"microvm-options: the {side} options walked differ from nixpkgs' "
+                f"optionAttrSetToDocList: only walked {sorted(walked - listed)}, "
+                f"only listed {sorted(listed - walked)}"
+            )
     data = {
         "source": {
             "url": UPSTREAM,
