@@ -294,3 +294,26 @@ def test_a_misspelt_option_written_by_hand_can_still_be_unset(tmp_path: Path) ->
     flake.unset("my-microvm", "microvm.memory")
     flake.save()
     assert "memory" not in module.read_text(encoding="utf-8")
+
+
+def test_toml_host_module_options() -> None:
+    text = """
+[guests.web]
+
+[hosts.alpha]
+vms = ["web"]
+
+[hosts.alpha.nixos]
+"microvm.host.startupTimeout" = 0
+"microvm.host.useNotifySockets" = true
+"microvm.vms.web.autostrat" = false
+"""
+    with pytest.raises(ValidationError) as err:
+        validate(loads_flake(text))
+    found = sorted(f"{p.path}: {p.message}" for p in err.value.problems)
+    assert found == [
+        'hosts["alpha"].nixos["microvm.host.startupTimeout"]: microvm.host.startupTimeout is '
+        "positive integer, meaning >0; 0 is out of range",
+        'hosts["alpha"].nixos["microvm.vms.web.autostrat"]: microvm.nix has no option '
+        "microvm.vms.web.autostrat; did you mean microvm.vms.web.autostart?",
+    ]
