@@ -19,6 +19,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from nixgen.build import flake_ref
 from nixgen.errors import LockSchemaError, NixgenError
 from nixgen.nixcmd import Nix
 from nixgen.render import atomic_write
@@ -47,7 +48,7 @@ def lock_schema(directory: Path, *, nix: Nix | None = None) -> Schema:
     directory = directory.resolve()
     try:
         meta = json.loads(
-            nix.run(["flake", "metadata", "--json", f"path:{directory}"]).stdout or "{}"
+            nix.run(["flake", "metadata", "--json", flake_ref(directory)]).stdout or "{}"
         )
     except NixgenError as err:
         raise LockSchemaError(
@@ -91,4 +92,12 @@ def lock_schema(directory: Path, *, nix: Nix | None = None) -> Schema:
     parsed["source"] = {"locked": microvm}
     cache.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(cache, json.dumps(parsed, sort_keys=True) + "\n")
+    _prune(cache.parent)
     return schema
+
+
+def _prune(folder: Path, keep: int = 8) -> None:
+    """Keep the newest few schemas (a few pins, or runs with and without overrides)."""
+    entries = sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in entries[keep:]:
+        old.unlink(missing_ok=True)
