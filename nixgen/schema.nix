@@ -132,8 +132,15 @@ let
     mapAttrs (_: v: if isOption v then describeOption v else { group = describeTree v; }) (
       filterAttrs (n: v: n != "_module" && (isOption v || builtins.isAttrs v)) tree
     );
+  # Older microvm.nix releases kept the host module in one file (host.nix).
+  firstOf = paths: builtins.head (builtins.filter builtins.pathExists paths ++ [ null ]);
+  hostModule = firstOf [
+    (microvm + "/nixos-modules/host")
+    (microvm + "/nixos-modules/host.nix")
+  ];
+
   guest = declarations [ (microvm + "/nixos-modules/microvm") ];
-  host = declarations [ (microvm + "/nixos-modules/host") ];
+  host = if hostModule == null then { } else declarations [ hostModule ];
 
   # nixpkgs' own list of the documented options, by name: the generator checks
   # that the walk above found the same ones.
