@@ -21,16 +21,29 @@ from typing import Any
 
 import attrs
 
-from nixgen.build import flake_ref
-from nixgen.errors import BuildError, HostEvalError, NixEvalError, NixgenError, NixOptionError
+from nixgen.build import BuildError, flake_ref
+from nixgen.errors import NixgenError
 from nixgen.nix.emit import to_nix
 from nixgen.nix.parse import Document
 from nixgen.nix.read import read_guests
-from nixgen.nixcmd import Nix
+from nixgen.nixcmd import NixRunner
+from nixgen.nixcmd.errors import EvalPosition, NixEvalError, NixOptionError
 
 __all__ = ["HostEvalError", "evaluate_hosts"]
 
 _UNKNOWN_FILE = "<unknown-file>"
+
+
+class HostEvalError(BuildError):
+    """Hosts failed to evaluate; ``errors`` maps each host to its error."""
+
+    def __init__(self, errors: Mapping[str, NixgenError]) -> None:
+        self.errors = dict(errors)
+        parts = [f"host {name!r}: {err}" for name, err in self.errors.items()]
+        super().__init__(
+            f"{len(parts)} host(s) failed to evaluate:\n" + "\n".join(parts),
+            hint="fix the errors above, then run `nixgen check` again",
+        )
 
 
 def _wrapper() -> str:
@@ -38,7 +51,7 @@ def _wrapper() -> str:
 
 
 def evaluate_hosts(
-    directory: Path, systems: Mapping[str, str], *, nix: Nix | None = None
+    directory: Path, systems: Mapping[str, str], *, nix: NixRunner | None = None
 ) -> dict[str, str]:
     """Evaluate hosts (``{name: system}``): ``{name: drv path of its system}``.
 
@@ -48,7 +61,7 @@ def evaluate_hosts(
     if not systems:
         return {}
     directory = directory.resolve()
-    base = nix or Nix()
+    base = nix or NixRunner()
     runner = attrs.evolve(
         base,
         override_inputs={
@@ -73,7 +86,7 @@ def evaluate_hosts(
         raise HostEvalError(failures) from first
 
 
-def _evaluate(runner: Nix, systems: dict[str, str]) -> dict[str, str]:
+def _evaluate(runner: NixRunner, systems: dict[str, str]) -> dict[str, str]:
     data: Any = runner.eval_json(f"{_wrapper()}#evaluate", apply=f"f: f {to_nix(systems)}")
     if not isinstance(data, dict):
         raise BuildError(f"nix eval returned {type(data).__name__}, not a set of hosts")
@@ -90,17 +103,16 @@ def _placed(err: NixEvalError, directory: Path, host: str) -> NixEvalError:
     if where is None:
         return err
     file, line = where
+    rejection = attrs.evolve(
+        err.rejection,
+        definitions=tuple(
+            (str(file) if f == _UNKNOWN_FILE else f, v) for f, v in err.rejection.definitions
+        ),
+    )
     return NixOptionError(
         err.eval_message,
-        option=err.option,
-        kind=err.kind,
-        expected_type=err.expected_type,
-        suggestions=err.suggestions,
-        definitions=[(str(file) if f == _UNKNOWN_FILE else f, v) for f, v in err.definitions],
-        failed_assertions=err.failed_assertions,
-        file=file,
-        line=line,
-        store_file=err.store_file,
+        rejection,
+        position=EvalPosition(file=file, line=line, store_file=err.store_file),
         trace=err.trace,
         command=err.command,
         exit_code=err.exit_code,

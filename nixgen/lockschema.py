@@ -20,12 +20,17 @@ from pathlib import Path
 from typing import Any
 
 from nixgen.build import flake_ref
-from nixgen.errors import LockSchemaError, NixgenError
-from nixgen.nixcmd import Nix
+from nixgen.errors import NixgenError
+from nixgen.nixcmd import NixRunner
 from nixgen.render import atomic_write
 from nixgen.schema import Schema, cache_file, cached_schema, lock_source, locked_input
 
 __all__ = ["LockSchemaError", "lock_schema"]
+
+
+class LockSchemaError(NixgenError):
+    """The option schema of the flake's locked microvm input could not be read:
+    no such input, or nix failed."""
 
 
 def _nix_file(name: str) -> Path:
@@ -42,9 +47,9 @@ def _locked(locks: dict[str, Any], name: str, directory: Path) -> dict[str, Any]
     return locked
 
 
-def lock_schema(directory: Path, *, nix: Nix | None = None) -> Schema:
+def lock_schema(directory: Path, *, nix: NixRunner | None = None) -> Schema:
     """The schema of the ``microvm`` input the flake in ``directory`` has locked."""
-    nix = nix or Nix()
+    nix = nix or NixRunner()
     directory = directory.resolve()
     try:
         meta = json.loads(

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from nixgen import Flake, Host, HostVM, MicroVM, Nix, write_project
 from nixgen.cli import cli
 from nixgen.hostcheck import HostEvalError, evaluate_hosts
-from nixgen.nixcmd import Nix as NixRunner
+from nixgen.nixcmd import NixRunner
 from nixgen.project import Project
 from tests.standin import NIX_SKIP_REASON, nix_available, offline_nix_env, prepare_inputs
 

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from nixgen.cli import cli
 from nixgen.lockschema import LockSchemaError, lock_schema
-from nixgen.nixcmd import Nix as NixRunner
+from nixgen.nixcmd import NixRunner
 from nixgen.schema import CACHE_DIR, packaged_schema
 from tests.standin import NIX_SKIP_REASON, nix_available, offline_nix_env, prepare_inputs
 

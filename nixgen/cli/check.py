@@ -1,4 +1,4 @@
-"""``nixgen check``: validate a project, evaluate its guests, and list them."""
+"""``nixgen check``: validate a project, evaluate its guests and hosts, and list them."""
 
 from __future__ import annotations
 
@@ -7,11 +7,8 @@ from pathlib import Path
 
 import click
 
-from nixgen.build import evaluate
 from nixgen.cli import nixopts, output
-from nixgen.errors import GuestEvalError, NixInputError, ProjectError, ValidationError
-from nixgen.hostcheck import HostEvalError, evaluate_hosts
-from nixgen.lockschema import LockSchemaError, lock_schema
+from nixgen.errors import ProjectError, ValidationError
 from nixgen.project import Project
 from nixgen.schema import Schema, known_schema
 
@@ -31,10 +28,12 @@ def check_command(
     as_json: bool,
     no_eval: bool,
 ) -> None:
-    """Validate the guests, then evaluate them with nix without building.
+    """Validate the guests, then evaluate them (and the hosts) with nix without building.
 
     Every problem of every guest is printed at once; the exit code is 1 when
     any is an error.  A first argument that is a folder is taken as --flake.
+    microvm.* settings are checked against the options of the flake's locked
+    microvm.nix when nix can read them, else against those nixgen ships.
     """
     directory, names = nixopts.split_flake_and_names(flake_dir, names)
     project = Project.at(directory)
@@ -72,6 +71,8 @@ def _schema(
     before), else the packaged ones."""
     if no_eval or shutil.which("nix") is None:
         return known_schema(directory)
+    from nixgen.lockschema import LockSchemaError, lock_schema  # nix's side
+
     try:
         return lock_schema(
             directory, nix=nixopts.make_nix(override_inputs, nix_option, nix_timeout)
@@ -94,6 +95,10 @@ def _evaluate(
         return "not evaluated (--no-eval)"
     if shutil.which("nix") is None:
         return "not evaluated: nix is not installed (apt-get install nix-bin, or see nixos.org)"
+    from nixgen.build import GuestEvalError, evaluate  # nix's side: not for --no-eval
+    from nixgen.hostcheck import HostEvalError, evaluate_hosts
+    from nixgen.nixcmd.errors import NixInputError
+
     nix = nixopts.make_nix(override_inputs, nix_option, nix_timeout)
     try:
         evaluate(directory, list(names) or None, nix=nix)
@@ -114,7 +119,3 @@ def _evaluate(
             click.secho(f"error: host {name!r}: {error}", fg="red", err=True)
         raise click.exceptions.Exit(1) from None
     return "evaluated with nix" + (f" ({len(hosts)} host(s) too)" if hosts else "")
-
-
-def register(group: click.Group) -> None:
-    group.add_command(check_command)
