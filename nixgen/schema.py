@@ -103,9 +103,13 @@ class Unknown:
     below: str | None = None
 
 
-@attrs.frozen
+@attrs.frozen(eq=False)
 class Schema:
-    """The option trees of microvm.nix's guest and host modules, and where they came from."""
+    """The option trees of microvm.nix's guest and host modules, and where they came from.
+
+    Compared (and hashed) by identity: the validator remembers each guest's
+    problems per schema.
+    """
 
     guest: Tree
     host: Tree
