@@ -30,6 +30,7 @@ import attrs
 
 from nixgen.errors import HandEditedError, RenderError, ValidationError
 from nixgen.model import Flake, Host, Input, Interface, MicroVM, Network, Nix
+from nixgen.model.attrpath import parse_attr_path
 from nixgen.model.flake import MICROVM_CACHE, MICROVM_CACHE_KEY
 from nixgen.network import NetworkPlan, guest_side, host_side, plan_networks
 from nixgen.nix.emit import attr_name, attr_path, bindings, selection, to_nix
@@ -255,13 +256,17 @@ def host_module(
         microvm["autostart"] = list(host.autostart)
     if host.state_dir is not None:
         microvm["stateDir"] = host.state_dir
-    sections: list[dict[str, Any]] = [{"microvm": microvm}]
+    # Free microvm.* settings (startupTimeout, a guest's extraModules, …) join
+    # the microvm section nixgen writes; the rest follow as their own section.
+    own = {k: v for k, v in host.nixos.items() if parse_attr_path(k)[0] == "microvm"}
+    free = {k: v for k, v in host.nixos.items() if k not in own}
+    sections: list[dict[str, Any]] = [merge_free_settings({"microvm": microvm}, {}, own)]
     if plan is None:
         guests = [
             MicroVM(name=n) for n in dict.fromkeys(g for n in host.networks for g in n.guests)
         ]
         plan = plan_networks(Flake(guests=guests, hosts=[host]))
-    settings = merge_free_settings({}, host_side(host, plan), host.nixos)
+    settings = merge_free_settings({}, host_side(host, plan), free)
     if settings:
         sections.append(settings)
     uses_nix = _has_nix([host.nixos])

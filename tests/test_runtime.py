@@ -725,11 +725,10 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         NIX_SKIP_REASON,
         nix_available,
         offline_nix_env,
-        options_json_path,
         prepare_inputs,
     )
 
-    if not nix_available() or options_json_path() is None:
+    if not nix_available():
         pytest.skip(NIX_SKIP_REASON)
     base = tmp_path_factory.mktemp("inputs")
     os.environ.update(offline_nix_env(base))  # NIX_CONF_DIR for every nix call below

@@ -809,11 +809,17 @@ def test_extra_keys_covered_by_model_fields(key: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "key",
-    ["optimize.enable", "qemu.package", "prettyProcnames", "binScripts.foo", "vsock.ssh.enable"],
+    ("key", "value"),
+    [
+        ("optimize.enable", True),
+        ("qemu.package", Nix("pkgs.qemu")),
+        ("prettyProcnames", False),
+        ("binScripts.foo", "echo hi"),
+        ("vsock.ssh.enable", True),
+    ],
 )
-def test_extra_keys_not_in_the_model_are_fine(key: str) -> None:
-    clean_at(vm(extra={key: True}), f"{G}.extra[{quoted(key)}]")
+def test_extra_keys_not_in_the_model_are_fine(key: str, value: object) -> None:
+    clean_at(vm(extra={key: value}), f"{G}.extra[{quoted(key)}]")
 
 
 @pytest.mark.parametrize("key", ["credentialFiles.token", "qemu.machineOpts.x", "vfkit.rosetta"])
@@ -901,7 +907,7 @@ def test_nixos_keys_clashing_with_nixgens_own(key: str) -> None:
 
 @pytest.mark.parametrize(
     "key",
-    ["networking.firewall.enable", "networking.hostNameSuffix", "systemd.services.x", "microvmx"],
+    ["networking.firewall.enable", "networking.hostNameSuffix", "systemd.services.x", "imports"],
 )
 def test_other_nixos_keys_are_fine(key: str) -> None:
     clean_at(vm(nixos={key: True}), f"{G}.nixos[{quoted(key)}]")
