@@ -35,12 +35,13 @@ from typing import Any, Literal
 import attrs
 
 from nixgen.build import flake_ref
-from nixgen.errors import CommandError, NixgenError, ProjectError
+from nixgen.errors import CommandError, NixgenError, ProjectError, ValidationError, keyed
 from nixgen.model import Flake, Host
 from nixgen.nix.emit import attr_path
 from nixgen.nixcmd import Nix, build_argv, parse_build_json
 from nixgen.project import Project
 from nixgen.render import SOURCE_NAME, generated_state, render_files
+from nixgen.validate import ssh_destination_problem
 
 __all__ = [
     "Action",
@@ -368,7 +369,7 @@ class Fleet:
                     "no host of this flake has a full configuration to deploy",
                     hint="set nixosConfiguration = true on a host ([hosts.NAME]) and render",
                 )
-            return chosen
+            return _safe_targets(chosen)
         known = {h.name: h for h in self.hosts}
         unknown = [n for n in names if n not in known]
         if unknown:
@@ -384,7 +385,7 @@ class Fleet:
                 hint="set nixosConfiguration = true on them, or import their module "
                 "into the configuration you deploy",
             )
-        return [known[n] for n in dict.fromkeys(names)]
+        return _safe_targets([known[n] for n in dict.fromkeys(names)])
 
     # ------------------------------------------------------------- commands
 
@@ -397,12 +398,12 @@ class Fleet:
         return f"{self.flake_ref()}#{fragment}.toplevel"
 
     def build_args(self, host: Host, options: DeployOptions) -> list[str]:
-        args = ["build", "--no-link", "--json", self.toplevel(host)]
+        args = ["build", "--no-link", "--json"]
         if options.builders is not None:
             args += ["--builders", options.builders]
         if options.store is not None:
             args += ["--store", options.store]
-        return args
+        return [*args, "--", self.toplevel(host)]
 
     def copy_args(self, host: Host, path: str, options: DeployOptions) -> list[str]:
         args = ["copy"]
@@ -411,7 +412,7 @@ class Fleet:
         args += ["--to", f"ssh://{host.ssh_target}"]
         if options.substitute_on_destination:
             args.append("--substitute-on-destination")
-        return [*args, path]
+        return [*args, "--", path]
 
     def activate_argvs(self, host: Host, path: str, options: DeployOptions) -> list[list[str]]:
         """The command(s) that activate ``path`` on the host."""
@@ -421,10 +422,11 @@ class Fleet:
             argvs = []
             if options.action in ("switch", "boot"):
                 argvs.append(
-                    ["ssh", target, "--", *sudo, "nix-env", "-p", SYSTEM_PROFILE, "--set", path]
+                    ["ssh", "--", target, *sudo, "nix-env", "-p", SYSTEM_PROFILE, "--set", path]
                 )
             switch = str(PurePosixPath(path) / "bin" / "switch-to-configuration")
-            argvs.append(["ssh", target, "--", *sudo, switch, options.action])
+            # `--` before the destination: ssh reads options after it too otherwise.
+            argvs.append(["ssh", "--", target, *sudo, switch, options.action])
             return argvs
         flake = f"{self.flake_ref()}#{attr_path([host.name])}"
         argv = ["nixos-rebuild", options.action, "--flake", flake, "--target-host", target]
@@ -537,6 +539,24 @@ class Fleet:
         except CommandError as err:
             return StepResult(step, False, tuple(argv), _since(started), error=err)
         return StepResult(step, True, result.argv, _since(started))
+
+
+def _safe_targets(hosts: list[Host]) -> list[Host]:
+    """``hosts``, or a ValidationError when a target would reach ssh as an option
+    (a Fleet built in Python has not necessarily been validated)."""
+    problems = [
+        problem
+        for host in hosts
+        if (
+            problem := ssh_destination_problem(
+                host.ssh_target, f"{keyed('hosts', host.name)}.targetHost"
+            )
+        )
+        is not None
+    ]
+    if problems:
+        raise ValidationError(problems)
+    return hosts
 
 
 def _since(started: float) -> float:
