@@ -104,7 +104,8 @@ SKIP_HINT = (
 #: Metapackage whose dependency names the kernel package to use.
 KERNEL_METAPACKAGE = "linux-image-amd64"
 BUSYBOX_PACKAGE = "busybox-static"
-_KERNEL_PACKAGE = re.compile(r"^linux-image-(\d+)\.(\d+)\.(\d+)-(\d+)-amd64$")
+# Debian 12: linux-image-6.1.0-41-amd64; Debian 13: linux-image-6.12.57+deb13-amd64
+_KERNEL_PACKAGE = re.compile(r"^linux-image-(\d+)\.(\d+)\.(\d+)(?:-(\d+)|\+deb(\d+))-amd64$")
 
 #: Modules the guest loads before its boot marker (with their dependencies): the
 #: ACPI power button, so that QMP ``system_powerdown`` works once it is booted.
@@ -330,7 +331,7 @@ def _run(args: list[str], *, cwd: Path | None = None, timeout: float = 120) -> s
 
 def _version_key(name: str) -> tuple[int, ...]:
     match = _KERNEL_PACKAGE.match(name)
-    return tuple(int(part) for part in match.groups()) if match else ()
+    return tuple(int(part or 0) for part in match.groups()) if match else ()
 
 
 def _kernel_package() -> str:
