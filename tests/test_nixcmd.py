@@ -293,6 +293,18 @@ def test_build_json_matches_results_by_drv_path(fp: FakeProcess, fake_nix: Path)
         assert built[installable].out.endswith(f"-microvm-{name}")
 
 
+def test_recorded_nix_2_26_keeps_the_order_asked_and_reports_times() -> None:
+    folder = FIXTURES / "nix-2.26"
+    drvs = dict(
+        line.split() for line in (folder / "build-json.drv-paths.txt").read_text().splitlines()
+    )
+    built = parse_build_json((folder / "build-json.stdout.txt").read_text())
+    assert list(built) == [drvs[name] for name in ("web", "db", "cache")]
+    assert all(
+        b.start_time is not None and b.out.endswith(b.drv_path[44:-4]) for b in built.values()
+    )
+
+
 def test_build_json_reads_start_and_stop_times_of_newer_nix() -> None:
     built = parse_build_json((FIXTURES / "nix-2.18" / "build-json.stdout.txt").read_text())
     cache = next(b for b in built.values() if b.drv_path.endswith("microvm-cache.drv"))
@@ -332,12 +344,13 @@ def test_build_json_missing_result_is_an_error(fp: FakeProcess, fake_nix: Path) 
 # ------------------------------------------------------------------- events
 
 
-def _events(name: str) -> list[Event]:
-    return EventParser().feed((FIXTURES / "nix-2.8" / name).read_text().splitlines())
+def _events(name: str, version: str = "nix-2.8") -> list[Event]:
+    return EventParser().feed((FIXTURES / version / name).read_text().splitlines())
 
 
-def test_events_of_a_successful_build_fold_into_progress() -> None:
-    events = _events("build-success.internal-json.txt")
+@pytest.mark.parametrize("version", ["nix-2.8", "nix-2.26"])
+def test_events_of_a_successful_build_fold_into_progress(version: str) -> None:
+    events = _events("build-success.internal-json.txt", version)
     started = [e.name for e in events if isinstance(e, BuildStarted)]
     finished = [e.name for e in events if isinstance(e, BuildFinished)]
     assert sorted(started) == sorted(finished) == ["microvm-cache", "microvm-db", "microvm-web"]
@@ -353,8 +366,11 @@ def test_events_of_a_successful_build_fold_into_progress() -> None:
     assert last.done == 3 and last.total == 3
 
 
-def test_error_messages_carry_position_without_colours() -> None:
-    messages = [e for e in _events("syntax-error.internal-json.txt") if isinstance(e, Message)]
+@pytest.mark.parametrize("version", ["nix-2.8", "nix-2.26"])
+def test_error_messages_carry_position_without_colours(version: str) -> None:
+    messages = [
+        e for e in _events("syntax-error.internal-json.txt", version) if isinstance(e, Message)
+    ]
     error = next(m for m in messages if m.is_error)
     assert (error.line, error.column) == (5, 14)
     assert error.file is not None and error.file.endswith("-source/flake.nix")
