@@ -35,7 +35,14 @@ from typing import Any, Literal
 import attrs
 
 from nixgen.build import flake_ref
-from nixgen.errors import CommandError, NixgenError, ProjectError, ValidationError, keyed
+from nixgen.errors import (
+    CommandError,
+    NixCommandError,
+    NixgenError,
+    ProjectError,
+    ValidationError,
+    keyed,
+)
 from nixgen.model import Flake, Host
 from nixgen.nix.emit import attr_path
 from nixgen.nixcmd import Nix, build_argv, parse_build_json
@@ -529,6 +536,12 @@ class Fleet:
         try:
             result = self.nix.run(args, overrides=False)
         except NixgenError as err:
+            if type(err) is NixCommandError:  # nothing more specific known: the link
+                err.hint = (
+                    f"check that `ssh {host.ssh_target} true` works (ssh config, key, the "
+                    "target's sshd); paths copied so far stay on the target, so running "
+                    "the deploy again goes on from there"
+                )
             return StepResult("copy", False, _argv_of(err, args), _since(started), error=err)
         return StepResult("copy", True, result.argv, _since(started))
 

@@ -51,6 +51,8 @@ from tests.standin import (
     prepare_inputs,
 )
 
+#: the gate in front of the targets' commands runs with the system's Python (in the chroot)
+TARGET_PYTHON = "/usr/bin/python3"
 SSHD = shutil.which("sshd") or ("/usr/sbin/sshd" if Path("/usr/sbin/sshd").exists() else None)
 
 
@@ -61,6 +63,8 @@ def _missing() -> str | None:
         return "microvm-options.json not found at ../shared/reference (the stand-in needs it)"
     if SSHD is None or shutil.which("ssh") is None or shutil.which("ssh-keygen") is None:
         return "sshd/ssh not found: apt-get install openssh-server openssh-client"
+    if not Path(TARGET_PYTHON).is_file():
+        return f"{TARGET_PYTHON} not found: apt-get install python3"
     if shutil.which("unshare") is None or os.geteuid() != 0:
         return "needs root and unshare (util-linux) to give each sshd its own namespaces"
     return None
@@ -163,6 +167,27 @@ class Target:
         return str((link.parent / link.readlink()).readlink()) if link.is_symlink() else ""
 
 
+GATE = """\
+import os, subprocess, sys, time
+child = subprocess.Popen(["/bin/sh", "-c", os.environ.get("SSH_ORIGINAL_COMMAND", "")],
+                         stdin=subprocess.PIPE)
+seen = 0
+while data := os.read(0, 65536):
+    if seen >= 16 and os.path.exists("/pause"):
+        open("/paused", "w").close()
+        while os.path.exists("/pause"):
+            time.sleep(0.1)
+    seen += len(data)
+    try:
+        child.stdin.write(data)
+        child.stdin.flush()
+    except BrokenPipeError:
+        break
+child.stdin.close()
+sys.exit(child.wait())
+"""
+
+
 def make_target(base: Path, name: str, client_key: Path, host_key: Path) -> Target:
     root = base / name
     for sub in ("usr", "dev", "proc", "tmp", "root", "nix", "etc/nix"):
@@ -175,15 +200,12 @@ def make_target(base: Path, name: str, client_key: Path, host_key: Path) -> Targ
     (root / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
     (root / "etc/group").write_text("root:x:0:\n")
     (root / "etc/nix/nix.conf").write_text(NIX_CONF)
-    # A gate in front of every command: while /pause exists it holds the
-    # session (so that a test can kill sshd while `nix copy` is connected).
-    (root / "gate").write_text(
-        "#!/bin/sh\n"
-        "if [ -e /pause ]; then touch /paused; while [ -e /pause ]; do sleep 0.1; done; fi\n"
-        'exec /bin/sh -c "$SSH_ORIGINAL_COMMAND"\n'
-    )
+    # A gate in front of every command: it passes the session through, except
+    # that while /pause exists it holds the client's bytes after the first 16
+    # (nix's handshake), so a test can kill sshd in the middle of `nix copy`.
+    (root / "gate").write_text(GATE)
     keys = base / f"{name}-authorized_keys"
-    keys.write_text(f'command="/bin/sh /gate" {client_key.with_suffix(".pub").read_text()}')
+    keys.write_text(f'command="{TARGET_PYTHON} /gate" {client_key.with_suffix(".pub").read_text()}')
     port = free_port()
     config = base / f"{name}-sshd_config"
     config.write_text(
@@ -299,6 +321,7 @@ def test_two_hosts_receive_their_systems_and_an_unreachable_one_fails_alone(
     assert [s.step for s in gone.steps] == ["build", "copy"] and not gone.steps[1].ok
     message = str(gone.steps[1].error)
     assert "ssh://gone" in message and "Connection refused" in message
+    assert "ssh gone true" in message
 
 
 def test_a_second_run_copies_nothing(setup: Setup) -> None:
@@ -372,7 +395,8 @@ def test_sshd_killed_during_the_copy_then_a_rerun_completes(setup: Setup) -> Non
     host = report.hosts[0]
     assert not host.ok and [s.step for s in host.steps] == ["build", "copy"]
     message = str(host.steps[1].error)
-    assert "ssh://beta" in message
+    assert "ssh://beta" in message and "end-of-file" in message
+    assert "running the deploy again" in message
     rerun = fleet.deploy(["beta"], OPTIONS)
     assert rerun.ok
     assert beta.system_profile() == toplevel and beta.activations()[-1] == f"switch {toplevel}"
