@@ -38,6 +38,7 @@ _SSH_DESTINATION = re.compile(
     r"(?:[A-Za-z0-9_][A-Za-z0-9._-]*@)?(?:[A-Za-z0-9_][A-Za-z0-9._-]*|\[[0-9A-Fa-f:.]+\])\Z"
 )
 _IFNAME_MAX = 15  # Linux IFNAMSIZ - 1
+_IFNAME_BAD = re.compile(r"[,/:\s]")
 _TRANSLATE_IDS = ("--translate-uid", "--translate-gid")
 _OWN_NIXOS_KEYS = ("networking.hostName", "system.stateVersion", "microvm")
 # Hosts (NixOS hosts run neither vfkit nor darwin guests).
@@ -233,6 +234,14 @@ class _Checker:
                     f"{p}.id",
                     f"is {len(iface.id)} characters; Linux interface names hold at most 15",
                     "use a shorter id",
+                    iface.id,
+                )
+            elif iface.id.startswith("-") or _IFNAME_BAD.search(iface.id):
+                # ip reads a leading '-' as an option, qemu's -netdev a ',' as the next one
+                self.error(
+                    f"{p}.id",
+                    "is not a Linux interface name (a leading '-', or ',', '/', ':', blanks)",
+                    "use letters, digits, '-' and '_', not starting with '-'",
                     iface.id,
                 )
             element = f"interfaces[{i}]"

@@ -13,14 +13,21 @@
 #   mount outlives the run): its own Nix 2.26 with its own store (the root's
 #   /nix, never this machine's), its QEMU, its Python with a virtualenv in
 #   .venv-nix226 of this clone. Only /proc, /dev, /dev/pts, /sys, this
-#   machine's /etc/ssl/certs, this clone (and ../shared beside it, where
-#   present) are bound into the root.
+#   machine's /etc/ssl/certs, the boot tests' guest image cache (made by
+#   scripts/test.sh: run that first), this clone (and ../shared beside it,
+#   where present) are bound into the root.
 # Needs root (debootstrap, chroot, mounts) and apt access to Debian's archive.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 clone=$PWD
 root=${NIXGEN_TRIXIE_ROOT:-/var/cache/nixgen/trixie}
 packages=(nix-bin qemu-system-x86 python3 python3-venv git ca-certificates openssh-client openssh-server)
+
+# The boot tests' guest image (Debian 12's kernel and busybox, built by
+# scripts/test.sh's run): shared, so that QEMU 10.0 boots the same guest.
+guest_cache="${NIXGEN_TEST_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/nixgen-tests}"
+mkdir -p "$guest_cache"
+guest_cache=$(cd "$guest_cache" && pwd)
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "test-nix226.sh: needs root (debootstrap, chroot and bind mounts); run it with sudo" >&2
@@ -40,11 +47,15 @@ debian_mirror() {
 # mount namespace of its own: the mounts end with the command.
 in_root() {
   local dir=$1; shift
-  local binds="mount --bind /proc '$dir/proc' && mount --rbind /dev '$dir/dev'"
+  # The root a mount point of its own, so that unshare works inside it too
+  # (the deploy tests give each sshd a private mount namespace).
+  local binds="mount --bind '$dir' '$dir' && mount --bind /proc '$dir/proc'"
+  binds+=" && mount --rbind /dev '$dir/dev'"
   binds+=" && mount --bind /sys '$dir/sys'"
   # This machine's trusted certificates (a proxy's CA, say) for pip and apt.
   binds+=" && mount --bind -o ro /etc/ssl/certs '$dir/etc/ssl/certs'"
   binds+=" && mkdir -p '$dir$clone' && mount --bind '$clone' '$dir$clone'"
+  binds+=" && mkdir -p '$dir$guest_cache' && mount --bind '$guest_cache' '$dir$guest_cache'"
   if [ -d "$clone/../shared" ]; then
     local shared
     shared=$(cd "$clone/../shared" && pwd)
@@ -98,13 +109,11 @@ CONF
 quoted_args=""
 for arg in "$@"; do quoted_args+=" '${arg//\'/\'\\\'\'}'"; done
 
-# The boot tests download Debian 13's kernel package: fresh package lists first.
 in_root "$root" "set -e
   cd '$clone'
-  if ! ls /var/cache/nixgen-tests/debs/linux-image-*.deb >/dev/null 2>&1; then apt-get update -qq || true; fi
   [ -x .venv-nix226/bin/python ] || python3 -m venv .venv-nix226
   .venv-nix226/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
-  export NIX_CONF_DIR=/etc/nixgen-test-nix-conf NIXGEN_TEST_CACHE=/var/cache/nixgen-tests
+  export NIX_CONF_DIR=/etc/nixgen-test-nix-conf NIXGEN_TEST_CACHE='$guest_cache'
   export HOME=/root TMPDIR=/tmp PATH=\"$clone/.venv-nix226/bin:/usr/sbin:/usr/bin:/sbin:/bin\"
   echo \"== pytest with \$(nix --version), \$(qemu-system-x86_64 --version | head -n1)\"
   exec python -m pytest -p no:cacheprovider $quoted_args"

@@ -1159,3 +1159,9 @@ def test_module_paths_with_a_leading_dash_are_refused() -> None:
     )
     error_at(host, 'hosts["alpha"].modules[0]', "without a leading dash")
     clean_at(vm(modules=[PurePosixPath("modules/web-x.nix")]), 'guests["vm"].modules[0]')
+
+
+@pytest.mark.parametrize("ifname", ["-vm-web", "vm,script=x", "vm/web", "vm web"])
+def test_interface_ids_that_ip_or_qemu_could_misread_are_refused(ifname: str) -> None:
+    guest = vm(interfaces=[Interface.tap_device(ifname)])
+    assert error_at(guest, 'guests["vm"].interfaces[0].id', "not starting with '-'").value == ifname
