@@ -280,9 +280,9 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     flake = fleet_flake()
     write_project(flake, project, source="nixgen.toml")
     Project(project).save(flake)
-    for target in targets.values():
-        target.start()
     try:
+        for target in targets.values():
+            target.start()
         with pytest.MonkeyPatch.context() as patch:  # for the commands that are not nix
             patch.setenv("PATH", env["PATH"])
             yield Setup(project=project, flake=flake, nix=nix, targets=targets, client=client)
