@@ -39,7 +39,7 @@ from nixgen import (
     MicroVM,
     Share,
 )
-from nixgen.nixcmd import Nix
+from nixgen.nixcmd import NixRunner
 from nixgen.project import Project
 from nixgen.render import write_project
 from tests.standin import (
@@ -222,7 +222,7 @@ def make_target(base: Path, name: str, client_key: Path, host_key: Path) -> Targ
 class Setup:
     project: Path
     flake: Flake
-    nix: Nix
+    nix: NixRunner
     targets: dict[str, Target]
     client: Path  # the folder with the ssh config
 
@@ -271,7 +271,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     env = offline_nix_env(base)
     env["PATH"] = f"{client}{os.pathsep}{env['PATH']}"
     overrides = override_args(inputs)
-    nix = Nix(
+    nix = NixRunner(
         env=env,
         timeout=600,
         override_inputs={overrides[i + 1]: overrides[i + 2] for i in range(0, len(overrides), 3)},
