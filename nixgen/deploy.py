@@ -359,9 +359,10 @@ class Fleet:
         argv = ["nixos-rebuild", options.action, "--flake", flake, "--target-host", target]
         if options.sudo:
             argv.append("--use-remote-sudo")
-        if options.store is not None and options.store.startswith(("ssh://", "ssh-ng://")):
+        builder = _store_host(options)
+        if builder is not None:
             # Built there: let nixos-rebuild find it there instead of building again here.
-            argv += ["--build-host", options.store.split("://", 1)[1].split("?", 1)[0]]
+            argv += ["--build-host", builder]
         for name, url in self.nix.override_inputs.items():
             argv += ["--override-input", name, url]
         for name, value in self.nix.options.items():
@@ -371,7 +372,7 @@ class Fleet:
     def plan(self, names: Sequence[str] = (), options: DeployOptions | None = None) -> str:
         """The commands a deploy would run, as a shell script (``--dry-run``); the
         system a build produces is ``"$toplevel"`` in the commands after it."""
-        options = options or DeployOptions()
+        options = _safe_options(options or DeployOptions())
         placeholder = "/nix/store/TOPLEVEL"
         lines: list[str] = []
         for host in self.deployable(names):
@@ -399,7 +400,7 @@ class Fleet:
     ) -> DeployReport:
         """Build, copy and activate each host; a report per host, never an exception
         for a host's failure (only for a fleet that cannot be deployed at all)."""
-        options = options or DeployOptions()
+        options = _safe_options(options or DeployOptions())
         hosts = self.deployable(names)
         reports: list[HostReport] = []
         stop = False
@@ -472,6 +473,24 @@ class Fleet:
         except CommandError as err:
             return StepResult(step, False, tuple(argv), _since(started), error=err)
         return StepResult(step, True, result.argv, _since(started))
+
+
+def _store_host(options: DeployOptions) -> str | None:
+    """The ssh destination of an ``ssh://``/``ssh-ng://`` ``--store``, else None."""
+    if options.store is None or not options.store.startswith(("ssh://", "ssh-ng://")):
+        return None
+    return options.store.split("://", 1)[1].split("?", 1)[0]
+
+
+def _safe_options(options: DeployOptions) -> DeployOptions:
+    """``options``, or a ValidationError when the builder of ``--store`` would reach
+    ssh (through nixos-rebuild's --build-host) as an option."""
+    builder = _store_host(options)
+    if builder is not None:
+        problem = ssh_destination_problem(builder, "--store")
+        if problem is not None:
+            raise ValidationError([problem])
+    return options
 
 
 def _safe_targets(hosts: list[Host]) -> list[Host]:

@@ -459,3 +459,15 @@ def test_a_target_host_that_looks_like_an_option_runs_nothing(
     Project(project).save(evil)
     result = CliRunner().invoke(cli, ["deploy", "-f", str(project), "beta"])
     assert result.exit_code == 1 and 'hosts["beta"].targetHost' in result.output
+
+
+def test_a_store_builder_that_looks_like_an_option_is_refused(
+    project: Path, fake_nix: Path
+) -> None:
+    fleet = Fleet.load(project, nix=NixRunner(binary=str(fake_nix)))
+    evil = DeployOptions(store="ssh-ng://-oProxyCommand=true")
+    with pytest.raises(ValidationError, match="--store"):
+        fleet.plan(["beta"], evil)
+    with pytest.raises(ValidationError, match="starts with '-'"):
+        fleet.deploy(["beta"], evil)
+    assert "--build-host builder" in fleet.plan(["beta"], DeployOptions(store="ssh-ng://builder"))
