@@ -52,8 +52,10 @@ in_root() {
   local binds="mount --bind '$dir' '$dir' && mount --bind /proc '$dir/proc'"
   binds+=" && mount --rbind /dev '$dir/dev'"
   binds+=" && mount --bind /sys '$dir/sys'"
-  # This machine's trusted certificates (a proxy's CA, say) for pip and apt.
-  binds+=" && mount --bind -o ro /etc/ssl/certs '$dir/etc/ssl/certs'"
+  # This machine's trusted certificates (a proxy's CA, say) for pip, beside
+  # the root's own (whose ca-certificates package apt keeps up to date).
+  binds+=" && mkdir -p '$dir/etc/nixgen-host-certs'"
+  binds+=" && mount --bind -o ro /etc/ssl/certs '$dir/etc/nixgen-host-certs'"
   binds+=" && mkdir -p '$dir$clone' && mount --bind '$clone' '$dir$clone'"
   binds+=" && mkdir -p '$dir$guest_cache' && mount --bind '$guest_cache' '$dir$guest_cache'"
   if [ -d "$clone/../shared" ]; then
@@ -111,6 +113,7 @@ for arg in "$@"; do quoted_args+=" '${arg//\'/\'\\\'\'}'"; done
 
 in_root "$root" "set -e
   cd '$clone'
+  export PIP_CERT=/etc/nixgen-host-certs/ca-certificates.crt SSL_CERT_FILE=/etc/nixgen-host-certs/ca-certificates.crt
   [ -x .venv-nix226/bin/python ] || python3 -m venv .venv-nix226
   .venv-nix226/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
   export NIX_CONF_DIR=/etc/nixgen-test-nix-conf NIXGEN_TEST_CACHE='$guest_cache'
