@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterable, Mapping
+from pathlib import PurePosixPath
 
 import attrs
 
@@ -25,13 +26,19 @@ from nixgen.model.guest import NON_MICROVM_FIELDS
 from nixgen.network import plan_networks
 from nixgen.schema import NIXOS_NAMESPACES, Schema, Side, packaged_schema
 
-__all__ = ["check", "validate"]
+__all__ = ["check", "ssh_destination_problem", "validate"]
 
 _HOSTNAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\Z")
 _MAC = re.compile(r"[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}\Z")
 _ATTR_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_'-]*(\.[A-Za-z_][A-Za-z0-9_'-]*)*\Z")
 _USERNAME = re.compile(r"[a-z_][a-z0-9_-]*[$]?\Z")
+# An ssh destination `[user@]host` as ssh, `nix copy --to ssh://…` and
+# nixos-rebuild all read it: no port (ssh_config has Port), no option, no URL parts.
+_SSH_DESTINATION = re.compile(
+    r"(?:[A-Za-z0-9_][A-Za-z0-9._-]*@)?(?:[A-Za-z0-9_][A-Za-z0-9._-]*|\[[0-9A-Fa-f:.]+\])\Z"
+)
 _IFNAME_MAX = 15  # Linux IFNAMSIZ - 1
+_IFNAME_BAD = re.compile(r"[,/:\s]")
 _TRANSLATE_IDS = ("--translate-uid", "--translate-gid")
 _OWN_NIXOS_KEYS = ("networking.hostName", "system.stateVersion", "microvm")
 # Keys of a NixOS module that are not options.
@@ -66,6 +73,7 @@ class _Checker:
                 vm.name,
             )
         self._sizes(vm, at, caps)
+        self._module_paths(vm.modules, f"{at}.modules")
         self._interfaces(vm, at, caps)
         self._volumes(vm, at, caps)
         self._shares(vm, at, caps)
@@ -233,6 +241,14 @@ class _Checker:
                     "use a shorter id",
                     iface.id,
                 )
+            elif iface.id.startswith("-") or _IFNAME_BAD.search(iface.id):
+                # ip reads a leading '-' as an option, qemu's -netdev a ',' as the next one
+                self.error(
+                    f"{p}.id",
+                    "is not a Linux interface name (a leading '-', or ',', '/', ':', blanks)",
+                    "use letters, digits, '-' and '_', not starting with '-'",
+                    iface.id,
+                )
             element = f"interfaces[{i}]"
             self._unique(ids, iface.id, element, f"{p}.id", "id", "give every interface its own id")
             if iface.type == "bridge" and not iface.bridge:
@@ -292,6 +308,20 @@ class _Checker:
             )
             if not vol.image:
                 self.error(f"{p}.image", "is empty", 'name the image file, e.g. "var.img"')
+            elif vol.image.startswith("-"):
+                self.error(
+                    f"{p}.image",
+                    "starts with '-', so a hypervisor or tool would read it as an option",
+                    'name the file without a leading dash, or write "./-name"',
+                    vol.image,
+                )
+            elif "," in vol.image:
+                self.error(
+                    f"{p}.image",
+                    "contains ',', which qemu's -drive reads as the start of another option",
+                    "name the image file without commas",
+                    vol.image,
+                )
             if vol.mount_point is not None and not vol.mount_point.startswith("/"):
                 self.error(
                     f"{p}.mountPoint",
@@ -688,6 +718,9 @@ class _Checker:
                     )
         if host.state_dir is not None and not host.state_dir.startswith("/"):
             self.error(f"{at}.stateDir", "must be an absolute path", "start it with /")
+        if host.target_host is not None:
+            self._target_host(host.target_host, f"{at}.targetHost")
+        self._module_paths(host.modules, f"{at}.modules")
         if not host.nixos_configuration:
             if host.target_host is not None:
                 self.warn(
@@ -711,6 +744,23 @@ class _Checker:
             own=_host_own_keys(host),
             side="host",
         )
+
+    def _target_host(self, target: str, path: str) -> None:
+        problem = ssh_destination_problem(target, path)
+        if problem is not None:
+            self.found.append(problem)
+
+    def _module_paths(self, modules: Iterable[object], path: str) -> None:
+        for i, module in enumerate(modules):
+            if isinstance(module, PurePosixPath) and any(
+                part.startswith("-") for part in module.parts
+            ):
+                self.error(
+                    f"{path}[{i}]",
+                    "has a part that starts with '-', which a command would read as an option",
+                    "rename the file or folder without a leading dash",
+                    str(module),
+                )
 
     def _unique_across(
         self, seen: dict[str, str], value: str, vm: MicroVM, path: str, what: str
@@ -851,6 +901,30 @@ def check(
     checker = _Checker(schema or packaged_schema())
     checker.flake(target)
     return checker.found
+
+
+def ssh_destination_problem(target: str, path: str) -> Problem | None:
+    """What is wrong with ``target`` as an ssh destination (``None``: nothing).
+
+    ssh, ``nix copy --to ssh://…`` and nixos-rebuild all put it where an
+    option may stand, so ``-oProxyCommand=…`` would run a local command.
+    """
+    if target.startswith("-"):
+        return Problem(
+            path=path,
+            message="starts with '-', so ssh would read it as an option",
+            hint="give an ssh destination: [user@]host (a Host alias of ssh_config for the rest)",
+            value=target,
+        )
+    if not _SSH_DESTINATION.match(target):
+        return Problem(
+            path=path,
+            message="is not an ssh destination [user@]host",
+            hint="use user@host or host; put a port or other options in a Host entry of "
+            "~/.ssh/config (or NIX_SSHOPTS) and give its alias here",
+            value=target,
+        )
+    return None
 
 
 def validate(
