@@ -13,10 +13,11 @@ apt_install() {
   local missing=()
   command -v nix >/dev/null || missing+=(nix-bin)
   command -v qemu-system-x86_64 >/dev/null || missing+=(qemu-system-x86)
-  # runtime tests: taps in a network namespace, ssh into a stand-in guest
-  command -v ip >/dev/null || missing+=(iproute2)
-  command -v ssh >/dev/null || missing+=(openssh-client)
+  # deploy's and the runtime's tests over real ssh start their own sshd on 127.0.0.1
   [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
+  command -v ssh >/dev/null || missing+=(openssh-client)
+  # runtime tests: taps in a network namespace
+  command -v ip >/dev/null || missing+=(iproute2)
   [ ${#missing[@]} -eq 0 ] && return 0
   local sudo=""
   if [ "$(id -u)" -ne 0 ]; then
