@@ -295,8 +295,9 @@ def main(argv: list[str]) -> int:
     if problem is not None:
         _end_leftovers(me, group)
         _run_all(after, state, out, every=True)
+        # READY_FD stays open until we exit: nixgen reads to its end, so it
+        # sees no supervisor of a failed start still about
         os.write(ready_fd, b"error " + problem.encode() + b"\n")
-        os.close(ready_fd)
         return 1
     # The serial console's input: a FIFO that `nixgen console --attach` writes
     # to.  The runner holds it open for reading and writing, so it never sees
@@ -351,7 +352,6 @@ def main(argv: list[str]) -> int:
         _end_leftovers(me, group)
         _run_all(after, state, out, every=True)
         os.write(ready_fd, b"error " + failure.replace(b"\n", b" ") + b"\n")
-        os.close(ready_fd)
         return 1
     me_info = _stat(me)
     _write(

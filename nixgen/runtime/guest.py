@@ -485,6 +485,8 @@ class GuestRuntime:
         os.close(write_fd)
         try:
             message = _read_line(read_fd, _READY_TIMEOUT)
+            if message.startswith("error "):
+                _read_to_end(read_fd, _SUPERVISOR_GRACE)  # until the supervisor has exited
         finally:
             os.close(read_fd)
         if not foreground:
@@ -1223,6 +1225,15 @@ def _read(path: Path) -> str:
         return path.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return ""
+
+
+def _read_to_end(fd: int, timeout: float) -> None:
+    """Read a pipe until its writer closes it (or ``timeout`` seconds pass)."""
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        ready, _, _ = select.select([fd], [], [], left)
+        if not ready or not os.read(fd, 4096):
+            return
 
 
 def _read_line(fd: int, timeout: float) -> str:
