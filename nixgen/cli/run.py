@@ -19,7 +19,6 @@ from typing import Any, Literal, TypeVar
 import click
 
 from nixgen.cli import nixopts
-from nixgen.cli.progress import progress
 from nixgen.errors import NixgenError
 from nixgen.process.errors import CommandError
 from nixgen.runtime import (
@@ -137,12 +136,20 @@ def run_command(
     Its console goes to STATE/NAME/console.log (`nixgen console NAME`);
     --foreground runs it attached to this terminal instead.
     """
-    with progress("building") as report:
-        runtime = _runtime(
-            flake_dir, state_dir, override_inputs, nix_option, nix_timeout, on_event=report
-        )
-        guest = runtime.guest(name)
-        runner = guest.build() if runtime.project is not None and not no_build else None
+    runtime = _runtime(flake_dir, state_dir, override_inputs, nix_option, nix_timeout)
+    guest = runtime.guest(name)
+    runner = None
+    if runtime.project is not None and not no_build:
+        # The build cache's answer needs no progress display (nor its import time).
+        hit = runtime.builder.cached(runtime.project, [name], nix=runtime.nix)
+        if hit is not None and name in hit:
+            runner = hit[name].runner
+        else:
+            from nixgen.cli.progress import progress
+
+            with progress("building") as report:
+                guest.on_event = report
+                runner = guest.build()
     if foreground:
         ended = guest.run_foreground(build=False, runner=runner)
         code = ended.returncode if ended is not None else None
@@ -390,6 +397,8 @@ def update_command(
 ) -> None:
     """Rebuild guests NAMES (default: all) in one nix build and switch their
     `current` runner; with --restart, restart those running an old runner."""
+    from nixgen.cli.progress import progress
+
     with progress("building") as report:
         runtime = _runtime(
             flake_dir, state_dir, override_inputs, nix_option, nix_timeout, on_event=report
