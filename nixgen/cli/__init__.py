@@ -11,7 +11,7 @@ import sys
 import click
 
 from nixgen import __version__
-from nixgen.cli import build, check, deploy, edit, init, render, run
+from nixgen.cli import build, check, deploy, edit, graph, init, render, run
 from nixgen.errors import NixgenError
 
 __all__ = ["cli", "main"]
@@ -34,7 +34,7 @@ def cli() -> None:
     """Declare NixOS micro-VM guests (microvm.nix) and get a readable flake."""
 
 
-for module in (init, check, render, build, run, edit, deploy):
+for module in (init, check, render, build, run, edit, deploy, graph):
     module.register(cli)
 
 

@@ -1,0 +1,548 @@
+"""`nixgen graph`: the picture of hosts, networks and guests, in DOT, SVG, PNG and Mermaid."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import shutil
+import subprocess
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
+
+from nixgen import Flake, Host, HostVM, Interface, MicroVM, Network, plan_networks
+from nixgen.cli import cli
+from nixgen.graph import (
+    MARKS,
+    Graph,
+    GraphError,
+    GuestMark,
+    format_for,
+    html_text,
+    marks_from_status,
+    mermaid_text,
+)
+from nixgen.project import init_project
+from nixgen.runtime import GuestState, GuestStatus
+from nixgen.starters import Choices, build_template
+from tests.fleet import make_fleet
+
+HERE = Path(__file__).resolve().parent
+SVG = "{http://www.w3.org/2000/svg}"
+
+needs_dot = pytest.mark.skipif(
+    shutil.which("dot") is None,
+    reason="Graphviz's dot is missing: apt-get install graphviz (scripts/test.sh does)",
+)
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+needs_chromium = pytest.mark.skipif(
+    CHROMIUM is None or shutil.which("dot") is None,
+    reason="chromium and Graphviz's dot are missing: apt-get install chromium graphviz "
+    "(scripts/test.sh does)",
+)
+
+
+@pytest.fixture(scope="module")
+def multi() -> Flake:
+    return build_template("multi", Choices())
+
+
+@pytest.fixture(scope="module")
+def fleet() -> Flake:
+    flake = make_fleet(hosts=5, per_host=40)
+    assert len(flake.guests) == 200 and len(flake.hosts) == 5
+    return flake
+
+
+@pytest.fixture(scope="module")
+def fleet_svg(fleet: Flake) -> bytes:
+    if shutil.which("dot") is None:
+        pytest.skip("Graphviz's dot is missing: apt-get install graphviz")
+    return Graph.of(fleet).svg()
+
+
+def model_words(flake: Flake) -> Iterator[str]:
+    """Every name, address and MAC of the model that the picture must show once."""
+    yield from (g.name for g in flake.guests)
+    yield from (h.name for h in flake.hosts)
+    plan = plan_networks(flake)
+    assert not [p for p in plan.problems if not p.warning]
+    for a in plan.attachments:
+        yield a.mac
+        yield from (str(x) for x in a.addresses)
+    for _key, addresses in plan.host_addresses:
+        yield from (str(x.ip) for x in addresses)  # the range beside it gives the prefix
+    for vm in flake.guests:
+        yield from (i.mac or "" for i in vm.resolved_interfaces())
+
+
+def count(word: str, text: str) -> int:
+    """How often ``word`` stands alone in ``text`` (not inside a longer name or address)."""
+    return len(re.findall(rf"(?<![\w.:-]){re.escape(word)}(?![\w:/-]|\.\w)", text))
+
+
+def assert_each_once(flake: Flake, text: str) -> None:
+    words = list(model_words(flake))
+    assert len(words) == len(set(words)), "the test model repeats a word"
+    wrong = {w: n for w in words if (n := count(w, text)) != 1}
+    assert not wrong, f"not shown exactly once: {dict(list(wrong.items())[:10])}"
+
+
+# ------------------------------------------------------------------ DOT and Mermaid text
+
+
+def test_multi_template_dot_shows_each_guest_host_and_address_once(multi: Flake) -> None:
+    dot = Graph.of(multi).dot()
+    assert dot.startswith("digraph nixgen {")
+    assert_each_once(multi, dot)
+    for fact in ("qemu · 1 vCPU · 512 MiB", "bridge microvm", "10.0.0.0/24", "NAT", "/nix/store"):
+        assert fact in dot
+
+
+def test_fleet_dot_and_mermaid_show_each_guest_host_and_address_once(fleet: Flake) -> None:
+    graph = Graph.of(fleet)
+    assert_each_once(fleet, graph.dot())
+    assert_each_once(fleet, html.unescape(mermaid_decode(graph.mermaid())))
+
+
+def test_every_kind_of_network_forwarded_ports_and_store_shares_are_drawn(fleet: Flake) -> None:
+    graph = Graph.of(fleet)
+    alpha = graph.hosts[0]
+    assert alpha.name == "alpha"
+    assert [(g.kind, g.title) for g in alpha.groups] == [
+        ("bridge", "lan"),
+        ("routed", "dmz"),
+        ("macvtap", "uplink"),
+        ("user", "user networking"),
+    ]
+    dmz = alpha.groups[1]
+    # The two bridge guests also on the routed network are drawn once, joined to it.
+    assert dmz.also == ("alpha-vm000", "alpha-vm001")
+    assert "alpha-vm000" in alpha.groups[0].guests
+    both = graph.guests["alpha-vm000"]
+    assert [link.network for link in both.links] == ["lan", "dmz"]
+    user = graph.guests[alpha.groups[3].guests[0]]
+    assert user.ports == ("tcp 2238 → 22",)
+    assert user.store == ("/nix/store (9p)",)
+    dot = graph.dot()
+    assert dot.count("constraint=false") == 2 * 5
+    assert "macvtap on eno1 (bridge)" in dot and "gateway 172.16.0.254" in dot
+    assert "port tcp 2238 → 22" in dot
+
+
+def test_guests_no_host_runs_are_drawn_in_a_box_of_their_own() -> None:
+    flake = Flake(
+        guests=[
+            MicroVM(name="solo", interfaces=[Interface.user()]),
+            MicroVM(name="quiet"),
+            MicroVM(name="hosted", interfaces=[Interface.tap_device("vm-hosted")]),
+        ],
+        hosts=[Host(name="rack7", vms=[HostVM(name="hosted")])],
+    )
+    graph = Graph.of(flake)
+    assert [h.name for h in graph.hosts] == ["rack7", None]
+    assert [(g.kind, g.guests) for g in graph.hosts[0].groups] == [("none", ("hosted",))]
+    assert graph.hosts[0].groups[0].title == "own interfaces"
+    assert [(g.kind, g.guests) for g in graph.hosts[1].groups] == [
+        ("user", ("solo",)),
+        ("none", ("quiet",)),
+    ]
+    assert_each_once(flake, graph.dot())
+
+
+def test_mermaid_nests_networks_in_hosts(multi: Flake) -> None:
+    text = Graph.of(multi).mermaid()
+    lines = text.splitlines()
+    assert lines[0] == "flowchart TB"
+    assert lines[1].startswith('  subgraph h0["<b>vmhost</b>')
+    assert lines[3].startswith('    subgraph h0n0["<b>lan</b><br>bridge microvm')
+    assert sum(1 for line in lines if line.strip().startswith("g")) == 3
+    assert text.count("subgraph") == text.count("end\n") == 2
+    assert "style h0n0 stroke:#1565c0" in text
+
+
+# ------------------------------------------------------------------ escaping
+
+
+HOSTILE = [
+    'a"b',
+    "x]; evil [label=<b>",
+    "<B>bold</B> & more",
+    "#35; entity",
+    "pipe|and`tick`",
+    "end",
+    "new\nline\ttab",
+    "back\\slash",
+    "ünïcödé → ✓",
+    "{curly} (round) [square]",
+    "%%{init}%%",
+    "click g0 call alert()",
+]
+
+
+def mermaid_decode(text: str) -> str:
+    return re.sub(r"#(\d+);", lambda m: chr(int(m.group(1))), text)
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_mermaid_text_leaves_nothing_mermaid_or_html_reads(text: str) -> None:
+    escaped = mermaid_text(text)
+    assert re.fullmatch(r"(?:[A-Za-z0-9 .,:/_-]|#\d+;)*", escaped), escaped
+    assert mermaid_decode(escaped) == text.replace("\n", "\\x0a").replace("\t", "\\x09")
+
+
+@given(st.text())
+def test_mermaid_text_round_trips(text: str) -> None:
+    escaped = mermaid_text(text)
+    assert re.fullmatch(r"(?:[A-Za-z0-9 .,:/_-]|#\d+;)*", escaped)
+    if all(c.isprintable() or c == " " for c in text):
+        assert mermaid_decode(escaped) == text
+
+
+@given(st.text())
+def test_html_text_round_trips(text: str) -> None:
+    escaped = html_text(text)
+    assert not set(escaped) & set("<>\"'")
+    assert "&" not in re.sub(r"&(?:amp|lt|gt|quot|#x27);", "", escaped)
+    if all(c.isprintable() or c == " " for c in text):
+        assert html.unescape(escaped) == text
+
+
+def hostile_flake() -> Flake:
+    guests = [
+        MicroVM(name=f"g{i}-{name}", interfaces=[Interface.user()])
+        for i, name in enumerate(HOSTILE)
+    ]
+    hosts = [
+        Host(
+            name='host "<one>" & #1;',
+            vms=[HostVM(name=g.name) for g in guests[:6]],
+            networks=[Network.bridged('net "]<x>', [g.name for g in guests[:6]])],
+        )
+    ]
+    return Flake(guests=guests, hosts=hosts)
+
+
+@needs_dot
+def test_hostile_names_reach_the_svg_as_text() -> None:
+    """Quotes, markup, brackets and newlines in names end up as text, not as DOT or SVG."""
+    flake = hostile_flake()
+    svg = Graph.of(flake).svg()
+    texts = [t.text or "" for t in ET.fromstring(svg).iter(f"{SVG}text")]
+    assert 'host "<one>" & #1;' in texts
+    assert 'net "]<x>' in texts
+    for guest in flake.guests:
+        shown = guest.name.replace("\n", "\\x0a").replace("\t", "\\x09")
+        assert texts.count(shown) == 1, guest.name
+
+
+def test_hostile_names_stay_inside_mermaid_labels() -> None:
+    text = Graph.of(hostile_flake()).mermaid()
+    for line in text.splitlines():
+        # Each line is one statement: its labels are quoted, and nothing in them ends a quote.
+        assert line.count('"') in (0, 2), line
+        assert not re.search(r'"[^"]*[<>][^"]*"', re.sub(r"</?b>|<br>", "", line)), line
+    assert "g3-#35;35#59; entity" in text
+
+
+# ------------------------------------------------------------------ runtime state
+
+
+def status(name: str, state: GuestState, **fields: object) -> GuestStatus:
+    return GuestStatus(name=name, state=state, state_dir=Path("/nowhere") / name, **fields)  # type: ignore[arg-type]
+
+
+def test_marks_follow_what_nixgen_status_says() -> None:
+    runner = Path("/nix/store/aaa-runner")
+    other = Path("/nix/store/bbb-runner")
+    found = [
+        status("up", GuestState.RUNNING, current=runner, outdated=False),
+        status("down", GuestState.STOPPED, current=runner, outdated=False),
+        status("never", GuestState.STOPPED),
+        status("boom", GuestState.CRASHED, current=runner, outdated=True),
+        status("old", GuestState.RUNNING, current=runner, expected=other, outdated=True),
+        status("stale", GuestState.RUNNING, current=runner, booted=other, stale=True),
+    ]
+    assert marks_from_status(found) == {
+        "up": GuestMark.RUNNING,
+        "down": GuestMark.STOPPED,
+        "never": GuestMark.STOPPED,
+        "boom": GuestMark.CRASHED,
+        "old": GuestMark.OUTDATED,
+        "stale": GuestMark.STALE,
+    }
+
+
+def node_fill(dot: str, label_name: str) -> str:
+    for line in dot.splitlines():
+        if f"<B>{label_name}</B>" in line:
+            found = re.search(r'fillcolor="?([^" \]]+)', line)
+            assert found is not None
+            return found.group(1)
+    raise AssertionError(f"no node for {label_name}")
+
+
+def test_status_colours_each_guest_and_the_legend_explains_them(multi: Flake) -> None:
+    marks = {"web": GuestMark.RUNNING, "db": GuestMark.CRASHED, "cache": GuestMark.STALE}
+    plain = Graph.of(multi).dot()
+    coloured = Graph.of(multi, status=marks).dot()
+    assert {node_fill(plain, n) for n in marks} == {"white"}
+    for name, mark in marks.items():
+        assert node_fill(coloured, name) == MARKS[mark][0]
+    for _fill, text in MARKS.values():
+        assert text in coloured and text not in plain
+    mermaid = Graph.of(multi, status=marks).mermaid()
+    assert "class g0 running" in mermaid and "class g1 crashed" in mermaid
+    assert "classDef stale fill:#ffcc80" in mermaid
+
+
+def test_cli_status_colours_guests_from_the_runtime(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fake runtime state: Runtime.status answers as it would for three guests."""
+    from nixgen.runtime import Runtime
+
+    init_project(tmp_path / "p", template="multi", git_add=False)
+    seen: dict[str, object] = {}
+
+    def fake_status(self: Runtime, names: object = None, **kw: object) -> list[GuestStatus]:
+        seen.update(kw, project=self.project, root=self.state_root)
+        runner = Path("/nix/store/aaa-runner")
+        return [
+            status("web", GuestState.RUNNING, current=runner, outdated=False),
+            status("db", GuestState.RUNNING, current=runner, outdated=True),
+            status("cache", GuestState.CRASHED),
+        ]
+
+    monkeypatch.setattr(Runtime, "status", fake_status)
+    state = tmp_path / "state"
+    result = CliRunner().invoke(
+        cli,
+        ["graph", str(tmp_path / "p"), "--status", "--no-eval", "--state-dir", str(state)],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+    assert seen["evaluate"] is False and seen["root"] == state.resolve()
+    dot = result.output
+    assert node_fill(dot, "web") == MARKS[GuestMark.RUNNING][0]
+    assert node_fill(dot, "db") == MARKS[GuestMark.OUTDATED][0]
+    assert node_fill(dot, "cache") == MARKS[GuestMark.CRASHED][0]
+
+
+# ------------------------------------------------------------------ the command line
+
+
+def invoke(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+def test_cli_prints_dot_and_mermaid(tmp_path: Path) -> None:
+    init_project(tmp_path / "p", template="multi", git_add=False)
+    code, out = invoke("graph", str(tmp_path / "p"))
+    assert code == 0 and out.startswith("digraph nixgen {")
+    code, out = invoke("graph", str(tmp_path / "p"), "--format", "mermaid")
+    assert code == 0 and out.startswith("flowchart TB\n")
+
+
+@needs_dot
+def test_cli_writes_svg_and_png_by_suffix(tmp_path: Path) -> None:
+    init_project(tmp_path / "p", template="multi", git_add=False)
+    code, out = invoke("graph", str(tmp_path / "p"), "-o", str(tmp_path / "out.svg"))
+    assert code == 0, out
+    svg = (tmp_path / "out.svg").read_bytes()
+    assert b"<svg" in svg and b">web</text>" in svg
+    code, out = invoke("graph", str(tmp_path / "p"), "-o", str(tmp_path / "out.png"))
+    assert code == 0, out
+    assert (tmp_path / "out.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    assert format_for("x.gv") == "dot" and format_for("x.mmd") == "mermaid"
+
+
+def test_missing_dot_is_named_with_its_package(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    init_project(tmp_path / "p", template="multi", git_add=False)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    with pytest.raises(GraphError, match="apt-get install graphviz"):
+        Graph.of(build_template("multi", Choices())).svg()
+    code, out = invoke("graph", str(tmp_path / "p"), "-o", str(tmp_path / "out.svg"))
+    assert code == 1
+    assert "Graphviz's `dot` is not installed" in out and "apt-get install graphviz" in out
+    assert not (tmp_path / "out.svg").exists()
+    # DOT and Mermaid need no Graphviz.
+    assert invoke("graph", str(tmp_path / "p"))[0] == 0
+
+
+def test_invalid_project_reports_problems_and_writes_nothing(tmp_path: Path) -> None:
+    init_project(tmp_path / "p", template="multi", git_add=False)
+    toml = tmp_path / "p/nixgen.toml"
+    toml.write_text(toml.read_text().replace('ipv4 = "10.0.0.0/24"', 'ipv4 = "10.0.0.0/33"'))
+    code, out = invoke("graph", str(tmp_path / "p"), "-o", str(tmp_path / "out.dot"))
+    assert code == 1
+    assert 'hosts["vmhost"].networks["lan"].ipv4' in out
+    assert not (tmp_path / "out.dot").exists()
+
+
+def test_a_hand_written_flake_is_drawn_from_its_guests(tmp_path: Path) -> None:
+    init_project(tmp_path / "p", template="multi", git_add=False)
+    (tmp_path / "p/nixgen.toml").unlink()
+    code, out = invoke("graph", str(tmp_path / "p"), "--format", "mermaid")
+    assert code == 0, out
+    for name in ("web", "db", "cache"):
+        assert f"<b>{name}</b>" in out
+
+
+# ------------------------------------------------------------------ Graphviz and a browser
+
+
+@needs_dot
+def test_dot_lays_out_the_multi_template_and_the_fleet(multi: Flake, fleet_svg: bytes) -> None:
+    for svg in (Graph.of(multi).svg(), fleet_svg):
+        root = ET.fromstring(svg)
+        assert root.tag == f"{SVG}svg"
+    # dot itself, on the text nixgen prints: exit code 0 and no warning.
+    done = subprocess.run(
+        ["dot", "-Tsvg"], input=Graph.of(multi).dot().encode(), capture_output=True, check=False
+    )
+    assert done.returncode == 0 and done.stderr == b"", done.stderr
+
+
+def points(element: ET.Element) -> list[tuple[float, float]]:
+    text = element.get("points", "")
+    return [(float(x), float(y)) for x, y in (p.split(",") for p in text.split())]
+
+
+def node_boxes(svg: bytes) -> dict[str, tuple[float, float, float, float]]:
+    """Each node's outline (from the SVG's geometry) as (x0, y0, x1, y1)."""
+    boxes = {}
+    for group in ET.fromstring(svg).iter(f"{SVG}g"):
+        if group.get("class") != "node":
+            continue
+        title = group.findtext(f"{SVG}title") or ""
+        corners = [
+            xy for shape in group.iter() if shape.tag in (f"{SVG}polygon",) for xy in points(shape)
+        ]
+        corners += [
+            (float(x), float(y))
+            for path in group.iter(f"{SVG}path")
+            for x, y in re.findall(r"(-?[\d.]+),(-?[\d.]+)", path.get("d", ""))
+        ]
+        xs, ys = [x for x, _ in corners], [y for _, y in corners]
+        boxes[title] = (min(xs), min(ys), max(xs), max(ys))
+    return boxes
+
+
+@needs_dot
+def test_no_two_label_boxes_overlap_in_the_fleet_svg(fleet: Flake, fleet_svg: bytes) -> None:
+    boxes = node_boxes(fleet_svg)
+    # 200 guests, 5 hosts, their 20 networks, and the legend.
+    assert len(boxes) == 200 + 5 + 20 + 1
+    ordered = sorted(boxes.items(), key=lambda item: item[1][0])
+    clashes = []
+    for i, (name, (_x0, y0, x1, y1)) in enumerate(ordered):
+        for other, (u0, v0, _u1, v1) in ordered[i + 1 :]:
+            if u0 >= x1:
+                break
+            if v0 < y1 and y0 < v1:
+                clashes.append((name, other))
+    assert clashes == []
+    # Readable at fleet size: about as wide as tall, not a 200-guest banner.
+    root = ET.fromstring(fleet_svg)
+    width, height = (float(root.get(k, "0").removesuffix("pt")) for k in ("width", "height"))
+    assert 0.5 < width / height < 3, (width, height)
+
+
+def browse(tmp_path: Path, svg: bytes, name: str) -> tuple[Path, dict[str, object]]:
+    """Open the SVG in headless chromium: a screenshot, and the page measured by svg_geometry.js."""
+    assert CHROMIUM is not None
+    flags = [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--hide-scrollbars",
+    ]
+    picture = tmp_path / f"{name}.svg"
+    picture.write_bytes(svg)
+    shot = tmp_path / f"{name}.png"
+    subprocess.run(
+        [
+            *flags,
+            f"--user-data-dir={tmp_path / 'profile-shot'}",
+            "--window-size=1280,900",
+            f"--screenshot={shot}",
+            picture.as_uri(),
+        ],
+        capture_output=True,
+        timeout=240,
+        check=True,
+    )
+    inline = svg.decode()
+    page = tmp_path / f"{name}.html"
+    page.write_text(
+        "<!DOCTYPE html><html><body>"
+        + inline[inline.index("<svg") :]
+        + '<pre id="result"></pre><script>'
+        + (HERE / "svg_geometry.js").read_text()
+        + "</script></body></html>"
+    )
+    dom = subprocess.run(
+        [
+            *flags,
+            f"--user-data-dir={tmp_path / 'profile-dom'}",
+            "--dump-dom",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        timeout=240,
+        check=True,
+        text=True,
+    ).stdout
+    found = re.search(r'<pre id="result">(.*?)</pre>', dom, re.S)
+    assert found is not None, dom[-2000:]
+    return shot, json.loads(html.unescape(found.group(1)))
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    data = path.read_bytes()
+    assert data.startswith(b"\x89PNG\r\n\x1a\n")
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+@needs_chromium
+def test_a_browser_draws_the_multi_template(tmp_path: Path, multi: Flake) -> None:
+    shot, measured = browse(tmp_path, Graph.of(multi).svg(), "multi")
+    assert png_size(shot) == (1280, 900)
+    # A blank page compresses to a few hundred bytes; a drawing does not.
+    assert shot.stat().st_size > 10_000
+    texts = measured["texts"]
+    assert isinstance(texts, list)
+    for name in ("web", "db", "cache", "vmhost", "lan"):
+        assert texts.count(name) == 1, name
+    assert measured["outside"] == [] and measured["overlapping"] == []
+
+
+@needs_chromium
+def test_a_browser_finds_every_guest_of_the_fleet_without_overlaps(
+    tmp_path: Path, fleet: Flake, fleet_svg: bytes
+) -> None:
+    shot, measured = browse(tmp_path, fleet_svg, "fleet")
+    assert png_size(shot) == (1280, 900) and shot.stat().st_size > 10_000
+    texts = measured["texts"]
+    assert isinstance(texts, list)
+    for guest in fleet.guests:
+        assert texts.count(guest.name) == 1, guest.name
+    assert measured["nodes"] == 226
+    assert measured["outside"] == [], measured["outside"][:5]  # type: ignore[index]
+    assert measured["overlapping"] == [], measured["overlapping"][:5]  # type: ignore[index]
