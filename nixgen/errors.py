@@ -181,6 +181,10 @@ class FlakeEditError(NixgenError):
     """An edit of an existing flake that nixgen refuses (nothing was changed)."""
 
 
+class GraphError(NixgenError):
+    """A picture could not be drawn (nixgen.graph): Graphviz's ``dot`` is missing or failed."""
+
+
 # --- commands other than nix: nixos-rebuild, ssh (nixgen.deploy) ---
 
 

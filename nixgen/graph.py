@@ -37,7 +37,7 @@ from typing import Literal, Protocol
 import attrs
 import graphviz
 
-from nixgen.errors import NixgenError
+from nixgen.errors import GraphError
 from nixgen.model import Flake, Host, MicroVM, Network
 from nixgen.network import Attachment, IPInterface, NetworkPlan, plan_networks
 
@@ -45,7 +45,6 @@ __all__ = [
     "FORMATS",
     "Format",
     "Graph",
-    "GraphError",
     "Group",
     "GuestBox",
     "GuestMark",
@@ -59,10 +58,6 @@ __all__ = [
 Format = Literal["dot", "svg", "png", "mermaid"]
 FORMATS: tuple[Format, ...] = ("dot", "svg", "png", "mermaid")
 GroupKind = Literal["bridge", "routed", "macvtap", "user", "none"]
-
-
-class GraphError(NixgenError):
-    """A picture could not be made: Graphviz's ``dot`` is missing or failed."""
 
 
 class GuestMark(enum.StrEnum):

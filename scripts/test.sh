@@ -2,7 +2,8 @@
 # Install what the tests need on a fresh Debian machine, then run them all:
 # ruff, mypy --strict and pytest (the real-Nix tests included).
 #
-# - Debian's nix-bin (Nix 2.8) and qemu-system-x86 via apt when missing (needs root or sudo);
+# - Debian's nix-bin (Nix 2.8), qemu-system-x86, graphviz and chromium via apt when missing
+#   (needs root or sudo);
 # - a virtualenv in .venv with nixgen and its test dependencies;
 # - Nix configured for offline use through NIX_CONF_DIR (nothing is written to /etc).
 set -euo pipefail
@@ -12,6 +13,11 @@ apt_install() {
   local missing=()
   command -v nix >/dev/null || missing+=(nix-bin)
   command -v qemu-system-x86_64 >/dev/null || missing+=(qemu-system-x86)
+  # nixgen graph: Graphviz lays the SVG/PNG out, a headless chromium looks at it, both
+  # measuring text in DejaVu Sans (the font the pictures name).
+  command -v dot >/dev/null || missing+=(graphviz)
+  command -v chromium >/dev/null || command -v chromium-browser >/dev/null || missing+=(chromium)
+  [ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)
   [ ${#missing[@]} -eq 0 ] && return 0
   local sudo=""
   if [ "$(id -u)" -ne 0 ]; then

@@ -18,10 +18,10 @@ from hypothesis import strategies as st
 
 from nixgen import Flake, Host, HostVM, Interface, MicroVM, Network, plan_networks
 from nixgen.cli import cli
+from nixgen.errors import GraphError
 from nixgen.graph import (
     MARKS,
     Graph,
-    GraphError,
     GuestMark,
     format_for,
     html_text,
@@ -546,3 +546,30 @@ def test_a_browser_finds_every_guest_of_the_fleet_without_overlaps(
     assert measured["nodes"] == 226
     assert measured["outside"] == [], measured["outside"][:5]  # type: ignore[index]
     assert measured["overlapping"] == [], measured["overlapping"][:5]  # type: ignore[index]
+
+
+def svg_texts(svg: bytes) -> str:
+    return "\n".join(t.text or "" for t in ET.fromstring(svg).iter(f"{SVG}text"))
+
+
+@pytest.mark.parametrize("name", ["multi.svg", "fleet-status.svg"])
+def test_the_pictures_in_the_docs_show_their_models(name: str) -> None:
+    """docs/images/ is written by scripts/docs-pictures.py: a stale picture fails here."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "docs_pictures", HERE.parent / "scripts" / "docs-pictures.py"
+    )
+    assert spec is not None and spec.loader is not None
+    pictures = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(pictures)
+    if name == "multi.svg":
+        flake = build_template("multi", Choices())
+    else:
+        flake = make_fleet(hosts=2, per_host=10)
+        graph = pictures.fleet_status_graph()
+        assert {box.mark for box in graph.guests.values()} == set(GuestMark)
+    text = svg_texts((HERE.parent / "docs" / "images" / name).read_bytes())
+    assert_each_once(flake, text)
+    assert (name == "fleet-status.svg") == ("stale: booted another runner than current" in text)
+    assert "images/" + name in (HERE.parent / "docs" / "graph.md").read_text()
