@@ -391,17 +391,30 @@ def html_text(text: str) -> str:
     return html.escape(_visible(text), quote=True)
 
 
-_MERMAID_SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,:/-_")
+# Mermaid draws flowchart labels as HTML, so HTML's named entities spell the characters
+# that would end a quoted label (") or turn into markup (< > &), and those Mermaid itself
+# reads: '#' and ';' (its own entity codes, #35;), '%' (%%{init}%% directives), '`'
+# (Markdown strings).  Numeric entities would not do: they contain '#'.
+_MERMAID_ENTITIES = {
+    "&": "&amp;",
+    "<": "&lt;",
+    ">": "&gt;",
+    '"': "&quot;",
+    "#": "&num;",
+    ";": "&semi;",
+    "%": "&percnt;",
+    "`": "&grave;",
+}
 
 
 def mermaid_text(text: str) -> str:
-    """``text`` for a quoted Mermaid label: every other character as an entity code.
+    """``text`` for a quoted Mermaid label, shown as it is by Mermaid (tested with Mermaid 11).
 
-    Mermaid reads ``#NNN;`` as the character NNN, so quotes, brackets,
-    pipes, backticks, ``<``/``>`` (HTML) and ``#`` itself cannot end the
-    label or turn into markup.
+    Nothing in it can end the label, start markup or reach Mermaid's own
+    syntax (entity codes, directives, Markdown strings); control characters
+    show as ``\\xNN``.
     """
-    return "".join(c if c in _MERMAID_SAFE else f"#{ord(c)};" for c in _visible(text))
+    return "".join(_MERMAID_ENTITIES.get(c, c) for c in _visible(text))
 
 
 # ----------------------------------------------------------------- DOT

@@ -40,6 +40,19 @@ if ! compgen -G "$guest_cache/debs/linux-image-*.deb" >/dev/null; then
   elif command -v sudo >/dev/null; then sudo apt-get update -qq || true; fi
 fi
 
+# The Mermaid text of `nixgen graph` is drawn by Mermaid itself in the browser tests:
+# its browser bundle from npm (the package alone, no dependencies) into the test cache.
+mermaid_dir="$guest_cache/mermaid"
+if [ ! -f "$mermaid_dir/package/dist/mermaid.min.js" ] && command -v npm >/dev/null; then
+  mkdir -p "$mermaid_dir"
+  if tarball=$(cd "$mermaid_dir" && npm pack --silent mermaid@11 2>/dev/null | tail -n 1) &&
+    tar -xzf "$mermaid_dir/$tarball" -C "$mermaid_dir" package/dist/mermaid.min.js; then
+    rm -f "$mermaid_dir/$tarball"
+  else
+    echo "test.sh: could not fetch mermaid from npm: the Mermaid drawing tests will skip" >&2
+  fi
+fi
+
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi

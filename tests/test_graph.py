@@ -32,6 +32,7 @@ from nixgen.project import init_project
 from nixgen.runtime import GuestState, GuestStatus
 from nixgen.starters import Choices, build_template
 from tests.fleet import make_fleet
+from tests.guestimage import cache_dir
 
 HERE = Path(__file__).resolve().parent
 SVG = "{http://www.w3.org/2000/svg}"
@@ -45,6 +46,19 @@ needs_chromium = pytest.mark.skipif(
     CHROMIUM is None or shutil.which("dot") is None,
     reason="chromium and Graphviz's dot are missing: apt-get install chromium graphviz "
     "(scripts/test.sh does)",
+)
+
+
+def mermaid_js() -> Path | None:
+    """Mermaid's browser bundle, as scripts/test.sh fetches it (npm pack mermaid@11)."""
+    path = cache_dir() / "mermaid" / "package" / "dist" / "mermaid.min.js"
+    return path if path.is_file() else None
+
+
+needs_mermaid = pytest.mark.skipif(
+    CHROMIUM is None or mermaid_js() is None,
+    reason="chromium or Mermaid is missing: apt-get install chromium, and run scripts/test.sh "
+    "(it fetches Mermaid with `npm pack mermaid@11` into the test cache)",
 )
 
 
@@ -108,7 +122,7 @@ def test_multi_template_dot_shows_each_guest_host_and_address_once(multi: Flake)
 def test_fleet_dot_and_mermaid_show_each_guest_host_and_address_once(fleet: Flake) -> None:
     graph = Graph.of(fleet)
     assert_each_once(fleet, graph.dot())
-    assert_each_once(fleet, html.unescape(mermaid_decode(graph.mermaid())))
+    assert_each_once(fleet, html.unescape(graph.mermaid()))
 
 
 def test_every_kind_of_network_forwarded_ports_and_store_shares_are_drawn(fleet: Flake) -> None:
@@ -181,28 +195,32 @@ HOSTILE = [
     "back\\slash",
     "ünïcödé → ✓",
     "{curly} (round) [square]",
-    "%%{init}%%",
+    "%%{init: {'theme': 'dark'}}%%",
     "click g0 call alert()",
+    "`markdown`",
+    "&amp; #quot;",
+    "--> x:::cls",
+    "<img src=x onerror=alert(1)>",
 ]
-
-
-def mermaid_decode(text: str) -> str:
-    return re.sub(r"#(\d+);", lambda m: chr(int(m.group(1))), text)
+#: what a picture shows of a name: control characters made visible
+SHOWN = {"new\nline\ttab": "new\\x0aline\\x09tab"}
+#: what may stand in a Mermaid label besides plain text: HTML's named entities
+MERMAID_ENTITY = re.compile(r"&(?:amp|lt|gt|quot|num|semi|percnt|grave);")
 
 
 @pytest.mark.parametrize("text", HOSTILE)
 def test_mermaid_text_leaves_nothing_mermaid_or_html_reads(text: str) -> None:
     escaped = mermaid_text(text)
-    assert re.fullmatch(r"(?:[A-Za-z0-9 .,:/_-]|#\d+;)*", escaped), escaped
-    assert mermaid_decode(escaped) == text.replace("\n", "\\x0a").replace("\t", "\\x09")
+    assert not set(MERMAID_ENTITY.sub("", escaped)) & set('"<>&#;%`\n'), escaped
+    assert html.unescape(escaped) == SHOWN.get(text, text)
 
 
 @given(st.text())
 def test_mermaid_text_round_trips(text: str) -> None:
     escaped = mermaid_text(text)
-    assert re.fullmatch(r"(?:[A-Za-z0-9 .,:/_-]|#\d+;)*", escaped)
+    assert not set(MERMAID_ENTITY.sub("", escaped)) & set('"<>&#;%`')
     if all(c.isprintable() or c == " " for c in text):
-        assert mermaid_decode(escaped) == text
+        assert html.unescape(escaped) == text
 
 
 @given(st.text())
@@ -248,7 +266,7 @@ def test_hostile_names_stay_inside_mermaid_labels() -> None:
         # Each line is one statement: its labels are quoted, and nothing in them ends a quote.
         assert line.count('"') in (0, 2), line
         assert not re.search(r'"[^"]*[<>][^"]*"', re.sub(r"</?b>|<br>", "", line)), line
-    assert "g3-#35;35#59; entity" in text
+    assert "g3-&num;35&semi; entity" in text
 
 
 # ------------------------------------------------------------------ runtime state
@@ -458,27 +476,52 @@ def test_no_two_label_boxes_overlap_in_the_fleet_svg(fleet: Flake, fleet_svg: by
     assert 0.5 < width / height < 3, (width, height)
 
 
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+]
+
+
+def dump_result(page: Path, profile: Path, *extra: str) -> dict[str, object]:
+    """Open ``page`` in headless chromium; the JSON its script left in <pre id="result">."""
+    assert CHROMIUM is not None
+    dom = subprocess.run(
+        [
+            CHROMIUM,
+            *CHROMIUM_FLAGS,
+            f"--user-data-dir={profile}",
+            *extra,
+            "--dump-dom",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        timeout=240,
+        check=True,
+        text=True,
+    ).stdout
+    found = re.search(r'<pre id="result">(.*?)</pre>', dom, re.S)
+    assert found is not None, dom[-2000:]
+    result: dict[str, object] = json.loads(html.unescape(found.group(1)))
+    return result
+
+
 def browse(tmp_path: Path, svg: bytes, name: str) -> tuple[Path, dict[str, object]]:
     """Open the SVG in headless chromium: a screenshot, and the page measured by svg_geometry.js."""
     assert CHROMIUM is not None
-    flags = [
-        CHROMIUM,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--hide-scrollbars",
-    ]
     picture = tmp_path / f"{name}.svg"
     picture.write_bytes(svg)
     shot = tmp_path / f"{name}.png"
     subprocess.run(
         [
-            *flags,
+            CHROMIUM,
+            *CHROMIUM_FLAGS,
             f"--user-data-dir={tmp_path / 'profile-shot'}",
             "--window-size=1280,900",
             f"--screenshot={shot}",
@@ -497,21 +540,7 @@ def browse(tmp_path: Path, svg: bytes, name: str) -> tuple[Path, dict[str, objec
         + (HERE / "svg_geometry.js").read_text()
         + "</script></body></html>"
     )
-    dom = subprocess.run(
-        [
-            *flags,
-            f"--user-data-dir={tmp_path / 'profile-dom'}",
-            "--dump-dom",
-            page.as_uri(),
-        ],
-        capture_output=True,
-        timeout=240,
-        check=True,
-        text=True,
-    ).stdout
-    found = re.search(r'<pre id="result">(.*?)</pre>', dom, re.S)
-    assert found is not None, dom[-2000:]
-    return shot, json.loads(html.unescape(found.group(1)))
+    return shot, dump_result(page, tmp_path / "profile-dom")
 
 
 def png_size(path: Path) -> tuple[int, int]:
@@ -573,3 +602,49 @@ def test_the_pictures_in_the_docs_show_their_models(name: str) -> None:
     assert_each_once(flake, text)
     assert (name == "fleet-status.svg") == ("stale: booted another runner than current" in text)
     assert "images/" + name in (HERE.parent / "docs" / "graph.md").read_text()
+
+
+def draw_mermaid(tmp_path: Path, text: str) -> dict[str, object]:
+    """Mermaid's own drawing of ``text`` in chromium: the texts of its nodes and subgraphs."""
+    script = mermaid_js()
+    assert script is not None
+    page = tmp_path / "mermaid.html"
+    page.write_text(
+        '<!DOCTYPE html><html><body><pre id="result"></pre>'
+        f'<script src="{script.as_uri()}"></script>'
+        f"<script>window.MERMAID_TEXT = {json.dumps(text)};</script>"
+        f"<script>{(HERE / 'mermaid_render.js').read_text()}</script></body></html>"
+    )
+    return dump_result(
+        page,
+        tmp_path / "profile-mermaid",
+        "--allow-file-access-from-files",
+        "--virtual-time-budget=30000",
+    )
+
+
+@needs_mermaid
+def test_mermaid_draws_the_multi_template(tmp_path: Path, multi: Flake) -> None:
+    drawn = draw_mermaid(tmp_path, Graph.of(multi).mermaid())
+    assert "error" not in drawn, drawn
+    nodes, clusters = drawn["nodes"], drawn["clusters"]
+    assert isinstance(nodes, list) and isinstance(clusters, list)
+    assert [n.split("qemu")[0] for n in nodes] == ["web", "db", "cache"]
+    assert "lan: 10.0.0.2/24" in nodes[0] and "host /nix/store (9p)" in nodes[0]
+    assert clusters[0].startswith("vmhost") and clusters[1].startswith("lan")
+
+
+@needs_mermaid
+def test_mermaid_shows_hostile_names_as_they_are(tmp_path: Path) -> None:
+    """Quotes, markup, directives, entity codes and backticks in names: Mermaid shows them."""
+    flake = hostile_flake()
+    drawn = draw_mermaid(tmp_path, Graph.of(flake).mermaid())
+    assert "error" not in drawn, drawn
+    nodes, clusters = drawn["nodes"], drawn["clusters"]
+    assert isinstance(nodes, list) and isinstance(clusters, list)
+    for guest in flake.guests:
+        shown = SHOWN.get(guest.name.split("-", 1)[1], guest.name.split("-", 1)[1])
+        name = guest.name.split("-", 1)[0] + "-" + shown
+        assert sum(1 for n in nodes if n.startswith(name + "qemu")) == 1, name
+    assert any(c.startswith('host "<one>" & #1;') for c in clusters), clusters
+    assert any(c.startswith('net "]<x>') for c in clusters), clusters
