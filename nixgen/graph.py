@@ -39,10 +39,12 @@ import graphviz
 
 from nixgen.errors import GraphError
 from nixgen.model import Flake, Host, MicroVM, Network
+from nixgen.model.frozen import frozen_mapping
 from nixgen.network import Attachment, IPInterface, NetworkPlan, plan_networks
 
 __all__ = [
     "FORMATS",
+    "SUFFIXES",
     "Format",
     "Graph",
     "Group",
@@ -185,7 +187,7 @@ class Graph:
     """The picture of a flake's hosts, networks and guests."""
 
     hosts: tuple[HostBox, ...]
-    guests: Mapping[str, GuestBox]
+    guests: Mapping[str, GuestBox] = attrs.field(converter=frozen_mapping)
     #: whether runtime state was given (the legend then explains the colours)
     with_status: bool = False
 
@@ -251,17 +253,20 @@ class Graph:
         _write_atomically(Path(path), self.render(format))
 
 
+#: file suffixes and the format each asks for
+SUFFIXES: Mapping[str, Format] = {
+    ".dot": "dot",
+    ".gv": "dot",
+    ".svg": "svg",
+    ".png": "png",
+    ".mmd": "mermaid",
+    ".mermaid": "mermaid",
+}
+
+
 def format_for(path: Path | str) -> Format | None:
-    """The format a file name asks for (``.svg``, ``.png``, ``.dot``/``.gv``, ``.mmd``)."""
-    suffix = Path(path).suffix.lower()
-    return {
-        ".svg": "svg",
-        ".png": "png",
-        ".dot": "dot",
-        ".gv": "dot",
-        ".mmd": "mermaid",
-        ".mermaid": "mermaid",
-    }.get(suffix)  # type: ignore[return-value]
+    """The format a file name asks for by its suffix (:data:`SUFFIXES`), or None."""
+    return SUFFIXES.get(Path(path).suffix.lower())
 
 
 def _guest_box(vm: MicroVM, attached: Sequence[Attachment], mark: GuestMark | None) -> GuestBox:

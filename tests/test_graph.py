@@ -353,6 +353,20 @@ def test_cli_status_colours_guests_from_the_runtime(
     assert node_fill(dot, "cache") == MARKS[GuestMark.CRASHED][0]
 
 
+def test_cli_status_with_no_state_shows_every_guest_stopped(tmp_path: Path) -> None:
+    """The real runtime, no fake: guests never started are stopped."""
+    init_project(tmp_path / "p", template="multi", git_add=False)
+    state = tmp_path / "state"
+    state.mkdir()
+    code, out = invoke(
+        "graph", str(tmp_path / "p"), "--status", "--no-eval", "--state-dir", str(state)
+    )
+    assert code == 0, out
+    for name in ("web", "db", "cache"):
+        assert node_fill(out, name) == MARKS[GuestMark.STOPPED][0]
+    assert "stale: booted another runner than current" in out
+
+
 # ------------------------------------------------------------------ the command line
 
 
@@ -380,6 +394,9 @@ def test_cli_writes_svg_and_png_by_suffix(tmp_path: Path) -> None:
     assert code == 0, out
     assert (tmp_path / "out.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
     assert format_for("x.gv") == "dot" and format_for("x.mmd") == "mermaid"
+    code, out = invoke("graph", str(tmp_path / "p"), "-o", str(tmp_path / "out.jpg"))
+    assert code == 2 and "Pass --format, or name the file *.dot, *.gv, *.svg" in out
+    assert not (tmp_path / "out.jpg").exists()
 
 
 def test_missing_dot_is_named_with_its_package(

@@ -12,7 +12,15 @@ import click
 
 from nixgen.cli import nixopts, output
 from nixgen.errors import ValidationError
-from nixgen.graph import FORMATS, Format, Graph, GuestMark, format_for, marks_from_status
+from nixgen.graph import (
+    FORMATS,
+    SUFFIXES,
+    Format,
+    Graph,
+    GuestMark,
+    format_for,
+    marks_from_status,
+)
 from nixgen.model import Flake
 from nixgen.project import Project
 from nixgen.render import SOURCE_NAME
@@ -94,7 +102,17 @@ def graph_command(
     nix_timeout: float | None,
 ) -> None:
     """Draw the hosts, networks and guests of the project in DIRECTORY."""
-    fmt = format_ or (format_for(output_path) if output_path else None) or "dot"
+    fmt: Format = "dot"
+    if format_ is not None:
+        fmt = format_
+    elif output_path is not None:
+        wanted = format_for(output_path)
+        if wanted is None:
+            raise click.UsageError(
+                f"{output_path}: which format? Pass --format, or name the file "
+                + ", ".join(f"*{suffix}" for suffix in SUFFIXES)
+            )
+        fmt = wanted
     if output_path is None and fmt == "png" and sys.stdout.isatty():
         raise click.UsageError("a PNG on a terminal is noise: pass -o FILE.png, or pipe it")
     try:
