@@ -480,7 +480,7 @@ def _hosts_per_row(hosts: Sequence[tuple[int, int]]) -> int:
     best, best_error = 1, math.inf
     for per_row in range(1, len(hosts) + 1):
         rows = [hosts[i : i + per_row] for i in range(0, len(hosts), per_row)]
-        width = max(sum(c for c, _ in row) for row in rows) * _GUEST_W
+        width = max(max(1, sum(c for c, _ in row)) for row in rows) * _GUEST_W
         height = sum(max(r + 2 for _, r in row) for row in rows) * _GUEST_H
         error = abs(math.log(width / height / _ASPECT))
         if error < best_error:

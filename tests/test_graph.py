@@ -170,6 +170,23 @@ def test_guests_no_host_runs_are_drawn_in_a_box_of_their_own() -> None:
     assert_each_once(flake, graph.dot())
 
 
+@pytest.mark.parametrize(
+    "flake",
+    [
+        Flake(),
+        Flake(hosts=[Host(name="idle"), Host(name="spare", networks=[Network.bridged("lan", [])])]),
+    ],
+    ids=["nothing", "hosts-without-guests"],
+)
+def test_a_project_with_nothing_to_show_still_draws(flake: Flake) -> None:
+    graph = Graph.of(flake)
+    assert [h.name for h in graph.hosts] == [h.name for h in flake.hosts]
+    assert graph.dot().startswith("digraph nixgen {")
+    assert graph.mermaid().startswith("flowchart TB\n")
+    if shutil.which("dot"):
+        assert b"<svg" in graph.svg()
+
+
 def test_mermaid_nests_networks_in_hosts(multi: Flake) -> None:
     text = Graph.of(multi).mermaid()
     lines = text.splitlines()
