@@ -642,31 +642,50 @@ def _mermaid_label(lines: Iterable[str], bold_first: bool = True) -> str:
 
 
 def _mermaid_lines(graph: Graph) -> Iterator[str]:
+    """Hosts and networks as nested subgraphs titled by name; their details in a node inside.
+
+    Mermaid draws a subgraph's title on one line over its contents, so the
+    details go into a node of their own; invisible links (``~~~``) stack the
+    guests in the same grid as the DOT picture.
+    """
     ids = {g: f"g{i}" for i, g in enumerate(graph.guests)}
     yield "flowchart TB"
     used: set[GuestMark] = set()
     for index, host in enumerate(graph.hosts):
         top = f"h{index}"
         title = host.name if host.name is not None else "no host"
-        yield f"  subgraph {top}[{_mermaid_label([title, *host.details])}]"
+        yield f"  subgraph {top}[{_mermaid_label([title])}]"
         yield "    direction TB"
-        for j, group in enumerate(host.groups):
-            yield f"    subgraph {top}n{j}[{_mermaid_label([group.title, *group.details])}]"
-            for name in group.guests:
+        yield f"    {top}i[{_mermaid_label(host.details, bold_first=False)}]"
+        for j, (group, columns) in enumerate(zip(host.groups, _columns(host), strict=True)):
+            net = f"{top}n{j}"
+            yield f"    subgraph {net}[{_mermaid_label([group.title])}]"
+            above: list[str] = []
+            if group.details:
+                yield f"      {net}i[{_mermaid_label(group.details, bold_first=False)}]"
+                above = [f"{net}i"]
+            for i, name in enumerate(group.guests):
                 box = graph.guests[name]
                 yield f"      {ids[name]}[{_mermaid_label(_mermaid_guest(box))}]"
+                if i >= columns:
+                    yield f"      {ids[group.guests[i - columns]]} ~~~ {ids[name]}"
+                elif above:
+                    yield f"      {above[0]} ~~~ {ids[name]}"
                 if box.mark is not None:
                     used.add(box.mark)
                     yield f"      class {ids[name]} {box.mark.value}"
             yield "    end"
+            # Outside the network's block: a link inside it would pull the host's node in.
+            yield f"    {top}i ~~~ {above[0] if above else net}"
         yield "  end"
     for index, host in enumerate(graph.hosts):
         for j, group in enumerate(host.groups):
             colour, style, _text = KINDS[group.kind]
             dashes = {"dashed": ",stroke-dasharray:6 3", "dotted": ",stroke-dasharray:2 2"}
             yield f"  style h{index}n{j} stroke:{colour},stroke-width:2px{dashes.get(style, '')}"
+            hub = f"h{index}n{j}i" if group.details else f"h{index}n{j}"
             for guest in group.also:
-                yield f"  h{index}n{j} -.- {ids[guest]}"
+                yield f"  {hub} -.- {ids[guest]}"
     if graph.with_status:
         yield f"  subgraph legend[{_mermaid_label(['legend'])}]"
         for mark, (_fill, text) in MARKS.items():
