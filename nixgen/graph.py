@@ -527,13 +527,14 @@ class _Dot:
             for h, cols in zip(self.graph.hosts, columns, strict=True)
         ]
         per_row = _hosts_per_row(shapes) if shapes else 1
-        bottoms: list[str] = []
         for index, host in enumerate(self.graph.hosts):
             top = f"h{index}"
-            bottoms.append(self._host(host, top, f"cluster_h{index}", columns[index]))
+            self._host(host, top, f"cluster_h{index}", columns[index])
             if index >= per_row:
-                # Hosts in rows of per_row: keep the picture about as tall as wide.
-                self.dot.edge(bottoms[index - per_row], top, style="invis")
+                # Hosts in rows of per_row (the picture about as tall as wide): each host
+                # below the one per_row before it, its 3-D box under that one's.
+                above = index - per_row
+                self.dot.edge(f"h{above}", top, style="invis", minlen=str(shapes[above][1] + 3))
         for start in range(0, len(self.graph.hosts), per_row):
             with self.dot.subgraph() as row:
                 row.attr(rank="same")
@@ -569,9 +570,7 @@ class _Dot:
         )
         self.dot.node("legend", label=label, shape="plain", style="")
 
-    def _host(self, host: HostBox, top: str, cluster: str, columns: Sequence[int]) -> str:
-        """Draws one host; returns a node of its lowest row (to hang the next hosts below)."""
-        deepest, depth = top, -1
+    def _host(self, host: HostBox, top: str, cluster: str, columns: Sequence[int]) -> None:
         with self.dot.subgraph(name=cluster) as box:
             named = host.name is not None
             box.attr(
@@ -607,28 +606,22 @@ class _Dot:
                         color=colour,
                         fillcolor="white",
                     )
-                    rows = self._grid(net, hub, group.guests, columns[j])
+                    self._grid(net, hub, group.guests, columns[j])
                 self.dot.edge(top, hub, color=colour, style=style, penwidth="1.5")
-                if rows > depth and group.guests:
-                    deepest, depth = self.ids[group.guests[-1]], rows
-                elif depth < 0:
-                    deepest = hub
                 for guest in group.also:
                     # A guest on several networks is drawn once, joined to the others.
                     self.dot.edge(
                         hub, self.ids[guest], color=colour, style="dashed", constraint="false"
                     )
-        return deepest
 
-    def _grid(self, net: graphviz.Digraph, hub: str, members: Sequence[str], columns: int) -> int:
-        """The guests of a group in rows under its hub; returns the number of rows."""
+    def _grid(self, net: graphviz.Digraph, hub: str, members: Sequence[str], columns: int) -> None:
+        """The guests of a group in rows of ``columns`` under its hub."""
         for i, name in enumerate(members):
             box = self.graph.guests[name]
             fill = MARKS[box.mark][0] if box.mark is not None else "white"
             net.node(self.ids[name], label=_rows(_guest_rows(box)), fillcolor=fill)
             above = hub if i < columns else self.ids[members[i - columns]]
             net.edge(above, self.ids[name], style="invis")
-        return math.ceil(len(members) / columns)
 
 
 # ----------------------------------------------------------------- Mermaid
