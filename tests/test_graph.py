@@ -30,7 +30,7 @@ from nixgen.graph import (
 )
 from nixgen.project import init_project
 from nixgen.runtime import GuestState, GuestStatus
-from nixgen.starters import Choices, build_template
+from nixgen.starters import TEMPLATES, Choices, build_template
 from tests.fleet import make_fleet
 from tests.guestimage import cache_dir
 
@@ -168,6 +168,17 @@ def test_guests_no_host_runs_are_drawn_in_a_box_of_their_own() -> None:
         ("none", ("quiet",)),
     ]
     assert_each_once(flake, graph.dot())
+
+
+@pytest.mark.parametrize("template", sorted(TEMPLATES))
+def test_every_init_template_is_drawn(template: str) -> None:
+    flake = build_template(template, Choices())
+    graph = Graph.of(flake)
+    assert_each_once(flake, graph.dot())
+    assert_each_once(flake, html.unescape(graph.mermaid()))
+    if shutil.which("dot"):
+        svg = graph.svg()
+        assert_each_once(flake, svg_texts(svg))
 
 
 @pytest.mark.parametrize(
