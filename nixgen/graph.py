@@ -557,6 +557,11 @@ class _Dot:
                 f'<TR><TD BORDER="1" STYLE="{style}" COLOR="{colour}">  </TD>'
                 f'<TD ALIGN="LEFT"><FONT COLOR="{colour}">{html_text(text)}</FONT></TD></TR>'
             )
+        if any(group.also for host in self.graph.hosts for group in host.groups):
+            rows.append(
+                "<TR><TD>- -</TD>"
+                f'<TD ALIGN="LEFT">{html_text("a guest on a further network of its host")}</TD></TR>'
+            )
         if self.graph.with_status:
             for fill, text in MARKS.values():
                 rows.append(

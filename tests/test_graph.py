@@ -146,6 +146,8 @@ def test_every_kind_of_network_forwarded_ports_and_store_shares_are_drawn(fleet:
     assert user.store == ("/nix/store (9p)",)
     dot = graph.dot()
     assert dot.count("constraint=false") == 2 * 5
+    assert "a guest on a further network of its host" in dot
+    assert "a guest on a further network" not in Graph.of(build_template("multi", Choices())).dot()
     assert "macvtap on eno1 (bridge)" in dot and "gateway 172.16.0.254" in dot
     assert "port tcp 2238 → 22" in dot
 
