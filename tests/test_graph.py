@@ -386,6 +386,35 @@ def test_cli_status_colours_guests_from_the_runtime(
     assert node_fill(dot, "cache") == MARKS[GuestMark.CRASHED][0]
 
 
+def test_cli_status_reads_the_state_folders(tmp_path: Path) -> None:
+    """The real runtime over state folders written as a run leaves them: one guest
+    ended with exit code 3 (crashed), one was stopped by nixgen, one never ran."""
+    from nixgen.runtime import ExitRecord, StateDir
+
+    init_project(tmp_path / "p", template="multi", git_add=False)
+    state = tmp_path / "state"
+    for name, code, requested in (("db", 3, False), ("web", None, True)):
+        folder = StateDir.under(state, name)
+        folder.create()
+        folder.write_exit(
+            ExitRecord(
+                pid=4242,
+                exit_code=code,
+                signal=None if code is not None else 15,
+                started_at=1.0,
+                ended_at=2.0,
+                requested=requested,
+            )
+        )
+    code, out = invoke(
+        "graph", str(tmp_path / "p"), "--status", "--no-eval", "--state-dir", str(state)
+    )
+    assert code == 0, out
+    assert node_fill(out, "db") == MARKS[GuestMark.CRASHED][0]
+    assert node_fill(out, "web") == MARKS[GuestMark.STOPPED][0]
+    assert node_fill(out, "cache") == MARKS[GuestMark.STOPPED][0]
+
+
 def test_cli_status_with_no_state_shows_every_guest_stopped(tmp_path: Path) -> None:
     """The real runtime, no fake: guests never started are stopped."""
     init_project(tmp_path / "p", template="multi", git_add=False)
