@@ -10,7 +10,8 @@ host runs sit in a box of their own.
 
 From there: :meth:`Graph.dot` (Graphviz's language, built with PyPI's
 ``graphviz``, which quotes identifiers and attributes), :meth:`Graph.svg`
-and :meth:`Graph.png` (Graphviz's ``dot`` lays it out) and
+and :meth:`Graph.png` (Graphviz's ``dot`` lays it out, run through
+:mod:`nixgen.process` like every program nixgen starts) and
 :meth:`Graph.mermaid` (Mermaid flowchart text for READMEs and issue
 trackers).  Every text of the model reaches a label through one escaping
 function per language: :func:`html_text` (Graphviz HTML-like labels) and
@@ -28,7 +29,6 @@ import enum
 import html
 import math
 import os
-import subprocess
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -41,6 +41,7 @@ from nixgen.errors import GraphError
 from nixgen.model import Flake, Host, MicroVM, Network
 from nixgen.model.frozen import frozen_mapping
 from nixgen.network import Attachment, IPInterface, NetworkPlan, plan_networks
+from nixgen.process.errors import CommandError, CommandNotFoundError
 
 __all__ = [
     "FORMATS",
@@ -715,25 +716,37 @@ def _mermaid_guest(box: GuestBox) -> Iterator[str]:
 # ----------------------------------------------------------------- Graphviz's dot
 
 
-def run_dot(source: str, format: Literal["svg", "png"]) -> bytes:
-    """Lay DOT text out with Graphviz's ``dot``; :class:`GraphError` when it cannot."""
-    try:
-        picture: bytes = graphviz.pipe("dot", format, source.encode())
-    except graphviz.ExecutableNotFound:
-        raise GraphError(
-            f"Graphviz's `dot` is not installed, and it draws the {format.upper()}",
-            hint="install Graphviz (Debian/Ubuntu: apt-get install graphviz; Nix: "
-            "nix profile install nixpkgs#graphviz), or use --format dot or mermaid",
-        ) from None
-    except subprocess.CalledProcessError as err:
-        stderr = err.stderr.decode(errors="replace") if isinstance(err.stderr, bytes) else ""
-        tail = "\n".join(stderr.strip().splitlines()[-5:])
-        raise GraphError(
-            f"`dot -T{format}` failed with exit code {err.returncode}: {tail or 'no message'}",
-            hint="this is a bug in nixgen's DOT text: please report it with the output "
-            "of `nixgen graph --format dot`",
-        ) from None
-    return picture
+def run_dot(source: str, format: Literal["svg", "png"], *, timeout: float = 300) -> bytes:
+    """Lay DOT text out with Graphviz's ``dot`` (through :func:`nixgen.process.run`).
+
+    The text goes in and the picture comes out through files, since a PNG
+    is not text.  :class:`GraphError` when ``dot`` is missing, fails or takes
+    longer than ``timeout`` seconds.
+    """
+    from nixgen import process  # the process runner only when a picture is drawn
+
+    with tempfile.TemporaryDirectory(prefix="nixgen-graph-") as folder:
+        source_file = Path(folder) / "graph.dot"
+        picture_file = Path(folder) / f"graph.{format}"
+        source_file.write_text(source, encoding="utf-8")
+        try:
+            process.run(["dot", f"-T{format}", "-o", picture_file, source_file], timeout=timeout)
+        except CommandNotFoundError:
+            raise GraphError(
+                f"Graphviz's `dot` is not installed, and it draws the {format.upper()}",
+                hint="install Graphviz (Debian/Ubuntu: apt-get install graphviz; Nix: "
+                "nix profile install nixpkgs#graphviz), or use --format dot or mermaid",
+            ) from None
+        except CommandError as err:
+            tail = "\n".join(err.stderr.strip().splitlines()[-5:])
+            raise GraphError(
+                f"`dot -T{format}` failed"
+                + (f" with exit code {err.exit_code}" if err.exit_code is not None else "")
+                + f": {tail or err.message}",
+                hint="this is a bug in nixgen's DOT text: please report it with the output "
+                "of `nixgen graph --format dot`",
+            ) from err
+        return picture_file.read_bytes()
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
