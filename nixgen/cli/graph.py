@@ -32,7 +32,7 @@ def _load(directory: Path) -> Flake:
         flake, warnings = Project.at(directory).check()
         output.problems(warnings)
         return flake
-    from nixgen.flakefile import FlakeFile
+    from nixgen.flake import FlakeFile
 
     return FlakeFile.load(directory).model()
 
