@@ -46,6 +46,7 @@ from nixgen.process.errors import CommandError, CommandNotFoundError
 __all__ = [
     "FORMATS",
     "SUFFIXES",
+    "WORD_JOINER",
     "Format",
     "Graph",
     "Group",
@@ -392,9 +393,20 @@ def _visible(text: str) -> str:
     return "".join(c if c.isprintable() or c == " " else f"\\x{ord(c):02x}" for c in text)
 
 
+#: U+2060 WORD JOINER: no width, no glyph, no line break
+WORD_JOINER = "\u2060"
+
+
 def html_text(text: str) -> str:
-    """``text`` for a Graphviz HTML-like label: markup characters as entities."""
-    return html.escape(_visible(text), quote=True)
+    """``text`` for a Graphviz HTML-like label: markup characters as entities.
+
+    Graphviz reads ``\\N``, ``\\G``, ``\\\\`` (and ``\\E``, ``\\H``, ``\\T``,
+    ``\\L``) in the text of every label, HTML-like ones and entities included,
+    as the node's or graph's name or a single backslash: an invisible word
+    joiner after each backslash keeps a name that holds one as it is.
+    """
+    escaped = html.escape(_visible(text), quote=True)
+    return escaped.replace("\\", "\\&#8288;")
 
 
 # Mermaid draws flowchart labels as HTML, so HTML's named entities spell the characters

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nixgen import Flake, Host, HostVM, Interface, MicroVM, Network, plan_networks
@@ -21,6 +21,7 @@ from nixgen.cli import cli
 from nixgen.errors import GraphError
 from nixgen.graph import (
     MARKS,
+    WORD_JOINER,
     Graph,
     GuestMark,
     format_for,
@@ -226,6 +227,7 @@ HOSTILE = [
     "end",
     "new\nline\ttab",
     "back\\slash",
+    "\\N \\G \\\\ \\L",
     "ünïcödé → ✓",
     "{curly} (round) [square]",
     "%%{init: {'theme': 'dark'}}%%",
@@ -260,9 +262,11 @@ def test_mermaid_text_round_trips(text: str) -> None:
 def test_html_text_round_trips(text: str) -> None:
     escaped = html_text(text)
     assert not set(escaped) & set("<>\"'")
-    assert "&" not in re.sub(r"&(?:amp|lt|gt|quot|#x27);", "", escaped)
+    assert "&" not in re.sub(r"&(?:amp|lt|gt|quot|#x27|#8288);", "", escaped)
+    # No backslash escape of Graphviz's (\N, \G, \\, …) is left in it.
+    assert not re.search(r"\\[^&]|\\$", escaped)
     if all(c.isprintable() or c == " " for c in text):
-        assert html.unescape(escaped) == text
+        assert html.unescape(escaped).replace(WORD_JOINER, "") == text
 
 
 def hostile_flake() -> Flake:
@@ -285,12 +289,42 @@ def test_hostile_names_reach_the_svg_as_text() -> None:
     """Quotes, markup, brackets and newlines in names end up as text, not as DOT or SVG."""
     flake = hostile_flake()
     svg = Graph.of(flake).svg()
-    texts = [t.text or "" for t in ET.fromstring(svg).iter(f"{SVG}text")]
+    texts = [(t.text or "").replace(WORD_JOINER, "") for t in ET.fromstring(svg).iter(f"{SVG}text")]
     assert 'host "<one>" & #1;' in texts
     assert 'net "]<x>' in texts
     for guest in flake.guests:
         shown = guest.name.replace("\n", "\\x0a").replace("\t", "\\x09")
         assert texts.count(shown) == 1, guest.name
+
+
+@needs_dot
+@settings(max_examples=25, deadline=None)
+@given(
+    st.lists(st.text(min_size=1, max_size=12), min_size=1, max_size=4, unique=True),
+    st.text(min_size=1, max_size=12),
+    st.text(min_size=1, max_size=12),
+)
+def test_any_names_lay_out_and_reach_the_svg(guests: list[str], host: str, network: str) -> None:
+    """Whatever the names, dot reads the text nixgen writes, and shows each name."""
+    flake = Flake(
+        guests=[MicroVM(name=g) for g in guests],
+        hosts=[
+            Host(
+                name=host,
+                vms=[HostVM(name=g) for g in guests],
+                networks=[Network.bridged(network, guests[:1])],
+            )
+        ],
+    )
+    svg = Graph.of(flake).svg()
+    texts = [(t.text or "").replace(WORD_JOINER, "") for t in ET.fromstring(svg).iter(f"{SVG}text")]
+
+    def shown(name: str) -> str:
+        return "".join(c if c.isprintable() or c == " " else f"\\x{ord(c):02x}" for c in name)
+
+    for name in [*guests, host, network]:
+        # Graphviz trims the spaces around a label's text.
+        assert shown(name).strip() in [t.strip() for t in texts], name
 
 
 def test_hostile_names_stay_inside_mermaid_labels() -> None:
