@@ -14,8 +14,7 @@
 #   /nix, never this machine's), its QEMU, its Python with a virtualenv in
 #   .venv-nix226 of this clone. Only /proc, /dev, /dev/pts, /sys, this
 #   machine's /etc/ssl/certs, the boot tests' guest image cache (made by
-#   scripts/test.sh: run that first), this clone (and ../shared beside it,
-#   where present) are bound into the root.
+#   scripts/test.sh: run that first) and this clone are bound into the root.
 # Needs root (debootstrap, chroot, mounts) and apt access to Debian's archive.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -58,11 +57,6 @@ in_root() {
   binds+=" && mount --bind -o ro /etc/ssl/certs '$dir/etc/nixgen-host-certs'"
   binds+=" && mkdir -p '$dir$clone' && mount --bind '$clone' '$dir$clone'"
   binds+=" && mkdir -p '$dir$guest_cache' && mount --bind '$guest_cache' '$dir$guest_cache'"
-  if [ -d "$clone/../shared" ]; then
-    local shared
-    shared=$(cd "$clone/../shared" && pwd)
-    binds+=" && mkdir -p '$dir$shared' && mount --bind -o ro '$shared' '$dir$shared'"
-  fi
   unshare --mount --propagation private -- sh -c "$binds && exec chroot '$dir' /bin/sh -c \"\$1\"" \
     in_root "$*"
 }
