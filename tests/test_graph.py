@@ -510,6 +510,22 @@ def test_missing_dot_is_named_with_its_package(
     assert invoke("graph", str(tmp_path / "p"))[0] == 0
 
 
+def test_an_output_path_that_cannot_be_written_is_named(tmp_path: Path) -> None:
+    init_project(tmp_path / "p", template="multi", git_add=False)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder\n")
+    code, out = invoke("graph", str(tmp_path / "p"), "-o", str(blocker / "out.dot"))
+    assert code == 1
+    assert f"{blocker / 'out.dot'}: the picture could not be written" in out
+    assert blocker.read_text() == "not a folder\n"
+    # An existing picture is replaced whole, and no temporary file is left beside it.
+    target = tmp_path / "out.dot"
+    target.write_text("old\n")
+    assert invoke("graph", str(tmp_path / "p"), "-o", str(target))[0] == 0
+    assert target.read_text().startswith("digraph nixgen {")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "out.dot", "p"]
+
+
 def test_invalid_project_reports_problems_and_writes_nothing(tmp_path: Path) -> None:
     init_project(tmp_path / "p", template="multi", git_add=False)
     toml = tmp_path / "p/nixgen.toml"
