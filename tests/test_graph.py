@@ -536,6 +536,13 @@ def test_invalid_project_reports_problems_and_writes_nothing(tmp_path: Path) -> 
     assert not (tmp_path / "out.dot").exists()
 
 
+def test_a_folder_without_a_project_is_named(tmp_path: Path) -> None:
+    code, out = invoke("graph", str(tmp_path))
+    assert code == 1
+    assert f"{tmp_path.resolve()}: no nixgen.toml or flake.nix here" in out
+    assert "nixgen graph DIR" in out
+
+
 def test_a_hand_written_flake_is_drawn_from_its_guests(tmp_path: Path) -> None:
     init_project(tmp_path / "p", template="multi", git_add=False)
     (tmp_path / "p/nixgen.toml").unlink()

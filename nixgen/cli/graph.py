@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from nixgen.cli import nixopts, output
-from nixgen.errors import ValidationError
+from nixgen.errors import ProjectError, ValidationError
 from nixgen.graph import (
     FORMATS,
     SUFFIXES,
@@ -32,6 +32,11 @@ def _load(directory: Path) -> Flake:
         flake, warnings = Project.at(directory).check()
         output.problems(warnings)
         return flake
+    if not (directory / "flake.nix").is_file():
+        raise ProjectError(
+            f"{directory.resolve()}: no {SOURCE_NAME} or flake.nix here, so nothing to draw",
+            hint="pass the project folder: nixgen graph DIR",
+        )
     from nixgen.flake import FlakeFile
 
     return FlakeFile.load(directory).model()
