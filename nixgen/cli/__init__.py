@@ -54,6 +54,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "destroy_command",
         "Remove guests NAMES' state: state folder, volumes, console logs, GC roots.",
     ),
+    "graph": (
+        "nixgen.cli.graph",
+        "graph_command",
+        "Draw the hosts, networks and guests of the project in DIRECTORY.",
+    ),
     "hypervisors": (
         "nixgen.cli.render",
         "hypervisors_command",
