@@ -21,10 +21,10 @@ import hashlib
 import os
 import re
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from importlib import resources
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import attrs
 
@@ -508,22 +508,85 @@ def write_project(
     return RenderResult(tuple(written), tuple(unchanged), tuple(removed), tuple(edited_stale))
 
 
-# Each file is flushed to disk before it replaces the old one (atomic_write); flushes
-# made at the same time are committed together by the filesystem's journal, so a
-# render of many guests writes from a few threads (12x faster for 1,000 files here).
-_WRITERS = 8
-
-
 def _write_all(files: Mapping[Path, str]) -> None:
+    """Replace every file atomically, with one flush to disk for them all.
+
+    Each text goes to a temporary file beside its target; once all are written
+    they are flushed together (:func:`_flush`), and only then renamed over their
+    targets.  A crash at any moment leaves each file old or new, never
+    half-written; a failure before the renames leaves every target as it was.
+    (One fsync a file made a 1,000-guest render wait for 1,000 journal commits.)
+    """
     if len(files) < 2:
         for path, text in files.items():
             atomic_write(path, text)
         return
-    from concurrent.futures import ThreadPoolExecutor  # only when writing many files
+    temps: dict[Path, str] = {}
+    try:
+        folders: set[Path] = set()
+        for path, text in files.items():
+            if path.parent not in folders:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                folders.add(path.parent)
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            temps[path] = tmp
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(text.encode("utf-8"))
+        _flush(list(temps.values()), folders)
+        for path, tmp in list(temps.items()):
+            try:
+                mode = path.stat().st_mode & 0o7777
+            except FileNotFoundError:
+                mode = 0o644
+            os.chmod(tmp, mode)
+            os.replace(tmp, path)
+            del temps[path]
+    finally:
+        for tmp in temps.values():
+            Path(tmp).unlink(missing_ok=True)
 
-    with ThreadPoolExecutor(max_workers=_WRITERS) as pool:
-        for _ in pool.map(lambda item: atomic_write(*item), files.items()):
-            pass  # re-raises the first failure
+
+def _flush(temps: Sequence[str], folders: set[Path]) -> None:
+    """Put the written ``temps`` on disk: one ``syncfs`` a filesystem on Linux
+    (a single journal commit), else an fsync a file."""
+    syncfs = _syncfs()
+    if syncfs is None:
+        for tmp in temps:
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        return
+    devices: set[int] = set()
+    for folder in folders:
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            device = os.fstat(fd).st_dev
+            if device not in devices and syncfs(fd) != 0:
+                raise OSError(_errno(), f"{folder}: syncfs failed")
+            devices.add(device)
+        finally:
+            os.close(fd)
+
+
+def _syncfs() -> Callable[[int], int] | None:
+    """libc's ``syncfs`` (Linux), or None where there is none."""
+    import ctypes  # only for a render of many files
+
+    try:
+        function = ctypes.CDLL(None, use_errno=True).syncfs
+    except (AttributeError, OSError):
+        return None
+    function.argtypes = [ctypes.c_int]
+    function.restype = ctypes.c_int
+    return cast("Callable[[int], int]", function)
+
+
+def _errno() -> int:
+    import ctypes
+
+    return ctypes.get_errno()
 
 
 def _is_generated(path: Path) -> bool:
