@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING, Any, cast
 
 import attrs
 
-from nixgen.errors import HandEditedError, RenderError, ValidationError
+from nixgen.errors import ValidationError
+from nixgen.flake.errors import HandEditedError, RenderError
 from nixgen.model import Flake, Host, Input, Interface, MicroVM, Network, Nix
 from nixgen.model.attrpath import parse_attr_path
 from nixgen.model.flake import MICROVM_CACHE, MICROVM_CACHE_KEY

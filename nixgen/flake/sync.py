@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
-from nixgen.errors import FlakeEditError, ValidationError
+from nixgen.errors import ValidationError
+from nixgen.flake.errors import FlakeEditError
 from nixgen.flake.state import key_path, relative, show
 from nixgen.flake.transaction import Edit
 from nixgen.model import Flake
