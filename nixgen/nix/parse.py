@@ -896,6 +896,8 @@ class Document:
             return float(self.text_of(node))
         if kind == "unary_expression":
             return self._negative(node)
+        if kind == "binary_expression":
+            return self._negative_zero(node)
         if kind == "variable_expression":
             return {"true": True, "false": False, "null": None}.get(self.text_of(node), _OPAQUE)
         if kind == "string_expression":
@@ -938,8 +940,14 @@ class Document:
             number = -int(self.text_of(argument))
             return number if number >= _INT_MIN else _OPAQUE
         if argument.type == "float_expression":
-            return -float(self.text_of(argument))
+            # Nix has no negative literals: `-x` is `0 - x`, so `-0.0` is +0.0.
+            return 0 - float(self.text_of(argument))
         return _OPAQUE
+
+    def _negative_zero(self, node: Node) -> object:
+        """``0.0 * -1``: how nixgen's emitter spells -0.0, which has no literal."""
+        text = re.sub(r"\s+", " ", self.text_of(node))
+        return -0.0 if text == "0.0 * -1" else _OPAQUE
 
     def _attrset_literal(self, node: Node, *, opaque_values: bool) -> object:
         result: dict[str, object] = {}
