@@ -177,8 +177,36 @@ class ProjectError(NixgenError):
     """A nixgen project folder is missing, incomplete or would be clobbered."""
 
 
+class ProjectLockedError(ProjectError):
+    """Another nixgen command held the project lock for longer than the timeout."""
+
+    def __init__(self, root: Path, lock_file: Path, timeout: float) -> None:
+        self.root = root
+        self.lock_file = lock_file
+        self.timeout = timeout
+        super().__init__(
+            f"{root}: another nixgen command is changing this project's files and held its "
+            f"lock ({lock_file}) for more than {timeout:g} s; nothing was written",
+            hint="wait for the other command to finish and run this one again "
+            "(NIXGEN_LOCK_TIMEOUT=SECONDS waits longer)",
+        )
+
+
 class FlakeEditError(NixgenError):
     """An edit of an existing flake that nixgen refuses (nothing was changed)."""
+
+
+class FileError(NixgenError):
+    """Reading or writing a file failed (read-only file system, disk full, …).
+
+    ``path`` is the file, ``errno`` the operating system's error number
+    (see :func:`nixgen.files.file_error`).
+    """
+
+    def __init__(self, path: Path | str, message: str, *, errno: int | None, hint: str) -> None:
+        self.path = Path(path)
+        self.errno = errno
+        super().__init__(f"{path}: {message}", hint=hint)
 
 
 # --- commands other than nix: nixos-rebuild, ssh (nixgen.deploy) ---

@@ -46,6 +46,7 @@ from nixgen.errors import (
     FlakeEditError,
     NixgenError,
     NixPathError,
+    NixSyntaxError,
     OptionError,
     Problem,
     ProjectError,
@@ -53,6 +54,7 @@ from nixgen.errors import (
     keyed,
 )
 from nixgen.gitutil import track
+from nixgen.lock import project_lock
 from nixgen.model import Flake, MicroVM, Nix
 from nixgen.model.convert import option_values
 from nixgen.network import plan_networks
@@ -272,7 +274,8 @@ class FlakeFile:
         if source.is_file():
             from nixgen.model.convert import load_flake_file
 
-            toml_text_now = source.read_text(encoding="utf-8")
+            # Not UTF-8: load_flake_file below says so, as a problem of the file.
+            toml_text_now = source.read_bytes().decode("utf-8", "replace")
             try:
                 files.toml = load_flake_file(source)
             except ValidationError as err:
@@ -597,28 +600,30 @@ class FlakeFile:
         since flakes only see tracked files.
         """
         changes = self.changes()
-        for path, (old, _) in changes.items():
-            on_disk = path.read_text(encoding="utf-8") if path.exists() else None
-            expected = old
-            if expected is None and path in self._files.created:
-                expected = None
-            if on_disk != expected:
-                raise FlakeEditError(
-                    f"{path} changed on disk since nixgen read it; nothing was written",
-                    hint="load the flake again and redo the edit",
-                )
         written: list[Path] = []
         removed: list[Path] = []
-        for path, (_, new) in changes.items():
-            if new is None:
-                continue
-            atomic_write(path, new)
-            written.append(path)
-        for path, (_, new) in changes.items():
-            if new is None:
-                path.unlink(missing_ok=True)
-                removed.append(path)
-        track(self._files.root, [p for p in written if p in self._files.created], removed)
+        # Under the project lock, no other nixgen writes between the check and the writes.
+        with project_lock(self._files.root):
+            for path, (old, _) in changes.items():
+                on_disk = path.read_text(encoding="utf-8") if path.exists() else None
+                expected = old
+                if expected is None and path in self._files.created:
+                    expected = None
+                if on_disk != expected:
+                    raise FlakeEditError(
+                        f"{path} changed on disk since nixgen read it; nothing was written",
+                        hint="load the flake again and redo the edit",
+                    )
+            for path, (_, new) in changes.items():
+                if new is None:
+                    continue
+                atomic_write(path, new)
+                written.append(path)
+            for path, (_, new) in changes.items():
+                if new is None:
+                    path.unlink(missing_ok=True)
+                    removed.append(path)
+            track(self._files.root, [p for p in written if p in self._files.created], removed)
         # What is on disk now is the new baseline.
         for path in written:
             self._original[path] = path.read_bytes()
@@ -682,6 +687,7 @@ class _Edit:
                     )
             known = ", ".join(self.found.names()) or "none"
             raise FlakeEditError(f"no guest {name!r} in {self.files.flake} (guests: {known})")
+        _refuse_broken_modules(state)
         return state
 
     def doc(self, path: Path | None) -> Document:
@@ -979,6 +985,7 @@ class _Edit:
 
     def add(self, vm: MicroVM) -> None:
         name = vm.name
+        _refuse_bad_name(name)
         self._refuse_taken(name)
         doc = self.flake_doc
         guests = list(self.found.guests)
@@ -1224,6 +1231,7 @@ class _Edit:
 
     def rename(self, old: str, new: str) -> None:
         state = self.state(old)
+        _refuse_bad_name(new)
         self._refuse_taken(new)
         if new == old:
             return
@@ -1418,6 +1426,31 @@ def _guest_settings(
         return settings_of(vm)
     module = read_module(Document.parse(text))
     return {SYSTEM: vm.system, **{s.key: s.value for s in module.settings}}
+
+
+def _refuse_bad_name(name: str) -> None:
+    """A new guest name must be a host name (it is networking.hostName) and not
+    ``default``, before any file name or attribute is made of it."""
+    problems = [p for p in check(MicroVM(name=name)) if p.path.endswith(".name") and not p.warning]
+    if problems:
+        raise ValidationError(problems)
+
+
+def _refuse_broken_modules(state: _GuestState) -> None:
+    """A module file of the guest that does not parse stops the edit: the
+    setting would otherwise land in another file, beside a broken one."""
+    for top in state.guest.modules:
+        for module in top.walk():
+            if module.file is None or not module.problems or not module.file.is_file():
+                continue
+            try:
+                Document.load(module.file)
+            except NixSyntaxError as err:
+                raise FlakeEditError(
+                    f"guest {state.guest.name!r} imports a module that nixgen cannot read, "
+                    f"so nothing was changed: {err.message}",
+                    hint="fix that file (or remove it from the guest's modules), then redo the edit",
+                ) from None
 
 
 def _configurations(found: FlakeGuests) -> list[Guest]:

@@ -13,13 +13,22 @@ from pathlib import Path, PurePosixPath
 
 import attrs
 
-from nixgen.errors import Problem, ProjectError
+from nixgen.errors import Problem, ProjectError, ValidationError
+from nixgen.files import clean_stale_temps, file_error
 from nixgen.gitutil import track
+from nixgen.lock import project_lock
 from nixgen.model import Flake, Hypervisor
 from nixgen.model.convert import dumps_toml, load_flake_file
-from nixgen.render import SOURCE_NAME, RenderResult, atomic_write, render_files, write_project
+from nixgen.render import (
+    SOURCE_NAME,
+    RenderResult,
+    atomic_write,
+    render_files,
+    verbatim_problems,
+    write_project,
+)
 from nixgen.starters import Choices, build_template
-from nixgen.validate import validate
+from nixgen.validate import check, validate
 
 __all__ = ["InitResult", "Project", "init_project", "toml_text"]
 
@@ -35,10 +44,12 @@ _TOML_HEADER = """\
 
 """
 _GITIGNORE = """\
-# nixgen's state (runner links, logs) and nix build links
+# nixgen's state (runner links, logs, the project lock) and nix build links
 .nixgen/
 result
 result-*
+# what an interrupted write leaves (nixgen removes them on its next write)
+.*.tmp
 # what a runner started in this folder creates: volumes and sockets
 *.img
 *.sock
@@ -78,13 +89,18 @@ class Project:
         return load_flake_file(self.source)
 
     def save(self, flake: Flake) -> None:
-        """Write ``nixgen.toml`` (atomically) from a model."""
-        atomic_write(self.source, toml_text(flake))
+        """Write ``nixgen.toml`` (atomically, under the project lock) from a model."""
+        with project_lock(self.root):
+            atomic_write(self.source, toml_text(flake))
 
     def check(self) -> tuple[Flake, list[Problem]]:
         """Load and validate; returns the flake and its warnings, raises on errors."""
         flake = self.load()
-        warnings = validate(flake, source=str(self.source))
+        found = check(flake) + verbatim_problems(flake)
+        errors = [p for p in found if not p.warning]
+        warnings = [p for p in found if p.warning]
+        if errors:
+            raise ValidationError(errors, source=str(self.source), warnings=warnings)
         return flake, warnings + self.missing_modules(flake)
 
     def missing_modules(self, flake: Flake) -> list[Problem]:
@@ -114,10 +130,15 @@ class Project:
         return found
 
     def render(self, *, force: bool = False) -> RenderResult:
-        """Validate, then (re)write flake.nix and vms/*.nix."""
-        flake, _ = self.check()
-        result = write_project(flake, self.root, force=force, source=SOURCE_NAME)
-        track(self.root, created=result.written, removed=result.removed)
+        """Validate, then (re)write flake.nix and vms/*.nix.
+
+        The project lock is held from reading nixgen.toml to the last write, so
+        a concurrent edit is either wholly before this render or wholly after.
+        """
+        with project_lock(self.root):
+            flake, _ = self.check()
+            result = write_project(flake, self.root, force=force, source=SOURCE_NAME)
+            track(self.root, created=result.written, removed=result.removed)
         return result
 
 
@@ -141,7 +162,11 @@ def init_project(
 ) -> InitResult:
     """Create a project from a template, as ``nix flake init -t`` does.
 
-    Refuses (and writes nothing) when any file it would create exists.
+    Refuses (and writes nothing) when any file it would create exists with
+    other content.  A file that already holds exactly what init would write
+    is no conflict, so re-running an init that was interrupted (killed, disk
+    full) with the same options completes it.  ``nixgen.toml`` is written
+    last: a folder without it was never a finished project.
     Inside a git work tree the new files are added to the index, since flakes
     only see tracked files.
     """
@@ -158,17 +183,38 @@ def init_project(
         raise ProjectError(str(err.args[0]), hint="see `nixgen init --list`") from None
     warnings = validate(flake)
     files = {root / rel: text for rel, text in render_files(flake, source=SOURCE_NAME).items()}
-    files[root / SOURCE_NAME] = _TOML_HEADER + dumps_toml(flake)
     files[root / ".gitignore"] = _GITIGNORE
-    existing = sorted(p for p in files if p.exists())
-    if existing:
+    files[root / SOURCE_NAME] = _TOML_HEADER + dumps_toml(flake)  # last: marks it finished
+    if root.exists() and not root.is_dir():
         raise ProjectError(
-            "refusing to overwrite existing file(s): " + ", ".join(str(p) for p in existing),
-            hint="choose an empty folder, or move those files away first",
+            f"{root}: is a file, not a folder", hint="choose a folder for the new project"
         )
-    for path, text in files.items():
-        atomic_write(path, text)
-    created = list(files)
-    if git_add:
-        track(root, created=created)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise file_error(err, root, "cannot create the folder") from None
+    with project_lock(root):
+        existing = [p for p in files if p.exists() or p.is_symlink()]
+        clashing = sorted(p for p in existing if not _holds(p, files[p]))
+        if clashing:
+            raise ProjectError(
+                "refusing to overwrite existing file(s): " + ", ".join(str(p) for p in clashing),
+                hint="choose an empty folder, or move those files away first",
+            )
+        for folder in {p.parent for p in files}:
+            clean_stale_temps(folder)
+        for path, text in files.items():
+            if path not in existing:
+                atomic_write(path, text)
+        created = list(files)
+        if git_add:
+            track(root, created=created)
     return InitResult(Project(root.resolve()), flake, created, warnings)
+
+
+def _holds(path: Path, text: str) -> bool:
+    """Whether ``path`` is a regular file holding exactly ``text``."""
+    try:
+        return path.is_file() and path.read_bytes() == text.encode("utf-8")
+    except OSError:
+        return False

@@ -30,7 +30,16 @@ import attrs
 import jinja2
 
 from nixgen import __version__
-from nixgen.errors import HandEditedError, RenderError, ValidationError
+from nixgen.errors import (
+    HandEditedError,
+    NixEmitError,
+    Problem,
+    RenderError,
+    ValidationError,
+    keyed,
+)
+from nixgen.files import clean_stale_temps, file_error, new_file_mode
+from nixgen.lock import project_lock
 from nixgen.model import Flake, Host, Input, Interface, MicroVM, Network, Nix
 from nixgen.model.convert import nix_values, option_values
 from nixgen.model.fields import option_name
@@ -38,6 +47,7 @@ from nixgen.model.flake import MICROVM_CACHE, MICROVM_CACHE_KEY
 from nixgen.model.guest import NON_MICROVM_FIELDS
 from nixgen.network import NetworkPlan, guest_side, host_side, plan_networks
 from nixgen.nix.emit import attr_name, bindings, parse_attr_path, to_nix
+from nixgen.validate import type_errors, validate
 
 __all__ = [
     "GUESTS_DIR",
@@ -47,6 +57,7 @@ __all__ = [
     "guest_module",
     "host_module",
     "render_files",
+    "verbatim_problems",
     "write_project",
 ]
 
@@ -405,6 +416,9 @@ def render_files(flake: Flake, *, source: str | None = None) -> dict[PurePosixPa
     Networks are planned first (:func:`nixgen.network.plan_networks`); a plan
     with errors raises :class:`ValidationError` (``validate`` reports the same).
     """
+    wrong = type_errors(flake) or verbatim_problems(flake)
+    if wrong:
+        raise ValidationError(wrong, source=source)
     files = {PurePosixPath("flake.nix"): flake_nix(flake, source=source)}
     inputs = bool(_extra_inputs(flake))
     plan = plan_networks(flake) if flake.hosts else NetworkPlan()
@@ -426,6 +440,41 @@ def render_files(flake: Flake, *, source: str | None = None) -> dict[PurePosixPa
     return files
 
 
+def verbatim_problems(flake: Flake) -> list[Problem]:
+    """Verbatim expressions (``Nix("…")``, ``{ _nix = "…" }``) that are not one
+    whole Nix expression: written as they are, they would break the file."""
+    found: list[Problem] = []
+    stack: list[tuple[str, object]] = [
+        (keyed(field, item.name), item)
+        for field, cls in (("guests", MicroVM), ("hosts", Host))
+        for item in getattr(flake, field)
+        if isinstance(item, cls)
+    ]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, Nix):
+            try:
+                to_nix(value)
+            except NixEmitError as err:
+                found.append(
+                    Problem(
+                        path=path,
+                        message=err.message.split(": ", 1)[1],
+                        hint=err.hint or "",
+                        value=value.text,
+                    )
+                )
+        elif attrs.has(type(value)):
+            fields: Any = attrs.fields(type(value))  # type: ignore[arg-type]
+            for field in fields:
+                stack.append((f"{path}.{option_name(field)}", getattr(value, field.name)))
+        elif isinstance(value, Mapping):
+            stack.extend((keyed(path, k), v) for k, v in value.items())
+        elif isinstance(value, list | tuple):
+            stack.extend((f"{path}[{i}]", v) for i, v in enumerate(value))
+    return sorted(found, key=lambda p: p.path)
+
+
 # ----------------------------------------------------------------- writing
 
 
@@ -440,18 +489,57 @@ class RenderResult:
 
 
 def write_project(
-    flake: Flake, directory: Path, *, force: bool = False, source: str | None = None
+    flake: Flake, directory: Path | str, *, force: bool = False, source: str | None = None
 ) -> RenderResult:
     """Render ``flake`` into ``directory``.
 
     Nothing is written unless every target is safe to replace: a file that
     nixgen did not generate, or generated and then edited by hand, stops the
     whole render with :class:`HandEditedError` (``force=True`` overwrites).
-    Each file is replaced atomically.  Modules of guests and hosts that are
+    Each file is replaced atomically, under the project lock
+    (:func:`nixgen.lock.project_lock`).  Modules of guests and hosts that are
     gone are removed when they are unedited; edited ones block the render, and
     with ``force=True`` they are kept (``RenderResult.kept``), never deleted.
+    The flake is validated first (:func:`nixgen.validate.validate`): an
+    invalid one raises :class:`ValidationError` and nothing is written.
+    A file that cannot be read or written raises :class:`~nixgen.errors.FileError`.
     """
-    files = {directory / rel: text for rel, text in render_files(flake, source=source).items()}
+    directory = Path(directory)
+    validate(flake, source=source)  # every door checks: nothing invalid is written
+    rendered = render_files(flake, source=source)
+    _make_folder(directory)
+    with project_lock(directory):
+        try:
+            return _write_files(rendered, directory, force=force)
+        except OSError as err:
+            raise file_error(err) from None
+
+
+def _make_folder(directory: Path) -> None:
+    if directory.exists() and not directory.is_dir():
+        raise RenderError(
+            f"{directory}: is a file, not a folder; nothing was written",
+            hint="pass the project folder (it holds flake.nix and nixgen.toml)",
+        )
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise file_error(err, directory, "cannot create the folder") from None
+
+
+def _write_files(
+    rendered: Mapping[PurePosixPath, str], directory: Path, *, force: bool
+) -> RenderResult:
+    files = {directory / rel: text for rel, text in rendered.items()}
+    for name in (GUESTS_DIR, HOSTS_DIR):
+        if (directory / name).exists() and not (directory / name).is_dir():
+            raise RenderError(
+                f"{directory / name}: is a file, but nixgen keeps its modules in this folder; "
+                "nothing was written",
+                hint=f"move the file away (nixgen writes {name}/<guest>.nix)",
+            )
+    for folder in {p.parent for p in files} | {directory}:
+        clean_stale_temps(folder)
     stale = [
         p
         for folder in (GUESTS_DIR, HOSTS_DIR)
@@ -463,14 +551,12 @@ def write_project(
     for path, text in files.items():
         if not path.exists():
             continue
-        current = path.read_text(encoding="utf-8")
+        current = _read_text(path)
         if current == text:
             unchanged.append(path)
         elif generated_state(current) != "pristine" and not force:
             blocked.append(path)
-    edited_stale = [
-        p for p in stale if generated_state(p.read_text(encoding="utf-8")) != "pristine"
-    ]
+    edited_stale = [p for p in stale if generated_state(_read_text(p)) != "pristine"]
     if (blocked or edited_stale) and not force:
         raise HandEditedError([*blocked, *edited_stale])
     written: list[Path] = []
@@ -485,6 +571,14 @@ def write_project(
     return RenderResult(tuple(written), tuple(unchanged), tuple(removed), tuple(edited_stale))
 
 
+def _read_text(path: Path) -> str:
+    """A generated file's text; a file that is not UTF-8 was not written by nixgen."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        return path.read_bytes().decode("utf-8", "replace")
+
+
 def _is_generated(path: Path) -> bool:
     try:
         return generated_state(path.read_text(encoding="utf-8")) != "foreign"
@@ -492,22 +586,38 @@ def _is_generated(path: Path) -> bool:
         return False
 
 
-def atomic_write(path: Path, text: str) -> None:
-    """Write ``text`` so that readers see the old file or the new one, never a mix."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+def atomic_write(path: Path, text: str, *, mode: int | None = None) -> None:
+    """Write ``text`` so that readers see the old file or the new one, never a mix.
+
+    A new file gets ``mode``, or what ``open()`` would give it (0666 less the
+    umask); a replaced file keeps its mode.  Failures raise
+    :class:`~nixgen.files.FileError`, and leave no temp file behind.
+    """
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
+        data = text.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise RenderError(
+            f"{path}: the text has a character UTF-8 cannot hold ({err.reason}); "
+            "nothing was written",
+            hint="remove lone surrogates (\\udXXX) from the values",
+        ) from None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as err:
+        raise file_error(err, path) from None
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         if path.exists():
             os.chmod(tmp, path.stat().st_mode & 0o7777)
         else:
-            os.chmod(tmp, 0o644)
+            os.chmod(tmp, new_file_mode() if mode is None else mode)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, OSError):
+            raise file_error(err, path) from None
         raise
-    if not path.exists():  # pragma: no cover - os.replace either succeeded or raised
-        raise RenderError(f"{path}: could not be written", hint="check the folder's permissions")

@@ -23,6 +23,7 @@ from nixgen import (
     render_files,
     write_project,
 )
+from nixgen.errors import FileError
 from nixgen.render import atomic_write, generated_state, guest_module
 from nixgen.starters import TEMPLATES, Choices, build_template
 
@@ -210,7 +211,7 @@ def test_atomic_write_leaves_old_file_on_failure(
         raise OSError("disk full")
 
     monkeypatch.setattr("os.replace", boom)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(FileError, match="disk full"):
         atomic_write(target, "new")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["f.nix"]  # no temp file left

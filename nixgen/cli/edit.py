@@ -7,7 +7,9 @@ before every edit of the command has been made, read back and validated;
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,7 @@ import click
 from nixgen.cli import nixopts, output
 from nixgen.errors import ValidationError
 from nixgen.flakefile import FlakeFile, GuestView
+from nixgen.lock import project_lock
 from nixgen.model import HYPERVISORS, SYSTEMS, MicroVM
 from nixgen.model.convert import to_dict
 from nixgen.nix.emit import to_nix
@@ -32,6 +35,19 @@ def _dry_run(function: Any) -> Any:
 
 def _load(flake_dir: Path | None) -> FlakeFile:
     return FlakeFile.load(flake_dir or Path())
+
+
+def _edit(flake_dir: Path | None, dry_run: bool, edit: Callable[[FlakeFile], None]) -> None:
+    """Load, edit and save under the project lock, so that concurrent edits
+    never lose one another's changes (--dry-run writes nothing: no lock)."""
+    given = flake_dir or Path()
+    folder = given if given.is_dir() else given.parent
+    with contextlib.ExitStack() as stack:
+        if not dry_run and folder.is_dir():
+            stack.enter_context(project_lock(folder))
+        flake = _load(flake_dir)
+        _run(lambda: edit(flake))
+        _finish(flake, dry_run)
 
 
 def _finish(flake: FlakeFile, dry_run: bool) -> None:
@@ -329,9 +345,7 @@ def set_command(
         if not key:
             raise click.UsageError(f"{item!r} has no option name before '='")
         values[key] = parse_literal(text, key=key)
-    flake = _load(flake_dir)
-    _run(lambda: flake.update(name, values))
-    _finish(flake, dry_run)
+    _edit(flake_dir, dry_run, lambda flake: flake.update(name, values))
 
 
 @click.command("unset")
@@ -341,9 +355,7 @@ def set_command(
 @_dry_run
 def unset_command(name: str, keys: tuple[str, ...], flake_dir: Path | None, dry_run: bool) -> None:
     """Remove options of guest NAME: every binding that sets them (microvm.nix's default applies)."""
-    flake = _load(flake_dir)
-    _run(lambda: flake.unset(name, *keys))
-    _finish(flake, dry_run)
+    _edit(flake_dir, dry_run, lambda flake: flake.unset(name, *keys))
 
 
 # ----------------------------------------------------------------- add / rm / rename
@@ -368,9 +380,7 @@ def add_command(
 ) -> None:
     """Add guest NAME, shaped like the guests already in the flake."""
     vm = MicroVM(name=name, hypervisor=hypervisor, mem=mem, vcpu=vcpu, system=system)  # type: ignore[arg-type]  # click.Choice checked them
-    flake = _load(flake_dir)
-    _run(lambda: flake.add(vm))
-    _finish(flake, dry_run)
+    _edit(flake_dir, dry_run, lambda flake: flake.add(vm))
 
 
 @click.command("rm")
@@ -379,9 +389,7 @@ def add_command(
 @_dry_run
 def rm_command(name: str, flake_dir: Path | None, dry_run: bool) -> None:
     """Remove guest NAME and its runner package (and its module file, if nixgen generated it)."""
-    flake = _load(flake_dir)
-    _run(lambda: flake.remove(name))
-    _finish(flake, dry_run)
+    _edit(flake_dir, dry_run, lambda flake: flake.remove(name))
 
 
 @click.command("rename")
@@ -391,9 +399,7 @@ def rm_command(name: str, flake_dir: Path | None, dry_run: bool) -> None:
 @_dry_run
 def rename_command(old: str, new: str, flake_dir: Path | None, dry_run: bool) -> None:
     """Rename guest OLD to NEW: its name, networking.hostName, runner package, own module file."""
-    flake = _load(flake_dir)
-    _run(lambda: flake.rename(old, new))
-    _finish(flake, dry_run)
+    _edit(flake_dir, dry_run, lambda flake: flake.rename(old, new))
 
 
 def register(group: click.Group) -> None:

@@ -1,0 +1,356 @@
+"""Bad input at every door: refused, the field named, and not one byte changed.
+
+One table per door: the Python API, a hand-edited nixgen.toml, the command
+line, and hand-written flakes read by the editor.  Every row asserts the same
+three things: the input is refused (a NixgenError, or a non-zero exit with no
+traceback), the message names the field (or file) at fault, and every file of
+the folder is byte-identical afterwards (nixgen's own lock in .nixgen/ aside).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from nixgen import (
+    Flake,
+    Interface,
+    MicroVM,
+    NixgenError,
+    Share,
+    User,
+    Volume,
+    Vsock,
+    load_flake_file,
+    validate,
+    write_project,
+)
+from nixgen.cli import cli
+from nixgen.model import ForwardPort, Nix
+from nixgen.project import init_project
+
+CORPUS = Path(__file__).parent / "corpus"
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA/PuEtAu8SXppI2pMMgzaBDwga1mYYi90W8DZ8Diyl3 me@host"
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file below ``folder`` (nixgen's state folder .nixgen/ aside)."""
+    return {
+        str(p.relative_to(folder)): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and ".nixgen" not in p.relative_to(folder).parts
+    }
+
+
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("pristine") / "project"
+    init_project(folder, name="vm", ssh_keys=[KEY], git_add=False)
+    return folder
+
+
+@pytest.fixture
+def project(pristine: Path, tmp_path: Path) -> Path:
+    folder = tmp_path / "project"
+    shutil.copytree(pristine, folder, ignore=shutil.ignore_patterns(".nixgen"))
+    return folder
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    return result.exit_code, result.stdout + result.stderr
+
+
+def deep(levels: int) -> Any:
+    value: Any = []
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+# ----------------------------------------------------------------- the Python API
+
+
+def vm(**changes: Any) -> MicroVM:
+    return MicroVM(name="vm", **changes)
+
+
+API_CASES: list[tuple[str, Callable[[], Flake], str]] = [
+    ("guest named default", lambda: Flake(guests=[MicroVM(name="default")]), "default"),
+    ("kernel_params a string", lambda: Flake(guests=[vm(kernel_params="quiet")]), "kernelParams"),
+    ("packages a string", lambda: Flake(guests=[vm(packages="htop")]), "packages"),
+    ("modules a string", lambda: Flake(guests=[vm(modules="./m.nix")]), "modules"),
+    ("users a string", lambda: Flake(guests=[vm(users="root")]), "users"),
+    ("Nix that does not parse", lambda: Flake(guests=[vm(nixos={"x": Nix("1 +")})]), '["x"]'),
+    (
+        "{_nix} that does not parse",
+        lambda: Flake(guests=[vm(nixos={"x": {"_nix": "1 +"}})]),
+        '["x"]',
+    ),
+    ("Nix in packages", lambda: Flake(guests=[vm(packages=[Nix("pkgs.")])]), "packages[0]"),
+    ("Nix module", lambda: Flake(guests=[vm(modules=[Nix("{ a = ; }")])]), "modules[0]"),
+    (
+        "module escaping the project",
+        lambda: Flake(guests=[vm(modules=["../../etc/passwd"])]),
+        "modules[0]",
+    ),
+    ("a dict as a guest", lambda: Flake(guests=[{"name": "vm"}]), "guests[0]"),  # type: ignore[list-item]
+    ("guests a string", lambda: Flake(guests="vm"), "guests"),  # type: ignore[arg-type]
+    ("an int key in nixos", lambda: Flake(guests=[vm(nixos={1: 2})]), '["1"]'),
+    ("nested int key", lambda: Flake(guests=[vm(nixos={"a": {2: 3}})]), '["2"]'),
+    (
+        "clear-text password",
+        lambda: Flake(guests=[vm(users=[User(name="root", hashed_password="hunter2")])]),
+        "hashedPassword",
+    ),
+    (
+        "ssh key with a newline",
+        lambda: Flake(guests=[vm(users=[User(name="root", ssh_keys=[KEY + "\n" + KEY])])]),
+        "sshKeys[0]",
+    ),
+    (
+        "ssh key of no known type",
+        lambda: Flake(guests=[vm(users=[User(name="root", ssh_keys=["rsa AAAA me"])])]),
+        "sshKeys[0]",
+    ),
+    (
+        "ssh key without its key",
+        lambda: Flake(guests=[vm(users=[User(name="root", ssh_keys=["ssh-ed25519"])])]),
+        "sshKeys[0]",
+    ),
+    ("kernel parameter with a space", lambda: Flake(guests=[vm(kernel_params=["a b"])]), "[0]"),
+    (
+        "kernel parameter with a newline",
+        lambda: Flake(guests=[vm(kernel_params=["quiet\ninit=/bin/sh"])]),
+        "kernelParams[0]",
+    ),
+    ("empty kernel parameter", lambda: Flake(guests=[vm(kernel_params=[""])]), "kernelParams[0]"),
+    (
+        "volume image with a quote",
+        lambda: Flake(guests=[vm(volumes=[Volume(image="x'y.img", mount_point="/v", size=8)])]),
+        "volumes[0].image",
+    ),
+    (
+        "volume image with a command",
+        lambda: Flake(guests=[vm(volumes=[Volume(image="$(id).img", mount_point="/v", size=8)])]),
+        "volumes[0].image",
+    ),
+    (
+        "volume image with a semicolon",
+        lambda: Flake(guests=[vm(volumes=[Volume(image="a;b.img", mount_point="/v", size=8)])]),
+        "volumes[0].image",
+    ),
+    (
+        "lone surrogate in a multi-line string",
+        lambda: Flake(guests=[vm(nixos={"s": "a\nb\ud800"})]),
+        '["s"]',
+    ),
+    ("NUL in a string", lambda: Flake(guests=[vm(nixos={"s": "a\x00b"})]), '["s"]'),
+    ("nesting 150 deep", lambda: Flake(guests=[vm(nixos={"d": deep(150)})]), '["d"]'),
+    ("infinite float", lambda: Flake(guests=[vm(nixos={"f": float("inf")})]), '["f"]'),
+    ("integer beyond 64 bits", lambda: Flake(guests=[vm(nixos={"i": 2**64})]), '["i"]'),
+    ("unknown hypervisor", lambda: Flake(guests=[vm(hypervisor="qmeu")]), "hypervisor"),
+    ("vcpu a string", lambda: Flake(guests=[vm(vcpu="2")]), "vcpu"),
+    ("mem of zero", lambda: Flake(guests=[vm(mem=0)]), "mem"),
+    ("name with a space", lambda: Flake(guests=[MicroVM(name="bad name")]), "name"),
+    ("name starting with -", lambda: Flake(guests=[MicroVM(name="-vm")]), "name"),
+    (
+        "interface id too long",
+        lambda: Flake(guests=[vm(interfaces=[Interface.tap_device("a" * 16)])]),
+        "interfaces[0].id",
+    ),
+    (
+        "bad MAC",
+        lambda: Flake(guests=[vm(interfaces=[Interface.user(mac="zz")])]),
+        "interfaces[0].mac",
+    ),
+    ("extra with a modelled key", lambda: Flake(guests=[vm(extra={"mem": 1})]), 'extra["mem"]'),
+    (
+        "nixos reaching the host name",
+        lambda: Flake(guests=[vm(nixos={"networking.hostName": "x"})]),
+        "nixos",
+    ),
+    ("two guests of one name", lambda: Flake(guests=[vm(), vm()]), "name"),
+    ("default naming no guest", lambda: Flake(guests=[vm()], default="nope"), "default"),
+    ("package not an attribute", lambda: Flake(guests=[vm(packages=["a b"])]), "packages[0]"),
+    (
+        "empty volume image",
+        lambda: Flake(guests=[vm(volumes=[Volume(image="", mount_point="/v", size=8)])]),
+        "volumes[0].image",
+    ),
+    (
+        "relative share mount point",
+        lambda: Flake(guests=[vm(shares=[Share.virtiofs("t", "/srv", "srv")])]),
+        "shares[0].mountPoint",
+    ),
+    (
+        "port out of range",
+        lambda: Flake(
+            guests=[vm(interfaces=[Interface.user()], forward_ports=[ForwardPort.tcp(70000, 22)])]
+        ),
+        "forwardPorts[0]",
+    ),
+    ("reserved vsock cid", lambda: Flake(guests=[vm(vsock=Vsock(cid=2))]), "vsock.cid"),
+    ("description a number", lambda: Flake(guests=[vm()], description=3), "description"),  # type: ignore[arg-type]
+]
+
+
+@pytest.mark.parametrize(
+    ("make", "field"), [c[1:] for c in API_CASES], ids=[c[0] for c in API_CASES]
+)
+def test_api_refuses_before_writing(project: Path, make: Callable[[], Flake], field: str) -> None:
+    before = snapshot(project)
+    with pytest.raises(NixgenError) as caught:
+        flake = make()
+        validate(flake)
+        write_project(flake, project, source="nixgen.toml")
+    assert field in str(caught.value)
+    assert snapshot(project) == before
+    # write_project refuses it on its own too, without validate first.
+    try:
+        flake = make()
+    except NixgenError:
+        return
+    with pytest.raises(NixgenError) as caught:
+        write_project(flake, project, source="nixgen.toml")
+    assert field in str(caught.value)
+    assert snapshot(project) == before
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: Nix(""),
+        lambda: Nix("   "),
+        lambda: Nix(3),  # type: ignore[arg-type]
+    ],
+    ids=["empty", "blank", "not text"],
+)
+def test_nix_needs_an_expression(make: Callable[[], Nix]) -> None:
+    with pytest.raises(NixgenError, match=r"Nix\.text"):
+        make()
+
+
+def test_write_project_onto_a_file(project: Path) -> None:
+    target = project / "flake.nix"
+    before = snapshot(project)
+    with pytest.raises(NixgenError, match="is a file, not a folder"):
+        write_project(Flake(guests=[vm()]), target)
+    assert snapshot(project) == before
+
+
+def test_write_project_when_vms_is_a_file(tmp_path: Path) -> None:
+    (tmp_path / "vms").write_text("not a folder")
+    before = snapshot(tmp_path)
+    with pytest.raises(NixgenError, match="vms: is a file"):
+        write_project(Flake(guests=[vm()]), tmp_path)
+    assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("given", ["str", "Path"])
+def test_load_flake_file_of_a_missing_path(tmp_path: Path, given: str) -> None:
+    path = tmp_path / "nixgen.toml"
+    with pytest.raises(NixgenError, match=r"nixgen\.toml: no such file"):
+        load_flake_file(str(path) if given == "str" else path)
+
+
+def test_load_flake_file_of_a_folder(tmp_path: Path) -> None:
+    with pytest.raises(NixgenError, match="cannot be read"):
+        load_flake_file(tmp_path)
+
+
+# ----------------------------------------------------------------- nixgen.toml
+
+GUEST = '[guests.vm]\nusers = [{ name = "root", sshKeys = ["' + KEY + '"] }]\n'
+
+TOML_CASES: list[tuple[str, bytes, str]] = [
+    ("guest named default", b"[guests.default]\n", 'guests["default"].name'),
+    ("kernelParams a string", (GUEST + 'kernelParams = "quiet"\n').encode(), "kernelParams"),
+    ("packages a string", (GUEST + 'packages = "htop"\n').encode(), "packages"),
+    ("modules a string", (GUEST + 'modules = "./m.nix"\n').encode(), "modules"),
+    ("_nix that does not parse", (GUEST + 'nixos.x = { _nix = "1 +" }\n').encode(), '["x"]'),
+    ("empty _nix", (GUEST + 'nixos.x = { _nix = "" }\n').encode(), '["x"]'),
+    ("_nix in packages", (GUEST + 'packages = [{ _nix = "(" }]\n').encode(), "packages[0]"),
+    (
+        "module escaping the project",
+        (GUEST + 'modules = ["../../etc/passwd"]\n').encode(),
+        "modules[0]",
+    ),
+    ("nesting 150 deep", (GUEST + "nixos.d = " + "[" * 150 + "]" * 150 + "\n").encode(), '["d"]'),
+    (
+        "nesting 2000 deep",
+        (GUEST + "nixos.d = " + "[" * 2000 + "]" * 2000 + "\n").encode(),
+        "nixgen.toml",
+    ),
+    ("not UTF-8", GUEST.encode() + b'nixos.s = "caf\xe9"\n', "nixgen.toml:3"),
+    ("binary", b"\x7fELF\x02\x01\x01\x00\x00\x00\xff\xfe", "nixgen.toml"),
+    ("TOML syntax", (GUEST + "mem = \n").encode(), "nixgen.toml"),
+    (
+        "clear-text password",
+        b'[guests.vm]\nusers = [{ name = "root", hashedPassword = "hunter2" }]\n',
+        "hashedPassword",
+    ),
+    (
+        "ssh key with a newline",
+        (
+            '[guests.vm]\nusers = [{ name = "root", sshKeys = ["' + KEY + "\\n" + KEY + '"] }]\n'
+        ).encode(),
+        "sshKeys[0]",
+    ),
+    ("kernel parameter with a space", (GUEST + 'kernelParams = ["a b"]\n').encode(), "[0]"),
+    (
+        "volume image with a quote",
+        (
+            GUEST + '[[guests.vm.volumes]]\nimage = "x\'y.img"\nmountPoint = "/v"\nsize = 8\n'
+        ).encode(),
+        "volumes[0].image",
+    ),
+    ("unknown key", (GUEST + "memm = 1\n").encode(), "memm"),
+    ("unknown hypervisor", (GUEST + 'hypervisor = "qmeu"\n').encode(), "hypervisor"),
+    ("mem a string", (GUEST + 'mem = "big"\n').encode(), "mem"),
+    ("mem beyond 64 bits", (GUEST + "nixos.big = 99999999999999999999\n").encode(), '["big"]'),
+    ("name inside the table", (GUEST + 'name = "other"\n').encode(), "name"),
+    ("guest not a table", b"[guests]\nvm = 3\n", 'guests["vm"]'),
+    ("default naming no guest", (b'default = "nope"\n' + GUEST.encode()), "default"),
+    (
+        "nixos reaching the host name",
+        (GUEST + 'nixos."networking.hostName" = "x"\n').encode(),
+        "nixos",
+    ),
+    ("NUL in a string", (GUEST + 'nixos.s = "a\\u0000b"\n').encode(), '["s"]'),
+    ("guest name with a space", b'[guests."bad name"]\n', "bad name"),
+    ("extra with a modelled key", (GUEST + "extra = { mem = 1 }\n").encode(), 'extra["mem"]'),
+    ("vsock cid reserved", (GUEST + "vsock = { cid = 1 }\n").encode(), "vsock.cid"),
+    ("empty input url", (GUEST + '[inputs]\nnixpkgs = ""\nmicrovm = "x"\n').encode(), "url"),
+    (
+        "interface id too long",
+        (GUEST + '[[guests.vm.interfaces]]\ntype = "tap"\nid = "' + "a" * 16 + '"\n').encode(),
+        "interfaces[0].id",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "field"), [c[1:] for c in TOML_CASES], ids=[c[0] for c in TOML_CASES]
+)
+@pytest.mark.parametrize("command", ["render", "check"])
+def test_nixgen_toml_refused_by_render_and_check(
+    project: Path, text: bytes, field: str, command: str
+) -> None:
+    (project / "nixgen.toml").write_bytes(text)
+    before = snapshot(project)
+    args = (
+        [command, str(project)]
+        if command == "render"
+        else [command, "--no-eval", "-f", str(project)]
+    )
+    code, output = run(*args)
+    assert code == 1, output
+    assert field in output
+    assert "Traceback" not in output
+    assert snapshot(project) == before
