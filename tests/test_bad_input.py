@@ -9,7 +9,11 @@ the folder is byte-identical afterwards (nixgen's own lock in .nixgen/ aside).
 
 from __future__ import annotations
 
+import os
+import resource
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,6 +23,7 @@ from click.testing import CliRunner
 
 from nixgen import (
     Flake,
+    FlakeFile,
     Interface,
     MicroVM,
     NixgenError,
@@ -354,3 +359,204 @@ def test_nixgen_toml_refused_by_render_and_check(
     assert field in output
     assert "Traceback" not in output
     assert snapshot(project) == before
+
+
+# ----------------------------------------------------------------- the command line
+
+CLI_CASES: list[tuple[str, tuple[str, ...], str]] = [
+    ("rename to a name with a space", ("rename", "vm", "bad name"), "bad name"),
+    ("rename to default", ("rename", "vm", "default"), "default"),
+    ("rename to a name ending in -", ("rename", "vm", "vm-"), "vm-"),
+    ("add a guest with a space", ("add", "x y"), "x y"),
+    ("add a guest named default", ("add", "default"), "default"),
+    ("set mem to a string", ("set", "vm", 'microvm.mem="big"'), "mem"),
+    ("set kernelParams to a string", ("set", "vm", 'microvm.kernelParams="quiet"'), "kernelParams"),
+    (
+        "set a kernel parameter with a space",
+        ("set", "vm", 'microvm.kernelParams=[ "a b" ]'),
+        "kernelParams[0]",
+    ),
+    ("set an unknown hypervisor", ("set", "vm", 'microvm.hypervisor="qmeu"'), "hypervisor"),
+    ("set vcpu to zero", ("set", "vm", "microvm.vcpu=0"), "vcpu"),
+    ("set the host name", ("set", "vm", 'networking.hostName="x"'), "hostName"),
+    (
+        "set a volume image with a quote",
+        ("set", "vm", 'microvm.volumes=[ { image = "x\'y.img"; mountPoint = "/v"; size = 8; } ]'),
+        "volumes[0].image",
+    ),
+    ("set on a guest that does not exist", ("set", "nope", "microvm.mem=1024"), "nope"),
+    ("unset on a guest that does not exist", ("unset", "nope", "microvm.mem"), "nope"),
+    ("rm a guest that does not exist", ("rm", "nope"), "nope"),
+    ("set without a value", ("set", "vm", "microvm.mem"), "microvm.mem"),
+]
+
+
+@pytest.mark.parametrize("args", [c[1] for c in CLI_CASES], ids=[c[0] for c in CLI_CASES])
+def test_cli_edit_refused(project: Path, args: tuple[str, ...]) -> None:
+    field = next(c[2] for c in CLI_CASES if c[1] == args)
+    before = snapshot(project)
+    code, output = run(*args, "-f", str(project))
+    assert code in (1, 2), output
+    assert field in output
+    assert "Traceback" not in output
+    assert snapshot(project) == before
+
+
+def test_render_when_vms_is_a_file(project: Path) -> None:
+    shutil.rmtree(project / "vms")
+    (project / "vms").write_text("a file\n")
+    before = snapshot(project)
+    code, output = run("render", str(project))
+    assert code == 1 and "vms: is a file" in output and "Traceback" not in output
+    assert snapshot(project) == before
+
+
+def test_init_refuses_other_content_and_a_file(project: Path, tmp_path: Path) -> None:
+    (project / "vms" / "vm.nix").write_text("{ }\n")
+    before = snapshot(project)
+    code, output = run("init", str(project), "--name", "vm")
+    assert code == 1 and "vms/vm.nix" in output and "refusing" in output
+    assert snapshot(project) == before
+    target = tmp_path / "a-file"
+    target.write_text("x")
+    code, output = run("init", str(target))
+    assert code != 0 and "a-file" in output and "Traceback" not in output
+    assert target.read_text() == "x"
+
+
+def test_init_refuses_a_bad_guest_name(tmp_path: Path) -> None:
+    code, output = run("init", str(tmp_path / "p"), "--name", "bad name")
+    assert code == 1 and "bad name" in output
+    assert not (tmp_path / "p").exists() or snapshot(tmp_path / "p") == {}
+
+
+def _limited(seconds: float = 60) -> dict[str, Any]:
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).parent.parent))
+    return {"env": env, "capture_output": True, "text": True, "timeout": seconds}
+
+
+def test_file_size_limit_is_a_message_and_exit_3(project: Path) -> None:
+    """A write beyond RLIMIT_FSIZE (EFBIG): the message says so, no traceback,
+    the old files stay (the write is atomic) and no temp file is left."""
+    text = (project / "nixgen.toml").read_text()
+    (project / "nixgen.toml").write_text(text.replace("mem = 512", "mem = 1024"))
+    before = snapshot(project)
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (512, 512))
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "nixgen", "render", str(project)],
+        preexec_fn=limit,
+        **_limited(),
+    )
+    assert proc.returncode == 3, proc.stderr
+    assert "file-size limit" in proc.stderr and "Traceback" not in proc.stderr
+    assert snapshot(project) == before
+
+
+def test_non_utf8_toml_through_the_cli_is_a_message(project: Path) -> None:
+    (project / "nixgen.toml").write_bytes(b'[guests.vm]\nnixos.x = "\xff"\n')
+    before = snapshot(project)
+    for args in (["render", str(project)], ["set", "vm", "microvm.mem=1024", "-f", str(project)]):
+        code, output = run(*args)
+        assert code == 1, output
+        assert "nixgen.toml" in output and "UTF-8" in output and "Traceback" not in output
+        assert snapshot(project) == before
+
+
+# ----------------------------------------------------------------- hand-written flakes
+
+
+@pytest.fixture
+def split(tmp_path: Path) -> Path:
+    """A hand-written flake (no nixgen.toml) with its guests' modules in vms/."""
+    folder = tmp_path / "split"
+    shutil.copytree(CORPUS / "split", folder)
+    return folder
+
+
+HAND_CASES: list[tuple[str, tuple[str, ...], str]] = [
+    ("rename to a name with a space", ("rename", "db", "bad name"), "bad name"),
+    ("rename to default", ("rename", "db", "default"), "default"),
+    ("add a guest named default", ("add", "default"), "default"),
+    ("set mem to a string", ("set", "db", 'microvm.mem="big"'), "mem"),
+    ("set kernelParams to a string", ("set", "db", 'microvm.kernelParams="quiet"'), "kernelParams"),
+    (
+        "set a clear-text password",
+        ("set", "db", 'users.users.root.hashedPassword="hunter2"'),
+        "hashedPassword",
+    ),
+    (
+        "set a volume image with a command",
+        ("set", "db", 'microvm.volumes=[ { image = "$(id).img"; mountPoint = "/v"; size = 8; } ]'),
+        "image",
+    ),
+    (
+        "set an interface id too long",
+        ("set", "db", 'microvm.interfaces=[ { type = "tap"; id = "aaaaaaaaaaaaaaaa"; } ]'),
+        "interfaces[0].id",
+    ),
+]
+
+
+@pytest.mark.parametrize("args", [c[1] for c in HAND_CASES], ids=[c[0] for c in HAND_CASES])
+def test_hand_written_flake_edit_refused(split: Path, args: tuple[str, ...]) -> None:
+    field = next(c[2] for c in HAND_CASES if c[1] == args)
+    before = snapshot(split)
+    code, output = run(*args, "-f", str(split))
+    assert code in (1, 2), output
+    assert field in output and "Traceback" not in output
+    assert snapshot(split) == before
+
+
+def test_syntax_error_in_a_module_stops_set(split: Path) -> None:
+    """The setting must not land in flake.nix beside a module that does not parse."""
+    with (split / "vms" / "db.nix").open("a") as module:
+        module.write("{ broken\n")
+    before = snapshot(split)
+    code, output = run("set", "db", "microvm.mem=1024", "-f", str(split))
+    assert code == 1
+    assert "vms/db.nix" in output and "syntax error" in output
+    assert snapshot(split) == before
+
+
+def test_syntax_error_in_flake_nix(split: Path) -> None:
+    (split / "flake.nix").write_text((split / "flake.nix").read_text() + "}\n")
+    before = snapshot(split)
+    code, output = run("set", "db", "microvm.mem=1024", "-f", str(split))
+    assert code == 1 and "flake.nix:" in output and "Traceback" not in output
+    assert snapshot(split) == before
+
+
+def test_non_utf8_flake_nix(split: Path) -> None:
+    (split / "flake.nix").write_bytes((split / "flake.nix").read_bytes() + b"# caf\xe9\n")
+    before = snapshot(split)
+    code, output = run("set", "db", "microvm.mem=1024", "-f", str(split))
+    assert code == 1 and "UTF-8" in output and "flake.nix" in output
+    assert snapshot(split) == before
+
+
+def test_flakefile_api_refuses_a_bad_guest(split: Path) -> None:
+    before = snapshot(split)
+    flake = FlakeFile.load(split)
+    for bad, field in (
+        (MicroVM(name="default"), "default"),
+        (MicroVM(name="x", kernel_params="quiet"), "kernelParams"),
+        (MicroVM(name="x", modules=["../../etc/passwd"]), "modules[0]"),  # type: ignore[list-item]
+    ):
+        with pytest.raises(NixgenError) as caught:
+            flake.add(bad)
+            flake.save()
+        assert field in str(caught.value)
+    assert snapshot(split) == before
+
+
+def test_flakefile_load_of_a_missing_path(tmp_path: Path) -> None:
+    with pytest.raises(NixgenError, match="no such file"):
+        FlakeFile.load(str(tmp_path / "nowhere"))
+
+
+def test_the_table_has_more_than_80_kinds() -> None:
+    kinds = len(API_CASES) + len(TOML_CASES) + len(CLI_CASES) + len(HAND_CASES)
+    assert kinds >= 80, kinds
