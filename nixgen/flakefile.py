@@ -1323,7 +1323,12 @@ class _Edit:
         """
         toml = self.files.toml
         old_toml = self.old_toml
-        if toml is None or old_toml is None or toml == old_toml:
+        if toml is None or old_toml is None:
+            return
+        if toml == old_toml:
+            # nixgen.toml did not change (`unset` of what it leaves out, such as
+            # an always-written mem): the flake must still say what it renders.
+            self._refuse_unsayable(toml, _render(toml))
             return
         old_files = _render(old_toml)
         new_files = _render(toml)
@@ -1349,12 +1354,16 @@ class _Edit:
         self._rerender(old_files, new_files)
         self.reread()
         self._fresh_sharing()
+        self._refuse_unsayable(toml, new_files)
+
+    def _refuse_unsayable(self, toml: Flake, new_files: Mapping[PurePosixPath, str]) -> None:
+        """Each requested change must be what nixgen.toml renders, or it is refused."""
         for name, changes in self.requested.items():
             rendered = _guest_settings(new_files, toml, name)
             for key in changes:
                 current = self._current(name, key)
                 want = rendered.get(key, UNSET)
-                if current != want and not (changes.get(key) is UNSET and current is UNSET):
+                if current != want:
                     raise FlakeEditError(
                         f"{SOURCE_NAME} cannot say `{key}` the way the flake now does "
                         f"({_show(current)} in the flake, {_show(want)} from {SOURCE_NAME})",
