@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
 import stat
 import subprocess
@@ -244,3 +246,86 @@ def test_render_under_the_lock_waits_for_the_writer(tmp_path: Path) -> None:
     thread.join()
     assert order == ["edit", "render"]
     assert "mem = 768" in (root / "vms" / "vm.nix").read_text()
+
+
+# ----------------------------------------------------------------- full disks, read-only folders
+
+_IN_NAMESPACE = """
+import hashlib, json, os, subprocess, sys
+from pathlib import Path
+from nixgen.project import init_project
+
+kind, base = sys.argv[1], Path(sys.argv[2])
+project = base / "p"
+if kind == "full":
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(base)], check=True)
+init_project(project, name="vm", git_add=False)
+toml = project / "nixgen.toml"
+toml.write_text(toml.read_text().replace("mem = 512", "mem = 1024"))
+if kind == "full":
+    fd = os.open(base / "filler", os.O_WRONLY | os.O_CREAT)
+    try:
+        while True:
+            os.write(fd, b"x" * 1024)
+    except OSError:
+        pass
+    os.close(fd)
+else:
+    subprocess.run(["mount", "--bind", str(project), str(project)], check=True)
+    subprocess.run(["mount", "-o", "remount,ro,bind", str(project)], check=True)
+
+def files():
+    return {
+        str(p.relative_to(project)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(project.rglob("*")) if p.is_file() and ".nixgen" not in p.parts
+    }
+
+before = files()
+proc = subprocess.run([sys.executable, "-m", "nixgen", "render", str(project)],
+                      capture_output=True, text=True)
+print(json.dumps({"code": proc.returncode, "stderr": proc.stderr,
+                  "same": files() == before, "names": sorted(files())}))
+"""
+
+
+def _private_mounts() -> bool:
+    if sys.platform != "linux" or shutil.which("unshare") is None:
+        return False
+    probe = subprocess.run(
+        ["unshare", "-m", "mount", "-t", "tmpfs", "tmpfs", "/mnt"],
+        capture_output=True,
+        check=False,
+    )
+    return probe.returncode == 0
+
+
+needs_mounts = pytest.mark.skipif(
+    not _private_mounts(),
+    reason="needs root and `unshare -m` to mount a small tmpfs or a read-only bind "
+    "(run the suite as root, as scripts/test.sh and CI do)",
+)
+
+
+@needs_mounts
+@pytest.mark.parametrize(
+    ("kind", "words"),
+    [("full", "No space left on device"), ("read-only", "Read-only file system")],
+)
+def test_full_disk_and_read_only_folder_are_a_message_and_exit_3(
+    tmp_path: Path, kind: str, words: str
+) -> None:
+    proc = subprocess.run(
+        ["unshare", "-m", sys.executable, "-c", _IN_NAMESPACE, kind, str(tmp_path)],
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["code"] == 3, result["stderr"]
+    assert words in result["stderr"] and "hint:" in result["stderr"]
+    assert "Traceback" not in result["stderr"]
+    assert result["same"]  # the old files stand, whole
+    assert not any(n.endswith(".tmp") for n in result["names"])  # no temp file left
