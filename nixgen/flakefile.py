@@ -986,6 +986,10 @@ class _Edit:
     def add(self, vm: MicroVM) -> None:
         name = vm.name
         _refuse_bad_name(name)
+        # The guest as given: what it says may not all be read back (module paths).
+        errors = [p for p in check(vm) if not p.warning]
+        if errors:
+            raise ValidationError(errors)
         self._refuse_taken(name)
         doc = self.flake_doc
         guests = list(self.found.guests)

@@ -25,7 +25,7 @@ from nixgen.render import (
     atomic_write,
     render_files,
     verbatim_problems,
-    write_project,
+    write_validated,
 )
 from nixgen.starters import Choices, build_template
 from nixgen.validate import check, validate
@@ -137,7 +137,7 @@ class Project:
         """
         with project_lock(self.root):
             flake, _ = self.check()
-            result = write_project(flake, self.root, force=force, source=SOURCE_NAME)
+            result = write_validated(flake, self.root, force=force, source=SOURCE_NAME)
             track(self.root, created=result.written, removed=result.removed)
         return result
 

@@ -413,12 +413,19 @@ def flake_nix(flake: Flake, *, source: str | None = None) -> str:
 def render_files(flake: Flake, *, source: str | None = None) -> dict[PurePosixPath, str]:
     """Every generated file, by path relative to the project folder.  Pure.
 
-    Networks are planned first (:func:`nixgen.network.plan_networks`); a plan
-    with errors raises :class:`ValidationError` (``validate`` reports the same).
+    Values of the wrong type and verbatim Nix that does not parse raise
+    :class:`ValidationError`.  Networks are planned first
+    (:func:`nixgen.network.plan_networks`); a plan with errors raises
+    :class:`ValidationError` (``validate`` reports the same).
     """
     wrong = type_errors(flake) or verbatim_problems(flake)
     if wrong:
         raise ValidationError(wrong, source=source)
+    return _render(flake, source)
+
+
+def _render(flake: Flake, source: str | None) -> dict[PurePosixPath, str]:
+    """:func:`render_files` of a flake whose types were checked."""
     files = {PurePosixPath("flake.nix"): flake_nix(flake, source=source)}
     inputs = bool(_extra_inputs(flake))
     plan = plan_networks(flake) if flake.hosts else NetworkPlan()
@@ -504,9 +511,20 @@ def write_project(
     invalid one raises :class:`ValidationError` and nothing is written.
     A file that cannot be read or written raises :class:`~nixgen.errors.FileError`.
     """
-    directory = Path(directory)
     validate(flake, source=source)  # every door checks: nothing invalid is written
-    rendered = render_files(flake, source=source)
+    return write_validated(flake, directory, force=force, source=source)
+
+
+def write_validated(
+    flake: Flake, directory: Path | str, *, force: bool = False, source: str | None = None
+) -> RenderResult:
+    """:func:`write_project` of a flake the caller has just validated
+    (:meth:`nixgen.project.Project.render`): the checks are not run twice."""
+    directory = Path(directory)
+    broken = verbatim_problems(flake)
+    if broken:
+        raise ValidationError(broken, source=source)
+    rendered = _render(flake, source)
     _make_folder(directory)
     with project_lock(directory):
         try:

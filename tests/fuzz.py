@@ -84,7 +84,7 @@ def emitted_or_refused(values: list[Any]) -> tuple[list[Any], str]:
     kept = []
     for value in values:
         try:
-            to_nix(value)
+            to_nix([value])  # as it will stand: inside the batch's list
         except NixEmitError:
             continue  # refused with nixgen's own error: fine
         kept.append(value)

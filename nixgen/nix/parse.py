@@ -28,6 +28,7 @@ import attrs
 from tree_sitter import Language, Node, Parser, Query, QueryCursor, Tree
 
 from nixgen.errors import NixgenError, NixPathError, NixSyntaxError, UnsupportedSyntaxError
+from nixgen.files import new_file_mode
 from nixgen.nix.emit import Nix
 
 __all__ = [
@@ -282,6 +283,8 @@ class Document:
                 os.fsync(out.fileno())
             if target.exists():
                 Path(tmp).chmod(target.stat().st_mode & 0o7777)
+            else:
+                Path(tmp).chmod(new_file_mode())  # mkstemp's 0600 is not the umask's
             Path(tmp).replace(target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
