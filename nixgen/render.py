@@ -17,10 +17,12 @@ by hand, which it recognises by the checksum in their header.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
 import tempfile
+import typing
 from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path, PurePosixPath
@@ -41,8 +43,8 @@ from nixgen.errors import (
 from nixgen.files import clean_stale_temps, file_error, new_file_mode
 from nixgen.lock import project_lock
 from nixgen.model import Flake, Host, Input, Interface, MicroVM, Network, Nix
-from nixgen.model.convert import nix_values, option_values
-from nixgen.model.fields import option_name
+from nixgen.model.convert import NIX_KEY, nix_values, option_values
+from nixgen.model.fields import describe, option_name
 from nixgen.model.flake import MICROVM_CACHE, MICROVM_CACHE_KEY
 from nixgen.model.guest import NON_MICROVM_FIELDS
 from nixgen.network import NetworkPlan, guest_side, host_side, plan_networks
@@ -451,6 +453,7 @@ def verbatim_problems(flake: Flake) -> list[Problem]:
     """Verbatim expressions (``Nix("…")``, ``{ _nix = "…" }``) that are not one
     whole Nix expression: written as they are, they would break the file."""
     found: list[Problem] = []
+    # (path, value); only fields whose type can hold Nix are followed.
     stack: list[tuple[str, object]] = [
         (keyed(field, item.name), item)
         for field, cls in (("guests", MicroVM), ("hosts", Host))
@@ -463,23 +466,36 @@ def verbatim_problems(flake: Flake) -> list[Problem]:
             try:
                 to_nix(value)
             except NixEmitError as err:
-                found.append(
-                    Problem(
-                        path=path,
-                        message=err.message.split(": ", 1)[1],
-                        hint=err.hint or "",
-                        value=value.text,
-                    )
-                )
-        elif attrs.has(type(value)):
-            fields: Any = attrs.fields(type(value))  # type: ignore[arg-type]
-            for field in fields:
-                stack.append((f"{path}.{option_name(field)}", getattr(value, field.name)))
+                message = err.message.split(": ", 1)[1]
+                found.append(Problem(path, message, err.hint or "", value=value.text))
         elif isinstance(value, Mapping):
-            stack.extend((keyed(path, k), v) for k, v in value.items())
+            if set(value) == {NIX_KEY} and isinstance(value[NIX_KEY], str):
+                stack.append((path, Nix(value[NIX_KEY])))
+            else:
+                stack.extend((keyed(path, k), v) for k, v in value.items())
         elif isinstance(value, list | tuple):
             stack.extend((f"{path}[{i}]", v) for i, v in enumerate(value))
+        elif not isinstance(value, str | int | float | PurePosixPath) and value is not None:
+            model: Any = type(value)  # a class is hashable; typeshed does not say so
+            for name, option in _verbatim_fields(model):
+                stack.append((f"{path}.{option}", getattr(value, name)))
     return sorted(found, key=lambda p: p.path)
+
+
+@functools.cache
+def _verbatim_fields(cls: Any) -> tuple[tuple[str, str], ...]:
+    """The (attribute, option) of each field of a model class that can hold Nix."""
+    if not attrs.has(cls):
+        return ()
+    return tuple((i.name, i.option) for i in describe(cls) if _may_hold_nix(i.type))
+
+
+def _may_hold_nix(typ: object) -> bool:
+    if typ is Nix or typ is Any:
+        return True
+    if isinstance(typ, type):
+        return bool(_verbatim_fields(typ))
+    return any(_may_hold_nix(arg) for arg in typing.get_args(typ))
 
 
 # ----------------------------------------------------------------- writing
