@@ -53,6 +53,7 @@ from nixgen.errors import (
     ValidationError,
     keyed,
 )
+from nixgen.files import file_error
 from nixgen.gitutil import track
 from nixgen.lock import project_lock
 from nixgen.model import Flake, MicroVM, Nix
@@ -255,7 +256,8 @@ class FlakeFile:
         """Read a flake: a folder holding ``flake.nix``, or the file itself.
 
         Raises :class:`~nixgen.errors.NixSyntaxError` (file:line:column) when
-        flake.nix does not parse, ``FileNotFoundError`` when it is missing.
+        flake.nix does not parse, :class:`~nixgen.errors.ProjectError` when it
+        is missing, :class:`~nixgen.errors.FileError` when it cannot be read.
         """
         given = Path(path)
         flake = given / FLAKE_NAME if given.is_dir() else given
@@ -265,7 +267,10 @@ class FlakeFile:
                 f"{flake}: no such file",
                 hint="pass a folder holding flake.nix (--flake DIR), or the flake.nix itself",
             )
-        doc = Document.load(flake)
+        try:
+            doc = Document.load(flake)
+        except OSError as err:
+            raise file_error(err, flake, "cannot read the flake") from None
         files = _Files(root=flake.parent, flake=flake, docs={flake: doc})
         original: dict[Path, bytes | None] = {flake: doc.source}
         source = flake.parent / SOURCE_NAME

@@ -30,7 +30,7 @@ from nixgen.render import (
 from nixgen.starters import Choices, build_template
 from nixgen.validate import check, validate
 
-__all__ = ["InitResult", "Project", "init_project", "toml_text"]
+__all__ = ["InitResult", "Project", "init_project", "read_key_file", "toml_text"]
 
 _TOML_HEADER = """\
 # nixgen project: the guests of this flake, as data.
@@ -210,6 +210,20 @@ def init_project(
         if git_add:
             track(root, created=created)
     return InitResult(Project(root.resolve()), flake, created, warnings)
+
+
+def read_key_file(path: Path) -> str:
+    """The text of an SSH public key file (``--ssh-key``); its keys are checked by validate."""
+    try:
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise ProjectError(
+            f"{path}: is not a text file, so not an SSH public key",
+            hint="pass the .pub file (e.g. ~/.ssh/id_ed25519.pub), not the private key or "
+            "another file",
+        ) from None
+    except OSError as err:
+        raise file_error(err, path, "cannot read the key file") from None
 
 
 def _holds(path: Path, text: str) -> bool:

@@ -557,6 +557,30 @@ def test_flakefile_load_of_a_missing_path(tmp_path: Path) -> None:
         FlakeFile.load(str(tmp_path / "nowhere"))
 
 
+def test_flakefile_load_of_a_folder_named_flake_nix(tmp_path: Path) -> None:
+    (tmp_path / "flake.nix").mkdir()
+    with pytest.raises(NixgenError, match="flake.nix"):
+        FlakeFile.load(tmp_path / "flake.nix")
+    code, output = run("show", "-f", str(tmp_path))
+    assert code in (1, 3) and "flake.nix" in output and "Traceback" not in output
+
+
+def test_init_with_a_key_file_that_is_not_text(tmp_path: Path) -> None:
+    key = tmp_path / "id_ed25519"
+    key.write_bytes(b"\x00\xff\xfe openssh private key")
+    code, output = run("init", str(tmp_path / "p"), "--ssh-key", str(key))
+    assert code == 1 and "id_ed25519" in output and "not a text file" in output
+    assert not (tmp_path / "p" / "nixgen.toml").exists()
+
+
+def test_init_with_a_key_file_of_a_bad_key(tmp_path: Path) -> None:
+    key = tmp_path / "key.pub"
+    key.write_text("ssh-ed25519\n")
+    code, output = run("init", str(tmp_path / "p"), "--ssh-key", str(key))
+    assert code == 1 and "sshKeys[0]" in output and "Traceback" not in output
+    assert not (tmp_path / "p" / "nixgen.toml").exists()
+
+
 def test_the_table_has_more_than_80_kinds() -> None:
     kinds = len(API_CASES) + len(TOML_CASES) + len(CLI_CASES) + len(HAND_CASES)
     assert kinds >= 80, kinds
