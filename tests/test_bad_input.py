@@ -559,7 +559,7 @@ def test_flakefile_load_of_a_missing_path(tmp_path: Path) -> None:
 
 def test_flakefile_load_of_a_folder_named_flake_nix(tmp_path: Path) -> None:
     (tmp_path / "flake.nix").mkdir()
-    with pytest.raises(NixgenError, match="flake.nix"):
+    with pytest.raises(NixgenError, match=r"flake\.nix"):
         FlakeFile.load(tmp_path / "flake.nix")
     code, output = run("show", "-f", str(tmp_path))
     assert code in (1, 3) and "flake.nix" in output and "Traceback" not in output
