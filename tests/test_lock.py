@@ -143,6 +143,9 @@ def test_an_init_killed_between_files_is_completed_by_a_rerun(tmp_path: Path, wr
     root = tmp_path / "p"
     _kill_after_writes(root, writes, "init", str(root), "--name", "vm")
     assert not (root / "nixgen.toml").exists()  # written last: never a finished project
+    if (root / "flake.nix").exists():
+        code, output = run("render", str(root))
+        assert code == 1 and "run it again with the same options" in output
     code, output = run("init", str(root), "--name", "vm")
     assert code == 0, output
     reference = tmp_path / "ref"
