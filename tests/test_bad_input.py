@@ -557,6 +557,12 @@ def test_flakefile_load_of_a_missing_path(tmp_path: Path) -> None:
         FlakeFile.load(str(tmp_path / "nowhere"))
 
 
+def test_a_byte_order_mark_is_not_an_error(project: Path) -> None:
+    source = project / "nixgen.toml"
+    source.write_bytes(b"\xef\xbb\xbf" + source.read_bytes())
+    assert load_flake_file(source).guests[0].name == "vm"
+
+
 def test_flakefile_load_of_a_folder_named_flake_nix(tmp_path: Path) -> None:
     (tmp_path / "flake.nix").mkdir()
     with pytest.raises(NixgenError, match=r"flake\.nix"):

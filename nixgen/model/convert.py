@@ -761,7 +761,8 @@ def load_flake_file(path: Path | str) -> Flake:
             hint="check that it is a readable file (not a folder) and its permissions",
         ) from None
     try:
-        text = raw.decode("utf-8")
+        # A byte-order mark (some editors write one) is not part of the TOML.
+        text = raw.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as err:
         line = raw.count(b"\n", 0, err.start) + 1
         raise ValidationError(
