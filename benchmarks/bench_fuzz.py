@@ -66,12 +66,28 @@ def main() -> None:
             finally:
                 shutil.rmtree(project, ignore_errors=True)
 
+        @settings(
+            max_examples=examples // 5 or 1,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+        )
+        @given(st.lists(fuzz.edits("db"), min_size=1, max_size=4))
+        def hand_edits(commands: list[list[str]]) -> None:
+            flake = Path(tmp) / f"h{next(counter)}"
+            shutil.copytree(Path(__file__).parent.parent / "tests" / "corpus" / "split", flake)
+            try:
+                for args in commands:
+                    fuzz.check_edit(flake, args)
+            finally:
+                shutil.rmtree(flake, ignore_errors=True)
+
         if fuzz.NIX_INSTANTIATE is not None:
             timed("serializer vs real Nix", examples, serializer)
             timed("float signs vs real Nix", examples, float_signs)
         else:
             print("nix not found: serializer runs skipped (apt-get install nix-bin)")
         timed("edit commands (1-4 per example)", examples // 5 or 1, edits)
+        timed("edits of a hand-written flake", examples // 5 or 1, hand_edits)
 
 
 if __name__ == "__main__":

@@ -60,3 +60,14 @@ def test_edit_commands_succeed_whole_or_change_nothing(
     shutil.copytree(pristine, project, ignore=shutil.ignore_patterns(".nixgen"))
     for args in commands:
         fuzz.check_edit(project, args)
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(fuzz.edits("db"), min_size=1, max_size=3))
+def test_edits_of_a_hand_written_flake_succeed_whole_or_change_nothing(
+    tmp_path_factory: pytest.TempPathFactory, commands: list[list[str]]
+) -> None:
+    flake = tmp_path_factory.mktemp("hand") / "split"
+    shutil.copytree(Path(__file__).parent / "corpus" / "split", flake)
+    for args in commands:
+        fuzz.check_edit(flake, args)
