@@ -1,7 +1,8 @@
 """The fuzz tests of tests/test_fuzz.py, long: many more examples.
 
 Target (issue 10): the serializer refuses or round-trips every value through
-real Nix (-0.0, surrogates, deep nesting included), and every edit command
+real Nix (-0.0, surrogates, deep nesting included), the Python API raises
+nothing but NixgenErrors whatever the model holds, and every edit command
 either succeeds leaving a consistent project or changes nothing.  Prints how
 many examples ran and how long they took; a failure prints hypothesis's
 minimal example and exits 1.
@@ -48,6 +49,11 @@ def main() -> None:
     def float_signs(batch: list[float]) -> None:
         fuzz.check_float_signs(batch)
 
+    @many
+    @given(fuzz.junk_flakes())
+    def api(build: Callable[[], Any]) -> None:
+        fuzz.check_only_nixgen_errors(build)
+
     with tempfile.TemporaryDirectory() as tmp:
         pristine = Path(tmp) / "pristine"
         init_project(pristine, name="vm", git_add=False)
@@ -86,6 +92,7 @@ def main() -> None:
             timed("float signs vs real Nix", examples, float_signs)
         else:
             print("nix not found: serializer runs skipped (apt-get install nix-bin)")
+        timed("Python API: only NixgenErrors", examples, api)
         timed("edit commands (1-4 per example)", examples // 5 or 1, edits)
         timed("edits of a hand-written flake", examples // 5 or 1, hand_edits)
 

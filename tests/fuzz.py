@@ -7,19 +7,38 @@ benchmarks/bench_fuzz.py with many.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import attrs
 from click.testing import CliRunner
 from hypothesis import strategies as st
 
+from nixgen import (
+    Device,
+    Flake,
+    Interface,
+    MicroVM,
+    Nix,
+    NixgenError,
+    Share,
+    User,
+    Volume,
+    Vsock,
+    check,
+    render_files,
+    validate,
+)
 from nixgen.cli import cli
 from nixgen.errors import NixEmitError
 from nixgen.flakefile import FlakeFile
+from nixgen.model.guest import Graphics, QemuOptions
 from nixgen.nix.emit import to_nix
 from nixgen.nix.parse import Document
 from nixgen.project import Project
@@ -213,3 +232,77 @@ def check_edit(project: Path, args: list[str]) -> None:
     model = Project.at(project).load()
     assert sorted(flake.names()) == sorted(g.name for g in model.guests), args
     assert out_of_step(project) == [], args
+
+
+# ----------------------------------------------------------------- the Python API
+
+_junk_leaves = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-10, max_value=2**70),
+    st.floats(),
+    st.text(max_size=5),
+    st.binary(max_size=3),
+    st.just(Nix("pkgs.hello")),
+    st.just(Interface.user()),
+    st.builds(object),
+)
+junk = st.recursive(
+    _junk_leaves,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.dictionaries(st.one_of(st.text(max_size=3), st.integers()), inner, max_size=3),
+    ),
+    max_leaves=6,
+)
+_GUEST_FIELDS = [f.name for f in attrs.fields(MicroVM) if f.name != "name"]
+_PARTS: dict[type, str] = {
+    Interface: "interfaces",
+    Volume: "volumes",
+    Share: "shares",
+    User: "users",
+    Device: "devices",
+    Vsock: "vsock",
+    QemuOptions: "qemu",
+    Graphics: "graphics",
+}
+
+
+@st.composite
+def junk_flakes(draw: st.DrawFn) -> Callable[[], Flake]:
+    """A flake with wrong values in a few fields of a guest, of a part of it, or of
+    the flake; built lazily, since building may itself refuse."""
+    guest = draw(st.dictionaries(st.sampled_from(_GUEST_FIELDS), junk, max_size=3))
+    cls = draw(st.sampled_from(list(_PARTS)))
+    names = [f.name for f in attrs.fields(cls)]
+    part = draw(st.dictionaries(st.sampled_from(names), junk, max_size=3))
+    top = draw(
+        st.dictionaries(
+            st.sampled_from(["description", "default", "inputs", "binary_cache", "hosts"]),
+            junk,
+            max_size=2,
+        )
+    )
+
+    def build() -> Flake:
+        obj = cls(**part)
+        field = _PARTS[cls]
+        value = obj if field in ("vsock", "qemu", "graphics") else [obj]
+        return Flake(guests=[MicroVM(name="vm", **{**guest, field: value})], **top)
+
+    return build
+
+
+def check_only_nixgen_errors(build: Callable[[], Flake]) -> None:
+    """check, validate and render_files raise NixgenError or nothing, whatever the model holds."""
+    try:
+        flake = build()
+    except TypeError as err:
+        if "required" in str(err) or "unexpected keyword" in str(err):
+            return  # Python's own calling convention (a missing argument), not a value
+        raise
+    except NixgenError:
+        return
+    for call in (check, validate, render_files):
+        with contextlib.suppress(NixgenError):
+            call(flake)

@@ -71,3 +71,9 @@ def test_edits_of_a_hand_written_flake_succeed_whole_or_change_nothing(
     shutil.copytree(Path(__file__).parent / "corpus" / "split", flake)
     for args in commands:
         fuzz.check_edit(flake, args)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(fuzz.junk_flakes())
+def test_the_python_api_raises_only_nixgen_errors(build: Any) -> None:
+    fuzz.check_only_nixgen_errors(build)

@@ -472,7 +472,8 @@ class _Reader:
             if isinstance(value, typ):
                 self.check_object(value, path)
             else:
-                self.problem(path, f"expected {typ.__name__}", f"use {typ.__name__}(...)", value)
+                name = typ.__name__
+                self.problem(path, f"expected {name}", f"use {name}(...)", _shown(value))
             return
         origin, args = _shape(typ)
         if origin in (tuple, Sequence) and isinstance(value, tuple | list) and _is_model(args[0]):
@@ -484,6 +485,17 @@ class _Reader:
             if len(members) == 1 and isinstance(value, members[0]):
                 self.check_object(value, path)
                 return
+            if members and (isinstance(value, Mapping) or attrs.has(type(value))):
+                # A table is data-file spelling; in Python the model object is needed.
+                name = members[0].__name__
+                self.problem(path, f"expected {name}", f"use {name}(...)", _shown(value))
+                return
+        if attrs.has(type(value)) and not isinstance(value, Nix):
+            # A model object where none belongs (_plain would make a table of it).
+            self.problem(
+                path, f"expected {_type_name(typ)}, not {type(value).__name__}", "fix the value"
+            )
+            return
         # Everything else: the data-file rules, applied to the plain value.
         self.value(typ, _plain(value), path)
 
@@ -547,6 +559,13 @@ class _Reader:
             return self.table(data, path, self.free)
         items = [self.free(v, f"{path}[{i}]") for i, v in enumerate(data)]
         return _INVALID if any(v is _INVALID for v in items) else items
+
+
+def _shown(value: object) -> object:
+    """A value for "(got …)": plain values as they are, others by their type."""
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return type(value).__name__
 
 
 @functools.cache
