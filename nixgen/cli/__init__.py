@@ -1,23 +1,123 @@
 """The command line: thin commands over the library, one module per command group.
 
 Only this package prints.  Every command is a call a script can make through
-:mod:`nixgen` too.
+:mod:`nixgen` too.  A command's module is imported when that command runs
+(``nixgen --help`` imports none of them), so each command pays only for the
+parts of nixgen it uses.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 
 import click
 
-from nixgen import __version__
-from nixgen.cli import build, check, deploy, edit, init, render, run
-from nixgen.errors import NixgenError
-from nixgen.files import FileError, file_error
-from nixgen.lock import ProjectLockedError
+__all__ = ["COMMANDS", "cli", "main"]
 
-__all__ = ["cli", "main"]
+#: Each command: its module, the click command in it, and the first paragraph
+#: of its help (what ``nixgen --help`` lists; a test keeps it equal to the
+#: command's own).
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "add": (
+        "nixgen.cli.edit",
+        "add_command",
+        "Add guest NAME, shaped like the guests already in the flake.",
+    ),
+    "balloon": (
+        "nixgen.cli.run",
+        "balloon_command",
+        "Set guest NAME's memory balloon target to MB MiB (bin/microvm-balloon).",
+    ),
+    "build": (
+        "nixgen.cli.build",
+        "build_command",
+        "Build guests NAMES (default: all) in one nix call and list their artifacts.",
+    ),
+    "check": (
+        "nixgen.cli.check",
+        "check_command",
+        "Validate the guests, then evaluate them with nix without building.",
+    ),
+    "console": (
+        "nixgen.cli.run",
+        "console_command",
+        "Follow guest NAME's console (like tail -f); Ctrl-C leaves the guest running.",
+    ),
+    "deploy": (
+        "nixgen.cli.deploy",
+        "deploy_command",
+        "Deploy HOSTS (default: every host with a full configuration).",
+    ),
+    "hypervisors": (
+        "nixgen.cli.render",
+        "hypervisors_command",
+        "Print what each hypervisor supports (Markdown table).",
+    ),
+    "init": (
+        "nixgen.cli.init",
+        "init_command",
+        "Create a nixgen project (nixgen.toml, flake.nix, vms/) in DIRECTORY.",
+    ),
+    "list": (
+        "nixgen.cli.run",
+        "list_command",
+        "List every guest with its state, like microvm.nix's `microvm -l`.",
+    ),
+    "rename": (
+        "nixgen.cli.edit",
+        "rename_command",
+        "Rename guest OLD to NEW: its name, networking.hostName, runner package, own module file.",
+    ),
+    "render": (
+        "nixgen.cli.render",
+        "render_command",
+        "Validate nixgen.toml, then (re)write the flake files it generates.",
+    ),
+    "rm": (
+        "nixgen.cli.edit",
+        "rm_command",
+        "Remove guest NAME and its runner package (and its module file, if nixgen generated it).",
+    ),
+    "run": (
+        "nixgen.cli.run",
+        "run_command",
+        "Build guest NAME if needed and start it in the background.",
+    ),
+    "set": (
+        "nixgen.cli.edit",
+        "set_command",
+        "Set options of guest NAME, in place: KEY is an option path, VALUE a Nix literal.",
+    ),
+    "show": (
+        "nixgen.cli.edit",
+        "show_command",
+        "Show the guests of a flake and their settings, read without evaluating.",
+    ),
+    "status": (
+        "nixgen.cli.run",
+        "status_command",
+        "Show guests NAMES (default: all): state, pid, uptime, hypervisor, vcpu, mem, "
+        "and whether they are current, outdated or stale.",
+    ),
+    "stop": (
+        "nixgen.cli.run",
+        "stop_command",
+        "Stop guests NAMES: cleanly where the runner can, else by signals.",
+    ),
+    "unset": (
+        "nixgen.cli.edit",
+        "unset_command",
+        "Remove options of guest NAME: every binding that sets them (microvm.nix's default applies).",
+    ),
+    "update": (
+        "nixgen.cli.run",
+        "update_command",
+        "Rebuild guests NAMES (default: all) in one nix build and switch their `current` "
+        "runner; with --restart, restart those running an old runner.",
+    ),
+}
 
 
 # Exit codes, one per kind of failure (documented in docs/validation.md).
@@ -30,46 +130,90 @@ EXIT_INTERRUPTED = 130
 
 
 class _Group(click.Group):
-    """The one place that turns every failure into a message and an exit code:
-    a CLI user never sees a traceback (unless NIXGEN_DEBUG=1 asks for it)."""
+    """Loads each command from its module when it is asked for, and turns every
+    failure into a message and an exit code (:func:`_report`)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        spec = COMMANDS.get(cmd_name)
+        if spec is None:
+            return None
+        module, attribute, _ = spec
+        command = getattr(importlib.import_module(module), attribute)
+        assert isinstance(command, click.Command)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list from :data:`COMMANDS`, laid out as click lays out its own."""
+        names = self.list_commands(ctx)
+        if not names:
+            return
+        limit = formatter.width - 6 - max(len(name) for name in names)
+        # a bare stand-in command shortens each help the way the real one would
+        rows = [
+            (name, click.Command(name, help=COMMANDS[name][2]).get_short_help_str(limit))
+            for name in names
+        ]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
         except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
             raise
-        except ProjectLockedError as err:
-            click.echo(f"nixgen: {err}", err=True)
-            ctx.exit(EXIT_LOCKED)
-        except FileError as err:
-            click.echo(f"nixgen: {err}", err=True)
-            ctx.exit(EXIT_FILES)
-        except NixgenError as err:
-            click.echo(f"nixgen: {err}", err=True)
-            ctx.exit(EXIT_ERROR)
-        except OSError as err:
-            click.echo(f"nixgen: {file_error(err, doing='failed')}", err=True)
-            ctx.exit(EXIT_FILES)
         except Exception as err:
-            if os.environ.get("NIXGEN_DEBUG"):
-                raise
-            click.echo(
-                f"nixgen: internal error: {type(err).__name__}: {err}\n"
-                "  hint: this is a bug in nixgen; run again with NIXGEN_DEBUG=1 for the "
-                "traceback and report it",
-                err=True,
-            )
-            ctx.exit(EXIT_INTERNAL)
+            ctx.exit(_report(err))
+
+
+def _report(err: Exception) -> int:
+    """The one place that turns a failure into a message and an exit code: a CLI
+    user never sees a traceback (unless NIXGEN_DEBUG=1 asks for it)."""
+    # Imported only when something failed: the command line starts fast.
+    from nixgen.errors import FileError, NixgenError, ProjectLockedError
+    from nixgen.files import file_error
+
+    if isinstance(err, NixgenError):
+        click.echo(f"nixgen: {err}", err=True)
+        if isinstance(err, ProjectLockedError):
+            return EXIT_LOCKED
+        return EXIT_FILES if isinstance(err, FileError) else EXIT_ERROR
+    if isinstance(err, OSError):
+        click.echo(f"nixgen: {file_error(err, doing='failed')}", err=True)
+        return EXIT_FILES
+    if os.environ.get("NIXGEN_DEBUG"):
+        raise err
+    click.echo(
+        f"nixgen: internal error: {type(err).__name__}: {err}\n"
+        "  hint: this is a bug in nixgen; run again with NIXGEN_DEBUG=1 for the "
+        "traceback and report it",
+        err=True,
+    )
+    return EXIT_INTERNAL
+
+
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    from nixgen._version import __version__
+
+    click.echo(f"nixgen, version {__version__}")
+    ctx.exit()
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="nixgen")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_print_version,
+    help="Show the version and exit.",
+)
 def cli() -> None:
     """Declare NixOS micro-VM guests (microvm.nix) and get a readable flake."""
-
-
-for module in (init, check, render, build, run, edit, deploy):
-    module.register(cli)
 
 
 def main(argv: list[str] | None = None) -> None:

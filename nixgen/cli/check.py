@@ -7,9 +7,8 @@ from pathlib import Path
 
 import click
 
-from nixgen.build import evaluate
 from nixgen.cli import nixopts, output
-from nixgen.errors import GuestEvalError, NixInputError, ProjectError, ValidationError
+from nixgen.errors import ProjectError, ValidationError
 from nixgen.project import Project
 
 
@@ -66,6 +65,9 @@ def _evaluate(
         return "not evaluated (--no-eval)"
     if shutil.which("nix") is None:
         return "not evaluated: nix is not installed (apt-get install nix-bin, or see nixos.org)"
+    from nixgen.build import GuestEvalError, evaluate  # nix's side: not for --no-eval
+    from nixgen.nixcmd.errors import NixInputError
+
     nix = nixopts.make_nix(override_inputs, nix_option, nix_timeout)
     try:
         evaluate(directory, list(names) or None, nix=nix)
@@ -80,7 +82,3 @@ def _evaluate(
             click.secho(f"error: guest {name!r}: {error}", fg="red", err=True)
         raise click.exceptions.Exit(1) from None
     return "evaluated with nix"
-
-
-def register(group: click.Group) -> None:
-    group.add_command(check_command)

@@ -400,9 +400,3 @@ def rm_command(name: str, flake_dir: Path | None, dry_run: bool) -> None:
 def rename_command(old: str, new: str, flake_dir: Path | None, dry_run: bool) -> None:
     """Rename guest OLD to NEW: its name, networking.hostName, runner package, own module file."""
     _edit(flake_dir, dry_run, lambda flake: flake.rename(old, new))
-
-
-def register(group: click.Group) -> None:
-    for command in (show_command, set_command, unset_command, add_command, rm_command):
-        group.add_command(command)
-    group.add_command(rename_command)
