@@ -53,7 +53,7 @@ if TYPE_CHECKING:
         UnsupportedSyntaxError,
         ValidationError,
     )
-    from nixgen.flakefile import FlakeFile, GuestView
+    from nixgen.flake import FlakeFile, GuestView
     from nixgen.model import (
         CloudHypervisorOptions,
         CrosvmOptions,
@@ -139,7 +139,7 @@ _EXPORTS = {
     "Flake": "nixgen.model",
     "FileError": "nixgen.errors",
     "FlakeEditError": "nixgen.errors",
-    "FlakeFile": "nixgen.flakefile",
+    "FlakeFile": "nixgen.flake",
     "FlakesDisabledError": "nixgen.nixcmd.errors",
     "Fleet": "nixgen.deploy",
     "ForwardPort": "nixgen.model",
@@ -149,7 +149,7 @@ _EXPORTS = {
     "GuestLockedError": "nixgen.runtime.errors",
     "GuestNotRunningError": "nixgen.runtime.errors",
     "GuestRunningError": "nixgen.runtime.errors",
-    "GuestView": "nixgen.flakefile",
+    "GuestView": "nixgen.flake",
     "HandEditedError": "nixgen.errors",
     "Host": "nixgen.model",
     "HostReport": "nixgen.deploy",

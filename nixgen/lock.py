@@ -1,7 +1,7 @@
 """One lock per project folder, held from reading the files to writing them.
 
 Every call that changes project files (``render``, ``init``, the edit
-commands, :meth:`FlakeFile.save <nixgen.flakefile.FlakeFile.save>`) runs
+commands, :meth:`FlakeFile.save <nixgen.flake.FlakeFile.save>`) runs
 inside :func:`project_lock`, so two nixgen processes (or threads) never
 interleave a read-check-write: the second waits, then reads what the first
 wrote.  Without it, two ``nixgen set`` at once both succeed and one change is

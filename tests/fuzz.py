@@ -37,7 +37,7 @@ from nixgen import (
 )
 from nixgen.cli import cli
 from nixgen.errors import NixEmitError
-from nixgen.flakefile import FlakeFile
+from nixgen.flake import FlakeFile
 from nixgen.model.guest import Graphics, QemuOptions
 from nixgen.nix.emit import to_nix
 from nixgen.nix.parse import Document

@@ -25,7 +25,7 @@ from pathlib import Path, PurePosixPath
 import attrs
 
 from nixgen import Flake, MicroVM
-from nixgen.flakefile import FlakeFile
+from nixgen.flake import FlakeFile
 from nixgen.lock import project_lock
 from nixgen.project import Project, toml_text
 from nixgen.render import GUESTS_DIR, SOURCE_NAME, render_files
