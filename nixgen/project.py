@@ -27,6 +27,7 @@ from nixgen.render import (
     verbatim_problems,
     write_validated,
 )
+from nixgen.schema import Schema, known_schema
 from nixgen.starters import Choices, build_template
 from nixgen.validate import check, validate
 
@@ -99,10 +100,15 @@ class Project:
         with project_lock(self.root):
             atomic_write(self.source, toml_text(flake))
 
-    def check(self) -> tuple[Flake, list[Problem]]:
-        """Load and validate; returns the flake and its warnings, raises on errors."""
+    def check(self, *, schema: Schema | None = None) -> tuple[Flake, list[Problem]]:
+        """Load and validate; returns the flake and its warnings, raises on errors.
+
+        ``schema``: microvm.nix's options to check against (default: those of the
+        flake's locked microvm input when ``nixgen check`` has read them, else the
+        packaged ones; :func:`nixgen.lockschema.lock_schema` reads the flake's own)."""
         flake = self.load()
-        found = check(flake) + verbatim_problems(flake)
+        schema = schema or known_schema(self.root)
+        found = check(flake, schema=schema) + verbatim_problems(flake)
         errors = [p for p in found if not p.warning]
         warnings = [p for p in found if p.warning]
         if errors:

@@ -24,7 +24,6 @@ import re
 import tempfile
 import typing
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
@@ -42,6 +41,7 @@ from nixgen.errors import (
 from nixgen.files import clean_stale_temps, file_error, new_file_mode
 from nixgen.lock import project_lock
 from nixgen.model import Flake, Host, Input, Interface, MicroVM, Network, Nix
+from nixgen.model.attrpath import parse_attr_path
 from nixgen.model.convert import NIX_KEY
 from nixgen.model.fields import describe
 from nixgen.model.flake import MICROVM_CACHE, MICROVM_CACHE_KEY
@@ -271,13 +271,17 @@ def host_module(
         microvm["autostart"] = list(host.autostart)
     if host.state_dir is not None:
         microvm["stateDir"] = host.state_dir
-    sections: list[dict[str, Any]] = [{"microvm": microvm}]
+    # Free microvm.* settings (startupTimeout, a guest's extraModules, …) join
+    # the microvm section nixgen writes; the rest follow as their own section.
+    own = {k: v for k, v in host.nixos.items() if parse_attr_path(k)[0] == "microvm"}
+    free = {k: v for k, v in host.nixos.items() if k not in own}
+    sections: list[dict[str, Any]] = [merge_free_settings({"microvm": microvm}, {}, own)]
     if plan is None:
         guests = [
             MicroVM(name=n) for n in dict.fromkeys(g for n in host.networks for g in n.guests)
         ]
         plan = plan_networks(Flake(guests=guests, hosts=[host]))
-    settings = merge_free_settings({}, host_side(host, plan), host.nixos)
+    settings = merge_free_settings({}, host_side(host, plan), free)
     if settings:
         sections.append(settings)
     uses_nix = _has_nix([host.nixos])
@@ -645,6 +649,8 @@ def _write_all(files: Mapping[Path, str]) -> None:
         for path, text in files.items():
             atomic_write(path, text)
         return
+    from concurrent.futures import ThreadPoolExecutor  # only when writing many files
+
     with ThreadPoolExecutor(max_workers=_WRITERS) as pool:
         for _ in pool.map(lambda item: atomic_write(*item), files.items()):
             pass  # re-raises the first failure
