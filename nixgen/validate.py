@@ -961,8 +961,9 @@ def _guest_problems(vm: MicroVM, schema: Schema) -> tuple[tuple[Problem, ...], b
     only the guests it changed are new.
     """
     try:
-        # Free values are keyed by their repr too: `True == 1` in Python, not in Nix.
-        return _remembered_guest_problems(vm, schema, repr((vm.nixos, vm.extra)))
+        # Keyed by the repr too: `True == 1` (and hashes alike) in Python, but
+        # `vcpu = True` is a mistake that `vcpu = 1` is not, in any field.
+        return _remembered_guest_problems(vm, schema, repr(vm))
     except TypeError:  # a free value that cannot be hashed
         return _guest_problems_now(vm, schema)
 

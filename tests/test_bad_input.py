@@ -31,6 +31,7 @@ from nixgen import (
     User,
     Volume,
     Vsock,
+    check,
     load_flake_file,
     validate,
     write_project,
@@ -239,6 +240,13 @@ def test_api_refuses_before_writing(project: Path, make: Callable[[], Flake], fi
 def test_nix_needs_an_expression(make: Callable[[], Nix]) -> None:
     with pytest.raises(NixgenError, match=r"Nix\.text"):
         make()
+
+
+def test_a_remembered_check_does_not_pass_true_for_1() -> None:
+    """Checks are remembered per guest; True == 1 in Python, not in a guest's fields."""
+    assert check(MicroVM(name="vm", vcpu=1)) == []
+    problems = check(MicroVM(name="vm", vcpu=True))
+    assert [p.path for p in problems] == ['guests["vm"].vcpu']
 
 
 def test_write_project_onto_a_file(project: Path) -> None:
