@@ -70,6 +70,7 @@
             attrs
             click
             filelock
+            graphviz
             jinja2
             qemu-qmp
             rich

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from nixgen.errors import (
         FileError,
         FlakeEditError,
+        GraphError,
         HandEditedError,
         NixEditError,
         NixEmitError,
@@ -145,6 +146,7 @@ _EXPORTS = {
     "FlakesDisabledError": "nixgen.nixcmd.errors",
     "Fleet": "nixgen.deploy",
     "ForwardPort": "nixgen.model",
+    "GraphError": "nixgen.errors",
     "Graphics": "nixgen.model",
     "GuestError": "nixgen.runtime.errors",
     "GuestEvalError": "nixgen.build",
@@ -233,6 +235,7 @@ __all__ = [
     "FlakesDisabledError",
     "Fleet",
     "ForwardPort",
+    "GraphError",
     "Graphics",
     "GuestError",
     "GuestEvalError",

@@ -307,6 +307,10 @@ class FileError(NixgenError):
         super().__init__(f"{path}: {message}", hint=hint)
 
 
+class GraphError(NixgenError):
+    """A picture could not be drawn (nixgen.graph): Graphviz's ``dot`` is missing or failed."""
+
+
 #: Errors defined beside their domain, still importable from here (code
 #: written when every error lived in this module keeps working).
 _ELSEWHERE = {
