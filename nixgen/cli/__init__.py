@@ -177,8 +177,9 @@ def _report(err: Exception) -> int:
     """The one place that turns a failure into a message and an exit code: a CLI
     user never sees a traceback (unless NIXGEN_DEBUG=1 asks for it)."""
     # Imported only when something failed: the command line starts fast.
-    from nixgen.errors import FileError, NixgenError, ProjectLockedError
+    from nixgen.errors import FileError, NixgenError
     from nixgen.files import file_error
+    from nixgen.flake.errors import ProjectLockedError
 
     if isinstance(err, NixgenError):
         click.echo(f"nixgen: {err}", err=True)

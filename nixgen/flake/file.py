@@ -7,8 +7,9 @@ from pathlib import Path
 
 import attrs
 
-from nixgen.errors import FlakeEditError, Problem, ProjectError, ValidationError
+from nixgen.errors import Problem, ValidationError
 from nixgen.files import file_error
+from nixgen.flake.errors import FlakeEditError, ProjectError
 from nixgen.flake.guests import add_guest, remove_guest, rename_guest
 from nixgen.flake.state import (
     Files,
