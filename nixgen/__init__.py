@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     )
     from nixgen.deploy import DeployOptions, DeployReport, Fleet, HostReport
     from nixgen.errors import (
+        FileError,
         GraphError,
         NixEmitError,
         NixgenError,
@@ -45,7 +46,13 @@ if TYPE_CHECKING:
         ValidationError,
     )
     from nixgen.flake import FlakeFile, GuestView
-    from nixgen.flake.errors import FlakeEditError, HandEditedError, ProjectError, RenderError
+    from nixgen.flake.errors import (
+        FlakeEditError,
+        HandEditedError,
+        ProjectError,
+        ProjectLockedError,
+        RenderError,
+    )
     from nixgen.hostcheck import HostEvalError
     from nixgen.lockschema import LockSchemaError
     from nixgen.model import (
@@ -137,6 +144,7 @@ _EXPORTS = {
     "Device": "nixgen.model",
     "FirecrackerOptions": "nixgen.model",
     "Flake": "nixgen.model",
+    "FileError": "nixgen.errors",
     "FlakeEditError": "nixgen.flake.errors",
     "FlakeFile": "nixgen.flake",
     "FlakesDisabledError": "nixgen.nixcmd.errors",
@@ -181,6 +189,7 @@ _EXPORTS = {
     "PortEnd": "nixgen.model",
     "Problem": "nixgen.errors",
     "ProjectError": "nixgen.flake.errors",
+    "ProjectLockedError": "nixgen.flake.errors",
     "QMPCommandError": "nixgen.runtime.errors",
     "QMPConnectionError": "nixgen.runtime.errors",
     "QMPError": "nixgen.runtime.errors",
@@ -222,6 +231,7 @@ __all__ = [
     "DeployOptions",
     "DeployReport",
     "Device",
+    "FileError",
     "FirecrackerOptions",
     "Flake",
     "FlakeEditError",
@@ -268,6 +278,7 @@ __all__ = [
     "PortEnd",
     "Problem",
     "ProjectError",
+    "ProjectLockedError",
     "QMPCommandError",
     "QMPConnectionError",
     "QMPError",

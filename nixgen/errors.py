@@ -21,6 +21,7 @@ errors without an import cycle.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import attrs
@@ -42,6 +43,9 @@ if TYPE_CHECKING:  # the names below, for type checkers (explicit re-exports)
     )
     from nixgen.flake.errors import (
         ProjectError as ProjectError,
+    )
+    from nixgen.flake.errors import (
+        ProjectLockedError as ProjectLockedError,
     )
     from nixgen.flake.errors import (
         RenderError as RenderError,
@@ -242,6 +246,19 @@ class GraphError(NixgenError):
     """A picture could not be drawn (nixgen.graph): Graphviz's ``dot`` is missing or failed."""
 
 
+class FileError(NixgenError):
+    """Reading or writing a file failed (read-only file system, disk full, …).
+
+    ``path`` is the file, ``errno`` the operating system's error number
+    (see :func:`nixgen.files.file_error`, which every layer that writes files uses).
+    """
+
+    def __init__(self, path: Path | str, message: str, *, errno: int | None, hint: str) -> None:
+        self.path = Path(path)
+        self.errno = errno
+        super().__init__(f"{path}: {message}", hint=hint)
+
+
 #: Errors defined beside their domain, still importable from here (code
 #: written when every error lived in this module keeps working).
 _ELSEWHERE = {
@@ -269,7 +286,7 @@ _ELSEWHERE = {
         "nixgen.nix.errors",
     ),
     **dict.fromkeys(
-        ["FlakeEditError", "HandEditedError", "ProjectError", "RenderError"],
+        ["FlakeEditError", "HandEditedError", "ProjectError", "ProjectLockedError", "RenderError"],
         "nixgen.flake.errors",
     ),
     "LockSchemaError": "nixgen.lockschema",

@@ -17,10 +17,12 @@ by hand, which it recognises by the checksum in their header.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
 import tempfile
+import typing
 from collections.abc import Callable, Mapping, Sequence
 from importlib import resources
 from pathlib import Path, PurePosixPath
@@ -28,14 +30,19 @@ from typing import TYPE_CHECKING, Any, cast
 
 import attrs
 
-from nixgen.errors import ValidationError
+from nixgen.errors import NixEmitError, Problem, ValidationError, keyed
+from nixgen.files import clean_stale_temps, file_error, new_file_mode
 from nixgen.flake.errors import HandEditedError, RenderError
+from nixgen.lock import project_lock
 from nixgen.model import Flake, Host, Input, Interface, MicroVM, Network, Nix
 from nixgen.model.attrpath import parse_attr_path
+from nixgen.model.convert import NIX_KEY
+from nixgen.model.fields import describe
 from nixgen.model.flake import MICROVM_CACHE, MICROVM_CACHE_KEY
 from nixgen.network import NetworkPlan, guest_side, host_side, plan_networks
 from nixgen.nix.emit import attr_name, attr_path, bindings, selection, to_nix
 from nixgen.settings import guest_sections, merge_free_settings
+from nixgen.validate import type_errors, validate
 
 if TYPE_CHECKING:
     import jinja2
@@ -50,6 +57,7 @@ __all__ = [
     "may_replace",
     "rehash",
     "render_files",
+    "verbatim_problems",
     "write_project",
 ]
 
@@ -362,9 +370,19 @@ def flake_nix(flake: Flake, *, source: str | None = None) -> str:
 def render_files(flake: Flake, *, source: str | None = None) -> dict[PurePosixPath, str]:
     """Every generated file, by path relative to the project folder.  Pure.
 
-    Networks are planned first (:func:`nixgen.network.plan_networks`); a plan
-    with errors raises :class:`ValidationError` (``validate`` reports the same).
+    Values of the wrong type and verbatim Nix that does not parse raise
+    :class:`ValidationError`.  Networks are planned first
+    (:func:`nixgen.network.plan_networks`); a plan with errors raises
+    :class:`ValidationError` (``validate`` reports the same).
     """
+    wrong = type_errors(flake) or verbatim_problems(flake)
+    if wrong:
+        raise ValidationError(wrong, source=source)
+    return _render(flake, source)
+
+
+def _render(flake: Flake, source: str | None) -> dict[PurePosixPath, str]:
+    """:func:`render_files` of a flake whose types were checked."""
     files = {PurePosixPath("flake.nix"): flake_nix(flake, source=source)}
     inputs = bool(_extra_inputs(flake))
     plan = plan_networks(flake) if flake.hosts else NetworkPlan()
@@ -382,6 +400,55 @@ def render_files(flake: Flake, *, source: str | None = None) -> dict[PurePosixPa
         module = host_module(host, source=source, inputs=inputs, plan=plan)
         files[PurePosixPath(HOSTS_DIR) / f"{host.name}.nix"] = module
     return files
+
+
+def verbatim_problems(flake: Flake) -> list[Problem]:
+    """Verbatim expressions (``Nix("…")``, ``{ _nix = "…" }``) that are not one
+    whole Nix expression: written as they are, they would break the file."""
+    found: list[Problem] = []
+    # (path, value); only fields whose type can hold Nix are followed.
+    stack: list[tuple[str, object]] = [
+        (keyed(field, item.name), item)
+        for field, cls in (("guests", MicroVM), ("hosts", Host))
+        for item in getattr(flake, field)
+        if isinstance(item, cls)
+    ]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, Nix):
+            try:
+                to_nix(value)
+            except NixEmitError as err:
+                message = err.message.split(": ", 1)[1]
+                found.append(Problem(path, message, err.hint or "", value=value.text))
+        elif isinstance(value, Mapping):
+            if set(value) == {NIX_KEY} and isinstance(value[NIX_KEY], str):
+                stack.append((path, Nix(value[NIX_KEY])))
+            else:
+                stack.extend((keyed(path, k), v) for k, v in value.items())
+        elif isinstance(value, list | tuple):
+            stack.extend((f"{path}[{i}]", v) for i, v in enumerate(value))
+        elif not isinstance(value, str | int | float | PurePosixPath) and value is not None:
+            model: Any = type(value)  # a class is hashable; typeshed does not say so
+            for name, option in _verbatim_fields(model):
+                stack.append((f"{path}.{option}", getattr(value, name)))
+    return sorted(found, key=lambda p: p.path)
+
+
+@functools.cache
+def _verbatim_fields(cls: Any) -> tuple[tuple[str, str], ...]:
+    """The (attribute, option) of each field of a model class that can hold Nix."""
+    if not attrs.has(cls):
+        return ()
+    return tuple((i.name, i.option) for i in describe(cls) if _may_hold_nix(i.type))
+
+
+def _may_hold_nix(typ: object) -> bool:
+    if typ is Nix or typ is Any:
+        return True
+    if isinstance(typ, type):
+        return bool(_verbatim_fields(typ))
+    return any(_may_hold_nix(arg) for arg in typing.get_args(typ))
 
 
 # A guest's module is a pure function of immutable values: a render in the same process
@@ -486,18 +553,68 @@ class RenderResult:
 
 
 def write_project(
-    flake: Flake, directory: Path, *, force: bool = False, source: str | None = None
+    flake: Flake, directory: Path | str, *, force: bool = False, source: str | None = None
 ) -> RenderResult:
     """Render ``flake`` into ``directory``.
 
     Nothing is written unless every target is safe to replace: a file that
     nixgen did not generate, or generated and then edited by hand, stops the
     whole render with :class:`HandEditedError` (``force=True`` overwrites).
-    Each file is replaced atomically.  Modules of guests and hosts that are
+    Each file is replaced atomically, under the project lock
+    (:func:`nixgen.lock.project_lock`).  Modules of guests and hosts that are
     gone are removed when they are unedited; edited ones block the render, and
     with ``force=True`` they are kept (``RenderResult.kept``), never deleted.
+    The flake is validated first (:func:`nixgen.validate.validate`): an
+    invalid one raises :class:`ValidationError` and nothing is written.
+    A file that cannot be read or written raises :class:`~nixgen.errors.FileError`.
     """
-    files = {directory / rel: text for rel, text in render_files(flake, source=source).items()}
+    validate(flake, source=source)  # every door checks: nothing invalid is written
+    return write_validated(flake, directory, force=force, source=source)
+
+
+def write_validated(
+    flake: Flake, directory: Path | str, *, force: bool = False, source: str | None = None
+) -> RenderResult:
+    """:func:`write_project` of a flake the caller has just validated
+    (:meth:`nixgen.project.Project.render`): the checks are not run twice."""
+    directory = Path(directory)
+    broken = verbatim_problems(flake)
+    if broken:
+        raise ValidationError(broken, source=source)
+    rendered = _render(flake, source)
+    _make_folder(directory)
+    with project_lock(directory):
+        try:
+            return _write_files(rendered, directory, force=force)
+        except OSError as err:
+            raise file_error(err) from None
+
+
+def _make_folder(directory: Path) -> None:
+    if directory.exists() and not directory.is_dir():
+        raise RenderError(
+            f"{directory}: is a file, not a folder; nothing was written",
+            hint="pass the project folder (it holds flake.nix and nixgen.toml)",
+        )
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise file_error(err, directory, "cannot create the folder") from None
+
+
+def _write_files(
+    rendered: Mapping[PurePosixPath, str], directory: Path, *, force: bool
+) -> RenderResult:
+    files = {directory / rel: text for rel, text in rendered.items()}
+    for name in (GUESTS_DIR, HOSTS_DIR):
+        if (directory / name).exists() and not (directory / name).is_dir():
+            raise RenderError(
+                f"{directory / name}: is a file, but nixgen keeps its modules in this folder; "
+                "nothing was written",
+                hint=f"move the file away (nixgen writes {name}/<guest>.nix)",
+            )
+    for folder in {p.parent for p in files} | {directory}:
+        clean_stale_temps(folder)
     stale = [
         p
         for folder in (GUESTS_DIR, HOSTS_DIR)
@@ -509,12 +626,12 @@ def write_project(
     for path, text in files.items():
         if not path.exists():
             continue
-        current = path.read_text(encoding="utf-8")
+        current = _read_text(path)
         if current == text:
             unchanged[path] = None
         elif not may_replace(current) and not force:
             blocked.append(path)
-    edited_stale = [p for p in stale if not may_replace(p.read_text(encoding="utf-8"))]
+    edited_stale = [p for p in stale if not may_replace(_read_text(p))]
     if (blocked or edited_stale) and not force:
         raise HandEditedError([*blocked, *edited_stale])
     written = [path for path in files if path not in unchanged]
@@ -523,6 +640,14 @@ def write_project(
     for path in removed:
         path.unlink()
     return RenderResult(tuple(written), tuple(unchanged), tuple(removed), tuple(edited_stale))
+
+
+def _read_text(path: Path) -> str:
+    """A generated file's text; a file that is not UTF-8 was not written by nixgen."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        return path.read_bytes().decode("utf-8", "replace")
 
 
 def _write_all(files: Mapping[Path, str]) -> None:
@@ -554,7 +679,7 @@ def _write_all(files: Mapping[Path, str]) -> None:
             try:
                 mode = path.stat().st_mode & 0o7777
             except FileNotFoundError:
-                mode = 0o644
+                mode = new_file_mode()  # what open() would give it: the umask's
             os.chmod(tmp, mode)
             os.replace(tmp, path)
             del temps[path]
@@ -613,22 +738,38 @@ def _is_generated(path: Path) -> bool:
         return False
 
 
-def atomic_write(path: Path, text: str) -> None:
-    """Write ``text`` so that readers see the old file or the new one, never a mix."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+def atomic_write(path: Path, text: str, *, mode: int | None = None) -> None:
+    """Write ``text`` so that readers see the old file or the new one, never a mix.
+
+    A new file gets ``mode``, or what ``open()`` would give it (0666 less the
+    umask); a replaced file keeps its mode.  Failures raise
+    :class:`~nixgen.files.FileError`, and leave no temp file behind.
+    """
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
+        data = text.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise RenderError(
+            f"{path}: the text has a character UTF-8 cannot hold ({err.reason}); "
+            "nothing was written",
+            hint="remove lone surrogates (\\udXXX) from the values",
+        ) from None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as err:
+        raise file_error(err, path) from None
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         if path.exists():
             os.chmod(tmp, path.stat().st_mode & 0o7777)
         else:
-            os.chmod(tmp, 0o644)
+            os.chmod(tmp, new_file_mode() if mode is None else mode)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, OSError):
+            raise file_error(err, path) from None
         raise
-    if not path.exists():  # pragma: no cover - os.replace either succeeded or raised
-        raise RenderError(f"{path}: could not be written", hint="check the folder's permissions")

@@ -26,7 +26,7 @@ from nixgen.model.guest import NON_MICROVM_FIELDS
 from nixgen.network import plan_networks
 from nixgen.schema import NIXOS_NAMESPACES, Schema, Side, packaged_schema
 
-__all__ = ["check", "ssh_destination_problem", "validate"]
+__all__ = ["check", "ssh_destination_problem", "type_errors", "validate"]
 
 _HOSTNAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\Z")
 _MAC = re.compile(r"[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}\Z")
@@ -41,6 +41,27 @@ _IFNAME_MAX = 15  # Linux IFNAMSIZ - 1
 _IFNAME_BAD = re.compile(r"[,/:\s]")
 _TRANSLATE_IDS = ("--translate-uid", "--translate-gid")
 _OWN_NIXOS_KEYS = ("networking.hostName", "system.stateVersion", "microvm")
+# `packages.<system>.default` is the default runner: a guest cannot take its name.
+_RESERVED_NAMES = frozenset({"default"})
+_WHITESPACE = re.compile(r"\s")
+# What upstream's runner script can hold unquoted (it pastes volume images in).
+_SHELL_SAFE = re.compile(r"[A-Za-z0-9._+/@%:,=-]+\Z")
+# crypt(3) hashes ($id$[params$]salt$hash, or $2b$ for bcrypt), or a locked
+# password ("!" or "*" before an optional hash).
+_CRYPT_HASH = re.compile(r"[!*]?(\$[0-9a-z]+(\$[A-Za-z0-9./=,+-]*)+)?\Z")
+_SSH_KEY_TYPES = frozenset(
+    {
+        "ssh-ed25519",
+        "ssh-rsa",
+        "ssh-dss",
+        "ecdsa-sha2-nistp256",
+        "ecdsa-sha2-nistp384",
+        "ecdsa-sha2-nistp521",
+        "sk-ssh-ed25519@openssh.com",
+        "sk-ecdsa-sha2-nistp256@openssh.com",
+    }
+)
+_BASE64 = re.compile(r"[A-Za-z0-9+/]+={0,2}\Z")
 # Keys of a NixOS module that are not options.
 _MODULE_KEYS = frozenset({"imports", "disabledModules", "_file", "key"})
 # What nixgen writes for each of a host's guests (``microvm.vms.<name>.*``).
@@ -144,6 +165,7 @@ class _Checker:
             )
         self._groups(vm, at)
         self._nixos(vm, at)
+        self._unsafe_values(vm, at)
 
     def _sizes(self, vm: MicroVM, at: str, caps: Capabilities) -> None:
         hv = vm.hypervisor
@@ -487,14 +509,6 @@ class _Checker:
                     "use lower-case letters, digits, - and _",
                     user.name,
                 )
-            for j, key in enumerate(user.ssh_keys):
-                if not key.startswith(("ssh-", "ecdsa-", "sk-")):
-                    self.error(
-                        f"{at}.users[{i}].sshKeys[{j}]",
-                        "does not look like an SSH public key",
-                        "paste the line of your ~/.ssh/id_*.pub (it starts with ssh-…)",
-                        key[:40],
-                    )
         if vm.allow_empty_root_password:
             self.warn(
                 f"{at}.allowEmptyRootPassword",
@@ -556,6 +570,60 @@ class _Checker:
         else:
             hint = f"ignore this if a module you import declares {name}"
         self.warn(at, f"NixOS has no options under {name!r}", hint)
+
+    def _unsafe_values(self, vm: MicroVM, at: str) -> None:
+        """Values that would break the files, the runner's shell script or a login."""
+        if vm.name in _RESERVED_NAMES:
+            self.error(
+                f"{at}.name",
+                f"{vm.name!r} is reserved: packages.<system>.{vm.name} is the flake's "
+                "default runner",
+                "choose another name; `default` in nixgen.toml picks the default guest",
+                vm.name,
+            )
+        for i, param in enumerate(vm.kernel_params):
+            if not param or _WHITESPACE.search(param):
+                self.error(
+                    f"{at}.kernelParams[{i}]",
+                    "a kernel parameter is one word: no spaces, tabs or newlines",
+                    "give each parameter its own list entry: ['console=ttyS0', 'quiet']",
+                    param,
+                )
+        for i, volume in enumerate(vm.volumes):
+            if volume.image and not _SHELL_SAFE.match(volume.image):
+                self.error(
+                    f"{at}.volumes[{i}].image",
+                    "has characters the runner's shell script would interpret "
+                    "(microvm.nix pastes the name into it unquoted)",
+                    "use letters, digits and . _ - + / @ % : , = only",
+                    volume.image,
+                )
+        for i, module in enumerate(vm.modules):
+            if isinstance(module, PurePosixPath) and _escapes(module):
+                self.error(
+                    f"{at}.modules[{i}]",
+                    "leaves the project folder: a flake cannot read files outside it",
+                    "put the module inside the project folder and give its path from there",
+                    str(module),
+                )
+        for i, user in enumerate(vm.users):
+            if user.hashed_password is not None and not _CRYPT_HASH.match(user.hashed_password):
+                self.error(
+                    f"{at}.users[{i}].hashedPassword",
+                    "is not a crypt(3) hash; a clear password here would end up "
+                    "world-readable in the Nix store",
+                    "make a hash with `mkpasswd -m yescrypt` (or `!` to lock the password)",
+                    "…" if user.hashed_password else "",
+                )
+            for j, key in enumerate(user.ssh_keys):
+                problem = _ssh_key_problem(key)
+                if problem is not None:
+                    self.error(
+                        f"{at}.users[{i}].sshKeys[{j}]",
+                        problem,
+                        "paste one line of your ~/.ssh/id_*.pub: ssh-ed25519 AAAA… comment",
+                        key[:40],
+                    )
 
     # ------------------------------------------------------------- the flake
 
@@ -804,6 +872,34 @@ class _Checker:
                     )
 
 
+def _escapes(module: PurePosixPath) -> bool:
+    """Whether a relative module path climbs out of the project folder."""
+    if module.is_absolute():
+        return False
+    depth = 0
+    for part in module.parts:
+        if part == "..":
+            depth -= 1
+            if depth < 0:
+                return True
+        elif part != ".":
+            depth += 1
+    return False
+
+
+def _ssh_key_problem(key: str) -> str | None:
+    """Why ``key`` is not one public-key line, or None."""
+    if "\n" in key or "\r" in key:
+        return "holds a line break: it would become two authorized_keys lines"
+    fields = key.split()
+    if not fields or fields[0] not in _SSH_KEY_TYPES:
+        shown = fields[0] if fields else ""
+        return f"does not start with an SSH key type such as ssh-ed25519 ({shown!r} is not one)"
+    if len(fields) < 2 or not _BASE64.match(fields[1]):
+        return "has no base64 key after its type"
+    return None
+
+
 def _leaf_paths(prefix: list[str], value: object) -> Iterable[list[str]]:
     """The attribute paths a (nested) free setting defines."""
     if isinstance(value, Mapping) and value:
@@ -865,8 +961,9 @@ def _guest_problems(vm: MicroVM, schema: Schema) -> tuple[tuple[Problem, ...], b
     only the guests it changed are new.
     """
     try:
-        # Free values are keyed by their repr too: `True == 1` in Python, not in Nix.
-        return _remembered_guest_problems(vm, schema, repr((vm.nixos, vm.extra)))
+        # Keyed by the repr too: `True == 1` (and hashes alike) in Python, but
+        # `vcpu = True` is a mistake that `vcpu = 1` is not, in any field.
+        return _remembered_guest_problems(vm, schema, repr(vm))
     except TypeError:  # a free value that cannot be hashed
         return _guest_problems_now(vm, schema)
 
@@ -894,13 +991,80 @@ def check(
     ``microvm.*`` names and values the model does not type itself are checked
     against ``schema`` (default: the one packaged with nixgen, see :mod:`nixgen.schema`).
     """
-    if isinstance(target, MicroVM):
-        target = Flake(guests=[target])
-    elif not isinstance(target, Flake):
-        target = Flake(guests=list(target))
+    flake = _as_flake(target)
+    shape = _shape_problems(flake)
+    if shape:
+        return shape  # the rules need guests that are guests and hosts that are hosts
     checker = _Checker(schema or packaged_schema())
-    checker.flake(target)
+    checker.flake(flake)
     return checker.found
+
+
+def type_errors(target: Flake | MicroVM | Iterable[MicroVM]) -> list[Problem]:
+    """Only the problems of values of the wrong type: what stops rendering cold.
+
+    :func:`nixgen.render.render_files` refuses a flake with any of these
+    (``kernel_params="quiet"``, ``nixos={1: 2}``), whether or not it was validated.
+    """
+    flake = _as_flake(target)
+    found = _shape_problems(flake)
+    if found:
+        return found
+    for vm in flake.guests:
+        found += check_types(vm, keyed("guests", vm.name))[0]
+    for host in flake.hosts:
+        found += check_types(host, keyed("hosts", host.name))[0]
+    return [p for p in found if not p.warning]
+
+
+def _as_flake(target: object) -> Flake:
+    if isinstance(target, Flake):
+        return target
+    if isinstance(target, MicroVM):
+        return Flake(guests=[target])
+    if isinstance(target, Iterable) and not isinstance(target, str | bytes | Mapping):
+        return Flake(guests=list(target))
+    raise ValidationError(
+        [
+            Problem(
+                path="(argument)",
+                message=f"expected a Flake, a MicroVM or a list of MicroVMs, "
+                f"got {type(target).__name__}",
+                hint="pass Flake(guests=[MicroVM(name=...)])",
+            )
+        ]
+    )
+
+
+def _shape_problems(flake: Flake) -> list[Problem]:
+    """Guests that are not MicroVMs, hosts that are not Hosts, flake-level types."""
+    found: list[Problem] = []
+    for field, cls in (("guests", MicroVM), ("hosts", Host)):
+        items = getattr(flake, field)
+        if not isinstance(items, tuple):
+            found.append(
+                Problem(
+                    path=field,
+                    message=f"expected a list of {cls.__name__}",
+                    hint=f"write {field}=[{cls.__name__}(name=...)]",
+                    value=items,
+                )
+            )
+            continue
+        for i, item in enumerate(items):
+            if not isinstance(item, cls):
+                found.append(
+                    Problem(
+                        path=f"{field}[{i}]",
+                        message=f"expected a {cls.__name__}, got {type(item).__name__}",
+                        hint=f"build it with {cls.__name__}(name=..., ...); data "
+                        "(a dict) is read with nixgen.flake_from_dict",
+                        value=item if isinstance(item, str | int | float) else None,
+                    )
+                )
+    if found:
+        return found
+    return check_types(attrs.evolve(flake, guests=(), hosts=()), "")[0]
 
 
 def ssh_destination_problem(target: str, path: str) -> Problem | None:

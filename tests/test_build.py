@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from nixgen import Flake, Interface, MicroVM, Nix, Share, Volume, write_project
+from nixgen import Flake, Interface, MicroVM, Nix, Share, Volume, render_files, write_project
 from nixgen.build import BuildResult, build, evaluate, kernel_image
 from nixgen.cli import cli
 from nixgen.errors import GuestEvalError, NixBuildError, NixOptionError, NixTimeoutError
@@ -39,9 +39,16 @@ def nix(inputs: dict[str, str]) -> NixRunner:
     return NixRunner(override_inputs=inputs)
 
 
-def project(tmp_path: Path, *guests: MicroVM) -> Path:
+def project(tmp_path: Path, *guests: MicroVM, checked: bool = True) -> Path:
+    """A project of ``guests``; ``checked=False`` writes one that nixgen's
+    validation refuses (write_project would), as a hand edit could leave it."""
     flake = Flake(guests=guests)
-    write_project(flake, tmp_path)
+    if checked:
+        write_project(flake, tmp_path)
+    else:
+        for rel, text in render_files(flake).items():
+            (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / rel).write_text(text)
     Project(tmp_path).save(flake)
     return tmp_path
 
@@ -197,6 +204,7 @@ def test_evaluation_errors_of_every_guest_are_reported(tmp_path: Path, nix: NixR
         qemu("good"),
         qemu("bad1", extra={"memoryy": 1}),
         qemu("bad2", extra={"balloonMem": 1, "notAnOption": True}),
+        checked=False,
     )
     with pytest.raises(GuestEvalError) as err:
         evaluate(folder, nix=nix)

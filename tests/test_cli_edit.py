@@ -43,8 +43,11 @@ def copy(tmp_path: Path, name: str) -> Path:
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file of the flake; .nixgen/ is nixgen's own state (the project lock)."""
     return {
-        str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+        str(p.relative_to(folder)): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and ".nixgen" not in p.relative_to(folder).parts
     }
 
 

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from nixgen.errors import ValidationError
 from nixgen.model import (
     DEFAULT_INPUTS,
     Flake,
@@ -150,9 +151,9 @@ def test_module_strings_are_paths() -> None:
 
 def test_nix_needs_text() -> None:
     assert Nix("pkgs.hello").text == "pkgs.hello"
-    with pytest.raises(ValueError, match="non-empty"):
+    with pytest.raises(ValidationError, match="empty Nix expression"):
         Nix("  ")
-    with pytest.raises(TypeError):
+    with pytest.raises(ValidationError, match="as a string, got int"):
         Nix(3)  # type: ignore[arg-type]
 
 

@@ -24,6 +24,7 @@ from nixgen import (
     render_files,
     write_project,
 )
+from nixgen.errors import FileError
 from nixgen.render import atomic_write, generated_state, guest_module
 from nixgen.starters import TEMPLATES, Choices, build_template
 
@@ -211,7 +212,7 @@ def test_atomic_write_leaves_old_file_on_failure(
         raise OSError("disk full")
 
     monkeypatch.setattr("os.replace", boom)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(FileError, match="disk full"):
         atomic_write(target, "new")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["f.nix"]  # no temp file left
@@ -232,7 +233,7 @@ def test_render_of_many_files_changes_nothing_when_the_flush_fails(
 
     monkeypatch.setattr(render, "_flush", disk_full)
     bigger = sample_flake().evolve(guests=[g.evolve(mem=g.mem * 2) for g in sample_flake().guests])
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(FileError, match="disk full"):  # an OSError, in words
         write_project(bigger, tmp_path)
     assert _project_texts(tmp_path) == before
     assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".tmp")]

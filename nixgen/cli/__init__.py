@@ -9,6 +9,7 @@ parts of nixgen it uses.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 import click
@@ -136,9 +137,18 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 }
 
 
+# Exit codes, one per kind of failure (documented in docs/validation.md).
+EXIT_ERROR = 1  # nixgen refused or failed: invalid input, a failed nix command, …
+EXIT_USAGE = 2  # the command line itself is wrong (click's own code)
+EXIT_FILES = 3  # a file could not be read or written: read-only, disk full, not a folder, …
+EXIT_LOCKED = 4  # another nixgen command held the project lock for too long
+EXIT_INTERNAL = 70  # a bug in nixgen (EX_SOFTWARE); NIXGEN_DEBUG=1 shows the traceback
+EXIT_INTERRUPTED = 130
+
+
 class _Group(click.Group):
     """Loads each command from its module when it is asked for, and turns every
-    NixgenError into its message on stderr and exit code 1."""
+    failure into a message and an exit code (:func:`_report`)."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
@@ -169,13 +179,37 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+            raise
         except Exception as err:
-            from nixgen.errors import NixgenError  # only when something failed
+            ctx.exit(_report(err))
 
-            if not isinstance(err, NixgenError):
-                raise
-            click.echo(f"nixgen: {err}", err=True)
-            ctx.exit(1)
+
+def _report(err: Exception) -> int:
+    """The one place that turns a failure into a message and an exit code: a CLI
+    user never sees a traceback (unless NIXGEN_DEBUG=1 asks for it)."""
+    # Imported only when something failed: the command line starts fast.
+    from nixgen.errors import FileError, NixgenError
+    from nixgen.files import file_error
+    from nixgen.flake.errors import ProjectLockedError
+
+    if isinstance(err, NixgenError):
+        click.echo(f"nixgen: {err}", err=True)
+        if isinstance(err, ProjectLockedError):
+            return EXIT_LOCKED
+        return EXIT_FILES if isinstance(err, FileError) else EXIT_ERROR
+    if isinstance(err, OSError):
+        click.echo(f"nixgen: {file_error(err, doing='failed')}", err=True)
+        return EXIT_FILES
+    if os.environ.get("NIXGEN_DEBUG"):
+        raise err
+    click.echo(
+        f"nixgen: internal error: {type(err).__name__}: {err}\n"
+        "  hint: this is a bug in nixgen; run again with NIXGEN_DEBUG=1 for the "
+        "traceback and report it",
+        err=True,
+    )
+    return EXIT_INTERNAL
 
 
 def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
@@ -207,7 +241,7 @@ def main(argv: list[str] | None = None) -> None:
         code = cli.main(args=argv, prog_name="nixgen", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
     except click.ClickException as err:
         err.show()
         sys.exit(err.exit_code)

@@ -7,7 +7,9 @@ before every edit of the command has been made, read back and validated;
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,7 @@ import click
 from nixgen.cli import nixopts, output
 from nixgen.errors import ValidationError
 from nixgen.flake import FlakeFile, GuestView
+from nixgen.lock import project_lock
 from nixgen.model import HYPERVISORS, SYSTEMS, MicroVM
 from nixgen.model.convert import to_dict
 from nixgen.model.shape import pick_template, shaped_like
@@ -34,6 +37,19 @@ def _dry_run(function: Any) -> Any:
 
 def _load(flake_dir: Path | None) -> FlakeFile:
     return FlakeFile.load(flake_dir or Path())
+
+
+def _edit(flake_dir: Path | None, dry_run: bool, edit: Callable[[FlakeFile], None]) -> None:
+    """Load, edit and save under the project lock, so that concurrent edits
+    never lose one another's changes (--dry-run writes nothing: no lock)."""
+    given = flake_dir or Path()
+    folder = given if given.is_dir() else given.parent
+    with contextlib.ExitStack() as stack:
+        if not dry_run and folder.is_dir():
+            stack.enter_context(project_lock(folder))
+        flake = _load(flake_dir)
+        _run(lambda: edit(flake))
+        _finish(flake, dry_run)
 
 
 def _finish(flake: FlakeFile, dry_run: bool) -> None:
@@ -331,9 +347,7 @@ def set_command(
         if not key:
             raise click.UsageError(f"{item!r} has no option name before '='")
         values[key] = parse_literal(text, key=key)
-    flake = _load(flake_dir)
-    _run(lambda: flake.update(name, values))
-    _finish(flake, dry_run)
+    _edit(flake_dir, dry_run, lambda flake: flake.update(name, values))
 
 
 @click.command("unset")
@@ -343,9 +357,7 @@ def set_command(
 @_dry_run
 def unset_command(name: str, keys: tuple[str, ...], flake_dir: Path | None, dry_run: bool) -> None:
     """Remove options of guest NAME: every binding that sets them (microvm.nix's default applies)."""
-    flake = _load(flake_dir)
-    _run(lambda: flake.unset(name, *keys))
-    _finish(flake, dry_run)
+    _edit(flake_dir, dry_run, lambda flake: flake.unset(name, *keys))
 
 
 # ----------------------------------------------------------------- add / rm / rename
@@ -376,17 +388,20 @@ def add_command(
     shares of the last one with the same hypervisor, renamed for NAME (--bare
     leaves them out)."""
     vm = MicroVM(name=name, hypervisor=hypervisor, mem=mem, vcpu=vcpu, system=system)  # type: ignore[arg-type]  # click.Choice checked them
-    flake = _load(flake_dir)
-    template = None if bare else pick_template(flake.model().guests, vm)
-    if template is not None:
-        vm = shaped_like(vm, template)
-        click.echo(
-            f"{name}: the interfaces, volumes and shares of {template.name} "
-            f"({len(vm.interfaces)}, {len(vm.volumes)}, {len(vm.shares)})",
-            err=True,
-        )
-    _run(lambda: flake.add(vm))
-    _finish(flake, dry_run)
+
+    def add(flake: FlakeFile) -> None:
+        shaped = vm
+        template = None if bare else pick_template(flake.model().guests, vm)
+        if template is not None:
+            shaped = shaped_like(vm, template)
+            click.echo(
+                f"{name}: the interfaces, volumes and shares of {template.name} "
+                f"({len(shaped.interfaces)}, {len(shaped.volumes)}, {len(shaped.shares)})",
+                err=True,
+            )
+        flake.add(shaped)
+
+    _edit(flake_dir, dry_run, add)
 
 
 @click.command("rm")
@@ -395,9 +410,7 @@ def add_command(
 @_dry_run
 def rm_command(name: str, flake_dir: Path | None, dry_run: bool) -> None:
     """Remove guest NAME and its runner package (and its module file, if nixgen generated it)."""
-    flake = _load(flake_dir)
-    _run(lambda: flake.remove(name))
-    _finish(flake, dry_run)
+    _edit(flake_dir, dry_run, lambda flake: flake.remove(name))
 
 
 @click.command("rename")
@@ -407,6 +420,4 @@ def rm_command(name: str, flake_dir: Path | None, dry_run: bool) -> None:
 @_dry_run
 def rename_command(old: str, new: str, flake_dir: Path | None, dry_run: bool) -> None:
     """Rename guest OLD to NEW: its name, networking.hostName, runner package, own module file."""
-    flake = _load(flake_dir)
-    _run(lambda: flake.rename(old, new))
-    _finish(flake, dry_run)
+    _edit(flake_dir, dry_run, lambda flake: flake.rename(old, new))

@@ -8,7 +8,7 @@ import click
 
 from nixgen.cli import output
 from nixgen.model import HYPERVISORS
-from nixgen.project import init_project
+from nixgen.project import init_project, read_key_file
 from nixgen.starters import TEMPLATES
 
 
@@ -48,7 +48,7 @@ def init_command(
     keys = [
         line.strip()
         for path in ssh_key_files
-        for line in path.read_text(encoding="utf-8").splitlines()
+        for line in read_key_file(path).splitlines()
         if line.strip() and not line.startswith("#")
     ]
     result = init_project(

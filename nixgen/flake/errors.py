@@ -8,7 +8,13 @@ from pathlib import Path
 
 from nixgen.errors import NixgenError
 
-__all__ = ["FlakeEditError", "HandEditedError", "ProjectError", "RenderError"]
+__all__ = [
+    "FlakeEditError",
+    "HandEditedError",
+    "ProjectError",
+    "ProjectLockedError",
+    "RenderError",
+]
 
 
 class RenderError(NixgenError):
@@ -30,6 +36,21 @@ class HandEditedError(RenderError):
 
 class ProjectError(NixgenError):
     """A nixgen project folder is missing, incomplete or would be clobbered."""
+
+
+class ProjectLockedError(ProjectError):
+    """Another nixgen command held the project lock for longer than the timeout."""
+
+    def __init__(self, root: Path, lock_file: Path, timeout: float) -> None:
+        self.root = root
+        self.lock_file = lock_file
+        self.timeout = timeout
+        super().__init__(
+            f"{root}: another nixgen command is changing this project's files and held its "
+            f"lock ({lock_file}) for more than {timeout:g} s; nothing was written",
+            hint="wait for the other command to finish and run this one again "
+            "(NIXGEN_LOCK_TIMEOUT=SECONDS waits longer)",
+        )
 
 
 class FlakeEditError(NixgenError):

@@ -8,6 +8,7 @@ from pathlib import Path
 import attrs
 
 from nixgen.errors import Problem, ValidationError
+from nixgen.files import file_error
 from nixgen.flake.errors import FlakeEditError, ProjectError
 from nixgen.flake.guests import add_guest, remove_guest, rename_guest
 from nixgen.flake.state import (
@@ -25,6 +26,7 @@ from nixgen.flake.state import (
 from nixgen.flake.sync import sync_project
 from nixgen.flake.transaction import Edit
 from nixgen.gitutil import track
+from nixgen.lock import project_lock
 from nixgen.model import Flake, MicroVM
 from nixgen.nix import edit
 from nixgen.nix.emit import attr_path
@@ -153,7 +155,8 @@ class FlakeFile:
         """Read a flake: a folder holding ``flake.nix``, or the file itself.
 
         Raises :class:`~nixgen.errors.NixSyntaxError` (file:line:column) when
-        flake.nix does not parse, ``FileNotFoundError`` when it is missing.
+        flake.nix does not parse, :class:`~nixgen.errors.ProjectError` when it
+        is missing, :class:`~nixgen.errors.FileError` when it cannot be read.
         """
         given = Path(path)
         flake = given / FLAKE_NAME if given.is_dir() else given
@@ -163,7 +166,10 @@ class FlakeFile:
                 f"{flake}: no such file",
                 hint="pass a folder holding flake.nix (--flake DIR), or the flake.nix itself",
             )
-        doc = Document.load(flake)
+        try:
+            doc = Document.load(flake)
+        except OSError as err:
+            raise file_error(err, flake, "cannot read the flake") from None
         files = Files(root=flake.parent, flake=flake, docs={flake: doc})
         original: dict[Path, bytes | None] = {flake: doc.source}
         source = flake.parent / SOURCE_NAME
@@ -172,7 +178,8 @@ class FlakeFile:
         if source.is_file():
             from nixgen.model.convert import load_flake_file
 
-            toml_text_now = source.read_text(encoding="utf-8")
+            # Not UTF-8: load_flake_file below says so, as a problem of the file.
+            toml_text_now = source.read_bytes().decode("utf-8", "replace")
             try:
                 files.toml = load_flake_file(source)
             except ValidationError as err:
@@ -506,28 +513,30 @@ class FlakeFile:
         since flakes only see tracked files.
         """
         changes = self.changes()
-        for path, (old, _) in changes.items():
-            on_disk = path.read_text(encoding="utf-8") if path.exists() else None
-            expected = old
-            if expected is None and path in self._files.created:
-                expected = None
-            if on_disk != expected:
-                raise FlakeEditError(
-                    f"{path} changed on disk since nixgen read it; nothing was written",
-                    hint="load the flake again and redo the edit",
-                )
         written: list[Path] = []
         removed: list[Path] = []
-        for path, (_, new) in changes.items():
-            if new is None:
-                continue
-            atomic_write(path, new)
-            written.append(path)
-        for path, (_, new) in changes.items():
-            if new is None:
-                path.unlink(missing_ok=True)
-                removed.append(path)
-        track(self._files.root, [p for p in written if p in self._files.created], removed)
+        # Under the project lock, no other nixgen writes between the check and the writes.
+        with project_lock(self._files.root):
+            for path, (old, _) in changes.items():
+                on_disk = path.read_text(encoding="utf-8") if path.exists() else None
+                expected = old
+                if expected is None and path in self._files.created:
+                    expected = None
+                if on_disk != expected:
+                    raise FlakeEditError(
+                        f"{path} changed on disk since nixgen read it; nothing was written",
+                        hint="load the flake again and redo the edit",
+                    )
+            for path, (_, new) in changes.items():
+                if new is None:
+                    continue
+                atomic_write(path, new)
+                written.append(path)
+            for path, (_, new) in changes.items():
+                if new is None:
+                    path.unlink(missing_ok=True)
+                    removed.append(path)
+            track(self._files.root, [p for p in written if p in self._files.created], removed)
         # What is on disk now is the new baseline.
         for path in written:
             self._original[path] = path.read_bytes()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
-from nixgen.errors import NixgenError
+from nixgen.errors import NixgenError, ValidationError
 from nixgen.flake.errors import FlakeEditError
 from nixgen.flake.state import (
     locator_of,
@@ -33,11 +33,17 @@ from nixgen.render import (
     runner_packages,
 )
 from nixgen.settings import HOSTNAME
+from nixgen.validate import check
 
 
 def add_guest(tx: Edit, vm: MicroVM) -> None:
     """Add guest ``vm`` beside the guest it is most like (same system, own module file)."""
     name = vm.name
+    _refuse_bad_name(name)
+    # The guest as given: what it says may not all be read back (module paths).
+    errors = [p for p in check(vm) if not p.warning]
+    if errors:
+        raise ValidationError(errors)
     refuse_taken(tx, name)
     doc = tx.flake_doc
     guests = list(tx.found.guests)
@@ -258,6 +264,7 @@ def remove_guest(tx: Edit, name: str) -> None:
 def rename_guest(tx: Edit, old: str, new: str) -> None:
     """Rename a guest: its module file, the references to it, its runner keys, its binding, its host name."""
     state = tx.state(old)
+    _refuse_bad_name(new)
     refuse_taken(tx, new)
     if new == old:
         return
@@ -413,3 +420,11 @@ def _common_modules(guests: Sequence[DeclaredGuest], neighbour: DeclaredGuest) -
         if shareable and all(any(o.text == m.text for o in g.modules) for g in guests):
             out.append(m.text)
     return out
+
+
+def _refuse_bad_name(name: str) -> None:
+    """A new guest name must be a host name (it is networking.hostName) and not
+    ``default``, before any file name or attribute is made of it."""
+    problems = [p for p in check(MicroVM(name=name)) if p.path.endswith(".name") and not p.warning]
+    if problems:
+        raise ValidationError(problems)

@@ -28,7 +28,12 @@ def sync_project(tx: Edit) -> None:
     """
     toml = tx.files.toml
     old_toml = tx.old_toml
-    if toml is None or old_toml is None or toml == old_toml:
+    if toml is None or old_toml is None:
+        return
+    if toml == old_toml:
+        # nixgen.toml did not change (`unset` of what it leaves out, such as an
+        # always-written mem): the flake must still say what it renders.
+        _refuse_unsayable(tx, toml, _render(toml))
         return
     old_files = _render(old_toml)
     new_files = _render(toml)
@@ -54,12 +59,17 @@ def sync_project(tx: Edit) -> None:
     _rerender(tx, old_files, new_files)
     tx.reread()
     tx.fresh_sharing()
+    _refuse_unsayable(tx, toml, new_files)
+
+
+def _refuse_unsayable(tx: Edit, toml: Flake, new_files: Mapping[PurePosixPath, str]) -> None:
+    """Each requested change must be what nixgen.toml renders, or it is refused."""
     for name, changes in tx.requested.items():
         rendered = _guest_settings(new_files, toml, name)
         for key in changes:
             current = _current(tx, name, key)
             want = rendered.get(key, UNSET)
-            if current != want and not (changes.get(key) is UNSET and current is UNSET):
+            if current != want:
                 raise FlakeEditError(
                     f"{SOURCE_NAME} cannot say `{key}` the way the flake now does "
                     f"({show(current)} in the flake, {show(want)} from {SOURCE_NAME})",

@@ -38,7 +38,7 @@ from nixgen.flake.state import (
 )
 from nixgen.nix import edit, outputs
 from nixgen.nix.emit import attr_path, to_nix
-from nixgen.nix.errors import NixPathError
+from nixgen.nix.errors import NixPathError, NixSyntaxError
 from nixgen.nix.parse import Document, Span
 from nixgen.nix.read import FlakeGuests, Module, Setting
 from nixgen.render import option_module
@@ -114,6 +114,7 @@ class Edit:
                     )
             known = ", ".join(self.found.names()) or "none"
             raise FlakeEditError(f"no guest {name!r} in {self.files.flake} (guests: {known})")
+        _refuse_broken_modules(state)
         return state
 
     def doc(self, path: Path | None) -> Document:
@@ -423,3 +424,20 @@ def progress(old: Document, new: Document) -> Document:
 def _within(inner: Span, outer: Span) -> bool:
     same_file = inner.file is outer.file or inner.file == outer.file
     return same_file and outer.start <= inner.start and inner.end <= outer.end
+
+
+def _refuse_broken_modules(state: GuestState) -> None:
+    """A module file of the guest that does not parse stops the edit: the
+    setting would otherwise land in another file, beside a broken one."""
+    for top in state.guest.modules:
+        for module in top.walk():
+            if module.file is None or not module.problems or not module.file.is_file():
+                continue
+            try:
+                Document.load(module.file)
+            except NixSyntaxError as err:
+                raise FlakeEditError(
+                    f"guest {state.guest.name!r} imports a module that nixgen cannot read, "
+                    f"so nothing was changed: {err.message}",
+                    hint="fix that file (or remove it from the guest's modules), then redo the edit",
+                ) from None

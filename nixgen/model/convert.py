@@ -28,10 +28,11 @@ from typing import Any, TypeGuard, TypeVar
 import attrs
 import tomli_w
 
-from nixgen.errors import Problem, ValidationError, keyed
+from nixgen.errors import Problem, ProjectError, ValidationError, keyed
 from nixgen.model.expr import Nix
 from nixgen.model.fields import describe
 from nixgen.model.flake import Flake, Input
+from nixgen.model.frozen import MAX_DEPTH
 from nixgen.model.guest import MicroVM
 from nixgen.model.host import Host, HostVM, Network
 
@@ -119,7 +120,9 @@ def _plain(value: Any, nulls: bool = False) -> Any:
     if attrs.has(type(value)):
         return to_dict(value, nulls=nulls)
     if isinstance(value, Mapping):
-        return {str(k): _plain(v, nulls) for k, v in value.items()}
+        # Keys are kept as they are: a key that is not a string is for the
+        # type check to report, not to turn silently into one.
+        return {k: _plain(v, nulls) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_plain(v, nulls) for v in value]
     return value
@@ -224,6 +227,7 @@ class _Reader:
         # A value of the wrong type or shape (as opposed to a value of the right
         # type that Nix cannot hold: a NUL, an integer beyond 64 bits).
         self.mistyped = False
+        self.depth = 0  # how many free lists and tables enclose the value being read
 
     def problem(
         self, path: str, message: str, hint: str, value: object = None, *, limit: bool = False
@@ -446,6 +450,15 @@ class _Reader:
         for key, value in data.items():
             name = str(key)
             where = keyed(path, name)
+            if not isinstance(key, str):
+                self.problem(
+                    where,
+                    f"attribute names are strings, not {type(key).__name__}",
+                    f"write the key as a string: {name!r}",
+                    key,
+                )
+                valid = False
+                continue
             valid = self.text(name, where, "an attribute name") and valid
             out[name] = read(value, where)
             valid = valid and out[name] is not _INVALID
@@ -464,7 +477,8 @@ class _Reader:
             if isinstance(value, typ):
                 self.check_object(value, path)
             else:
-                self.problem(path, f"expected {typ.__name__}", f"use {typ.__name__}(...)", value)
+                name = typ.__name__
+                self.problem(path, f"expected {name}", f"use {name}(...)", _shown(value))
             return
         origin, args = _shape(typ)
         if origin in (tuple, Sequence) and isinstance(value, tuple | list) and _is_model(args[0]):
@@ -476,6 +490,17 @@ class _Reader:
             if len(members) == 1 and isinstance(value, members[0]):
                 self.check_object(value, path)
                 return
+            if members and (isinstance(value, Mapping) or attrs.has(type(value))):
+                # A table is data-file spelling; in Python the model object is needed.
+                name = members[0].__name__
+                self.problem(path, f"expected {name}", f"use {name}(...)", _shown(value))
+                return
+        if attrs.has(type(value)) and not isinstance(value, Nix):
+            # A model object where none belongs (_plain would make a table of it).
+            self.problem(
+                path, f"expected {_type_name(typ)}, not {type(value).__name__}", "fix the value"
+            )
+            return
         # Everything else: the data-file rules, applied to the plain value.
         self.value(typ, _plain(value), path)
 
@@ -504,13 +529,20 @@ class _Reader:
 
     def free(self, data: object, path: str) -> Any:
         """Free-form values (NixOS settings): JSON-like data plus ``{_nix = …}``."""
-        if isinstance(data, Mapping):
-            if set(data) == {NIX_KEY}:
-                return self.value(Nix, data, path)
-            return self.table(data, path, self.free)
-        if isinstance(data, list | tuple):
-            items = [self.free(v, f"{path}[{i}]") for i, v in enumerate(data)]
-            return _INVALID if any(v is _INVALID for v in items) else items
+        if isinstance(data, Mapping | list | tuple):
+            if self.depth >= MAX_DEPTH:
+                self.problem(
+                    path,
+                    f"lists and tables are nested more than {MAX_DEPTH} levels deep",
+                    "flatten the value, or write it as Nix code",
+                    limit=True,
+                )
+                return _INVALID
+            self.depth += 1
+            try:
+                return self._collection(data, path)
+            finally:
+                self.depth -= 1
         if isinstance(data, float) and not math.isfinite(data):
             self.problem(
                 path, "Nix has no literal for this number", "use a finite number", data, limit=True
@@ -524,6 +556,21 @@ class _Reader:
             return data
         self.problem(path, f"cannot be written as Nix: {type(data).__name__}", "use plain data")
         return _INVALID
+
+    def _collection(self, data: Mapping[Any, Any] | list[Any] | tuple[Any, ...], path: str) -> Any:
+        if isinstance(data, Mapping):
+            if set(data) == {NIX_KEY}:
+                return self.value(Nix, data, path)
+            return self.table(data, path, self.free)
+        items = [self.free(v, f"{path}[{i}]") for i, v in enumerate(data)]
+        return _INVALID if any(v is _INVALID for v in items) else items
+
+
+def _shown(value: object) -> object:
+    """A value for "(got …)": plain values as they are, others by their type."""
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return type(value).__name__
 
 
 @functools.cache
@@ -681,6 +728,17 @@ def loads_flake(text: str, *, format: str = "toml", source: str | None = None) -
     """A flake from TOML or JSON text."""
     try:
         data = json.loads(text) if format == "json" else tomllib.loads(text)
+    except RecursionError:
+        raise ValidationError(
+            [
+                Problem(
+                    path=source or format,
+                    message=f"cannot read {format}: values are nested too deep",
+                    hint=f"nest lists and tables at most {MAX_DEPTH} levels deep",
+                )
+            ],
+            source=source,
+        ) from None
     except (json.JSONDecodeError, tomllib.TOMLDecodeError) as err:
         raise ValidationError(
             [
@@ -707,7 +765,38 @@ def loads_flake(text: str, *, format: str = "toml", source: str | None = None) -
     return flake_from_dict(data, source=source)
 
 
-def load_flake_file(path: Path) -> Flake:
-    """A flake from ``nixgen.toml`` (or a ``.json`` file)."""
+def load_flake_file(path: Path | str) -> Flake:
+    """A flake from ``nixgen.toml`` (or a ``.json`` file).
+
+    A missing or unreadable file is a :class:`ProjectError`; a file that is
+    not UTF-8 text, or does not read as TOML (JSON), a :class:`ValidationError`.
+    """
+    path = Path(path)
     fmt = "json" if path.suffix == ".json" else "toml"
-    return loads_flake(path.read_text(encoding="utf-8"), format=fmt, source=str(path))
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ProjectError(
+            f"{path}: no such file", hint="create it with `nixgen init`, or check the path"
+        ) from None
+    except OSError as err:
+        raise ProjectError(
+            f"{path}: cannot be read: {err.strerror or err}",
+            hint="check that it is a readable file (not a folder) and its permissions",
+        ) from None
+    try:
+        # A byte-order mark (some editors write one) is not part of the TOML.
+        text = raw.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as err:
+        line = raw.count(b"\n", 0, err.start) + 1
+        raise ValidationError(
+            [
+                Problem(
+                    path=f"{path}:{line}",
+                    message=f"is not UTF-8 text (byte {raw[err.start]:#04x} at offset {err.start})",
+                    hint=f"save {path.name} as UTF-8; nixgen reads nothing else",
+                )
+            ],
+            source=str(path),
+        ) from None
+    return loads_flake(text, format=fmt, source=str(path))

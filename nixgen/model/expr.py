@@ -9,18 +9,35 @@ from __future__ import annotations
 
 import attrs
 
+from nixgen.errors import Problem, ValidationError
+
 
 @attrs.frozen
 class Nix:
     """A verbatim Nix expression, emitted exactly as given.
 
     Use it for what data cannot say: ``Nix("pkgs.hello")``,
-    ``Nix("lib.mkDefault 2")``.  Its text is trusted: nixgen never escapes it.
+    ``Nix("lib.mkDefault 2")``.  Its text is trusted: nixgen never escapes it,
+    but the emitter refuses text that is not one whole Nix expression.
     """
 
-    text: str = attrs.field(validator=attrs.validators.instance_of(str))
+    text: str = attrs.field()
 
     @text.validator
-    def _not_blank(self, _attribute: attrs.Attribute[str], value: str) -> None:
-        if not value.strip():
-            raise ValueError("Nix(...) needs a non-empty expression, e.g. Nix('pkgs.hello')")
+    def _not_blank(self, _attribute: attrs.Attribute[str], value: object) -> None:
+        if not isinstance(value, str):
+            message = f"expected the expression as a string, got {type(value).__name__}"
+        elif not value.strip():
+            message = "is an empty Nix expression"
+        else:
+            return
+        raise ValidationError(
+            [
+                Problem(
+                    path="Nix.text",
+                    message=message,
+                    hint="write the expression as text, e.g. Nix('pkgs.hello')",
+                    value=value,
+                )
+            ]
+        )

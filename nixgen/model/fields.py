@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import types
 import typing
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
 import attrs
@@ -52,7 +52,13 @@ def option(
 
 
 def to_tuple(items: Iterable[T]) -> tuple[T, ...]:
-    """Converter for list fields: accept any iterable, keep an immutable tuple."""
+    """Converter for list fields: accept any iterable, keep an immutable tuple.
+
+    A string, a mapping or a non-iterable is kept as it is: ``"quiet"`` is not
+    the list ``["q", "u", …]``, and ``validate`` reports "expected a list".
+    """
+    if isinstance(items, str | bytes | Mapping) or not isinstance(items, Iterable):
+        return items  # type: ignore[return-value]  # reported by validate
     return tuple(items)
 
 

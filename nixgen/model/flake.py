@@ -35,11 +35,11 @@ DEFAULT_INPUTS: tuple[Input, ...] = (
 
 
 def _guest_tuple(guests: Iterable[MicroVM]) -> tuple[MicroVM, ...]:
-    return tuple(guests)
+    return to_tuple(guests)
 
 
 def _host_tuple(hosts: Iterable[Host]) -> tuple[Host, ...]:
-    return tuple(hosts)
+    return to_tuple(hosts)
 
 
 @attrs.frozen

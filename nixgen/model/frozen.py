@@ -18,10 +18,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 
+from nixgen.errors import Problem, ValidationError
+
 K = TypeVar("K")
 V = TypeVar("V", covariant=True)
 
-__all__ = ["FrozenDict", "freeze", "frozen_mapping", "optional_frozen_mapping"]
+__all__ = ["MAX_DEPTH", "FrozenDict", "freeze", "frozen_mapping", "optional_frozen_mapping"]
+
+# How deep free values (lists and tables) may nest: data files, the model and
+# the emitter refuse deeper values with a clear error instead of running into
+# Python's recursion limit.
+MAX_DEPTH = 100
 
 
 class FrozenDict(Mapping[K, V]):
@@ -91,7 +98,18 @@ def frozen_mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
     if value is None:
         return FrozenDict()
     if isinstance(value, Mapping):
-        return FrozenDict({k: freeze(v) for k, v in value.items()})
+        try:
+            return FrozenDict({k: freeze(v) for k, v in value.items()})
+        except RecursionError:
+            raise ValidationError(
+                [
+                    Problem(
+                        path="(a table setting)",
+                        message="lists and tables are nested too deep to be read",
+                        hint=f"nest values at most {MAX_DEPTH} levels deep",
+                    )
+                ]
+            ) from None
     return value
 
 

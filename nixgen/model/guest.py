@@ -63,7 +63,12 @@ NON_MICROVM_FIELDS = frozenset(
 
 
 def _modules(items: Iterable[Nix | PurePosixPath | str]) -> tuple[Nix | PurePosixPath, ...]:
-    """Module files may be given as strings: they are paths, never Nix strings."""
+    """Module files may be given as strings: they are paths, never Nix strings.
+
+    One string is not a list of modules: it is kept for ``validate`` to report.
+    """
+    if isinstance(items, str | bytes | Mapping) or not isinstance(items, Iterable):
+        return items  # type: ignore[return-value]  # reported by validate
     return tuple(PurePosixPath(m) if isinstance(m, str) else m for m in items)
 
 

@@ -18,9 +18,10 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import PurePath, PurePosixPath
 
-from nixgen.errors import NixEmitError, keyed
+from nixgen.errors import NixEmitError, NixSyntaxError, keyed
 from nixgen.model.attrpath import parse_attr_path
 from nixgen.model.expr import Nix
+from nixgen.model.frozen import MAX_DEPTH
 
 __all__ = [
     "INDENT",
@@ -44,6 +45,8 @@ _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_'-]*\Z")
 _PATH_CHARS = re.compile(r"[A-Za-z0-9._+-]+\Z")
 _INT_MIN = -(2**63) + 1  # -2**63 cannot be written as a literal: it is `-` applied to 2**63
 _INT_MAX = 2**63 - 1
+# Nix has no negative literals: `-0.0` is `0 - 0.0`, which is +0.0.
+_NEGATIVE_ZERO = "0.0 * -1"
 
 
 _QUOTE_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t", "${": "\\${"}
@@ -85,7 +88,7 @@ def to_nix(value: object, indent: int = 0) -> str:
     The first line carries no indentation (the caller places it); every further
     line is indented for nesting level ``indent`` (two spaces a level).
     """
-    return _emit(value, indent, "value", LINE_WIDTH - len(INDENT) * indent)
+    return _emit(value, indent, "value", LINE_WIDTH - len(INDENT) * indent, 0)
 
 
 def bindings(values: Mapping[str, object], indent: int = 0) -> str:
@@ -96,29 +99,31 @@ def bindings(values: Mapping[str, object], indent: int = 0) -> str:
     (``services.openssh.enable = true;``), as a person would write them.
     """
     pad = INDENT * indent
-    return "\n".join(pad + binding for binding in _bindings(values, indent, "value"))
+    return "\n".join(pad + binding for binding in _bindings(values, indent, "value", 0))
 
 
 # --------------------------------------------------------------------------- internals
 
 
-def _check_string(value: str) -> None:
+def _check_string(value: str, where: str = "") -> None:
+    at = f"{_short_path(where)}: " if where else ""
     try:
         value.encode("utf-8")
     except UnicodeEncodeError as err:
         raise NixEmitError(
-            f"a Nix string holds UTF-8 text; {value!r} has a lone surrogate",
+            f"{at}a Nix string holds UTF-8 text; {_short(value)} has a lone surrogate",
             hint="decode the text properly before handing it to nixgen",
         ) from err
     if "\x00" in value:
         raise NixEmitError(
-            f"a Nix string cannot hold a NUL character: {value!r}",
+            f"{at}a Nix string cannot hold a NUL character: {_short(value)}",
             hint="remove the \\x00 character from the value",
         )
 
 
-def _emit(value: object, indent: int, where: str, width: int) -> str:
-    """``width``: the columns left on the first line, to decide what fits on one line."""
+def _emit(value: object, indent: int, where: str, width: int, depth: int) -> str:
+    """``width``: the columns left on the first line, to decide what fits on one line;
+    ``depth``: how many lists and sets enclose ``value``."""
     if value is None:
         return "null"
     if value is True:
@@ -126,19 +131,25 @@ def _emit(value: object, indent: int, where: str, width: int) -> str:
     if value is False:
         return "false"
     if isinstance(value, Nix):
+        _check_expression(value.text, where)
         return _reindent(value.text, indent)
     if isinstance(value, int):
         return _int(value, where)
     if isinstance(value, float):
         return _float(value, where)
     if isinstance(value, str):
-        return _string(value, indent)
+        return _string(value, indent, where)
     if isinstance(value, PurePath):
         return _path(value, where)
+    if isinstance(value, Mapping | list | tuple) and depth >= MAX_DEPTH:
+        raise NixEmitError(
+            f"{_short_path(where)}: lists and sets are nested more than {MAX_DEPTH} levels deep",
+            hint="flatten the value, or write it as Nix('…') built by a function",
+        )
     if isinstance(value, Mapping):
-        return _attrset(value, indent, where)
+        return _attrset(value, indent, where, depth + 1)
     if isinstance(value, list | tuple):
-        return _list(value, indent, where, width)
+        return _list(value, indent, where, width, depth + 1)
     raise NixEmitError(
         f"{where}: no Nix spelling for a {type(value).__name__}: {value!r}",
         hint="use None, bool, int, float, str, a path, a list, a dict, or Nix('expression')",
@@ -165,6 +176,8 @@ def _float(value: float, where: str) -> str:
             f"{where}: Nix cannot read the subnormal number {value!r}",
             hint="use 0.0 or a number of at least 2.3e-308",
         )
+    if value == 0 and math.copysign(1.0, value) < 0:
+        return _NEGATIVE_ZERO
     text = repr(abs(value))
     mantissa, _, exponent = text.partition("e")
     if "." not in mantissa:
@@ -173,7 +186,8 @@ def _float(value: float, where: str) -> str:
     return f"-{text}" if math.copysign(1.0, value) < 0 else text
 
 
-def _string(value: str, indent: int) -> str:
+def _string(value: str, indent: int, where: str) -> str:
+    _check_string(value, where)
     if "\n" in value.rstrip("\n") and _fits_indented(value):
         return _indented_string(value, indent)
     return quote_string(value)
@@ -259,11 +273,13 @@ def _is_scalar(value: object) -> bool:
     )
 
 
-def _list(values: Sequence[object], indent: int, where: str, width: int) -> str:
+def _list(values: Sequence[object], indent: int, where: str, width: int, depth: int) -> str:
     if not values:
         return "[ ]"
     inner_width = LINE_WIDTH - len(INDENT) * (indent + 1)
-    items = [_list_item(v, indent + 1, f"{where}[{i}]", inner_width) for i, v in enumerate(values)]
+    items = [
+        _list_item(v, indent + 1, f"{where}[{i}]", inner_width, depth) for i, v in enumerate(values)
+    ]
     if all(_is_scalar(v) for v in values) and not any("\n" in item for item in items):
         one_line = "[ " + " ".join(items) + " ]"
         if len(one_line) <= width:
@@ -272,12 +288,14 @@ def _list(values: Sequence[object], indent: int, where: str, width: int) -> str:
     return "[\n" + "\n".join(pad + item for item in items) + "\n" + INDENT * indent + "]"
 
 
-def _list_item(value: object, indent: int, where: str, width: int) -> str:
-    text = _emit(value, indent, where, width)
+def _list_item(value: object, indent: int, where: str, width: int, depth: int) -> str:
+    text = _emit(value, indent, where, width, depth)
     # List elements are not full expressions: negative numbers, function
     # applications and other operators need parentheses.
     needs_parens = (
-        isinstance(value, int | float) and not isinstance(value, bool) and text.startswith("-")
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and (text.startswith("-") or text == _NEGATIVE_ZERO)
     ) or (isinstance(value, Nix) and not _is_simple_expression(value.text))
     if isinstance(value, PurePath) and text.startswith("/. +"):
         needs_parens = True
@@ -324,15 +342,15 @@ def _balanced_wrapper(text: str) -> bool:
     return depth == 0
 
 
-def _attrset(values: Mapping[str, object], indent: int, where: str) -> str:
+def _attrset(values: Mapping[str, object], indent: int, where: str, depth: int) -> str:
     if not values:
         return "{ }"
     pad = INDENT * (indent + 1)
-    body = "\n".join(pad + binding for binding in _bindings(values, indent + 1, where))
+    body = "\n".join(pad + binding for binding in _bindings(values, indent + 1, where, depth))
     return "{\n" + body + "\n" + INDENT * indent + "}"
 
 
-def _bindings(values: Mapping[str, object], indent: int, where: str) -> list[str]:
+def _bindings(values: Mapping[str, object], indent: int, where: str, depth: int) -> list[str]:
     """One text per binding; lines after the first are already indented."""
     out: list[str] = []
     for key, value in values.items():
@@ -343,11 +361,43 @@ def _bindings(values: Mapping[str, object], indent: int, where: str) -> list[str
             ((k, v),) = inner.items()
             path.append(k)
             inner = v
+            depth += 1
         sub = functools.reduce(keyed, path, where)
         key = attr_path(path)
         width = LINE_WIDTH - len(INDENT) * indent - len(key) - len(" = ;")
-        out.append(f"{key} = {_emit(inner, indent, sub, width)};")
+        out.append(f"{key} = {_emit(inner, indent, sub, width, depth)};")
     return out
+
+
+def _check_expression(text: str, where: str) -> None:
+    """A verbatim expression must be one whole Nix expression, or the file will not parse."""
+    _check_string(text, where)
+    problem = _syntax_problem(text)
+    if problem is not None:
+        message, hint = problem
+        raise NixEmitError(
+            f"{where}: Nix({_short(text)}) is not a whole Nix expression: {message}",
+            hint=hint or "fix the expression (it is written into the file as it is)",
+        )
+
+
+@functools.lru_cache(maxsize=4096)
+def _syntax_problem(text: str) -> tuple[str, str | None] | None:
+    from nixgen.nix.parse import Document  # parse imports this module
+
+    try:
+        Document.parse(text)
+    except NixSyntaxError as err:
+        return err.message, err.hint
+    return None
+
+
+def _short_path(where: str, limit: int = 80) -> str:
+    return where if len(where) <= limit else where[: limit - 1] + "…"
+
+
+def _short(text: str, limit: int = 40) -> str:
+    return repr(text if len(text) <= limit else text[: limit - 1] + "…")
 
 
 def _reindent(text: str, indent: int) -> str:

@@ -28,6 +28,7 @@ import attrs
 from tree_sitter import Language, Node, Parser, Query, QueryCursor, Tree
 
 from nixgen.errors import NixgenError
+from nixgen.files import new_file_mode
 from nixgen.nix.emit import Nix
 from nixgen.nix.errors import NixPathError, NixSyntaxError, UnsupportedSyntaxError
 
@@ -283,6 +284,8 @@ class Document:
                 os.fsync(out.fileno())
             if target.exists():
                 Path(tmp).chmod(target.stat().st_mode & 0o7777)
+            else:
+                Path(tmp).chmod(new_file_mode())  # mkstemp's 0600 is not the umask's
             Path(tmp).replace(target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -897,6 +900,8 @@ class Document:
             return float(self.text_of(node))
         if kind == "unary_expression":
             return self._negative(node)
+        if kind == "binary_expression":
+            return self._negative_zero(node)
         if kind == "variable_expression":
             return {"true": True, "false": False, "null": None}.get(self.text_of(node), _OPAQUE)
         if kind == "string_expression":
@@ -939,8 +944,14 @@ class Document:
             number = -int(self.text_of(argument))
             return number if number >= _INT_MIN else _OPAQUE
         if argument.type == "float_expression":
-            return -float(self.text_of(argument))
+            # Nix has no negative literals: `-x` is `0 - x`, so `-0.0` is +0.0.
+            return 0 - float(self.text_of(argument))
         return _OPAQUE
+
+    def _negative_zero(self, node: Node) -> object:
+        """``0.0 * -1``: how nixgen's emitter spells -0.0, which has no literal."""
+        text = re.sub(r"\s+", " ", self.text_of(node))
+        return -0.0 if text == "0.0 * -1" else _OPAQUE
 
     def _attrset_literal(self, node: Node, *, opaque_values: bool) -> object:
         result: dict[str, object] = {}

@@ -275,7 +275,7 @@ def main(argv: list[str]) -> int:
             os._exit(0)
         os.setsid()
         null = os.open(os.devnull, os.O_RDWR)
-        out = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        out = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         os.dup2(null, 0)
         os.dup2(null, 1)
         os.dup2(out, 2)  # our own complaints, if any, end up beside the console
@@ -321,6 +321,9 @@ def main(argv: list[str]) -> int:
             for reset in _RESET:
                 signal.signal(reset, signal.SIG_DFL)
             os.chdir(state)
+            # What the runner creates here (volume images, sockets) is the
+            # guest's private data: readable by this user only.
+            os.umask(0o077)
             if background:
                 os.dup2(console_in, 0)
                 os.dup2(out, 1)

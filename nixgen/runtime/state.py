@@ -228,7 +228,10 @@ class StateDir:
         return any((self.path / m).exists() or (self.path / m).is_symlink() for m in _MARKERS)
 
     def create(self) -> None:
-        self.path.mkdir(parents=True, exist_ok=True)
+        """Make the folder, private (0700): it holds the console and the guest's disks."""
+        self.path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if self.path.stat().st_mode & 0o077:
+            self.path.chmod(0o700)
 
     # ---------------------------------------------------------------- records
 
@@ -348,7 +351,8 @@ class StateDir:
         self.create()
         if self.console.exists():
             os.replace(self.console, self.path / f"{CONSOLE}.1")
-        self.console.touch()
+        self.console.touch(mode=0o600)
+        self.console.chmod(0o600)  # touch's mode is masked by the umask and skips old files
 
     def mark_stopping(self) -> None:
         write_json(self.path / STOPPING, {"pid": os.getpid(), "at": time.time()})

@@ -1,0 +1,105 @@
+"""Files on disk: what an OS error means to a person, modes, and left-over temp files.
+
+The bottom of the stack (it imports only :mod:`nixgen.errors`): every layer
+that writes files turns an ``OSError`` into a :class:`FileError` through
+:func:`file_error`, and the CLI shows any ``OSError`` that still escapes in
+the same words.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+from pathlib import Path
+
+from nixgen.errors import FileError
+
+__all__ = [
+    "FileError",
+    "clean_stale_temps",
+    "explain_os_error",
+    "file_error",
+    "new_file_mode",
+    "umask",
+]
+
+# What tempfile.mkstemp(prefix=".NAME.", suffix=".tmp") makes: 8 random characters.
+_TEMP_NAME = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp\Z")
+
+_HINTS = {
+    errno.EROFS: "the file system is read-only: work on a writable copy of the folder",
+    errno.ENOSPC: "the disk is full: free some space and run the command again",
+    errno.EDQUOT: "your disk quota is used up: free some space and run the command again",
+    errno.EFBIG: "the file is larger than the file-size limit (`ulimit -f`): raise the limit",
+    errno.EACCES: "you may not write there: check the folder's owner and permissions",
+    errno.EPERM: "the operation is not permitted: check the file's owner and attributes",
+    errno.ENOTDIR: "a part of the path is a file where a folder is needed: move that file away",
+    errno.EISDIR: "a folder stands where a file is needed: move that folder away",
+    errno.EEXIST: "a file stands where a folder is needed: move that file away",
+    errno.ENOENT: "the file or its folder does not exist: check the path",
+    errno.ENAMETOOLONG: "the path is too long: use a shorter folder name",
+    errno.EMFILE: "too many files are open: raise `ulimit -n`",
+    errno.EIO: "the disk reported an input/output error: check the device",
+}
+
+
+def explain_os_error(err: OSError) -> tuple[str, str]:
+    """``(what happened, what to do)`` for an OS error, in a person's words."""
+    what = err.strerror or str(err) or type(err).__name__
+    hint = _HINTS.get(err.errno or 0, "check the path, the folder's permissions and free space")
+    return what, hint
+
+
+def file_error(
+    err: OSError, path: Path | str | None = None, doing: str = "cannot write"
+) -> FileError:
+    """A :class:`FileError` for ``err`` (raised while working on ``path``)."""
+    where = path if path is not None else (err.filename or "(file)")
+    what, hint = explain_os_error(err)
+    return FileError(where, f"{doing}: {what}", errno=err.errno, hint=hint)
+
+
+def umask() -> int:
+    """The process's umask, read without changing it where Linux tells it."""
+    try:
+        with Path("/proc/self/status").open(encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    current = os.umask(0o022)  # elsewhere: set and restore (not thread-safe, but rare)
+    os.umask(current)
+    return current
+
+
+def new_file_mode() -> int:
+    """The mode ``open()`` would give a new file: 0666 less the umask."""
+    return 0o666 & ~umask()
+
+
+def clean_stale_temps(folder: Path, names: set[str] | None = None) -> list[Path]:
+    """Remove temp files that a killed atomic write left in ``folder``.
+
+    Only ``.NAME.xxxxxxxx.tmp`` files (of the given ``NAME``s when ``names``
+    is set); call it while holding the project lock, when no other nixgen
+    write can be in flight.
+    """
+    removed: list[Path] = []
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        if not _TEMP_NAME.match(entry.name):
+            continue
+        if names is not None and not any(entry.name.startswith(f".{n}.") for n in names):
+            continue
+        try:
+            if entry.is_file() and not entry.is_symlink():
+                entry.unlink()
+                removed.append(entry)
+        except OSError:
+            continue
+    return removed
