@@ -10,6 +10,7 @@ test fails when they are out of date).
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -193,4 +194,6 @@ def write_static_templates(destination: Path) -> list[Path]:
             for path in sorted(folder.rglob("*"), reverse=True):
                 path.unlink() if path.is_file() else path.rmdir()
         written += init_project(folder, template=name, git_add=False).created
+        # The project lock's folder is state of this one folder, not template content.
+        shutil.rmtree(folder / ".nixgen", ignore_errors=True)
     return written
