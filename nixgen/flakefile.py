@@ -214,6 +214,8 @@ class _Files:
     removed: set[Path] = attrs.field(factory=set)
     moved_from: dict[Path, Path] = attrs.field(factory=dict)
     toml: Flake | None = None
+    #: guests renamed in nixgen.toml since it was read: new name -> name in the file
+    toml_renamed: dict[str, str] = attrs.field(factory=dict)
 
     def copy(self) -> _Files:
         return _Files(
@@ -224,6 +226,7 @@ class _Files:
             removed=set(self.removed),
             moved_from=dict(self.moved_from),
             toml=self.toml,
+            toml_renamed=dict(self.toml_renamed),
         )
 
 
@@ -478,8 +481,6 @@ class FlakeFile:
         new_errors = [p for p in [*errors, *project_errors] if _norm(p, {}) not in before]
         if new_errors:
             raise ValidationError(new_errors, source=str(files.flake), warnings=fresh_warnings)
-        if self.project:
-            self._check_toml_comments(files)
         # Accepted: take the new state.
         self._files = files
         self._original.update(tx.original)
@@ -514,24 +515,6 @@ class FlakeFile:
             )
         return None
 
-    def _check_toml_comments(self, files: _Files) -> None:
-        if files.toml is None or self._toml_source is None:
-            return
-        new = toml_text(files.toml)
-        kept = set(new.splitlines())
-        lost = [
-            line
-            for line in self._toml_source.splitlines()
-            if line.lstrip().startswith("#") and line not in kept
-        ]
-        if lost:
-            raise FlakeEditError(
-                f"{SOURCE_NAME} holds comments nixgen would not keep when it writes the file "
-                f"(first: {lost[0].strip()!r})",
-                hint=f"make the change in {SOURCE_NAME} by hand and run `nixgen render`, "
-                "or move the comments out of it",
-            )
-
     # ------------------------------------------------------------------ output
 
     def changes(self) -> dict[Path, tuple[str | None, str | None]]:
@@ -555,7 +538,7 @@ class FlakeFile:
             and self._toml_source is not None
             and files.toml != self._toml_loaded
         ):
-            new_toml = toml_text(files.toml)
+            new_toml = toml_text(files.toml, old=self._toml_source, renamed=files.toml_renamed)
             if new_toml != self._toml_source:
                 out[files.root / SOURCE_NAME] = (self._toml_source, new_toml)
         return dict(sorted(out.items(), key=lambda item: _file_order(files, item[0])))
@@ -625,7 +608,10 @@ class FlakeFile:
         for path in removed:
             self._original[path] = None
         if self._files.toml is not None and self._files.toml != self._toml_loaded:
-            self._toml_source = toml_text(self._files.toml)
+            self._toml_source = toml_text(
+                self._files.toml, old=self._toml_source, renamed=self._files.toml_renamed
+            )
+            self._files.toml_renamed.clear()
             self._toml_loaded = self._files.toml
         self._files.docs = {
             p: (Document.parse(self._original[p] or b"", p) if p in written else d)
@@ -1298,6 +1284,7 @@ class _Edit:
             toml = self.files.toml.rename_guest(old, new)
             self.notes.extend(_renamed_on_hosts(self.files.toml, toml, old, new))
             self.files.toml = toml
+            self.files.toml_renamed[new] = self.files.toml_renamed.pop(old, old)
             self.renamed[new] = old
             self.requested.setdefault(new, {})[HOSTNAME] = new
 
