@@ -105,7 +105,7 @@ def test_check_json_lists_guests(tmp_path: Path) -> None:
     init_project(tmp_path, template="multi")
     code, out = run("check", str(tmp_path), "--json", "--no-eval")
     assert code == 0
-    assert [g["name"] for g in json.loads(out)] == ["web", "db", "cache"]
+    assert [g["name"] for g in json.loads(out)["guests"]] == ["web", "db", "cache"]
 
 
 def test_check_outside_a_project(tmp_path: Path) -> None:

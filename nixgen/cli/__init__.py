@@ -11,27 +11,62 @@ import sys
 import click
 
 from nixgen import __version__
-from nixgen.cli import build, check, deploy, edit, init, render, run
+from nixgen.cli import build, check, deploy, edit, init, output, render, run
 from nixgen.errors import NixgenError
 
-__all__ = ["cli", "main"]
+__all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_USAGE", "cli", "main"]
+
+#: what nixgen reports as failed: bad input, a failing nix, an unknown guest
+EXIT_FAILED = 1
+#: the command line itself is wrong: an unknown option, a missing argument (click's code)
+EXIT_USAGE = 2
+#: stopped with Ctrl-C
+EXIT_INTERRUPTED = 130
+
+CONVENTIONS = """\b
+Output:
+  stdout   results (tables, paths, JSON)
+  stderr   progress, notes, warnings and errors
+  --json   one JSON document on stdout, on success and on failure
+           ({"ok": false, "error": {...}} when the command failed)
+  colour   off when NO_COLOR is set or TERM=dumb
+  -v       errors show the full commands nixgen ran
+
+\b
+Exit status:
+  0    done
+  1    failed: invalid input, a nix or guest error, an unknown guest
+  2    usage error: an unknown option, a missing or malformed argument
+  130  interrupted (Ctrl-C)
+"""
 
 
 class _Group(click.Group):
-    """Turns every NixgenError into its message on stderr and exit code 1."""
+    """Turns every NixgenError into its message on stderr (and JSON on stdout) and exit 1."""
 
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
         except NixgenError as err:
-            click.echo(f"nixgen: {err}", err=True)
-            ctx.exit(1)
+            output.failure(
+                err,
+                as_json=bool(ctx.meta.get(output.JSON_KEY)),
+                verbose=bool(ctx.meta.get(output.VERBOSE_KEY)),
+            )
+            ctx.exit(EXIT_FAILED)
 
 
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=_Group,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog=CONVENTIONS,
+)
 @click.version_option(__version__, prog_name="nixgen")
-def cli() -> None:
+@click.option("-v", "--verbose", is_flag=True, help="Show the full commands behind an error.")
+@click.pass_context
+def cli(ctx: click.Context, verbose: bool) -> None:
     """Declare NixOS micro-VM guests (microvm.nix) and get a readable flake."""
+    ctx.meta[output.VERBOSE_KEY] = verbose
 
 
 for module in (init, check, render, build, run, edit, deploy):
@@ -45,7 +80,7 @@ def main(argv: list[str] | None = None) -> None:
         code = cli.main(args=argv, prog_name="nixgen", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
     except click.ClickException as err:
         err.show()
         sys.exit(err.exit_code)
