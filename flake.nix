@@ -37,6 +37,7 @@
             qemu-qmp
             rich
             tomli-w
+            tomlkit
             tree-sitter
             tree-sitter-language-pack
           ];
