@@ -6,6 +6,8 @@ from pathlib import Path
 
 import attrs
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from nixgen import FlakeFile, MicroVM
 from nixgen.cli import cli
@@ -130,3 +132,29 @@ def test_flakefile_save_keeps_the_comments(tmp_path: Path) -> None:
     flake.save()
     assert source.read_text().endswith("# the end\n")
     assert "vcpu = 2\n" in source.read_text()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    mems=st.dictionaries(st.sampled_from(["web", "db"]), st.integers(64, 65536)),
+    vcpu=st.integers(1, 64),
+    drop_db=st.booleans(),
+    new=st.lists(st.sampled_from(["a", "b-c", "x_1"]), unique=True, max_size=2),
+)
+def test_any_edit_reads_back_as_the_model_and_keeps_the_header(
+    mems: dict[str, int], vcpu: int, drop_db: bool, new: list[str]
+) -> None:
+    flake = loads_flake(COMMENTED)
+    for name, mem in mems.items():
+        flake = flake.with_guest(attrs.evolve(flake.guest(name), mem=mem))
+    flake = flake.with_guest(attrs.evolve(flake.guest("web"), vcpu=vcpu))
+    if drop_db:
+        flake = flake.without_guest("db")
+    for name in new:
+        flake = flake.with_guest(MicroVM(name=name))
+    text = update_toml(COMMENTED, flake)
+    assert text is not None and loads_flake(text) == flake
+    assert text.startswith("# my fleet: keep this header\n")
+    assert f"vcpu = {vcpu}  # keep\n" in text
+    assert "  # for the PCI devices\n" in text
+    assert ("# db wants room" in text) is not drop_db
