@@ -292,7 +292,15 @@ def _differs(where: str, shown: str, got: str) -> str:
 def test_every_example_of_the_page_runs(page: Path, scene: dict[str, str], tmp_path: Path) -> None:
     blocks = [b for b in examples(page) if b.skip is None]
     if not blocks:
-        pytest.skip(f"{page.name}: no example to run")
+        marked = len(examples(page))
+        pytest.skip(
+            f"{page.name}: no shell or Python example"
+            + (
+                f" that can run here ({marked} marked docs-test: skip, each with why)"
+                if marked
+                else ""
+            )
+        )
     needs_nix = [
         b for b in blocks if re.search(r"\bnix(gen)? (build|run|update|check)\b|\bnix ", b.text)
     ]

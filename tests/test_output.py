@@ -123,6 +123,10 @@ def test_render_takes_flake_like_the_other_commands(tmp_path: Path) -> None:
     assert (folder / "flake.nix").is_file() and "wrote" in result.stdout
     assert invoke("render", "-f", str(folder)).stdout == "up to date\n"
     assert invoke("render", str(folder), "-f", str(tmp_path)).exit_code == EXIT_USAGE
+    (folder / "vms/my-microvm.nix").unlink()
+    data = json.loads(invoke("render", "-f", str(folder), "--json").stdout)
+    assert data["ok"] is True and data["written"] == [str(folder.resolve() / "vms/my-microvm.nix")]
+    assert data["removed"] == [] and len(data["unchanged"]) == 1
 
 
 # ------------------------------------------------------------------ colour
