@@ -16,12 +16,9 @@ from nixgen.errors import NixgenError
 
 __all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_USAGE", "cli", "main"]
 
-#: what nixgen reports as failed: bad input, a failing nix, an unknown guest
-EXIT_FAILED = 1
-#: the command line itself is wrong: an unknown option, a missing argument (click's code)
-EXIT_USAGE = 2
-#: stopped with Ctrl-C
-EXIT_INTERRUPTED = 130
+EXIT_FAILED = output.EXIT_FAILED
+EXIT_USAGE = output.EXIT_USAGE
+EXIT_INTERRUPTED = output.EXIT_INTERRUPTED
 
 CONVENTIONS = """\b
 Output:
@@ -38,6 +35,7 @@ Exit status:
   1    failed: invalid input, a nix or guest error, an unknown guest
   2    usage error: an unknown option, a missing or malformed argument
   130  interrupted (Ctrl-C)
+  run --foreground exits with the guest's own status
 """
 
 

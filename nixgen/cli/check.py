@@ -62,7 +62,7 @@ def check_command(
         if as_json:
             _print_json(None, found, _Evaluation(False, "not evaluated: invalid nixgen.toml"))
         output.problems(found)
-        raise click.exceptions.Exit(1) from None
+        raise click.exceptions.Exit(output.EXIT_FAILED) from None
     unknown = [n for n in names if n not in {g.name for g in flake.guests}]
     if unknown:
         raise ProjectError(
@@ -86,7 +86,7 @@ def check_command(
         for command in output.full_commands(error) if verbose else ():
             click.echo(f"  full command: {command}", err=True)
     if result.errors:
-        raise click.exceptions.Exit(1)
+        raise click.exceptions.Exit(output.EXIT_FAILED)
     if not as_json:
         output.guests(shown, as_json=False)
         click.echo(

@@ -110,7 +110,7 @@ def deploy_command(
     else:
         _summary(report.succeeded, report.failed, report.skipped)
     if not report.ok:
-        raise click.exceptions.Exit(1)
+        raise click.exceptions.Exit(output.EXIT_FAILED)
 
 
 def _show_step(host: str, step: StepResult) -> None:

@@ -59,7 +59,7 @@ def _run(edit: Any) -> None:
     except ValidationError as err:
         output.secho("nixgen: the edit was refused, no file was changed:", fg="red", err=True)
         output.problems([*err.problems, *err.warnings])
-        raise click.exceptions.Exit(1) from None
+        raise click.exceptions.Exit(output.EXIT_FAILED) from None
 
 
 def _relative(path: Path) -> str:

@@ -19,6 +19,13 @@ import click
 from nixgen.errors import CommandError, GuestEvalError, NixgenError, Problem, ValidationError
 from nixgen.model import Flake, MicroVM
 
+#: what nixgen reports as failed: bad input, a failing nix, an unknown guest
+EXIT_FAILED = 1
+#: the command line itself is wrong: an unknown option, a missing argument (click's code)
+EXIT_USAGE = 2
+#: stopped with Ctrl-C
+EXIT_INTERRUPTED = 130
+
 JSON_KEY = "nixgen.json"
 VERBOSE_KEY = "nixgen.verbose"
 
