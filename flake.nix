@@ -25,7 +25,7 @@
       packages = forAllSystems (pkgs: {
         default = pkgs.python3Packages.buildPythonApplication {
           pname = "nixgen";
-          version = "0.1.0";
+          version = (builtins.fromTOML (builtins.readFile ./pyproject.toml)).project.version;
           pyproject = true;
           src = ./.;
           build-system = [ pkgs.python3Packages.hatchling ];

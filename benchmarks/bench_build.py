@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from nixgen import Flake, Interface, MicroVM, Nix, Share, write_project
 from nixgen.build import build, flake_ref
-from nixgen.nixcmd import Nix as NixRunner
+from nixgen.nixcmd import NixRunner
 from tests.standin import offline_nix_env, prepare_inputs
 
 

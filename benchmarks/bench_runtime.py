@@ -1,10 +1,10 @@
 """What nixgen adds to starting and stopping a guest (target: < 0.2 s each).
 
 Times, for the same runner:
-- start: from ``Guest.start()`` (the library call ``nixgen run`` makes, build
+- start: from ``GuestRuntime.start()`` (the library call ``nixgen run`` makes, build
   cache check included) to the boot marker on the console, against
   ``bin/microvm-run`` started by hand and its stdout read until the marker;
-- stop: from ``Guest.stop()`` to the runner's exit, against running
+- stop: from ``GuestRuntime.stop()`` to the runner's exit, against running
   ``bin/microvm-shutdown`` by hand (or SIGTERM where there is none) and
   waiting for the runner to exit.
 
@@ -30,16 +30,17 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from nixgen import Flake, MicroVM, write_project
-from nixgen.nixcmd import Nix as NixRunner
+from nixgen.nixcmd import NixRunner
+from nixgen.process import proc
 from nixgen.project import Project
-from nixgen.runtime import Guest, Runtime, proc
+from nixgen.runtime import GuestRuntime, Runtime
 from tests.fakerunner import kill_leftovers, make_runner
 
 MARKER = "NIXGEN-GUEST-BOOTED"
 INSTANT = f"echo {MARKER}\nexec sleep 1000\n"
 
 
-def real_guest(base: Path) -> tuple[Guest, Path] | None:
+def real_guest(base: Path) -> tuple[GuestRuntime, Path] | None:
     """The stand-in qemu guest with the real image, built; None when it can't be had."""
     try:
         from tests.guestimage import cached_guest_image, qemu_available
@@ -93,7 +94,7 @@ def by_hand(runner: Path, cwd: Path) -> tuple[float, float]:
 LAUNCH: list[float] = []
 
 
-def with_nixgen(guest: Guest, runner: Path | None) -> tuple[float, float]:
+def with_nixgen(guest: GuestRuntime, runner: Path | None) -> tuple[float, float]:
     called = time.time()
     started = time.perf_counter()
     guest.start(runner=runner, wait=True, timeout=120)

@@ -20,85 +20,190 @@ The public API; everything the command line does is a call a script can make::
     Fleet(flake, "my-vms").deploy()       # nix build, nix copy, nixos-rebuild switch
 """
 
-__version__ = "0.1.0"
+from __future__ import annotations
 
-from nixgen.deploy import DeployOptions, DeployReport, Fleet, HostReport
-from nixgen.errors import (
-    BootError,
-    BuildError,
-    CommandError,
-    FlakeEditError,
-    FlakesDisabledError,
-    GuestError,
-    GuestEvalError,
-    GuestLockedError,
-    GuestNotRunningError,
-    GuestRunningError,
-    HandEditedError,
-    KvmInternalError,
-    NixBuildError,
-    NixCommandError,
-    NixEditError,
-    NixEmitError,
-    NixEvalError,
-    NixgenError,
-    NixInputError,
-    NixNotFoundError,
-    NixOptionError,
-    NixPathError,
-    NixSyntaxError,
-    NixTimeoutError,
-    NixVersionError,
-    NoRunnerError,
-    OptionError,
-    Problem,
-    ProjectError,
-    QMPCommandError,
-    QMPConnectionError,
-    QMPError,
-    RenderError,
-    StartError,
-    StopError,
-    UnsupportedError,
-    UnsupportedSyntaxError,
-    ValidationError,
-)
-from nixgen.flakefile import FlakeFile, GuestView
-from nixgen.model import (
-    CloudHypervisorOptions,
-    CrosvmOptions,
-    Device,
-    FirecrackerOptions,
-    Flake,
-    ForwardPort,
-    Graphics,
-    Host,
-    HostVM,
-    Input,
-    Interface,
-    MicroVM,
-    Network,
-    Nix,
-    PortEnd,
-    QemuOptions,
-    Share,
-    User,
-    VfkitOptions,
-    VirtiofsdOptions,
-    Volume,
-    Vsock,
-)
-from nixgen.model.convert import (
-    dumps_json,
-    dumps_toml,
-    flake_from_dict,
-    flake_to_dict,
-    load_flake_file,
-    loads_flake,
-)
-from nixgen.network import Attachment, NetworkPlan, plan_networks
-from nixgen.render import render_files, write_project
-from nixgen.validate import check, validate
+from typing import TYPE_CHECKING
+
+from nixgen._lazy import export_lazily
+
+# Nothing is imported until a name is asked for (``nixgen.Flake``), so that
+# ``import nixgen.model`` or the command line does not pay for the runtime,
+# deploy, tree-sitter or Jinja.  Type checkers see the real imports below.
+if TYPE_CHECKING:
+    from nixgen._version import __version__
+    from nixgen.build import (
+        BuildError,
+        GuestEvalError,
+    )
+    from nixgen.deploy import DeployOptions, DeployReport, Fleet, HostReport
+    from nixgen.errors import (
+        FlakeEditError,
+        HandEditedError,
+        NixEditError,
+        NixEmitError,
+        NixgenError,
+        NixPathError,
+        NixSyntaxError,
+        OptionError,
+        Problem,
+        ProjectError,
+        RenderError,
+        UnsupportedSyntaxError,
+        ValidationError,
+    )
+    from nixgen.flakefile import FlakeFile, GuestView
+    from nixgen.model import (
+        CloudHypervisorOptions,
+        CrosvmOptions,
+        Device,
+        FirecrackerOptions,
+        Flake,
+        ForwardPort,
+        Graphics,
+        Host,
+        HostVM,
+        Input,
+        Interface,
+        MicroVM,
+        Network,
+        Nix,
+        PortEnd,
+        QemuOptions,
+        Share,
+        User,
+        VfkitOptions,
+        VirtiofsdOptions,
+        Volume,
+        Vsock,
+    )
+    from nixgen.model.convert import (
+        dumps_json,
+        dumps_toml,
+        flake_from_dict,
+        flake_to_dict,
+        load_flake_file,
+        loads_flake,
+    )
+    from nixgen.network import Attachment, NetworkPlan, plan_networks
+    from nixgen.nixcmd.errors import (
+        FlakesDisabledError,
+        NixBuildError,
+        NixCommandError,
+        NixEvalError,
+        NixInputError,
+        NixNotFoundError,
+        NixOptionError,
+        NixTimeoutError,
+        NixVersionError,
+    )
+    from nixgen.process.errors import (
+        CommandError,
+        CommandNotFoundError,
+        CommandTimeoutError,
+    )
+    from nixgen.render import render_files, write_project
+    from nixgen.runtime.errors import (
+        BootError,
+        GuestError,
+        GuestLockedError,
+        GuestNotRunningError,
+        GuestRunningError,
+        KvmInternalError,
+        NoRunnerError,
+        QMPCommandError,
+        QMPConnectionError,
+        QMPError,
+        StartError,
+        StopError,
+        UnsupportedError,
+    )
+    from nixgen.validate import check, validate
+
+#: Where each public name lives.
+_EXPORTS = {
+    "__version__": "nixgen._version",
+    "Attachment": "nixgen.network",
+    "BootError": "nixgen.runtime.errors",
+    "BuildError": "nixgen.build",
+    "CloudHypervisorOptions": "nixgen.model",
+    "CommandError": "nixgen.process.errors",
+    "CommandNotFoundError": "nixgen.process.errors",
+    "CommandTimeoutError": "nixgen.process.errors",
+    "CrosvmOptions": "nixgen.model",
+    "DeployOptions": "nixgen.deploy",
+    "DeployReport": "nixgen.deploy",
+    "Device": "nixgen.model",
+    "FirecrackerOptions": "nixgen.model",
+    "Flake": "nixgen.model",
+    "FlakeEditError": "nixgen.errors",
+    "FlakeFile": "nixgen.flakefile",
+    "FlakesDisabledError": "nixgen.nixcmd.errors",
+    "Fleet": "nixgen.deploy",
+    "ForwardPort": "nixgen.model",
+    "Graphics": "nixgen.model",
+    "GuestError": "nixgen.runtime.errors",
+    "GuestEvalError": "nixgen.build",
+    "GuestLockedError": "nixgen.runtime.errors",
+    "GuestNotRunningError": "nixgen.runtime.errors",
+    "GuestRunningError": "nixgen.runtime.errors",
+    "GuestView": "nixgen.flakefile",
+    "HandEditedError": "nixgen.errors",
+    "Host": "nixgen.model",
+    "HostReport": "nixgen.deploy",
+    "HostVM": "nixgen.model",
+    "Input": "nixgen.model",
+    "Interface": "nixgen.model",
+    "KvmInternalError": "nixgen.runtime.errors",
+    "MicroVM": "nixgen.model",
+    "Network": "nixgen.model",
+    "NetworkPlan": "nixgen.network",
+    "Nix": "nixgen.model",
+    "NixBuildError": "nixgen.nixcmd.errors",
+    "NixCommandError": "nixgen.nixcmd.errors",
+    "NixEditError": "nixgen.errors",
+    "NixEmitError": "nixgen.errors",
+    "NixEvalError": "nixgen.nixcmd.errors",
+    "NixInputError": "nixgen.nixcmd.errors",
+    "NixNotFoundError": "nixgen.nixcmd.errors",
+    "NixOptionError": "nixgen.nixcmd.errors",
+    "NixPathError": "nixgen.errors",
+    "NixSyntaxError": "nixgen.errors",
+    "NixTimeoutError": "nixgen.nixcmd.errors",
+    "NixVersionError": "nixgen.nixcmd.errors",
+    "NixgenError": "nixgen.errors",
+    "NoRunnerError": "nixgen.runtime.errors",
+    "OptionError": "nixgen.errors",
+    "PortEnd": "nixgen.model",
+    "Problem": "nixgen.errors",
+    "ProjectError": "nixgen.errors",
+    "QMPCommandError": "nixgen.runtime.errors",
+    "QMPConnectionError": "nixgen.runtime.errors",
+    "QMPError": "nixgen.runtime.errors",
+    "QemuOptions": "nixgen.model",
+    "RenderError": "nixgen.errors",
+    "Share": "nixgen.model",
+    "StartError": "nixgen.runtime.errors",
+    "StopError": "nixgen.runtime.errors",
+    "UnsupportedError": "nixgen.runtime.errors",
+    "UnsupportedSyntaxError": "nixgen.errors",
+    "User": "nixgen.model",
+    "ValidationError": "nixgen.errors",
+    "VfkitOptions": "nixgen.model",
+    "VirtiofsdOptions": "nixgen.model",
+    "Volume": "nixgen.model",
+    "Vsock": "nixgen.model",
+    "check": "nixgen.validate",
+    "dumps_json": "nixgen.model.convert",
+    "dumps_toml": "nixgen.model.convert",
+    "flake_from_dict": "nixgen.model.convert",
+    "flake_to_dict": "nixgen.model.convert",
+    "load_flake_file": "nixgen.model.convert",
+    "loads_flake": "nixgen.model.convert",
+    "plan_networks": "nixgen.network",
+    "render_files": "nixgen.render",
+    "validate": "nixgen.validate",
+    "write_project": "nixgen.render",
+}
 
 __all__ = [
     "Attachment",
@@ -106,6 +211,8 @@ __all__ = [
     "BuildError",
     "CloudHypervisorOptions",
     "CommandError",
+    "CommandNotFoundError",
+    "CommandTimeoutError",
     "CrosvmOptions",
     "DeployOptions",
     "DeployReport",
@@ -182,3 +289,6 @@ __all__ = [
     "validate",
     "write_project",
 ]
+
+
+export_lazily(__name__, _EXPORTS)

@@ -29,20 +29,41 @@ from typing import Any, Literal
 
 import attrs
 
-from nixgen.errors import BuildError, GuestEvalError, NixEvalError, NixgenError
-from nixgen.nix.emit import attr_name, to_nix
-from nixgen.nixcmd import Nix
+from nixgen.errors import NixgenError
+from nixgen.nixcmd import NixRunner
+from nixgen.nixcmd.errors import NixEvalError
 from nixgen.nixcmd.events import Event
-from nixgen.render import atomic_write
+
+# The Nix serializer and render (and with them the model) are imported where
+# nix runs: a no-op build answered by the cache needs neither.
 
 __all__ = [
     "STATE_DIR",
+    "BuildError",
     "BuildResult",
+    "GuestEvalError",
     "build",
     "cached",
     "evaluate",
     "kernel_image",
 ]
+
+
+class BuildError(NixgenError):
+    """A guest could not be built, or nix reported something nixgen cannot use."""
+
+
+class GuestEvalError(BuildError):
+    """Several guests failed to evaluate; ``errors`` maps each to its error."""
+
+    def __init__(self, errors: Mapping[str, NixgenError]) -> None:
+        self.errors = dict(errors)
+        parts = [f"guest {name!r}: {err}" for name, err in self.errors.items()]
+        super().__init__(
+            f"{len(parts)} guest(s) failed to evaluate:\n" + "\n".join(parts),
+            hint="fix the errors above, then run `nixgen check` again",
+        )
+
 
 STATE_DIR = ".nixgen"
 _CACHE_FILE = "build-cache.json"
@@ -148,7 +169,7 @@ def flake_ref(directory: Path) -> str:
 
 
 def evaluate(
-    directory: Path, names: Sequence[str] | None = None, *, nix: Nix | None = None
+    directory: Path, names: Sequence[str] | None = None, *, nix: NixRunner | None = None
 ) -> dict[str, dict[str, Any]]:
     """Evaluate guests without building: ``{name: artifacts}`` (see build.nix).
 
@@ -156,6 +177,8 @@ def evaluate(
     asked for, each guest is evaluated alone so that every failing guest's
     error is found; they are raised together in one :class:`BuildError`.
     """
+    from nixgen.nix.emit import to_nix
+
     runner = _nix_for(directory, nix)
     ref = flake_ref(directory)
     apply = f"({_expression()}).describe {to_nix(list(names) if names is not None else None)}"
@@ -189,7 +212,7 @@ def evaluate(
     return data
 
 
-def _guest_names(runner: Nix, ref: str) -> list[str]:
+def _guest_names(runner: NixRunner, ref: str) -> list[str]:
     names = runner.eval_json(f"{ref}#nixosConfigurations", apply=f"({_expression()}).guestNames")
     return [str(n) for n in names]
 
@@ -198,7 +221,7 @@ def build(
     directory: Path | str,
     names: Sequence[str] | None = None,
     *,
-    nix: Nix | None = None,
+    nix: NixRunner | None = None,
     jobs: int | Literal["auto"] | None = None,
     gc_roots: bool = True,
     use_cache: bool = True,
@@ -217,6 +240,8 @@ def build(
         hit = _cached(state, key, names)
         if hit is not None:
             return hit
+    from nixgen.nix.emit import attr_name
+
     artifacts = evaluate(directory, names, nix=runner)
     ref = flake_ref(directory)
     installables = {
@@ -241,7 +266,7 @@ def build(
 
 
 def cached(
-    directory: Path | str, names: Sequence[str] | None = None, *, nix: Nix | None = None
+    directory: Path | str, names: Sequence[str] | None = None, *, nix: NixRunner | None = None
 ) -> dict[str, BuildResult] | None:
     """What :func:`build` would return without running nix, or None when it
     would have to run nix (a file of the flake changed, a guest was never
@@ -252,9 +277,9 @@ def cached(
 
 
 def _nix_for(
-    directory: Path, nix: Nix | None, on_event: Callable[[Event], None] | None = None
-) -> Nix:
-    base = nix or Nix()
+    directory: Path, nix: NixRunner | None, on_event: Callable[[Event], None] | None = None
+) -> NixRunner:
+    base = nix or NixRunner()
     changes: dict[str, Any] = {"source_root": str(directory)}
     if base.cwd is None:
         changes["cwd"] = str(directory)
@@ -287,7 +312,7 @@ def _result(name: str, info: Mapping[str, Any], out: Path, drv_path: str) -> Bui
     return result
 
 
-def _gc_root(runner: Nix, state: Path, name: str, out: Path) -> Path:
+def _gc_root(runner: NixRunner, state: Path, name: str, out: Path) -> Path:
     """Register the runner as an indirect GC root, so garbage collection keeps it."""
     link = state / "gcroots" / name
     link.parent.mkdir(parents=True, exist_ok=True)
@@ -301,7 +326,7 @@ def _gc_root(runner: Nix, state: Path, name: str, out: Path) -> Path:
 # ----------------------------------------------------------------- no-op rebuilds
 
 
-def _fingerprint(directory: Path, runner: Nix) -> str:
+def _fingerprint(directory: Path, runner: NixRunner) -> str:
     """What a build depends on that nixgen can see without running nix.
 
     Sizes and modification times of every file of the flake folder (hashing
@@ -387,4 +412,6 @@ def _store_cache(
     entries = dict(old["results"])
     entries.update({n: r.to_json() for n, r in results.items()})
     data = {"key": key, "complete": complete or old.get("complete") is True, "results": entries}
+    from nixgen.render import atomic_write
+
     atomic_write(state / _CACHE_FILE, json.dumps(data, indent=2) + "\n")

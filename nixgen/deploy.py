@@ -22,11 +22,8 @@ own (:class:`HostReport`); one failing host does not stop the others unless
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shlex
-import signal
-import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
@@ -34,11 +31,14 @@ from typing import Any, Literal
 
 import attrs
 
+from nixgen import process
 from nixgen.build import flake_ref
-from nixgen.errors import CommandError, NixgenError, ProjectError
+from nixgen.errors import NixgenError, ProjectError
 from nixgen.model import Flake, Host
 from nixgen.nix.emit import attr_path
-from nixgen.nixcmd import Nix, build_argv, parse_build_json
+from nixgen.nixcmd import NixRunner, build_argv, parse_build_json
+from nixgen.process import CmdOut
+from nixgen.process.errors import CommandError
 from nixgen.project import Project
 from nixgen.render import SOURCE_NAME, generated_state, render_files
 
@@ -64,19 +64,15 @@ SYSTEM_PROFILE = "/nix/var/nix/profiles/system"
 # ----------------------------------------------------------------- running commands
 
 
-@attrs.frozen
-class CommandResult:
-    argv: tuple[str, ...]
-    exit_code: int
-    stdout: str
-    stderr: str
-    duration: float
+#: What one command of a deploy did (the result of :func:`nixgen.process.run`).
+CommandResult = CmdOut
 
 
 class CommandRunner:
-    """Runs the commands that are not nix (nixos-rebuild, ssh): argv only, in a
-    session of their own (stopped with everything they started on timeout or
-    Ctrl-C), output captured, a failure raised as :class:`CommandError`."""
+    """Settings for the commands that are not nix (nixos-rebuild, ssh), run
+    through :func:`nixgen.process.run`: argv only, in a session of their own
+    (stopped with everything they started on timeout or Ctrl-C), output
+    captured, a failure raised as :class:`CommandError`."""
 
     def __init__(
         self,
@@ -90,87 +86,17 @@ class CommandRunner:
         self.grace = grace
 
     def run(self, argv: Sequence[str], *, check: bool = True) -> CommandResult:
-        if isinstance(argv, str):
-            raise TypeError("commands are lists of arguments, not one string")
-        argv = [os.fspath(a) for a in argv]
-        env = None if self.env is None else {**os.environ, **self.env}
-        started = time.monotonic()
-        try:
-            proc = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                env=env,
-                start_new_session=True,
-            )
-        except FileNotFoundError as err:
-            raise CommandError(
-                f"{argv[0]} was not found",
-                command=argv,
-                hint=_install_hint(argv[0]),
-            ) from err
-        try:
-            out, errout = proc.communicate(timeout=self.timeout)
-        except subprocess.TimeoutExpired:
-            self._stop(proc)
-            _, partial = _drain(proc)
-            raise CommandError(
-                f"{argv[0]} did not finish within {self.timeout or 0:g} s and was stopped",
-                command=argv,
-                stderr=partial,
-                hint="allow more time (--timeout), or check that the host is reachable",
-            ) from None
-        except BaseException:
-            self._stop(proc)
-            raise
-        result = CommandResult(
-            argv=tuple(argv),
-            exit_code=proc.returncode,
-            stdout=_text(out),
-            stderr=_text(errout),
-            duration=time.monotonic() - started,
+        program = "" if isinstance(argv, str) or not argv else os.fspath(argv[0])
+        return process.run(
+            argv,
+            env=self.env,
+            timeout=self.timeout,
+            grace=self.grace,
+            check=check,
+            hint=lambda done: _failure_hint(program, done.stderr),
+            not_found_hint=_install_hint(program),
+            timeout_hint="allow more time (--timeout), or check that the host is reachable",
         )
-        if check and result.exit_code != 0:
-            raise CommandError(
-                f"{argv[0]} failed",
-                command=argv,
-                exit_code=result.exit_code,
-                stderr=result.stderr,
-                hint=_failure_hint(argv[0], result.stderr),
-            )
-        return result
-
-    def _stop(self, proc: subprocess.Popen[bytes]) -> None:
-        if proc.poll() is not None:
-            return
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            with contextlib.suppress(ProcessLookupError, PermissionError, OSError):
-                if isinstance(proc.pid, int) and proc.pid > 0 and os.getpgid(proc.pid) == proc.pid:
-                    os.killpg(proc.pid, sig)
-                else:
-                    proc.send_signal(sig)
-            try:
-                proc.wait(timeout=self.grace)
-                return
-            except subprocess.TimeoutExpired:
-                continue
-
-
-def _drain(proc: subprocess.Popen[bytes]) -> tuple[str, str]:
-    try:
-        out, err = proc.communicate(timeout=1.0)
-    except (subprocess.TimeoutExpired, ValueError, OSError):
-        return "", ""
-    return _text(out), _text(err)
-
-
-def _text(data: bytes | str | None) -> str:
-    if data is None:
-        return ""
-    if isinstance(data, bytes):
-        return data.decode("utf-8", "replace")
-    return data
 
 
 def _install_hint(program: str) -> str:
@@ -321,12 +247,12 @@ class Fleet:
         flake: Flake,
         directory: Path | str,
         *,
-        nix: Nix | None = None,
+        nix: NixRunner | None = None,
         runner: CommandRunner | None = None,
     ) -> None:
         self.flake = flake
         self.directory = Path(directory).resolve()
-        base = nix or Nix()
+        base = nix or NixRunner()
         self.nix = base if base.cwd is not None else attrs.evolve(base, cwd=str(self.directory))
         self.runner = runner or CommandRunner()
 
@@ -335,7 +261,7 @@ class Fleet:
         cls,
         directory: Path | str = ".",
         *,
-        nix: Nix | None = None,
+        nix: NixRunner | None = None,
         runner: CommandRunner | None = None,
     ) -> Fleet:
         """The fleet of the project in ``directory`` (validated; rendered files current)."""

@@ -8,36 +8,40 @@ nixgen creates must be added and one it deletes must leave the index, as
 from __future__ import annotations
 
 import shutil
-import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
+from nixgen import process
+
 __all__ = ["track"]
+
+_ADD_HINT = (
+    "the files are written: stage them yourself (`git add`), or fix what git says "
+    "(a file ignored by .gitignore is invisible to the flake)"
+)
+_RM_HINT = "the files are removed: unstage them yourself (`git rm --cached`)"
 
 
 def track(root: Path, created: Sequence[Path] = (), removed: Sequence[Path] = ()) -> None:
-    """Stage ``created`` files and unstage ``removed`` ones, inside a git work tree."""
+    """Stage ``created`` files and unstage ``removed`` ones, inside a git work tree.
+
+    Raises :class:`~nixgen.errors.CommandError` when git refuses (the files
+    stay written): a flake in a work tree would not see an unstaged module.
+    """
     git = shutil.which("git")
     if git is None or not (created or removed):
         return
-    inside = subprocess.run(
-        [git, "-C", str(root), "rev-parse", "--is-inside-work-tree"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if inside.returncode != 0 or inside.stdout.strip() != "true":
-        return
+    inside = process.run([git, "-C", str(root), "rev-parse", "--is-inside-work-tree"], check=False)
+    if inside.exit_code != 0 or inside.stdout.strip() != "true":
+        return  # not a work tree: nothing to keep in step
     if created:
-        subprocess.run(
+        process.run(
             [git, "-C", str(root), "add", "--", *(str(p.resolve()) for p in created)],
-            capture_output=True,
-            check=False,
+            hint=_ADD_HINT,
         )
     if removed:
-        subprocess.run(
+        process.run(
             [git, "-C", str(root), "rm", "--cached", "--quiet", "--ignore-unmatch", "--"]
             + [str(p.resolve()) for p in removed],
-            capture_output=True,
-            check=False,
+            hint=_RM_HINT,
         )

@@ -24,12 +24,10 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
-import jinja2
 
-from nixgen import __version__
 from nixgen.errors import HandEditedError, RenderError, ValidationError
 from nixgen.model import Flake, Host, Input, Interface, MicroVM, Network, Nix
 from nixgen.model.convert import nix_values, option_values
@@ -38,6 +36,9 @@ from nixgen.model.flake import MICROVM_CACHE, MICROVM_CACHE_KEY
 from nixgen.model.guest import NON_MICROVM_FIELDS
 from nixgen.network import NetworkPlan, guest_side, host_side, plan_networks
 from nixgen.nix.emit import attr_name, bindings, parse_attr_path, to_nix
+
+if TYPE_CHECKING:
+    import jinja2
 
 __all__ = [
     "GUESTS_DIR",
@@ -68,6 +69,8 @@ def templates_dir() -> Path:
 
 
 def _environment() -> jinja2.Environment:
+    import jinja2  # only when rendering: reading and checking projects do without
+
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates_dir() / "flake")),
         undefined=jinja2.StrictUndefined,
@@ -96,6 +99,8 @@ def _env() -> jinja2.Environment:
 
 
 def _header(body: str, source: str | None) -> str:
+    from nixgen._version import __version__  # package metadata: read when first written
+
     digest = hashlib.sha256(body.encode()).hexdigest()[:16]
     if source is None:  # rendered from Python: there is no data file to point to
         return (

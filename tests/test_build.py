@@ -15,7 +15,7 @@ from nixgen import Flake, Interface, MicroVM, Nix, Share, Volume, write_project
 from nixgen.build import BuildResult, build, evaluate, kernel_image
 from nixgen.cli import cli
 from nixgen.errors import GuestEvalError, NixBuildError, NixOptionError, NixTimeoutError
-from nixgen.nixcmd import Nix as NixRunner
+from nixgen.nixcmd import NixRunner
 from nixgen.project import Project
 from tests.standin import (
     NIX_SKIP_REASON,
@@ -226,6 +226,10 @@ def test_cli_build_and_check(tmp_path: Path, inputs: dict[str, str]) -> None:
     result = runner.invoke(cli, ["build", "web", "--flake", str(folder), *overrides, "--json"])
     assert result.exit_code == 0, result.output
     assert '"web"' in result.output and '"db"' not in result.output
+    # The no-op cache answers the same build without starting nix (none on PATH).
+    args = ["build", "web", "--flake", str(folder), *overrides, "--json"]
+    again = runner.invoke(cli, args, env={"PATH": str(tmp_path / "no-nix-here")})
+    assert again.exit_code == 0 and again.output == result.output
     result = runner.invoke(cli, ["check", str(folder), *overrides])
     assert result.exit_code == 0, result.output
     assert "evaluated with nix" in result.output

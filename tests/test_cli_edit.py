@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from nixgen import FlakeFile, MicroVM, Share
 from nixgen.build import build
 from nixgen.cli import cli
-from nixgen.nixcmd import Nix as NixRunner
+from nixgen.nixcmd import NixRunner
 from nixgen.project import Project, init_project
 from nixgen.render import generated_state
 from tests.standin import (

@@ -27,7 +27,7 @@ from nixgen import (
 )
 from nixgen.cli import cli
 from nixgen.deploy import CommandRunner
-from nixgen.nixcmd import FLAKE_FEATURE_FLAGS, Nix
+from nixgen.nixcmd import FLAKE_FEATURE_FLAGS, NixRunner
 from nixgen.project import Project
 from nixgen.render import write_project
 
@@ -123,7 +123,7 @@ def test_every_host_is_built_copied_and_activated(
 ) -> None:
     register_host(fp, fake_nix, project, "alpha", "root@alpha.example")
     register_host(fp, fake_nix, project, "beta", "beta")
-    fleet = Fleet.load(project, nix=Nix(binary=str(fake_nix)))
+    fleet = Fleet.load(project, nix=NixRunner(binary=str(fake_nix)))
     seen: list[str] = []
     report = fleet.deploy(on_step=lambda host, step: seen.append(f"{host}:{step.step}"))
     assert report.ok and report.succeeded == ("alpha", "beta")
@@ -152,7 +152,7 @@ def test_one_failing_host_does_not_stop_the_others(
         returncode=1,
     )
     register_host(fp, fake_nix, project, "beta", "beta")
-    report = Fleet.load(project, nix=Nix(binary=str(fake_nix))).deploy()
+    report = Fleet.load(project, nix=NixRunner(binary=str(fake_nix))).deploy()
     assert not report.ok
     assert report.failed == ("alpha",) and report.succeeded == ("beta",)
     alpha = report.hosts[0]
@@ -183,7 +183,7 @@ def test_fail_fast_skips_the_rest(fp: FakeProcess, fake_nix: Path, project: Path
         stderr="ssh: connect to host alpha.example port 22: Connection refused\n",
         returncode=1,
     )
-    fleet = Fleet.load(project, nix=Nix(binary=str(fake_nix)))
+    fleet = Fleet.load(project, nix=NixRunner(binary=str(fake_nix)))
     report = fleet.deploy(options=DeployOptions(fail_fast=True))
     assert report.failed == ("alpha",) and report.skipped == ("beta",)
     assert not report.hosts[1].steps
@@ -246,7 +246,7 @@ def test_remote_builders_and_stores(fp: FakeProcess, fake_nix: Path, project: Pa
     )
     fleet = Fleet.load(
         project,
-        nix=Nix(binary=str(fake_nix), override_inputs={"nixpkgs": "path:/src/nixpkgs"}),
+        nix=NixRunner(binary=str(fake_nix), override_inputs={"nixpkgs": "path:/src/nixpkgs"}),
     )
     options = DeployOptions(
         builders="ssh://builder x86_64-linux",
@@ -269,14 +269,14 @@ def test_activation_over_ssh(fp: FakeProcess, fake_nix: Path, project: Path) -> 
     profile = ["ssh", "beta", "--", "sudo", "nix-env", "-p", "/nix/var/nix/profiles/system"]
     fp.register([*profile, "--set", out])
     fp.register(["ssh", "beta", "--", "sudo", f"{out}/bin/switch-to-configuration", "switch"])
-    fleet = Fleet.load(project, nix=Nix(binary=str(fake_nix)))
+    fleet = Fleet.load(project, nix=NixRunner(binary=str(fake_nix)))
     report = fleet.deploy(["beta"], DeployOptions(activate_with="ssh", sudo=True))
     assert report.ok
     assert [s.step for s in report.hosts[0].steps] == ["build", "copy", "activate", "activate"]
 
 
 def test_test_action_over_ssh_leaves_the_profile_alone(project: Path, fake_nix: Path) -> None:
-    fleet = Fleet.load(project, nix=Nix(binary=str(fake_nix)))
+    fleet = Fleet.load(project, nix=NixRunner(binary=str(fake_nix)))
     argvs = fleet.activate_argvs(
         fleet.flake.host("beta"), "/nix/store/x", DeployOptions(activate_with="ssh", action="test")
     )
@@ -284,7 +284,7 @@ def test_test_action_over_ssh_leaves_the_profile_alone(project: Path, fake_nix: 
 
 
 def test_dry_run_prints_the_commands(project: Path, fake_nix: Path) -> None:
-    fleet = Fleet.load(project, nix=Nix(binary=str(fake_nix)))
+    fleet = Fleet.load(project, nix=NixRunner(binary=str(fake_nix)))
     text = fleet.plan(["alpha"])
     assert "# alpha → root@alpha.example" in text
     assert (
@@ -301,7 +301,7 @@ def test_dry_run_prints_the_commands(project: Path, fake_nix: Path) -> None:
 
 
 def test_which_hosts_can_be_deployed(project: Path, fake_nix: Path) -> None:
-    fleet = Fleet.load(project, nix=Nix(binary=str(fake_nix)))
+    fleet = Fleet.load(project, nix=NixRunner(binary=str(fake_nix)))
     assert [h.name for h in fleet.deployable()] == ["alpha", "beta"]
     with pytest.raises(ProjectError, match=r"no host.*delta"):
         fleet.deployable(["delta"])

@@ -28,7 +28,7 @@ from nixgen.errors import FlakeEditError, NixgenError, OptionError
 from nixgen.nix.emit import attr_path, parse_attr_path
 from nixgen.nix.parse import Document
 from nixgen.nix.read import read_module
-from nixgen.nixcmd import Nix as NixRunner
+from nixgen.nixcmd import NixRunner
 from nixgen.options import (
     model_from_settings,
     parse_literal,

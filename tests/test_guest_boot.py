@@ -27,7 +27,7 @@ import pytest
 
 from nixgen import Flake, MicroVM, write_project
 from nixgen.build import BuildResult, build
-from nixgen.nixcmd import Nix as NixRunner
+from nixgen.nixcmd import NixRunner
 from nixgen.project import Project
 from tests.guestimage import (
     BOOT_MARKER,

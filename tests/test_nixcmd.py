@@ -41,7 +41,7 @@ from nixgen.nixcmd import (
     Flavour,
     LogLine,
     Message,
-    Nix,
+    NixRunner,
     NixVersion,
     PlainLine,
     ProgressTracker,
@@ -284,7 +284,7 @@ def test_recorded_nix_2_8_does_not_keep_the_order_asked() -> None:
 def test_build_json_matches_results_by_drv_path(fp: FakeProcess, fake_nix: Path) -> None:
     asked, drvs, stdout = _recorded_build()
     fp.register(nix_cmd(fake_nix, "build", "--no-link", "--json", *asked), stdout=stdout)
-    built = Nix(binary=str(fake_nix)).build_json(asked, drv_paths=drvs)
+    built = NixRunner(binary=str(fake_nix)).build_json(asked, drv_paths=drvs)
     assert list(built) == asked
     for installable in asked:
         name = installable.rsplit("#", 1)[1]
@@ -314,7 +314,7 @@ def test_eval_drv_paths_asks_once_per_group(fp: FakeProcess, fake_nix: Path) -> 
     fp.register(
         nix_cmd(fake_nix, "eval", "--raw", "path:/f#web.drvPath"), stdout="/nix/store/c-web.drv"
     )
-    found = Nix(binary=str(fake_nix)).eval_drv_paths([a, b, "path:/f#web"])
+    found = NixRunner(binary=str(fake_nix)).eval_drv_paths([a, b, "path:/f#web"])
     assert found == {
         a: "/nix/store/a-web.drv",
         b: "/nix/store/b-db.drv",
@@ -325,7 +325,7 @@ def test_eval_drv_paths_asks_once_per_group(fp: FakeProcess, fake_nix: Path) -> 
 def test_build_json_missing_result_is_an_error(fp: FakeProcess, fake_nix: Path) -> None:
     fp.register(nix_cmd(fake_nix, "build", "--no-link", "--json", ".#a"), stdout="[]")
     with pytest.raises(NixCommandError, match="did not report"):
-        Nix(binary=str(fake_nix)).build_json([".#a"], drv_paths={".#a": "/nix/store/x-a.drv"})
+        NixRunner(binary=str(fake_nix)).build_json([".#a"], drv_paths={".#a": "/nix/store/x-a.drv"})
 
 
 # ------------------------------------------------------------------- events
@@ -560,7 +560,7 @@ def test_real_build_of_a_trivial_flake(tmp_path: Path, nix_env: dict[str, str]) 
         tmp_path / "vm",
         _stub("hi", f"echo hi > $out # {nonce}") + _stub("ho", f"echo ho > $out # {nonce}"),
     )
-    nix = Nix(env=nix_env, cwd=folder, timeout=120)
+    nix = NixRunner(env=nix_env, cwd=folder, timeout=120)
     installables = [f"path:{folder}#ho", f"path:{folder}#hi"]
     built = nix.build_json(installables)
     assert Path(built[installables[0]].out).read_text() == "ho\n"
@@ -576,7 +576,7 @@ def test_real_build_of_a_trivial_flake(tmp_path: Path, nix_env: dict[str, str]) 
 @pytest.mark.nix
 def test_real_grouped_drv_path_lookup(tmp_path: Path, nix_env: dict[str, str]) -> None:
     folder = _flake(tmp_path / "vm", _stub("a", "echo a > $out") + _stub("b.c", "echo b > $out"))
-    nix = Nix(env=nix_env)
+    nix = NixRunner(env=nix_env)
     grouped = [
         f"path:{folder}#packages.x86_64-linux.a",
         f'path:{folder}#packages.x86_64-linux."b.c"',

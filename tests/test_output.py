@@ -14,8 +14,9 @@ from click.testing import CliRunner, Result
 from nixgen import Flake, Interface, MicroVM, Share, write_project
 from nixgen.cli import EXIT_FAILED, EXIT_USAGE, cli
 from nixgen.cli.progress import progress
-from nixgen.errors import NixEvalError, shown_command
 from nixgen.nixcmd import BuildStarted
+from nixgen.nixcmd.errors import NixEvalError
+from nixgen.process.errors import shown_command
 from nixgen.project import Project, init_project
 from tests.standin import (
     NIX_SKIP_REASON,

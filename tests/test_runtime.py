@@ -24,7 +24,6 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-import nixgen.build
 from nixgen.build import BuildResult
 from nixgen.cli import cli
 from nixgen.errors import (
@@ -37,7 +36,8 @@ from nixgen.errors import (
     StartError,
     UnsupportedError,
 )
-from nixgen.runtime import Guest, GuestState, Runtime, proc
+from nixgen.process import proc
+from nixgen.runtime import GuestRuntime, GuestState, Runtime
 from nixgen.runtime.console import tail
 from nixgen.runtime.runner import RunnerInfo, qmp_socket_from_args
 from nixgen.runtime.state import ExitRecord, RunRecord, write_json
@@ -268,7 +268,7 @@ def _dead_pid() -> int:
     return child.pid
 
 
-def _stale_record(guest: Guest, **changes: Any) -> None:
+def _stale_record(guest: GuestRuntime, **changes: Any) -> None:
     guest.state.create()
     record: dict[str, Any] = {
         "pid": _dead_pid(),
@@ -501,7 +501,8 @@ def test_run_in_the_foreground(tmp_path: Path, runtime: Runtime) -> None:
 
 
 class FakeFlake:
-    """Stands in for nix: which runner each guest of the flake builds to now."""
+    """Stands in for nix as the Runtime's builder: which runner each guest of the
+    flake builds to now."""
 
     def __init__(self, runners: Mapping[str, Path]) -> None:
         self.runners = dict(runners)
@@ -538,22 +539,19 @@ class FakeFlake:
 
 
 @pytest.fixture
-def flake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeFlake:
+def flake(tmp_path: Path) -> FakeFlake:
     fake = FakeFlake(
         {
             "a": runner(tmp_path, "a-1", shutdown=SHUTDOWN_USR1),
             "b": runner(tmp_path, "b-1", shutdown=SHUTDOWN_USR1),
         }
     )
-    monkeypatch.setattr(nixgen.build, "build", fake.build)
-    monkeypatch.setattr(nixgen.build, "cached", fake.cached)
-    monkeypatch.setattr(nixgen.build, "evaluate", fake.evaluate)
     (tmp_path / "project").mkdir()
     return fake
 
 
 def test_update_restarts_only_the_guest_that_changed(tmp_path: Path, flake: FakeFlake) -> None:
-    rt = Runtime(tmp_path / "project", state_root=tmp_path / "vms")
+    rt = Runtime(tmp_path / "project", state_root=tmp_path / "vms", builder=flake)
     a, b = rt.guest("a"), rt.guest("b")
     pid_a = a.start(wait=True).pid  # builds (fake) and starts
     pid_b = b.start(wait=True).pid
@@ -583,7 +581,7 @@ def test_update_restarts_only_the_guest_that_changed(tmp_path: Path, flake: Fake
 
 
 def test_update_without_restart_leaves_the_guest_stale(tmp_path: Path, flake: FakeFlake) -> None:
-    rt = Runtime(tmp_path / "project", state_root=tmp_path / "vms")
+    rt = Runtime(tmp_path / "project", state_root=tmp_path / "vms", builder=flake)
     a = rt.guest("a")
     pid = a.start(wait=True).pid
     flake.runners["a"] = runner(tmp_path, "a-2")
@@ -603,7 +601,7 @@ def test_update_without_restart_leaves_the_guest_stale(tmp_path: Path, flake: Fa
 
 
 def test_status_without_evaluation(tmp_path: Path, flake: FakeFlake) -> None:
-    rt = Runtime(tmp_path / "project", state_root=tmp_path / "vms")
+    rt = Runtime(tmp_path / "project", state_root=tmp_path / "vms", builder=flake)
     rt.guest("a").start(wait=True)
     [status] = rt.status(["a"], evaluate=False)
     assert status.outdated is None and status.freshness == "unchecked"
@@ -753,7 +751,7 @@ def _project(folder: Path, **mems: int) -> Path:
 
 
 def _count_builds(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
-    from nixgen.nixcmd import Nix as NixRunner
+    from nixgen.nixcmd import NixRunner
 
     seen: list[list[str]] = []
     original = NixRunner.run
@@ -768,7 +766,7 @@ def _count_builds(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
 
 @nix_test
 def test_run_builds_the_guest_and_keeps_gc_roots(tmp_path: Path, inputs: dict[str, str]) -> None:
-    from nixgen.nixcmd import Nix as NixRunner
+    from nixgen.nixcmd import NixRunner
 
     folder = _project(tmp_path / "project", web=768)
     rt = Runtime(folder, nix=NixRunner(override_inputs=inputs))
@@ -797,7 +795,7 @@ def test_run_builds_the_guest_and_keeps_gc_roots(tmp_path: Path, inputs: dict[st
 def test_update_builds_once_and_switches_only_the_changed_guest(
     tmp_path: Path, inputs: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from nixgen.nixcmd import Nix as NixRunner
+    from nixgen.nixcmd import NixRunner
 
     folder = _project(tmp_path / "project", a=512, b=512)
     rt = Runtime(folder, nix=NixRunner(override_inputs=inputs))

@@ -20,9 +20,10 @@ from click.testing import CliRunner
 
 from nixgen import Flake, MicroVM, write_project
 from nixgen.cli import cli
-from nixgen.nixcmd import Nix as NixRunner
+from nixgen.nixcmd import NixRunner
+from nixgen.process import proc
 from nixgen.project import Project
-from nixgen.runtime import GuestState, Runtime, proc
+from nixgen.runtime import GuestState, Runtime
 from tests.fakerunner import kill_leftovers, leftovers
 from tests.guestimage import BOOT_MARKER, REBOOT_MARKER, guest_image
 from tests.standin import (

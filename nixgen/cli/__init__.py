@@ -1,24 +1,39 @@
 """The command line: thin commands over the library, one module per command group.
 
 Only this package prints.  Every command is a call a script can make through
-:mod:`nixgen` too.
+:mod:`nixgen` too.  A command's module is imported when that command runs
+(``nixgen --help`` imports none of them), so each command pays only for the
+parts of nixgen it uses.
 """
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import click
 
-from nixgen import __version__
-from nixgen.cli import build, check, deploy, edit, init, output, render, run
-from nixgen.errors import NixgenError
+__all__ = [
+    "COMMANDS",
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "EXIT_USAGE",
+    "JSON_KEY",
+    "VERBOSE_KEY",
+    "cli",
+    "main",
+]
 
-__all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_USAGE", "cli", "main"]
+#: what nixgen reports as failed: bad input, a failing nix, an unknown guest
+EXIT_FAILED = 1
+#: the command line itself is wrong: an unknown option, a missing argument (click's code)
+EXIT_USAGE = 2
+#: stopped with Ctrl-C
+EXIT_INTERRUPTED = 130
 
-EXIT_FAILED = output.EXIT_FAILED
-EXIT_USAGE = output.EXIT_USAGE
-EXIT_INTERRUPTED = output.EXIT_INTERRUPTED
+#: ``ctx.meta`` keys: the command was given --json; nixgen was given -v
+JSON_KEY = "nixgen.json"
+VERBOSE_KEY = "nixgen.verbose"
 
 CONVENTIONS = """\b
 Output:
@@ -38,37 +53,183 @@ Exit status:
   run --foreground exits with the guest's own status
 """
 
+#: Each command: its module, the click command in it, and the first paragraph
+#: of its help (what ``nixgen --help`` lists; a test keeps it equal to the
+#: command's own).
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "add": (
+        "nixgen.cli.edit",
+        "add_command",
+        "Add guest NAME, shaped like the guests already in the flake.",
+    ),
+    "balloon": (
+        "nixgen.cli.run",
+        "balloon_command",
+        "Set guest NAME's memory balloon target to MB MiB (bin/microvm-balloon).",
+    ),
+    "build": (
+        "nixgen.cli.build",
+        "build_command",
+        "Build guests NAMES (default: all) in one nix call and list their artifacts.",
+    ),
+    "check": (
+        "nixgen.cli.check",
+        "check_command",
+        "Validate the guests, then evaluate them with nix without building.",
+    ),
+    "console": (
+        "nixgen.cli.run",
+        "console_command",
+        "Follow guest NAME's console (like tail -f); Ctrl-C leaves the guest running.",
+    ),
+    "deploy": (
+        "nixgen.cli.deploy",
+        "deploy_command",
+        "Deploy HOSTS (default: every host with a full configuration).",
+    ),
+    "hypervisors": (
+        "nixgen.cli.render",
+        "hypervisors_command",
+        "Print what each hypervisor supports (Markdown table).",
+    ),
+    "init": (
+        "nixgen.cli.init",
+        "init_command",
+        "Create a nixgen project (nixgen.toml, flake.nix, vms/) in DIRECTORY.",
+    ),
+    "list": (
+        "nixgen.cli.run",
+        "list_command",
+        "List every guest with its state, like microvm.nix's `microvm -l`.",
+    ),
+    "rename": (
+        "nixgen.cli.edit",
+        "rename_command",
+        "Rename guest OLD to NEW: its name, networking.hostName, runner package, own module file.",
+    ),
+    "render": (
+        "nixgen.cli.render",
+        "render_command",
+        "Validate nixgen.toml, then (re)write the flake files it generates.",
+    ),
+    "rm": (
+        "nixgen.cli.edit",
+        "rm_command",
+        "Remove guest NAME and its runner package (and its module file, if nixgen generated it).",
+    ),
+    "run": (
+        "nixgen.cli.run",
+        "run_command",
+        "Build guest NAME if needed and start it in the background.",
+    ),
+    "set": (
+        "nixgen.cli.edit",
+        "set_command",
+        "Set options of guest NAME, in place: KEY is an option path, VALUE a Nix literal.",
+    ),
+    "show": (
+        "nixgen.cli.edit",
+        "show_command",
+        "Show the guests of a flake and their settings, read without evaluating.",
+    ),
+    "status": (
+        "nixgen.cli.run",
+        "status_command",
+        "Show guests NAMES (default: all): state, pid, uptime, hypervisor, vcpu, mem, "
+        "and whether they are current, outdated or stale.",
+    ),
+    "stop": (
+        "nixgen.cli.run",
+        "stop_command",
+        "Stop guests NAMES: cleanly where the runner can, else by signals.",
+    ),
+    "unset": (
+        "nixgen.cli.edit",
+        "unset_command",
+        "Remove options of guest NAME: every binding that sets them (microvm.nix's default applies).",
+    ),
+    "update": (
+        "nixgen.cli.run",
+        "update_command",
+        "Rebuild guests NAMES (default: all) in one nix build and switch their `current` "
+        "runner; with --restart, restart those running an old runner.",
+    ),
+}
+
 
 class _Group(click.Group):
-    """Turns every NixgenError into its message on stderr (and JSON on stdout) and exit 1."""
+    """Loads each command from its module when it is asked for, and turns every
+    NixgenError into its message on stderr and exit code 1."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        spec = COMMANDS.get(cmd_name)
+        if spec is None:
+            return None
+        module, attribute, _ = spec
+        command = getattr(importlib.import_module(module), attribute)
+        assert isinstance(command, click.Command)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list from :data:`COMMANDS`, laid out as click lays out its own."""
+        names = self.list_commands(ctx)
+        if not names:
+            return
+        limit = formatter.width - 6 - max(len(name) for name in names)
+        # a bare stand-in command shortens each help the way the real one would
+        rows = [
+            (name, click.Command(name, help=COMMANDS[name][2]).get_short_help_str(limit))
+            for name in names
+        ]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
-        except NixgenError as err:
+        except Exception as err:
+            from nixgen.errors import NixgenError  # only when something failed
+
+            if not isinstance(err, NixgenError):
+                raise
+            from nixgen.cli import output
+
             output.failure(
                 err,
-                as_json=bool(ctx.meta.get(output.JSON_KEY)),
-                verbose=bool(ctx.meta.get(output.VERBOSE_KEY)),
+                as_json=bool(ctx.meta.get(JSON_KEY)),
+                verbose=bool(ctx.meta.get(VERBOSE_KEY)),
             )
             ctx.exit(EXIT_FAILED)
 
 
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    from nixgen._version import __version__
+
+    click.echo(f"nixgen, version {__version__}")
+    ctx.exit()
+
+
 @click.group(
-    cls=_Group,
-    context_settings={"help_option_names": ["-h", "--help"]},
-    epilog=CONVENTIONS,
+    cls=_Group, context_settings={"help_option_names": ["-h", "--help"]}, epilog=CONVENTIONS
 )
-@click.version_option(__version__, prog_name="nixgen")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_print_version,
+    help="Show the version and exit.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Show the full commands behind an error.")
 @click.pass_context
 def cli(ctx: click.Context, verbose: bool) -> None:
     """Declare NixOS micro-VM guests (microvm.nix) and get a readable flake."""
-    ctx.meta[output.VERBOSE_KEY] = verbose
-
-
-for module in (init, check, render, build, run, edit, deploy):
-    module.register(cli)
+    ctx.meta[VERBOSE_KEY] = verbose
 
 
 def main(argv: list[str] | None = None) -> None:

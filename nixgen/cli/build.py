@@ -61,7 +61,3 @@ def build_command(
             click.echo(f"  storeDisk {result.store_disk}")
         if result.gc_root:
             click.echo(f"  gc root   {result.gc_root}")
-
-
-def register(group: click.Group) -> None:
-    group.add_command(build_command)

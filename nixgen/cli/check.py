@@ -5,24 +5,18 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import click
 
 from nixgen.build import evaluate
 from nixgen.cli import nixopts, output
-from nixgen.errors import (
-    GuestEvalError,
-    NixEvalError,
-    NixgenError,
-    NixInputError,
-    ProjectError,
-    ValidationError,
-)
-from nixgen.model import Flake
-from nixgen.nixcmd import Nix
+from nixgen.errors import NixgenError, ProjectError, ValidationError
 from nixgen.project import Project
+
+if TYPE_CHECKING:
+    from nixgen.model import Flake
 
 
 @attrs.frozen
@@ -74,7 +68,7 @@ def check_command(
         directory,
         [g.name for g in shown.guests],
         bool(names),
-        nixopts.make_nix(override_inputs, nix_option, nix_timeout),
+        (override_inputs, nix_option, nix_timeout),
         no_eval,
     )
     if as_json:
@@ -109,7 +103,11 @@ def _print_json(flake: Flake | None, problems: list[Any], result: _Evaluation) -
 
 
 def _evaluate(
-    directory: Path, guests: list[str], asked: bool, nix: Nix, no_eval: bool
+    directory: Path,
+    guests: list[str],
+    asked: bool,
+    nix_settings: tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...], float | None],
+    no_eval: bool,
 ) -> _Evaluation:
     if no_eval:
         return _Evaluation(False, "not evaluated (--no-eval)")
@@ -117,6 +115,10 @@ def _evaluate(
         return _Evaluation(
             False, "not evaluated: nix is not installed (apt-get install nix-bin, or see nixos.org)"
         )
+    from nixgen.build import GuestEvalError  # nix's side: not for --no-eval
+    from nixgen.nixcmd.errors import NixEvalError, NixInputError
+
+    nix = nixopts.make_nix(*nix_settings)
     try:
         evaluate(directory, guests if asked else None, nix=nix)
     except NixInputError as err:
@@ -134,7 +136,3 @@ def _evaluate(
         who = guests[0] if len(guests) == 1 else "(all guests)"
         return _Evaluation(True, "evaluated with nix: guests failed", {who: err})
     return _Evaluation(True, "evaluated with nix")
-
-
-def register(group: click.Group) -> None:
-    group.add_command(check_command)

@@ -131,7 +131,3 @@ def _summary(succeeded: tuple[str, ...], failed: tuple[str, ...], skipped: tuple
     if skipped:
         parts.append(f"{len(skipped)} skipped after a failure ({', '.join(skipped)})")
     click.echo("; ".join(parts))
-
-
-def register(group: click.Group) -> None:
-    group.add_command(deploy_command)

@@ -394,9 +394,3 @@ def rename_command(old: str, new: str, flake_dir: Path | None, dry_run: bool) ->
     flake = _load(flake_dir)
     _run(lambda: flake.rename(old, new))
     _finish(flake, dry_run)
-
-
-def register(group: click.Group) -> None:
-    for command in (show_command, set_command, unset_command, add_command, rm_command):
-        group.add_command(command)
-    group.add_command(rename_command)

@@ -75,7 +75,3 @@ def init_command(
             "\nno login is set up: add an SSH key to nixgen.toml (see its header) and run "
             "`nixgen render`, or re-run init with --ssh-key ~/.ssh/id_ed25519.pub"
         )
-
-
-def register(group: click.Group) -> None:
-    group.add_command(init_command)

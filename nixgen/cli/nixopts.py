@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import click
 
-from nixgen.nixcmd import Nix
+if TYPE_CHECKING:
+    from nixgen.nixcmd import NixRunner
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -55,8 +56,10 @@ def make_nix(
     override_inputs: tuple[tuple[str, str], ...],
     nix_option: tuple[tuple[str, str], ...],
     nix_timeout: float | None,
-) -> Nix:
-    return Nix(
+) -> NixRunner:
+    from nixgen.nixcmd import NixRunner
+
+    return NixRunner(
         override_inputs=dict(override_inputs),
         options=dict(nix_option),
         timeout=nix_timeout,

@@ -12,23 +12,28 @@ import json
 import os
 import shlex
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from nixgen.errors import CommandError, GuestEvalError, NixgenError, Problem, ValidationError
-from nixgen.model import Flake, MicroVM
+from nixgen.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, JSON_KEY, VERBOSE_KEY
+from nixgen.errors import NixgenError, Problem, ValidationError
 
-#: what nixgen reports as failed: bad input, a failing nix, an unknown guest
-EXIT_FAILED = 1
-#: the command line itself is wrong: an unknown option, a missing argument (click's code)
-EXIT_USAGE = 2
-#: stopped with Ctrl-C
-EXIT_INTERRUPTED = 130
+if TYPE_CHECKING:
+    from nixgen.model import Flake, MicroVM
 
-JSON_KEY = "nixgen.json"
-VERBOSE_KEY = "nixgen.verbose"
-
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "EXIT_USAGE",
+    "JSON_KEY",
+    "VERBOSE_KEY",
+    "error_json",
+    "failure",
+    "json_option",
+    "problems",
+    "secho",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -90,6 +95,10 @@ def error_json(err: NixgenError) -> dict[str, Any]:
     data: dict[str, Any] = {"type": type(err).__name__, "message": err.message, "text": str(err)}
     if err.hint:
         data["hint"] = err.hint
+    # the command and build layers' errors: imported only once something failed
+    from nixgen.build import GuestEvalError
+    from nixgen.process.errors import CommandError
+
     if isinstance(err, ValidationError):
         data["problems"] = [problem_json(p) for p in [*err.problems, *err.warnings]]
     if isinstance(err, CommandError):
@@ -102,6 +111,9 @@ def error_json(err: NixgenError) -> dict[str, Any]:
 
 def full_commands(err: BaseException) -> Iterator[str]:
     """Every command behind an error, in full (``--verbose``)."""
+    from nixgen.build import GuestEvalError
+    from nixgen.process.errors import CommandError
+
     if isinstance(err, CommandError) and err.command:
         yield shlex.join(err.command)
     if isinstance(err, GuestEvalError):

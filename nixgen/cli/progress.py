@@ -9,8 +9,6 @@ from contextlib import contextmanager
 from typing import Protocol
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from nixgen.nixcmd import BuildStarted, Event, ProgressTracker
 
@@ -32,6 +30,16 @@ def progress(title: str, *, force_plain: bool = False) -> Iterator[Reporter]:
 
         yield plain
         return
+    # rich only where a live bar is shown: plain runs (pipes, CI) start faster
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     console = Console(stderr=True)
     columns = (
         TextColumn("[bold]{task.description}"),

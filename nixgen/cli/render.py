@@ -51,8 +51,3 @@ def render_command(
 def hypervisors_command() -> None:
     """Print what each hypervisor supports (Markdown table)."""
     click.echo(markdown_table(), nl=False)
-
-
-def register(group: click.Group) -> None:
-    group.add_command(render_command)
-    group.add_command(hypervisors_command)

@@ -15,7 +15,7 @@ import click
 
 from nixgen.cli import nixopts, output
 from nixgen.cli.progress import progress
-from nixgen.errors import BootError, NixgenError
+from nixgen.errors import NixgenError
 from nixgen.runtime import (
     DEFAULT_BOOT_TIMEOUT,
     DEFAULT_STOP_TIMEOUT,
@@ -24,6 +24,7 @@ from nixgen.runtime import (
     Runtime,
     UpdateResult,
 )
+from nixgen.runtime.errors import BootError
 from nixgen.runtime.manager import environ_state_root
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -431,16 +432,3 @@ def balloon_command(name: str, mib: int, flake_dir: Path | None, state_dir: Path
     answer = _runtime(flake_dir, state_dir).guest(name).balloon(mib)
     if answer.strip():
         click.echo(answer.rstrip("\n"))
-
-
-def register(group: click.Group) -> None:
-    for command in (
-        run_command,
-        stop_command,
-        status_command,
-        list_command,
-        update_command,
-        console_command,
-        balloon_command,
-    ):
-        group.add_command(command)

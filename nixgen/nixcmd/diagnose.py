@@ -20,14 +20,17 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from nixgen.errors import (
+from nixgen.nixcmd.errors import (
     BuildFailure,
+    EvalPosition,
     FlakesDisabledError,
     NixBuildError,
     NixCommandError,
     NixEvalError,
     NixInputError,
     NixOptionError,
+    OptionKind,
+    OptionRejection,
 )
 from nixgen.nixcmd.events import Message, TraceFrame, strip_ansi
 
@@ -572,7 +575,7 @@ def _option_error(
 ) -> NixOptionError | None:
     message = report.message
     option: str | None = None
-    kind = ""
+    kind: OptionKind
     expected: str | None = None
     suggestions: list[str] = []
     assertions: list[str] = []
@@ -619,16 +622,15 @@ def _option_error(
             line = _definition_line(mapped, option, definitions[0][1])
     return NixOptionError(
         message,
-        option=option,
-        kind=kind,
-        expected_type=expected,
-        suggestions=suggestions,
-        definitions=definitions,
-        failed_assertions=assertions,
-        file=file,
-        line=line,
-        column=column,
-        store_file=printed,
+        OptionRejection(
+            kind=kind,
+            option=option,
+            expected_type=expected,
+            suggestions=tuple(suggestions),
+            definitions=tuple(definitions),
+            failed_assertions=tuple(assertions),
+        ),
+        position=EvalPosition(file=file, line=line, column=column, store_file=printed),
         trace=[f.message for f in report.trace],
         hint=hint,
         command=run.command,

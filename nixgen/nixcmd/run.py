@@ -1,42 +1,37 @@
 """The one door every ``nix`` subprocess of nixgen goes through.
 
 :func:`run` builds the argv (flakes switched on, ``--option``,
-``--override-input``), starts nix in a process group of its own, streams its
-stderr line by line (``@nix`` internal-json lines become events), stops the
-whole group on Ctrl-C or timeout, and turns a failure into a typed error
-(see :mod:`nixgen.nixcmd.diagnose`).  The helpers below it wrap the few
+``--override-input``) and runs nix through :func:`nixgen.process.run` (own
+process group, stopped with its builders on Ctrl-C or timeout), turning each
+stderr line into an event as it comes (``@nix`` internal-json lines) and a
+failure into a typed error (see :mod:`nixgen.nixcmd.diagnose`).  The helpers below it wrap the few
 commands nixgen needs: ``nix eval --json``, ``nix build --json`` matched by
 drvPath, and drvPath look-ups.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import queue
 import re
-import signal
-import subprocess
-import threading
-import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
-from typing import IO, Any, Literal
+from typing import Any, Literal
 
 import attrs
 
-from nixgen.errors import NixCommandError, NixNotFoundError, NixTimeoutError
+from nixgen import process
+from nixgen.nixcmd.errors import NixCommandError, NixNotFoundError, NixTimeoutError
 from nixgen.nixcmd.events import Event, EventParser, Message, PlainLine, ProgressTracker
 from nixgen.nixcmd.version import FLAKE_FEATURE_FLAGS, Dialect, detect_dialect, find_nix
+from nixgen.process.errors import CommandNotFoundError, CommandTimeoutError
 
 __all__ = [
     "DEFAULT_GRACE",
     "BuiltDerivation",
     "EventHandler",
-    "Nix",
     "NixResult",
+    "NixRunner",
     "build_argv",
     "nix_build_json",
     "nix_eval_drv_paths",
@@ -48,10 +43,9 @@ __all__ = [
 EventHandler = Callable[[Event], None]
 
 #: Seconds nix gets after SIGTERM to stop its builders and exit before SIGKILL.
-DEFAULT_GRACE = 5.0
+DEFAULT_GRACE = process.DEFAULT_GRACE
 
 _EMPTY: Mapping[str, str] = MappingProxyType({})
-_EOF = object()  # end-of-stream marker on the stderr queue
 
 
 @attrs.frozen
@@ -120,109 +114,6 @@ def build_argv(
         argv += ["--log-format", "internal-json"]
     argv += list(extra_args)
     return argv + rest
-
-
-def _merged_env(env: Mapping[str, str] | None) -> dict[str, str] | None:
-    if env is None:
-        return None
-    merged = dict(os.environ)
-    merged.update(env)
-    return merged
-
-
-def _owns_group(proc: subprocess.Popen[bytes]) -> bool:
-    """Whether ``proc`` leads a process group of its own (and so can be signalled as one).
-
-    Guards against signalling pid 0 (our own group) or a process we did not start.
-    """
-    pid = proc.pid
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        return os.getpgid(pid) == pid and pid != os.getpgrp()
-    except OSError:
-        return False
-
-
-def _descendants(pid: int) -> list[int]:
-    """Every process below ``pid`` (Linux /proc; empty elsewhere).
-
-    Builders run in sessions of their own, so signalling nix's group does not
-    reach them; nix stops them itself on SIGTERM, but not when SIGKILLed.
-    """
-    children: dict[int, list[int]] = {}
-    try:
-        entries = [p for p in Path("/proc").iterdir() if p.name.isdigit()]
-    except OSError:
-        return []
-    for entry in entries:
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # the command name may hold spaces and parentheses: ppid follows the last ')'
-        fields = stat[stat.rfind(")") + 2 :].split()
-        if len(fields) > 1 and fields[1].isdigit():
-            children.setdefault(int(fields[1]), []).append(int(entry.name))
-    found: list[int] = []
-    todo = [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
-
-
-def _signal(proc: subprocess.Popen[bytes], sig: int, group: bool) -> None:
-    try:
-        if group:
-            os.killpg(proc.pid, sig)
-        else:
-            proc.send_signal(sig)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _terminate(proc: subprocess.Popen[bytes], grace: float) -> None:
-    """Stop nix and everything it started: SIGTERM to its group, SIGKILL after ``grace``."""
-    if proc.poll() is not None:
-        return
-    group = _owns_group(proc)
-    _signal(proc, signal.SIGTERM, group)
-    try:
-        proc.wait(timeout=grace)
-        return
-    except subprocess.TimeoutExpired:
-        pass
-    strays = _descendants(proc.pid) if group else []
-    _signal(proc, signal.SIGKILL, group)
-    own = os.getpgrp()
-    for pid in strays:
-        try:
-            pgid = os.getpgid(pid)
-            if pgid == pid and pgid != own:
-                os.killpg(pgid, signal.SIGKILL)
-            else:
-                os.kill(pid, signal.SIGKILL)
-        except OSError:
-            pass
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=grace)
-
-
-def _pump_lines(stream: IO[bytes], out: queue.Queue[object]) -> None:
-    try:
-        for raw in iter(stream.readline, b""):
-            out.put(raw.decode("utf-8", "replace").rstrip("\r\n"))
-    except (OSError, ValueError):
-        pass  # the pipe was closed under us while stopping nix
-    finally:
-        out.put(_EOF)
-
-
-def _read_all(stream: IO[bytes], out: list[bytes]) -> None:
-    with contextlib.suppress(OSError, ValueError):  # closed while stopping nix
-        out.append(stream.read())
 
 
 class _Collector:
@@ -300,77 +191,27 @@ def run(
         extra_args=extra_args,
         structured=structured,
     )
-    started = time.monotonic()
+    collector = _Collector(on_event)
     try:
-        proc = subprocess.Popen(
+        done = process.run(
             argv,
             cwd=cwd,
-            env=_merged_env(env),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            # own process group: we stop nix and its helpers together, and a
-            # Ctrl-C in the terminal reaches us only, so we decide how to stop
-            start_new_session=True,
+            env=env,
+            timeout=timeout,
+            grace=grace,
+            on_stderr_line=collector.line,
+            check=False,
         )
-    except FileNotFoundError as err:
+    except CommandNotFoundError as err:
         raise NixNotFoundError(str(binary), command=argv) from err
-
-    collector = _Collector(on_event)
-    lines: queue.Queue[object] = queue.Queue()
-    out_chunks: list[bytes] = []
-    assert proc.stdout is not None and proc.stderr is not None
-    readers = [
-        threading.Thread(target=_pump_lines, args=(proc.stderr, lines), daemon=True),
-        threading.Thread(target=_read_all, args=(proc.stdout, out_chunks), daemon=True),
-    ]
-    for reader in readers:
-        reader.start()
-    deadline = None if timeout is None else started + timeout
-
-    def left() -> float | None:
-        return None if deadline is None else deadline - time.monotonic()
-
-    def follow() -> int | None:
-        """Feed nix's stderr to the collector until nix ends: its exit code,
-        or None once the deadline has passed."""
-        while True:
-            remaining = left()
-            if remaining is not None and remaining <= 0:
-                return None
-            # short waits keep Ctrl-C responsive on every platform
-            wait = 0.2 if remaining is None else min(0.2, remaining)
-            try:
-                item = lines.get(timeout=wait)
-            except queue.Empty:
-                continue
-            if item is _EOF:
-                break
-            assert isinstance(item, str)
-            collector.line(item)
-        remaining = left()
-        try:
-            return proc.wait(timeout=None if remaining is None else max(remaining, 0.0))
-        except subprocess.TimeoutExpired:
-            return None
-
-    try:
-        exit_code = follow()
-    except BaseException:
-        _terminate(proc, grace)
-        _join(readers)
-        raise
-    if exit_code is None:
-        _terminate(proc, grace)
-        _join(readers)
+    except CommandTimeoutError:
         raise NixTimeoutError(timeout or 0.0, command=argv, stderr=collector.stderr()) from None
-    _join(readers)
     result = NixResult(
-        argv=tuple(argv),
-        exit_code=exit_code,
-        stdout=b"".join(out_chunks).decode("utf-8", "replace"),
+        argv=done.argv,
+        exit_code=done.exit_code,
+        stdout=done.stdout,
         stderr=collector.stderr(),
-        duration=time.monotonic() - started,
+        duration=done.duration,
         messages=tuple(collector.messages),
         log_tails=collector.tracker.log_tails(),
     )
@@ -379,11 +220,6 @@ def run(
 
         raise diagnose_result(result, source_root=source_root if source_root is not None else cwd)
     return result
-
-
-def _join(threads: Iterable[threading.Thread]) -> None:
-    for thread in threads:
-        thread.join(timeout=5.0)
 
 
 # ---------------------------------------------------------------- helpers
@@ -489,11 +325,11 @@ def _opt_path(value: str | os.PathLike[str] | None) -> str | None:
 
 
 @attrs.frozen
-class Nix:
+class NixRunner:
     """Settings shared by a series of nix calls (flake folder, overrides, options,
     timeout, event handler), with the helpers nixgen needs as methods.
 
-    ``Nix(cwd=folder, override_inputs={"nixpkgs": "path:/src/nixpkgs"}).build_json([...])``
+    ``NixRunner(cwd=folder, override_inputs={"nixpkgs": "path:/src/nixpkgs"}).build_json([...])``
     """
 
     binary: str | None = None
@@ -649,14 +485,18 @@ class Nix:
         return matched
 
 
-def nix_eval_json(installable: str, *, apply: str | None = None, nix: Nix | None = None) -> Any:
+def nix_eval_json(
+    installable: str, *, apply: str | None = None, nix: NixRunner | None = None
+) -> Any:
     """``nix eval --json`` of one installable, parsed (settings from ``nix``)."""
-    return (nix or Nix()).eval_json(installable, apply=apply)
+    return (nix or NixRunner()).eval_json(installable, apply=apply)
 
 
-def nix_eval_drv_paths(installables: Sequence[str], *, nix: Nix | None = None) -> dict[str, str]:
+def nix_eval_drv_paths(
+    installables: Sequence[str], *, nix: NixRunner | None = None
+) -> dict[str, str]:
     """``{installable: drv path}`` with as few nix calls as possible."""
-    return (nix or Nix()).eval_drv_paths(installables)
+    return (nix or NixRunner()).eval_drv_paths(installables)
 
 
 def nix_build_json(
@@ -665,9 +505,9 @@ def nix_build_json(
     drv_paths: Mapping[str, str] | None = None,
     keep_going: bool = False,
     jobs: int | Literal["auto"] | None = None,
-    nix: Nix | None = None,
+    nix: NixRunner | None = None,
 ) -> dict[str, BuiltDerivation]:
     """Build in one call, results matched by drvPath: ``{installable: BuiltDerivation}``."""
-    return (nix or Nix()).build_json(
+    return (nix or NixRunner()).build_json(
         installables, drv_paths=drv_paths, keep_going=keep_going, jobs=jobs
     )

@@ -11,13 +11,14 @@ import enum
 import os
 import re
 import shutil
-import subprocess
 import threading
 from pathlib import Path
 
 import attrs
 
-from nixgen.errors import NixNotFoundError, NixVersionError
+from nixgen import process
+from nixgen.nixcmd.errors import NixNotFoundError, NixVersionError
+from nixgen.process.errors import CommandNotFoundError, CommandTimeoutError
 
 __all__ = [
     "FLAKE_FEATURE_FLAGS",
@@ -209,25 +210,23 @@ def nix_version(nix: str | os.PathLike[str] | None = None, *, timeout: float = 3
         if path in _cache:
             return _cache[path]
     argv = [str(path), "--version"]
+    works = "check that the nix binary works: run `nix --version` yourself"
     try:
-        done = subprocess.run(  # the only nix call that needs no flake flags
-            argv, capture_output=True, text=True, timeout=timeout, check=False
-        )
-    except FileNotFoundError as err:
+        # the only nix call that needs no flake flags
+        done = process.run(argv, timeout=timeout, check=False)
+    except CommandNotFoundError as err:
         raise NixNotFoundError(str(path), command=argv) from err
-    except subprocess.TimeoutExpired as err:
+    except CommandTimeoutError as err:
         raise NixVersionError(
-            f"`{path} --version` did not answer within {timeout:g} s",
-            command=argv,
-            hint="check that the nix binary works: run `nix --version` yourself",
+            f"`{path} --version` did not answer within {timeout:g} s", command=argv, hint=works
         ) from err
-    if done.returncode != 0:
+    if done.exit_code != 0:
         raise NixVersionError(
             f"`{path} --version` failed",
             command=argv,
-            exit_code=done.returncode,
+            exit_code=done.exit_code,
             stderr=done.stderr,
-            hint="check that the nix binary works: run `nix --version` yourself",
+            hint=works,
         )
     version = NixVersion.parse(done.stdout)
     with _cache_lock:

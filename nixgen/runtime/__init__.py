@@ -17,21 +17,51 @@ The state folder of each guest follows microvm.nix's host module
 :mod:`nixgen.errors` (:class:`~nixgen.errors.GuestError` and below).
 """
 
-from nixgen.runtime.console import DEFAULT_BOOT_MARKER
-from nixgen.runtime.guest import (
-    DEFAULT_BOOT_TIMEOUT,
-    DEFAULT_LOCK_TIMEOUT,
-    DEFAULT_STOP_TIMEOUT,
-    Guest,
-    GuestState,
-    GuestStatus,
-    StartResult,
-    StopResult,
-)
-from nixgen.runtime.manager import Runtime, UpdateResult, default_state_root
-from nixgen.runtime.qmp import QMP
-from nixgen.runtime.runner import RunnerInfo
-from nixgen.runtime.state import ExitRecord, RunRecord, StateDir
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from nixgen._lazy import export_lazily
+
+if TYPE_CHECKING:
+    from nixgen.runtime.builder import Builder
+    from nixgen.runtime.console import DEFAULT_BOOT_MARKER
+    from nixgen.runtime.guest import (
+        DEFAULT_BOOT_TIMEOUT,
+        DEFAULT_LOCK_TIMEOUT,
+        DEFAULT_STOP_TIMEOUT,
+        GuestRuntime,
+        GuestState,
+        GuestStatus,
+        StartResult,
+        StopResult,
+    )
+    from nixgen.runtime.manager import Runtime, UpdateResult, default_state_root
+    from nixgen.runtime.qmp import QMP
+    from nixgen.runtime.runner import RunnerInfo
+    from nixgen.runtime.state import ExitRecord, RunRecord, StateDir
+
+#: Where each name lives; imported on first use (see :mod:`nixgen._lazy`).
+_EXPORTS = {
+    "Builder": "nixgen.runtime.builder",
+    "DEFAULT_BOOT_MARKER": "nixgen.runtime.console",
+    "DEFAULT_BOOT_TIMEOUT": "nixgen.runtime.guest",
+    "DEFAULT_LOCK_TIMEOUT": "nixgen.runtime.guest",
+    "DEFAULT_STOP_TIMEOUT": "nixgen.runtime.guest",
+    "ExitRecord": "nixgen.runtime.state",
+    "GuestRuntime": "nixgen.runtime.guest",
+    "GuestState": "nixgen.runtime.guest",
+    "GuestStatus": "nixgen.runtime.guest",
+    "QMP": "nixgen.runtime.qmp",
+    "RunRecord": "nixgen.runtime.state",
+    "RunnerInfo": "nixgen.runtime.runner",
+    "Runtime": "nixgen.runtime.manager",
+    "StartResult": "nixgen.runtime.guest",
+    "StateDir": "nixgen.runtime.state",
+    "StopResult": "nixgen.runtime.guest",
+    "UpdateResult": "nixgen.runtime.manager",
+    "default_state_root": "nixgen.runtime.manager",
+}
 
 __all__ = [
     "DEFAULT_BOOT_MARKER",
@@ -39,8 +69,9 @@ __all__ = [
     "DEFAULT_LOCK_TIMEOUT",
     "DEFAULT_STOP_TIMEOUT",
     "QMP",
+    "Builder",
     "ExitRecord",
-    "Guest",
+    "GuestRuntime",
     "GuestState",
     "GuestStatus",
     "RunRecord",
@@ -52,3 +83,5 @@ __all__ = [
     "UpdateResult",
     "default_state_root",
 ]
+
+export_lazily(__name__, _EXPORTS)

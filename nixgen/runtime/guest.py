@@ -16,23 +16,29 @@ import enum
 import os
 import select
 import signal
-import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from subprocess import Popen
 from typing import Any, Literal
 
 import attrs
 
-from nixgen.errors import (
+from nixgen import process
+from nixgen.errors import NixgenError
+from nixgen.nixcmd import Event, NixRunner
+from nixgen.process import proc
+from nixgen.process.errors import CommandError, CommandTimeoutError
+from nixgen.runtime.builder import Builder
+from nixgen.runtime.console import DEFAULT_BOOT_MARKER, ConsoleReader, MarkerWatch, follow, tail
+from nixgen.runtime.errors import (
     BootError,
     GuestError,
     GuestNotRunningError,
     GuestRunningError,
     KvmInternalError,
-    NixgenError,
     NoRunnerError,
     QMPCommandError,
     QMPConnectionError,
@@ -41,9 +47,6 @@ from nixgen.errors import (
     StopError,
     UnsupportedError,
 )
-from nixgen.nixcmd import Event, Nix
-from nixgen.runtime import proc
-from nixgen.runtime.console import DEFAULT_BOOT_MARKER, ConsoleReader, MarkerWatch, follow, tail
 from nixgen.runtime.qmp import QMP, socket_accepts
 from nixgen.runtime.runner import RunnerInfo, qmp_socket_from_args
 from nixgen.runtime.state import (
@@ -59,7 +62,7 @@ __all__ = [
     "DEFAULT_BOOT_TIMEOUT",
     "DEFAULT_LOCK_TIMEOUT",
     "DEFAULT_STOP_TIMEOUT",
-    "Guest",
+    "GuestRuntime",
     "GuestState",
     "GuestStatus",
     "StartResult",
@@ -191,12 +194,18 @@ class GuestStatus:
         return data
 
 
+def _default_builder() -> Builder:
+    import nixgen.build  # building costs imports that starting a built runner does not need
+
+    return nixgen.build
+
+
 def _store_path(path: Path) -> bool:
     return str(path).startswith("/nix/store/")
 
 
 @attrs.define
-class Guest:
+class GuestRuntime:
     """One guest and its state folder.
 
     ``project`` is the flake folder the guest is built from (None: only the
@@ -207,15 +216,17 @@ class Guest:
     name: str
     state: StateDir
     project: Path | None = None
-    nix: Nix | None = None
+    nix: NixRunner | None = None
     boot_marker: str = DEFAULT_BOOT_MARKER
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT
     on_event: Callable[[Event], None] | None = None
     #: register ``current``/``booted`` as GC roots through nix when they point into the store
     gc_roots: bool = True
+    #: how the guest is built from ``project`` (default: :mod:`nixgen.build`)
+    builder: Builder = attrs.field(factory=_default_builder)
 
     @classmethod
-    def at(cls, state_dir: Path | str, name: str | None = None, **kw: Any) -> Guest:
+    def at(cls, state_dir: Path | str, name: str | None = None, **kw: Any) -> GuestRuntime:
         """The guest whose state folder is ``state_dir`` (its name: the folder's)."""
         path = Path(state_dir).absolute()
         return cls(name or path.name, StateDir(path, name or path.name), **kw)
@@ -255,7 +266,7 @@ class Guest:
         if not (self.gc_roots and _store_path(target)):
             return
         with contextlib.suppress(NixgenError, OSError):
-            (self.nix or Nix()).run(
+            (self.nix or NixRunner()).run(
                 ["build", "--out-link", str(link), str(target)], overrides=False
             )
 
@@ -267,9 +278,9 @@ class Guest:
         """Build this guest from the project (a no-op when nothing changed); its runner."""
         if self.project is None:
             raise NoRunnerError(self.name, self.state.path)
-        import nixgen.build as builder  # (looked up at call time: tests replace it)
-
-        results = builder.build(self.project, [self.name], nix=self.nix, on_event=self.on_event)
+        results = self.builder.build(
+            self.project, [self.name], nix=self.nix, on_event=self.on_event
+        )
         return results[self.name].runner
 
     def _choose_runner(self, build: bool, runner: Path | str | None) -> Path:
@@ -324,13 +335,13 @@ class Guest:
         """
         chosen = self._choose_runner(build, runner)
         with self.state.lock(self.lock_timeout):
-            process, _ = self._spawn(chosen, foreground=True)
+            supervisor, _ = self._spawn(chosen, foreground=True)
         restore: list[tuple[signal.Signals, Any]] = []
         if threading.current_thread() is threading.main_thread():
             for number in (signal.SIGINT, signal.SIGQUIT):
                 restore.append((number, signal.signal(number, signal.SIG_IGN)))
         try:
-            process.wait()
+            supervisor.wait()
         finally:
             for number, handler in restore:
                 signal.signal(number, handler)
@@ -367,9 +378,7 @@ class Guest:
         self.state.rotate_console()
         return program
 
-    def _spawn(
-        self, runner: Path, *, foreground: bool
-    ) -> tuple[subprocess.Popen[bytes], RunRecord]:
+    def _spawn(self, runner: Path, *, foreground: bool) -> tuple[Popen[bytes], RunRecord]:
         program = self._prepare(runner)
         read_fd, write_fd = os.pipe()
         argv = [
@@ -383,31 +392,27 @@ class Guest:
             str(write_fd),
             str(program),
         ]
-        quiet = subprocess.DEVNULL
         try:
-            process = subprocess.Popen(
+            supervisor = process.spawn(
                 argv,
                 cwd="/",  # not the state folder: only the guest's processes work there
-                stdin=None if foreground else quiet,
-                stdout=None if foreground else quiet,
-                stderr=None if foreground else quiet,
+                quiet=not foreground,
                 pass_fds=(write_fd,),
-                close_fds=True,
             )
-        except OSError as err:
+        except CommandError as err:
             os.close(read_fd)
             os.close(write_fd)
-            raise StartError(self.name, f"cannot start the supervisor: {err}") from err
+            raise StartError(self.name, f"cannot start the supervisor: {err.message}") from err
         os.close(write_fd)
         try:
             message = _read_line(read_fd, _READY_TIMEOUT)
         finally:
             os.close(read_fd)
         if not foreground:
-            process.wait()  # the supervisor's first process exits at once (detaching)
+            supervisor.wait()  # the supervisor's first process exits at once (detaching)
         if not message.startswith("ok "):
             if foreground:
-                process.wait()
+                supervisor.wait()
             reason = message.removeprefix("error ").strip() or "the supervisor did not report"
             raise StartError(self.name, reason, console=self.console_tail())
         record = self.state.read_run()
@@ -416,7 +421,7 @@ class Guest:
         if record is None:
             raise StartError(self.name, "the supervisor wrote no pid file")
         self.state.set_link(BOOTED, runner, register=self._register_root)
-        return process, record
+        return supervisor, record
 
     def _ended_at_once(self, pid: int, runner: Path, foreground: bool) -> RunRecord | None:
         """A runner that ended before nixgen read its pid file (the supervisor
@@ -879,30 +884,31 @@ class Guest:
         self, script: Path, args: Sequence[str], timeout: float, *, check: bool = False
     ) -> str:
         """Run one of the runner's helper scripts in the state folder; its output."""
-        process = subprocess.Popen(
-            [str(script), *args],
-            cwd=self.state.path,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
         try:
-            out, _ = process.communicate(timeout=max(timeout, 0.1))
-        except subprocess.TimeoutExpired:
-            proc.signal_group(process.pid, signal.SIGKILL)
-            out, _ = process.communicate()
+            done = process.run(
+                [script, *args],
+                cwd=self.state.path,
+                timeout=max(timeout, 0.1),
+                grace=0.0,  # a helper that overran its time gets no more
+                merge_stderr=True,
+                check=False,
+            )
+        except CommandTimeoutError as err:
             if check:
                 raise GuestError(
                     self.name, f"{script} did not finish within {timeout:g} s"
                 ) from None
-        text = out.decode("utf-8", "replace")
-        if check and process.returncode != 0:
+            return err.stderr
+        except CommandError as err:
+            if check:
+                raise GuestError(self.name, err.message, hint=err.hint) from err
+            return ""
+        if check and done.exit_code != 0:
             raise GuestError(
                 self.name,
-                f"{script} failed with exit code {process.returncode}: {text.strip()}",
+                f"{script} failed with exit code {done.exit_code}: {done.stdout.strip()}",
             )
-        return text
+        return done.stdout
 
 
 def _read(path: Path) -> str:

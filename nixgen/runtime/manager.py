@@ -17,16 +17,18 @@ from typing import Any, Literal
 
 import attrs
 
-import nixgen.build as builder
+import nixgen.build
 from nixgen.build import STATE_DIR, BuildResult, flake_ref
-from nixgen.errors import GuestError, NixgenError
-from nixgen.nixcmd import Event, Nix
+from nixgen.errors import NixgenError
+from nixgen.nixcmd import Event, NixRunner
+from nixgen.runtime.builder import Builder
 from nixgen.runtime.console import DEFAULT_BOOT_MARKER
+from nixgen.runtime.errors import GuestError
 from nixgen.runtime.guest import (
     DEFAULT_BOOT_TIMEOUT,
     DEFAULT_LOCK_TIMEOUT,
     DEFAULT_STOP_TIMEOUT,
-    Guest,
+    GuestRuntime,
     GuestStatus,
 )
 from nixgen.runtime.state import StateDir
@@ -100,11 +102,13 @@ class Runtime:
 
     project: Path | None = attrs.field(default=Path(), converter=_resolved)
     state_root: Path | None = attrs.field(default=None, converter=_absolute)
-    nix: Nix | None = None
+    nix: NixRunner | None = None
     boot_marker: str = DEFAULT_BOOT_MARKER
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT
     on_event: Callable[[Event], None] | None = None
     gc_roots: bool = True
+    #: how guests are built and evaluated (default: :mod:`nixgen.build`)
+    builder: Builder = nixgen.build
 
     _default_root: bool = attrs.field(default=False, init=False)
 
@@ -123,7 +127,7 @@ class Runtime:
         root = self.root
         if not self._default_root or self.project is None or root.is_symlink() or root.exists():
             return
-        if not builder.flake_ref(self.project).startswith("path:"):
+        if not flake_ref(self.project).startswith("path:"):
             return  # git: nix sees tracked files only, and .nixgen/ is never tracked
         target = external_state_root(self.project)
         target.mkdir(parents=True, exist_ok=True)
@@ -138,11 +142,11 @@ class Runtime:
 
     # ---------------------------------------------------------------- guests
 
-    def guest(self, name: str) -> Guest:
+    def guest(self, name: str) -> GuestRuntime:
         if not name or "/" in name or name in (".", ".."):
             raise GuestError(name, f"{name!r} is not a guest name")
         self._prepare_root()
-        return Guest(
+        return GuestRuntime(
             name=name,
             state=StateDir.under(self.root, name),
             project=self.project,
@@ -151,6 +155,7 @@ class Runtime:
             lock_timeout=self.lock_timeout,
             on_event=self.on_event,
             gc_roots=self.gc_roots,
+            builder=self.builder,
         )
 
     def declared(self) -> list[str]:
@@ -186,10 +191,10 @@ class Runtime:
         """
         if self.project is None:
             return {}
-        hit = builder.cached(self.project, names, nix=self.nix)
+        hit = self.builder.cached(self.project, names, nix=self.nix)
         if hit is not None:
             return {n: r.runner for n, r in hit.items()}
-        data = builder.evaluate(
+        data = self.builder.evaluate(
             self.project, list(names) if names is not None else None, nix=self.nix
         )
         return {n: Path(info["runnerOut"]) for n, info in data.items()}
@@ -263,7 +268,7 @@ class Runtime:
             for name in sorted(guests):  # one order for everyone: no deadlocks
                 stack.enter_context(guests[name].state.lock(self.lock_timeout))
             old = {name: g.runner() for name, g in guests.items()}
-            built = builder.build(
+            built = self.builder.build(
                 self.project, wanted, nix=self.nix, jobs=jobs, on_event=self.on_event
             )
             results: list[UpdateResult] = []
@@ -301,7 +306,7 @@ class Runtime:
             return None
         if not str(new).startswith("/nix/store/"):
             return None
-        runner = self.nix or Nix()
+        runner = self.nix or NixRunner()
         try:
             dialect = runner.dialect()
             if not dialect.has_store_diff_closures:
@@ -319,7 +324,7 @@ class Runtime:
         """Build guests (no-op when nothing changed) without touching their state."""
         if self.project is None:
             raise NixgenError("nothing to build: this Runtime has no project folder")
-        return builder.build(self.project, names, nix=self.nix, on_event=self.on_event)
+        return self.builder.build(self.project, names, nix=self.nix, on_event=self.on_event)
 
 
 def environ_state_root() -> Path | None:

@@ -14,7 +14,6 @@ command replies), each call run to completion on a private event loop::
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import os
@@ -22,9 +21,12 @@ import socket
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from nixgen.errors import QMPCommandError, QMPConnectionError
+from nixgen.runtime.errors import QMPCommandError, QMPConnectionError
+
+if TYPE_CHECKING:
+    import asyncio
 
 __all__ = ["QMP", "socket_accepts"]
 
@@ -78,7 +80,9 @@ class QMP:
     # ---------------------------------------------------------------- session
 
     def connect(self) -> QMP:
-        from qemu.qmp import QMPClient  # heavy (asyncio machinery): only when used
+        import asyncio  # heavy, like qemu.qmp: only when a connection is made
+
+        from qemu.qmp import QMPClient
 
         logging.getLogger("qemu.qmp").addHandler(logging.NullHandler())
         self._loop = asyncio.new_event_loop()
@@ -97,6 +101,8 @@ class QMP:
         self._loop = self._client = None
         if loop is None:
             return
+        import asyncio
+
         try:
             if client is not None:
                 loop.run_until_complete(asyncio.wait_for(client.disconnect(), self.timeout))
@@ -119,6 +125,8 @@ class QMP:
     def _run(self, work: Any) -> Any:
         if self._loop is None:
             raise QMPConnectionError(f"QMP session to {self.path} is not open")
+        import asyncio
+
         return self._loop.run_until_complete(asyncio.wait_for(work, self.timeout))
 
     # ---------------------------------------------------------------- commands

@@ -32,10 +32,9 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-import filelock
 
-from nixgen.errors import GuestLockedError
-from nixgen.runtime import proc
+from nixgen.process import proc
+from nixgen.runtime.errors import GuestLockedError
 
 __all__ = [
     "BOOTED",
@@ -295,6 +294,8 @@ class StateDir:
     @contextlib.contextmanager
     def lock(self, timeout: float = 60.0) -> Iterator[None]:
         """Hold this guest's file lock: one nixgen process acts on a guest at a time."""
+        import filelock  # only where a guest is acted on, not to list guests
+
         self.create()
         lock = filelock.FileLock(str(self.path / LOCK), timeout=timeout)
         try:
