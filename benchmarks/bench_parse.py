@@ -90,11 +90,11 @@ def main() -> None:
 
     middle = f"vm{guests // 2}"
     locator = ("outputs", "nixosConfigurations", middle, "modules", 1)
-    edit_time, edited = timed(lambda: edit.set(doc, locator, ["microvm", "mem"], "4096"), 7)
+    edit_time, edited = timed(lambda: edit.set_value(doc, locator, ["microvm", "mem"], "4096"), 7)
     assert isinstance(edited, Document)
     print(f"one guest edit + reparse:      {edit_time * 1000:8.1f} ms  (target < 50 ms)")
 
-    insert_time, _ = timed(lambda: edit.set(doc, locator, ["microvm", "vcpu"], "2"), 5)
+    insert_time, _ = timed(lambda: edit.set_value(doc, locator, ["microvm", "vcpu"], "2"), 5)
     print(f"one new setting + reparse:     {insert_time * 1000:8.1f} ms")
 
     fresh_time, _ = timed(lambda: Document.parse(edited.source), 3)

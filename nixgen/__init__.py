@@ -51,7 +51,7 @@ if TYPE_CHECKING:
         UnsupportedSyntaxError,
         ValidationError,
     )
-    from nixgen.flakefile import FlakeFile, GuestView
+    from nixgen.flake import FlakeFile, GuestView
     from nixgen.model import (
         CloudHypervisorOptions,
         CrosvmOptions,
@@ -136,7 +136,7 @@ _EXPORTS = {
     "FirecrackerOptions": "nixgen.model",
     "Flake": "nixgen.model",
     "FlakeEditError": "nixgen.errors",
-    "FlakeFile": "nixgen.flakefile",
+    "FlakeFile": "nixgen.flake",
     "FlakesDisabledError": "nixgen.nixcmd.errors",
     "Fleet": "nixgen.deploy",
     "ForwardPort": "nixgen.model",
@@ -146,7 +146,7 @@ _EXPORTS = {
     "GuestLockedError": "nixgen.runtime.errors",
     "GuestNotRunningError": "nixgen.runtime.errors",
     "GuestRunningError": "nixgen.runtime.errors",
-    "GuestView": "nixgen.flakefile",
+    "GuestView": "nixgen.flake",
     "HandEditedError": "nixgen.errors",
     "Host": "nixgen.model",
     "HostReport": "nixgen.deploy",

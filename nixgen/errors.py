@@ -158,7 +158,7 @@ class Problem:
         return f"{kind}: {self.path}: {self.message}{shown}\n  hint: {self.hint}"
 
 
-# --- the model and its data (nixgen.model, nixgen.validate, nixgen.options) ---
+# --- the model and its data (nixgen.model, nixgen.validate, nixgen.settings) ---
 
 
 def _unique(problems: Sequence[Problem]) -> list[Problem]:
@@ -245,7 +245,7 @@ class NixEditError(NixgenError):
     """An edit cannot be made safely (nothing was changed)."""
 
 
-# --- files and projects (nixgen.render, nixgen.project, nixgen.flakefile) ---
+# --- files and projects (nixgen.render, nixgen.project, nixgen.flake) ---
 
 
 class RenderError(NixgenError):

@@ -9,9 +9,8 @@ every error and returns the warnings; nothing here prints.
 
 from __future__ import annotations
 
+import functools
 import re
-import types
-import typing
 from collections.abc import Iterable, Mapping
 
 import attrs
@@ -21,7 +20,7 @@ from nixgen.hypervisors import TABLE, Capabilities, supporting
 from nixgen.model import Flake, Host, Interface, MicroVM, Share
 from nixgen.model.attrpath import parse_attr_path
 from nixgen.model.convert import check_types
-from nixgen.model.fields import describe
+from nixgen.model.fields import describe, group_class
 from nixgen.model.guest import NON_MICROVM_FIELDS
 from nixgen.network import plan_networks
 
@@ -495,12 +494,10 @@ class _Checker:
                     f"{at}.name", "two guests share this name", "rename one of them", vm.name
                 )
             names.setdefault(vm.name, 0)
-            typed, well_typed = check_types(vm, at)
-            self.found.extend(typed)
+            found, well_typed = _guest_problems(vm)
+            self.found.extend(found)
             if not well_typed:
-                # Rules would trip over wrong types: report those first.
                 continue
-            self.guest(vm, at)
             if vm.vsock is not None and vm.vsock.cid is not None:
                 other = cids.get(vm.vsock.cid)
                 if other is not None and other != vm.name:
@@ -731,7 +728,7 @@ def _modelled_options(cls: type = MicroVM, prefix: str = "") -> frozenset[str]:
         if cls is MicroVM and info.name in NON_MICROVM_FIELDS:
             continue
         name = prefix + info.option
-        group = _group_class(info.type)
+        group = group_class(info.type)
         if group is not None:
             out |= _modelled_options(group, name + ".")
         else:
@@ -739,16 +736,33 @@ def _modelled_options(cls: type = MicroVM, prefix: str = "") -> frozenset[str]:
     return frozenset(out)
 
 
-def _group_class(typ: object) -> type | None:
-    """The model class of a group field (``X`` or ``X | None``), else None."""
-    members = [m for m in typing.get_args(typ) or (typ,) if m is not type(None)]
-    if typing.get_origin(typ) not in (None, typing.Union, types.UnionType) or len(members) != 1:
-        return None
-    (member,) = members
-    return member if isinstance(member, type) and attrs.has(member) else None
-
-
 _MODELLED = _modelled_options()
+
+
+def _guest_problems(vm: MicroVM) -> tuple[tuple[Problem, ...], bool]:
+    """The problems of one guest on its own, and whether its types are right.
+
+    Remembered per guest (the model is immutable): the flake editor checks
+    the whole flake after each edit, and only the guests it changed are new.
+    """
+    try:
+        # Free values are keyed by their repr too: `True == 1` in Python, not in Nix.
+        return _remembered_guest_problems(vm, repr((vm.nixos, vm.extra)))
+    except TypeError:  # a free value that cannot be hashed
+        return _guest_problems_now(vm)
+
+
+def _guest_problems_now(vm: MicroVM, free: str = "") -> tuple[tuple[Problem, ...], bool]:
+    checker = _Checker()
+    at = keyed("guests", vm.name)
+    typed, well_typed = check_types(vm, at)
+    checker.found.extend(typed)
+    if well_typed:  # rules would trip over wrong types: report those first
+        checker.guest(vm, at)
+    return tuple(checker.found), well_typed
+
+
+_remembered_guest_problems = functools.lru_cache(maxsize=65536)(_guest_problems_now)
 
 
 def check(target: Flake | MicroVM | Iterable[MicroVM]) -> list[Problem]:

@@ -1,4 +1,4 @@
-"""Reading existing flakes into the model and editing them in place (nixgen.flakefile)."""
+"""Reading existing flakes into the model and editing them in place (nixgen.flake)."""
 
 from __future__ import annotations
 
@@ -26,18 +26,18 @@ from nixgen import (
 from nixgen.build import build
 from nixgen.errors import FlakeEditError, NixgenError, OptionError
 from nixgen.nix.emit import attr_path, parse_attr_path
+from nixgen.nix.literal import parse_literal
 from nixgen.nix.parse import Document
 from nixgen.nix.read import read_module
 from nixgen.nixcmd import NixRunner
-from nixgen.options import (
-    model_from_settings,
-    parse_literal,
-    set_option,
-    settings_of,
-    unset_option,
-)
 from nixgen.project import Project, init_project
 from nixgen.render import GUESTS_DIR, SOURCE_NAME, generated_state, render_files, write_project
+from nixgen.settings import (
+    model_from_settings,
+    set_option,
+    to_settings,
+    unset_option,
+)
 from nixgen.starters import TEMPLATES
 from nixgen.validate import check
 from tests.standin import (
@@ -463,7 +463,7 @@ def test_generated_projects_read_back_into_their_model(tmp_path: Path, template:
         # What nixgen reads is what nixgen renders, option by option.
         module = read_module(Document.parse(rendered[PurePosixPath(GUESTS_DIR) / f"{vm.name}.nix"]))
         assert dict(guest.settings) == {s.key: s.value for s in module.settings}
-        assert settings_of(guest.vm) == {"system": vm.system, **guest.settings}
+        assert to_settings(guest.vm) == {"system": vm.system, **guest.settings}
         if vm.name not in on_networks:
             # Rendering fixes the MAC addresses and writes free NixOS settings one per line.
             expected = vm.evolve(interfaces=vm.resolved_interfaces(), nixos=flat_nixos(vm.nixos))

@@ -35,7 +35,7 @@ def _let(doc: Document) -> Node:
 CASES: dict[str, tuple[str, Edit, str]] = {
     "replace_nested": (
         "flakes/template.nix",
-        lambda x: edit.set(
+        lambda x: edit.set_value(
             x,
             (*G, "my-microvm", "modules", 1),
             ["microvm", "hypervisor"],
@@ -57,7 +57,7 @@ CASES: dict[str, tuple[str, Edit, str]] = {
     ),
     "replace_dotted": (
         "flakes/multi-guest.nix",
-        lambda x: edit.set(x, (*G, "web", "modules", 1), ["microvm", "mem"], "2048"),
+        lambda x: edit.set_value(x, (*G, "web", "modules", 1), ["microvm", "mem"], "2048"),
         (
             "--- a/multi-guest.nix\n"
             "+++ b/multi-guest.nix\n"
@@ -74,7 +74,7 @@ CASES: dict[str, tuple[str, Edit, str]] = {
     ),
     "insert_into_nested": (
         "flakes/template.nix",
-        lambda x: edit.set(x, (*G, "my-microvm", "modules", 1), ["microvm", "vcpu"], "2"),
+        lambda x: edit.set_value(x, (*G, "my-microvm", "modules", 1), ["microvm", "vcpu"], "2"),
         (
             "--- a/template.nix\n"
             "+++ b/template.nix\n"
@@ -90,7 +90,7 @@ CASES: dict[str, tuple[str, Edit, str]] = {
     ),
     "insert_dotted_next_to_siblings": (
         "flakes/multi-guest.nix",
-        lambda x: edit.set(x, (*G, "web", "modules", 1), ["microvm", "balloon"], "true"),
+        lambda x: edit.set_value(x, (*G, "web", "modules", 1), ["microvm", "balloon"], "true"),
         (
             "--- a/multi-guest.nix\n"
             "+++ b/multi-guest.nix\n"
@@ -106,7 +106,9 @@ CASES: dict[str, tuple[str, Edit, str]] = {
     ),
     "insert_new_prefix_at_end": (
         "flakes/multi-guest.nix",
-        lambda x: edit.set(x, (*G, "db", "modules", 1), ["services", "openssh", "enable"], "true"),
+        lambda x: edit.set_value(
+            x, (*G, "db", "modules", 1), ["services", "openssh", "enable"], "true"
+        ),
         (
             "--- a/multi-guest.nix\n"
             "+++ b/multi-guest.nix\n"
@@ -122,7 +124,7 @@ CASES: dict[str, tuple[str, Edit, str]] = {
     ),
     "insert_multiline_value": (
         "flakes/template.nix",
-        lambda x: edit.set(
+        lambda x: edit.set_value(
             x,
             (*G, "my-microvm", "modules", 1),
             ["microvm", "interfaces"],
@@ -388,7 +390,7 @@ CASES: dict[str, tuple[str, Edit, str]] = {
     ),
     "crlf_insert": (
         "flakes/crlf.nix",
-        lambda x: edit.set(x, (*G, "crlf", "modules", 1), ["microvm", "vcpu"], "2"),
+        lambda x: edit.set_value(x, (*G, "crlf", "modules", 1), ["microvm", "vcpu"], "2"),
         (
             "--- a/crlf.nix\n"
             "+++ b/crlf.nix\n"
@@ -404,7 +406,7 @@ CASES: dict[str, tuple[str, Edit, str]] = {
     ),
     "tabs_insert_multiline": (
         "flakes/tabs.nix",
-        lambda x: edit.set(
+        lambda x: edit.set_value(
             x,
             (*G, "tabbed", "modules", 1),
             ["microvm", "shares"],
@@ -431,7 +433,7 @@ CASES: dict[str, tuple[str, Edit, str]] = {
     ),
     "four_spaces_insert": (
         "flakes/four-spaces.nix",
-        lambda x: edit.set(
+        lambda x: edit.set_value(
             x,
             (*G, "arm", "modules", 1),
             ["microvm", "volumes"],
@@ -458,7 +460,7 @@ CASES: dict[str, tuple[str, Edit, str]] = {
     ),
     "empty_set_insert": (
         "flakes/empty-sets.nix",
-        lambda x: edit.set(x, (*G, "empty", "modules", 1), ["microvm", "mem"], "512"),
+        lambda x: edit.set_value(x, (*G, "empty", "modules", 1), ["microvm", "mem"], "512"),
         (
             "--- a/empty-sets.nix\n"
             "+++ b/empty-sets.nix\n"
@@ -475,7 +477,7 @@ CASES: dict[str, tuple[str, Edit, str]] = {
     ),
     "empty_multiline_set_insert": (
         "flakes/empty-sets.nix",
-        lambda x: edit.set(
+        lambda x: edit.set_value(
             x, (*G, "empty", "modules", 1), ["environment", "etc", "motd", "text"], to_nix("hi\n")
         ),
         (
@@ -512,7 +514,7 @@ CASES: dict[str, tuple[str, Edit, str]] = {
     ),
     "single_line_insert": (
         "flakes/single-line.nix",
-        lambda x: edit.set(x, (*G, "tiny", "modules", 1), ["microvm", "balloon"], "false"),
+        lambda x: edit.set_value(x, (*G, "tiny", "modules", 1), ["microvm", "balloon"], "false"),
         (
             "--- a/single-line.nix\n"
             "+++ b/single-line.nix\n"
@@ -523,7 +525,7 @@ CASES: dict[str, tuple[str, Edit, str]] = {
     ),
     "inherit_replaced": (
         "split/flake.nix",
-        lambda x: edit.set(
+        lambda x: edit.set_value(
             x,
             (
                 *G,
@@ -548,7 +550,7 @@ CASES: dict[str, tuple[str, Edit, str]] = {
     ),
     "trailing_ws_kept": (
         "flakes/trailing-whitespace.nix",
-        lambda x: edit.set(x, (*G, "trail", "modules", 1), ["microvm", "vcpu"], "3"),
+        lambda x: edit.set_value(x, (*G, "trail", "modules", 1), ["microvm", "vcpu"], "3"),
         (
             "--- a/trailing-whitespace.nix\n"
             "+++ b/trailing-whitespace.nix\n"
@@ -564,7 +566,7 @@ CASES: dict[str, tuple[str, Edit, str]] = {
     ),
     "module_file_insert": (
         "split/vms/web.nix",
-        lambda x: edit.set(x, (), ["microvm", "hypervisor"], to_nix("qemu")),
+        lambda x: edit.set_value(x, (), ["microvm", "hypervisor"], to_nix("qemu")),
         (
             "--- a/web.nix\n"
             "+++ b/web.nix\n"
@@ -602,7 +604,7 @@ CASES: dict[str, tuple[str, Edit, str]] = {
     ),
     "let_binding": (
         "split/vms/db.nix",
-        lambda x: edit.set(x, _let(x), ["dataDir"], to_nix("/srv/pg")),
+        lambda x: edit.set_value(x, _let(x), ["dataDir"], to_nix("/srv/pg")),
         (
             "--- a/db.nix\n"
             "+++ b/db.nix\n"
@@ -668,8 +670,8 @@ def test_edited_files_parse_with_real_nix(tmp_path: Path) -> None:
 def test_edits_compose_and_read_back() -> None:
     doc = Document.load(CORPUS / "flakes" / "multi-guest.nix")
     module = (*G, "web", "modules", 1)
-    doc = edit.set(doc, module, ["microvm", "mem"], "4096")
-    doc = edit.set(doc, module, ["microvm", "balloon"], "true")
+    doc = edit.set_value(doc, module, ["microvm", "mem"], "4096")
+    doc = edit.set_value(doc, module, ["microvm", "balloon"], "true")
     doc = edit.unset(doc, module, ["microvm", "forwardPorts"])
     doc = edit.rename(doc, G, ["web"], "www")
     doc = edit.insert_element(doc, (*G, "www", "modules"), "./extra.nix")
@@ -683,13 +685,13 @@ def test_edits_compose_and_read_back() -> None:
 
 def test_set_replaces_a_dotted_group_with_one_binding() -> None:
     doc = Document.parse("{\n  a.x = 1;\n  b = 2;\n  a.y = 3;\n}\n")
-    new = edit.set(doc, (), ["a"], to_nix({"z": 4}))
+    new = edit.set_value(doc, (), ["a"], to_nix({"z": 4}))
     assert new.text == "{\n  a = {\n    z = 4;\n  };\n  b = 2;\n}\n"
 
 
 def test_set_splits_an_inherit_of_several_names() -> None:
     doc = Document.parse("{\n  inherit a b c;\n}\n")
-    assert edit.set(doc, (), ["b"], "2").text == "{\n  inherit a c;\n  b = 2;\n}\n"
+    assert edit.set_value(doc, (), ["b"], "2").text == "{\n  inherit a c;\n  b = 2;\n}\n"
     assert edit.unset(doc, (), ["c"]).text == "{\n  inherit a b;\n}\n"
 
 
@@ -699,7 +701,7 @@ def test_multiline_strings_keep_their_value_wherever_they_go() -> None:
         doc = Document.load(CORPUS / "flakes" / name)
         guest = read_guests(doc).guests[0]
         module = (*G, guest.name, "modules", 1)
-        new = edit.set(doc, module, ["environment", "etc", "new", "text"], to_nix(text))
+        new = edit.set_value(doc, module, ["environment", "etc", "new", "text"], to_nix(text))
         assert read_guests(new).guests[0].settings["environment.etc.new.text"] == text, name
         if name == "crlf.nix":
             # the new line ends in CRLF like the file; the string keeps its own line breaks
@@ -711,11 +713,11 @@ def test_refusals_change_nothing() -> None:
     doc = Document.load(CORPUS / "modules" / "mkif-mkdefault.nix")
     before = doc.source
     with pytest.raises(NixEditError, match=r"`services\.nginx` is `lib\.mkIf"):
-        edit.set(doc, (), ["services", "nginx", "enable"], "false")
+        edit.set_value(doc, (), ["services", "nginx", "enable"], "false")
     with pytest.raises(NixEditError, match="not an attribute set literal"):
         edit.unset(doc, (), ["microvm", "shares", "x"])
     with pytest.raises(NixSyntaxError, match="not a Nix expression"):
-        edit.set(doc, (), ["microvm", "mem"], "1; x = 2")
+        edit.set_value(doc, (), ["microvm", "mem"], "1; x = 2")
     with pytest.raises(NixEditError, match="already set"):
         edit.rename(doc, (), ["microvm", "mem"], "vcpu")
     with pytest.raises(NixEditError, match="is not set"):
@@ -742,7 +744,7 @@ def test_refusals_change_nothing() -> None:
 def test_unsupported_results_are_refused() -> None:
     doc = Document.parse("{ a = 1; }")
     with pytest.raises(NixSyntaxError, match="update operator"):
-        edit.set(doc, (), ["a"], "{}//x")
+        edit.set_value(doc, (), ["a"], "{}//x")
     with pytest.raises(NixSyntaxError, match="update operator"):
         edit.apply(doc, [edit.Replacement(6, 7, b"{}//x")])
 
@@ -756,7 +758,7 @@ def test_list_elements_that_need_parentheses_get_them() -> None:
 
 def test_insert_into_single_line_set_expands_multiline_text() -> None:
     doc = Document.parse("{\n  m = { a = 1; /* c */ };\n}\n")
-    new = edit.set(doc, ("m",), ["b"], to_nix({"x": 1, "y": 2}))
+    new = edit.set_value(doc, ("m",), ["b"], to_nix({"x": 1, "y": 2}))
     assert new.text == (
         "{\n  m = {\n    a = 1;\n    /* c */\n    b = {\n      x = 1;\n      y = 2;\n    };\n  };\n}\n"
     )
@@ -765,26 +767,26 @@ def test_insert_into_single_line_set_expands_multiline_text() -> None:
 def test_paths_are_literal_and_locators_follow_expressions() -> None:
     doc = Document.load(CORPUS / "flakes" / "dotted-guests.nix")
     # a new guest below the dotted `nixosConfigurations.*` bindings
-    new = edit.set(doc, G, ["delta", "specialArgs"], "{ }")
+    new = edit.set_value(doc, G, ["delta", "specialArgs"], "{ }")
     assert "    nixosConfigurations.delta.specialArgs = { };\n" in new.text
     # an attribute path does not go into a function call ...
     with pytest.raises(NixEditError, match="not an attribute set literal"):
-        edit.set(doc, G, ["alpha", "specialArgs"], "{ }")
+        edit.set_value(doc, G, ["alpha", "specialArgs"], "{ }")
     # ... a locator does: into the nixosSystem argument
-    new = edit.set(doc, (*G, "alpha"), ["specialArgs"], "{ }")
+    new = edit.set_value(doc, (*G, "alpha"), ["specialArgs"], "{ }")
     assert "      specialArgs = { };\n    };\n    nixosConfigurations.beta" in new.text
 
 
 def test_nodes_and_locators_are_both_targets() -> None:
     doc = Document.parse("let\n  a = 1;\nin\n{\n  b = a;\n}\n")
-    new = edit.set(doc, doc.expression(), ["c"], "2")
+    new = edit.set_value(doc, doc.expression(), ["c"], "2")
     assert new.text == "let\n  a = 1;\n  c = 2;\nin\n{\n  b = a;\n}\n"
     body = doc.attrset_of(doc.expression())
     assert body is not None
-    assert edit.set(doc, body, ["b"], "3").text.endswith("{\n  b = 3;\n}\n")
+    assert edit.set_value(doc, body, ["b"], "3").text.endswith("{\n  b = 3;\n}\n")
 
 
 def test_values_in_nix_are_kept_verbatim() -> None:
     doc = Document.parse("{\n  a = 1;\n}\n")
-    new = edit.set(doc, (), ["a"], to_nix(Nix("lib.mkDefault 2")))
+    new = edit.set_value(doc, (), ["a"], to_nix(Nix("lib.mkDefault 2")))
     assert new.text == "{\n  a = lib.mkDefault 2;\n}\n"

@@ -163,7 +163,7 @@ def run_ops(
     for verb, path, value in ops:
         try:
             if verb == "set":
-                new = edit.set(doc, locator, path, to_nix(value))
+                new = edit.set_value(doc, locator, path, to_nix(value))
             else:
                 new = edit.unset(doc, locator, path)
         except NixEditError as err:

@@ -64,7 +64,7 @@ def test_settings_point_back_to_where_they_are_written() -> None:
     assert doc.source[setting.span.start : setting.span.end] == b"2560"
     assert doc.source[setting.binding.start : setting.binding.end] == b"mem = 2560;"
     assert setting.locator is not None
-    changed = edit.set(doc, setting.locator, setting.path, "3072")
+    changed = edit.set_value(doc, setting.locator, setting.path, "3072")
     assert read_guests(changed)["db"].settings["microvm.mem"] == 3072
 
 
@@ -149,7 +149,7 @@ def test_edit_a_setting_in_a_module_file() -> None:
     setting = found["builder"].setting("microvm.vcpu")
     assert setting is not None and setting.span.file is not None and setting.locator is not None
     doc = found.documents[setting.span.file.resolve()]
-    changed = edit.set(doc, setting.locator, setting.path, "8")
+    changed = edit.set_value(doc, setting.locator, setting.path, "8")
     assert edit.diff(doc, changed, label="default.nix") == (
         "--- a/default.nix\n"
         "+++ b/default.nix\n"
@@ -200,7 +200,7 @@ def test_merges_read_the_literal_side_and_report_the_rest() -> None:
     doc = _flake("merged.nix")
     locator = found["static"].locator
     assert locator is not None
-    changed = edit.set(doc, locator, ["system"], '"aarch64-linux"')
+    changed = edit.set_value(doc, locator, ["system"], '"aarch64-linux"')
     assert read_guests(changed)["static"].system == "aarch64-linux"
 
 

@@ -50,6 +50,13 @@ def test_run_missing_program(tmp_path: Path) -> None:
     assert "was not found" in str(caught.value) and "install nope" in str(caught.value)
 
 
+def test_run_names_a_missing_working_folder(tmp_path: Path) -> None:
+    with pytest.raises(CommandError) as caught:
+        process.run(["true"], cwd=tmp_path / "gone")
+    assert not isinstance(caught.value, CommandNotFoundError)
+    assert "working folder" in str(caught.value) and str(tmp_path / "gone") in str(caught.value)
+
+
 def test_run_streams_stderr_lines_as_they_come() -> None:
     seen: list[tuple[str, float]] = []
     started = time.monotonic()

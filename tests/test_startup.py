@@ -80,7 +80,7 @@ def test_commands_without_nix_import_no_heavy_module(tmp_path: Path, command: li
     nixgen.write_project(nixgen.Flake(guests=[nixgen.MicroVM(name="web")]), tmp_path)
     modules = _imported_after(_run_cli(command), cwd=tmp_path)
     assert _heavy(modules) == []
-    assert "nixgen.flakefile" not in modules and "nixgen.deploy" not in modules
+    assert "nixgen.flake" not in modules and "nixgen.deploy" not in modules
 
 
 def test_the_build_command_leaves_the_model_out() -> None:
@@ -94,7 +94,7 @@ def test_the_build_command_leaves_the_model_out() -> None:
 def test_import_nixgen_model_imports_no_other_layer() -> None:
     modules = _imported_after("import nixgen.model")
     assert _heavy(modules) == []
-    for layer in ("nixgen.deploy", "nixgen.build", "nixgen.runtime", "nixgen.flakefile"):
+    for layer in ("nixgen.deploy", "nixgen.build", "nixgen.runtime", "nixgen.flake"):
         assert layer not in modules
     bare = _imported_after("import nixgen")
     assert {m for m in bare if m.startswith("nixgen")} == {"nixgen", "nixgen._lazy"}

@@ -1,6 +1,6 @@
 """``nixgen show|set|unset|add|rm|rename``: read and edit the guests of an existing flake.
 
-Thin commands over :class:`nixgen.flakefile.FlakeFile`: nothing is written
+Thin commands over :class:`nixgen.flake.FlakeFile`: nothing is written
 before every edit of the command has been made, read back and validated;
 ``--dry-run`` prints the unified diff instead of writing.
 """
@@ -15,13 +15,14 @@ import click
 
 from nixgen.cli import nixopts, output
 from nixgen.errors import ValidationError
-from nixgen.flakefile import FlakeFile, GuestView
+from nixgen.flake import FlakeFile, GuestView
 from nixgen.model import HYPERVISORS, SYSTEMS, MicroVM
 from nixgen.model.convert import to_dict
 from nixgen.nix.emit import to_nix
+from nixgen.nix.literal import parse_literal
 from nixgen.nix.parse import Span
 from nixgen.nix.read import HostConfig
-from nixgen.options import parse_literal, plain
+from nixgen.settings import plain
 
 
 def _dry_run(function: Any) -> Any:

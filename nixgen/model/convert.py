@@ -368,7 +368,9 @@ class _Reader:
                 self.problem(where, "unknown setting", hint)
                 continue
             if field.nullable and _is_null(value):
-                if field.required or field.default is None:
+                # null is nixgen's own spelling of a None that is always written
+                # (a volume's mountPoint); elsewhere it only hides the default.
+                if field.required or (field.default is None and not field.always):
                     self.problem(
                         where,
                         "cannot be null: leaving it out keeps microvm.nix's own default",

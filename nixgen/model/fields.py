@@ -9,6 +9,7 @@ read the same metadata, so a name is spelled in exactly one place.
 from __future__ import annotations
 
 import functools
+import types
 import typing
 from collections.abc import Iterable
 from typing import Any, TypeVar
@@ -107,3 +108,16 @@ def _describe(model: Any) -> tuple[FieldInfo, ...]:
             )
         )
     return tuple(infos)
+
+
+def group_class(typ: object) -> type | None:
+    """The model class of an option group field (``X`` or ``X | None``), else None.
+
+    A group (``microvm.qemu``, ``microvm.vfkit.rosetta``) is one model object
+    whose fields are options of their own.
+    """
+    members = [m for m in typing.get_args(typ) or (typ,) if m is not type(None)]
+    if typing.get_origin(typ) not in (None, typing.Union, types.UnionType) or len(members) != 1:
+        return None
+    (member,) = members
+    return member if isinstance(member, type) and attrs.has(member) else None

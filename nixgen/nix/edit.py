@@ -43,7 +43,7 @@ __all__ = [
     "insert_element",
     "remove_element",
     "rename",
-    "set",
+    "set_value",
     "text_diff",
     "unset",
 ]
@@ -198,7 +198,7 @@ def _lines(text: str) -> list[str]:
 # --------------------------------------------------------------------------- bindings
 
 
-def set(doc: Document, target: Target, path: Sequence[str], value: str) -> Document:
+def set_value(doc: Document, target: Target, path: Sequence[str], value: str) -> Document:
     """Bind ``path`` (below the attribute set ``target``) to the expression ``value``.
 
     An existing binding keeps its form (dotted or nested) and only its value

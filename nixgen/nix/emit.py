@@ -30,6 +30,7 @@ __all__ = [
     "bindings",
     "parse_attr_path",
     "quote_string",
+    "selection",
     "to_nix",
 ]
 
@@ -70,6 +71,12 @@ def attr_name(key: str) -> str:
 def attr_path(keys: Sequence[str]) -> str:
     """A dotted attribute path, each component quoted only where needed."""
     return ".".join(attr_name(k) for k in keys)
+
+
+def selection(base: str, keys: Sequence[str]) -> Nix:
+    """``base.keys…`` as a verbatim expression (``pkgs.htop``, ``self.nixosModules.web``);
+    ``base`` is a variable name, each key is quoted only where needed."""
+    return Nix(".".join([base, *(attr_name(k) for k in keys)]))
 
 
 def to_nix(value: object, indent: int = 0) -> str:

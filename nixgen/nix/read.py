@@ -7,7 +7,7 @@ can see (inline sets, ``let``-bound sets, relative module files such as
 ``{"microvm.mem": 1024, "networking.hostName": "web", …}``.  Literal values
 become Python values; anything else is kept as ``Nix(source)``.  Every
 setting records where it was written, so an edit can go back to it:
-``edit.set(document, setting.locator, setting.path, new_text)``.
+``edit.set_value(document, setting.locator, setting.path, new_text)``.
 
 Nothing is evaluated.  Guests built by functions (``genAttrs``,
 ``listToAttrs``, ``import ./hosts.nix``, a local ``mkVm``) are reported in
@@ -33,8 +33,8 @@ from nixgen.nix.emit import Nix, attr_path
 from nixgen.nix.parse import ATTRSET_TYPES, Binding, Document, Span, Step, unwrap
 
 __all__ = [
+    "DeclaredGuest",
     "FlakeGuests",
-    "Guest",
     "HostConfig",
     "Module",
     "Setting",
@@ -76,7 +76,7 @@ class Setting:
     ``key`` is the dotted path as Nix writes it (``fileSystems."/".device``),
     ``path`` the same as a tuple.  ``locator`` names the attribute set the
     path is relative to, in the document ``span.file`` (None: the flake read
-    from text); together they are what :func:`nixgen.nix.edit.set` takes.
+    from text); together they are what :func:`nixgen.nix.edit.set_value` takes.
     """
 
     key: str
@@ -115,7 +115,7 @@ class Module:
 
 
 @attrs.frozen
-class Guest:
+class DeclaredGuest:
     """One ``nixosConfigurations.<name>`` read statically."""
 
     name: str
@@ -164,7 +164,7 @@ class HostConfig:
     span: Span
     reason: str
     system: object = None
-    configuration: Guest | None = None
+    configuration: DeclaredGuest | None = None
     module: Module | None = None
 
     @property
@@ -232,7 +232,7 @@ class Unreadable:
 class FlakeGuests:
     """The guests of one flake."""
 
-    guests: tuple[Guest, ...]
+    guests: tuple[DeclaredGuest, ...]
     unreadable: tuple[Unreadable, ...]
     notes: tuple[str, ...] = ()
     documents: Mapping[Path, Document] = attrs.field(factory=dict, repr=False)
@@ -242,7 +242,7 @@ class FlakeGuests:
     def host(self, name: str) -> HostConfig | None:
         return next((h for h in self.hosts if h.name == name), None)
 
-    def __getitem__(self, name: str) -> Guest:
+    def __getitem__(self, name: str) -> DeclaredGuest:
         for guest in self.guests:
             if guest.name == name:
                 return guest
@@ -291,7 +291,7 @@ class _Reader:
         self.doc = doc
         self.follow_files = follow_files
         self.documents: dict[Path, Document] = dict(documents or {})
-        self.guests: list[Guest] = []
+        self.guests: list[DeclaredGuest] = []
         self.unreadable: list[Unreadable] = []
         self.notes: list[str] = []
         self.hosts: list[HostConfig] = []
@@ -509,7 +509,7 @@ class _Reader:
                     f"`{key}` is defined {len(defs)} times ({places}); the NixOS module "
                     "system decides the result"
                 )
-        guest = Guest(
+        guest = DeclaredGuest(
             name=name,
             system=system,
             modules=tuple(modules),
@@ -609,7 +609,7 @@ class _Reader:
             if _sets_host_options(module):
                 self.host_modules.setdefault(name, (module, doc.span(node)))
 
-    def _host_reason(self, guest: Guest) -> tuple[str, Module | None] | None:
+    def _host_reason(self, guest: DeclaredGuest) -> tuple[str, Module | None] | None:
         """Why a configuration is a host (and its host module), or None for a guest."""
         guest_refs = self._module_refs("microvm")
         host_refs = self._module_refs("host")
@@ -1007,3 +1007,227 @@ def _sets_host_options(module: Module) -> bool:
 def _short(text: str, limit: int = 60) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# --------------------------------------------------------------------------- reading again
+
+
+def reread_guests(
+    found: FlakeGuests,
+    old: Document,
+    new: Document,
+    *,
+    changed: Path | None = None,
+    documents: Mapping[Path, Document] | None = None,
+) -> FlakeGuests | None:
+    """``found`` (read from the flake ``old``) brought up to date after one edit, reading
+    again only the guests the edit can change; None when that cannot be told without
+    reading the whole flake (the caller then calls :func:`read_guests`).
+
+    ``new`` is the flake after the edit.  ``changed`` names the module file the edit
+    changed (its new text in ``documents``); without it the edit is in the flake
+    itself, and must lie inside one guest's own binding: that guest is read again and
+    the places of the guests after it move by what the edit added.  Flakes with hosts
+    or notes are always read whole (what they share is not local to one guest).
+    """
+    if found.hosts or found.notes:
+        return None
+    if changed is None:
+        if old.path != new.path:
+            return None
+        return _reread_in_flake(found, old, new, documents)
+    touched = [
+        g
+        for g in found.guests
+        if any(
+            m.file is not None and _resolved(m.file) == changed for t in g.modules for m in t.walk()
+        )
+    ]
+    if not touched or old.source != new.source:
+        return None
+    reader = _single_reader(new, documents)
+    fresh: dict[str, DeclaredGuest] = {}
+    for guest in touched:
+        again = _read_one(reader, new, guest, guest.span.start)
+        if again is None:
+            return None
+        fresh[guest.name] = again
+    return attrs.evolve(
+        found,
+        guests=tuple(fresh.get(g.name, g) for g in found.guests),
+        documents={**found.documents, **reader.documents},
+    )
+
+
+def _reread_in_flake(
+    found: FlakeGuests, old: Document, new: Document, documents: Mapping[Path, Document] | None
+) -> FlakeGuests | None:
+    if old.source == new.source:
+        return found
+    start, old_end, new_end = _changed_range(old.source, new.source)
+    inside = [
+        g
+        for g in found.guests
+        if g.span.file == old.path and g.span.start <= start and old_end <= g.span.end
+    ]
+    if len(inside) != 1:
+        return None
+    (guest,) = inside
+    delta = new_end - old_end
+    lines = new.source.count(b"\n", start, new_end) - old.source.count(b"\n", start, old_end)
+    # Something after the guest on its last line would move in column too: read all.
+    line_end = old.source.find(b"\n", guest.span.end)
+    line_end = len(old.source) if line_end == -1 else line_end
+    if old.source[guest.span.end : line_end].strip():
+        return None
+    reader = _single_reader(new, documents)
+    again = _read_one(reader, new, guest, guest.span.start)
+    if again is None or again.span.end != guest.span.end + delta:
+        return None
+    moved = _Mover(old.path, old_end, delta, lines)
+    shifted = bool(delta or lines)  # a change of the same length moves nothing
+    guests = tuple(
+        again if g is guest else (moved.guest(g) if shifted and g.span.start >= old_end else g)
+        for g in found.guests
+    )
+    unreadable = (
+        tuple(moved.unreadable(u) for u in found.unreadable) if shifted else found.unreadable
+    )
+    return FlakeGuests(
+        guests=guests,
+        unreadable=unreadable,
+        notes=found.notes,
+        documents={**found.documents, **reader.documents},
+        hosts=found.hosts,
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def _resolved(path: Path) -> Path:
+    return path.resolve()
+
+
+def _changed_range(old: bytes, new: bytes) -> tuple[int, int, int]:
+    """The byte range an edit replaced: ``(start, old end, new end)``."""
+    limit = min(len(old), len(new))
+    start = _common_length(old, new, limit, forward=True)
+    tail = _common_length(old, new, limit - start, forward=False)
+    return start, len(old) - tail, len(new) - tail
+
+
+def _common_length(a: bytes, b: bytes, limit: int, *, forward: bool) -> int:
+    """How many bytes ``a`` and ``b`` share at their start (or end), at most ``limit``:
+    whole blocks compared first (each a memcmp), then bytes."""
+    block = 1 << 16
+    done = 0
+    while done < limit:
+        size = min(block, limit - done)
+        if forward:
+            same = a[done : done + size] == b[done : done + size]
+        else:
+            same = (
+                a[len(a) - done - size : len(a) - done] == b[len(b) - done - size : len(b) - done]
+            )
+        if not same:
+            if size == 1:
+                break
+            block = max(1, size // 16)
+            continue
+        done += size
+    return done
+
+
+def _single_reader(doc: Document, documents: Mapping[Path, Document] | None) -> _Reader:
+    reader = _Reader(doc, follow_files=True, documents=documents)
+    reader.microvm_inputs = reader._microvm_inputs()
+    return reader
+
+
+def _read_one(
+    reader: _Reader, doc: Document, guest: DeclaredGuest, at: int
+) -> DeclaredGuest | None:
+    """Guest ``guest`` read again from its binding at byte ``at`` of ``doc``; None when it
+    is no longer a plain guest binding there (renamed, gone, a host now)."""
+    node = doc.node_at(at, "binding")
+    if node is None:
+        return None
+    attrpath = node.child_by_field_name("attrpath")
+    value = node.child_by_field_name("expression")
+    if attrpath is None or value is None:
+        return None
+    keys, dynamic = doc.attr_keys(attrpath)
+    if dynamic or not keys or keys[-1] != guest.name:
+        return None
+    before = (len(reader.guests), len(reader.hosts), len(reader.unreadable))
+    reader._guest(guest.name, value, node)
+    if (len(reader.hosts), len(reader.unreadable)) != before[1:] or len(reader.guests) != before[
+        0
+    ] + 1:
+        return None
+    again = reader.guests[-1]
+    return again if again.locator == guest.locator else None
+
+
+@attrs.frozen
+class _Mover:
+    """Moves the places after an edit of ``file`` (at byte ``at``) by what it added."""
+
+    file: Path | None
+    at: int
+    delta: int
+    lines: int
+
+    def span(self, span: Span) -> Span:
+        if span.start < self.at or (span.file is not self.file and span.file != self.file):
+            return span
+        return Span(
+            span.file,
+            span.start + self.delta,
+            span.end + self.delta,
+            span.line + self.lines,
+            span.column,
+            span.end_line + self.lines,
+        )
+
+    def setting(self, s: Setting) -> Setting:
+        if s.span.file is not self.file and s.span.file != self.file:
+            return s
+        return Setting(s.key, s.path, s.value, self.span(s.span), self.span(s.binding), s.locator)
+
+    def module(self, m: Module) -> Module:
+        if m.span.file is not self.file and m.span.file != self.file:
+            return m  # in a module file: nothing in it moved
+        return Module(
+            kind=m.kind,
+            text=m.text,
+            span=self.span(m.span),
+            file=m.file,
+            locator=m.locator,
+            settings=tuple([self.setting(s) for s in m.settings]),
+            imports=tuple([self.module(i) for i in m.imports]),
+            arguments=m.arguments,
+            problems=m.problems,
+        )
+
+    def guest(self, g: DeclaredGuest) -> DeclaredGuest:
+        modules = tuple(self.module(m) for m in g.modules)
+        # The definitions in the order the reader makes them: module by module.
+        definitions: dict[str, list[Setting]] = {}
+        for top in modules:
+            for sub in top.walk():
+                for setting in sub.settings:
+                    definitions.setdefault(setting.key, []).append(setting)
+        return DeclaredGuest(
+            name=g.name,
+            system=g.system,
+            modules=modules,
+            settings=g.settings,
+            definitions={k: tuple(v) for k, v in definitions.items()},
+            span=self.span(g.span),
+            locator=g.locator,
+            system_span=None if g.system_span is None else self.span(g.system_span),
+            problems=g.problems,
+        )
+
+    def unreadable(self, u: Unreadable) -> Unreadable:
+        return u if u.span is None else attrs.evolve(u, span=self.span(u.span))

@@ -6,8 +6,8 @@
   streaming, timeouts, Ctrl-C) and the ``eval``/``build --json`` helpers.
 - :mod:`~nixgen.nixcmd.events`: internal-json log lines as typed events, and
   :class:`ProgressTracker`.
-- :mod:`~nixgen.nixcmd.diagnose`: a failed run → a typed error
-  (:class:`~nixgen.errors.NixCommandError` and its children).
+- :mod:`~nixgen.nixcmd.diagnose`: a failed run → a typed error of
+  :mod:`~nixgen.nixcmd.errors` (:class:`NixCommandError` and its children).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
         map_source_path,
         parse_errors,
     )
+    from nixgen.nixcmd.errors import BuildFailure, EvalPosition, OptionRejection
     from nixgen.nixcmd.events import (
         ActivityStarted,
         ActivityStopped,
@@ -72,6 +73,9 @@ if TYPE_CHECKING:
 
 #: Where each name lives; imported on first use (see :mod:`nixgen._lazy`).
 _EXPORTS = {
+    "BuildFailure": "nixgen.nixcmd.errors",
+    "EvalPosition": "nixgen.nixcmd.errors",
+    "OptionRejection": "nixgen.nixcmd.errors",
     "ActivityStarted": "nixgen.nixcmd.events",
     "ActivityStopped": "nixgen.nixcmd.events",
     "ActivityType": "nixgen.nixcmd.events",
@@ -123,12 +127,14 @@ __all__ = [
     "ActivityStarted",
     "ActivityStopped",
     "ActivityType",
+    "BuildFailure",
     "BuildFinished",
     "BuildStarted",
     "BuiltDerivation",
     "Dialect",
     "DownloadStarted",
     "ErrorReport",
+    "EvalPosition",
     "Event",
     "EventHandler",
     "EventParser",
@@ -139,6 +145,7 @@ __all__ = [
     "NixResult",
     "NixRunner",
     "NixVersion",
+    "OptionRejection",
     "PhaseChanged",
     "PlainLine",
     "Progress",

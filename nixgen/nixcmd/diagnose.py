@@ -747,10 +747,7 @@ def diagnose(
                 file = map_source_path(printed, root) or printed
             return NixEvalError(
                 report.message,
-                file=file,
-                line=line,
-                column=column,
-                store_file=printed,
+                position=EvalPosition(file=file, line=line, column=column, store_file=printed),
                 trace=[f.message for f in report.trace],
                 suggestion=report.suggestion,
                 hint=_eval_hint(report, file, printed),

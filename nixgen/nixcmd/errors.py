@@ -100,13 +100,24 @@ def _where(file: Path | str | None, line: int | None, column: int | None) -> str
     return where
 
 
+@attrs.frozen
+class EvalPosition:
+    """Where an evaluation error points: ``file``/``line``/``column`` in the
+    user's flake folder when it lies there, ``store_file`` as Nix printed it."""
+
+    file: Path | str | None = None
+    line: int | None = None
+    column: int | None = None
+    store_file: str | None = None
+
+
 class NixEvalError(NixCommandError):
     """Nix could not evaluate the flake: syntax error, ``throw``, failed ``assert``,
     missing attribute, untracked file...
 
-    ``file``/``line``/``column`` point into the user's flake folder when the
-    error lies there (``/nix/store/<hash>-source/…`` is mapped back);
-    ``store_file`` keeps the path exactly as Nix printed it.  ``trace`` holds
+    ``position`` (also readable as ``file``, ``line``, ``column``,
+    ``store_file``) points into the user's flake folder when the error lies
+    there (``/nix/store/<hash>-source/…`` is mapped back).  ``trace`` holds
     the "while evaluating…" context lines, innermost first.
     """
 
@@ -114,10 +125,7 @@ class NixEvalError(NixCommandError):
         self,
         eval_message: str,
         *,
-        file: Path | str | None = None,
-        line: int | None = None,
-        column: int | None = None,
-        store_file: str | None = None,
+        position: EvalPosition = EvalPosition(),
         trace: Sequence[str] = (),
         suggestion: str | None = None,
         command: Sequence[str] = (),
@@ -127,13 +135,10 @@ class NixEvalError(NixCommandError):
         headline: str | None = None,
     ) -> None:
         self.eval_message = eval_message
-        self.file = file
-        self.line = line
-        self.column = column
-        self.store_file = store_file
+        self.position = position
         self.trace = tuple(trace)
         self.suggestion = suggestion
-        where = _where(file, line, column)
+        where = _where(position.file, position.line, position.column)
         first = eval_message.strip().splitlines()[0] if eval_message.strip() else "error"
         head = (
             f"nix evaluation failed at {where}: {first}"
@@ -150,23 +155,28 @@ class NixEvalError(NixCommandError):
             "--show-trace for the full evaluation trace",
         )
 
+    @property
+    def file(self) -> Path | str | None:
+        return self.position.file
+
+    @property
+    def line(self) -> int | None:
+        return self.position.line
+
+    @property
+    def column(self) -> int | None:
+        return self.position.column
+
+    @property
+    def store_file(self) -> str | None:
+        return self.position.store_file
+
     def details(self) -> list[str]:
         lines = self.eval_message.strip().splitlines()[1:]
         out = [f"    {line}" for line in lines[:20]]
         if self.suggestion and not (self.hint and self.suggestion in self.hint):
             out.append(f"  {self.suggestion}")
         return out
-
-
-@attrs.frozen
-class EvalPosition:
-    """Where an evaluation error points: ``file``/``line``/``column`` in the
-    user's flake folder when it lies there, ``store_file`` as Nix printed it."""
-
-    file: Path | str | None = None
-    line: int | None = None
-    column: int | None = None
-    store_file: str | None = None
 
 
 OptionKind = Literal["unknown", "type", "conflict", "undefined", "assertion"]
@@ -224,10 +234,7 @@ class NixOptionError(NixEvalError):
         self.rejection = rejection
         super().__init__(
             eval_message,
-            file=position.file,
-            line=position.line,
-            column=position.column,
-            store_file=position.store_file,
+            position=position,
             trace=trace,
             command=command,
             exit_code=exit_code,

@@ -116,18 +116,8 @@ def run(
             # Ctrl-C in the terminal reaches nixgen only, which decides how to stop
             start_new_session=True,
         )
-    except FileNotFoundError as err:
-        raise CommandNotFoundError(
-            f"{args[0]} was not found",
-            command=args,
-            hint=not_found_hint or f"install {_program(args)}, or put it on PATH",
-        ) from err
     except OSError as err:
-        raise CommandError(
-            f"{args[0]} could not be started: {err.strerror or err}",
-            command=args,
-            hint=f"check that {args[0]} is an executable program",
-        ) from err
+        raise _start_error(err, args, cwd, not_found_hint) from err
 
     lines: queue.Queue[object] = queue.Queue()
     out_chunks: list[bytes] = []
@@ -208,6 +198,29 @@ def run(
     return result
 
 
+def _start_error(
+    err: OSError, args: Sequence[str], cwd: str | os.PathLike[str] | None, not_found: str | None
+) -> CommandError:
+    """Why a program could not start: its working folder, the program, or the system."""
+    if cwd is not None and not Path(cwd).is_dir():
+        return CommandError(
+            f"{args[0]} could not be started: its working folder {os.fspath(cwd)} does not exist",
+            command=args,
+            hint="create the folder, or run the command from another one",
+        )
+    if isinstance(err, FileNotFoundError):
+        return CommandNotFoundError(
+            f"{args[0]} was not found",
+            command=args,
+            hint=not_found or f"install {_program(args)}, or put it on PATH",
+        )
+    return CommandError(
+        f"{args[0]} could not be started: {err.strerror or err}",
+        command=args,
+        hint=f"check that {args[0]} is an executable program",
+    )
+
+
 def spawn(
     argv: Sequence[str | os.PathLike[str]],
     *,
@@ -238,16 +251,8 @@ def spawn(
             close_fds=True,
             start_new_session=new_session,
         )
-    except FileNotFoundError as err:
-        raise CommandNotFoundError(
-            f"{args[0]} was not found", command=args, hint=f"install {_program(args)}"
-        ) from err
     except OSError as err:
-        raise CommandError(
-            f"{args[0]} could not be started: {err.strerror or err}",
-            command=args,
-            hint=f"check that {args[0]} is an executable program",
-        ) from err
+        raise _start_error(err, args, cwd, None) from err
 
 
 def _owns_group(process: subprocess.Popen[bytes]) -> bool:

@@ -1,4 +1,4 @@
-"""A guest as flat option settings, and back: the bridge between Nix files and the model.
+"""The one mapping between a guest model and the NixOS settings that stand for it.
 
 A flake written by hand says ``microvm.mem = 1024;``, ``microvm = { vcpu =
 2; };`` or ``services.nginx.enable = true;``; :mod:`nixgen.nix.read` reads
@@ -7,12 +7,18 @@ path as Nix writes it::
 
     {"networking.hostName": "web", "microvm.mem": 1024, "services.nginx.enable": True}
 
-This module turns such settings into a :class:`~nixgen.model.MicroVM`
-(:func:`model_from_settings`) and a MicroVM into the settings nixgen writes
-for it (:func:`settings_of`), and changes one option of a model
-(:func:`set_option`, :func:`unset_option`).  The key ``system`` stands for
-the ``system`` argument of ``nixosSystem``.
+Both directions live here:
 
+- :func:`guest_sections` is what a guest's module sets, as nested attribute
+  sets (:func:`nixgen.render.guest_module` writes them); :func:`to_settings`
+  is the same, flat, as reading the module back gives it;
+- :func:`model_from_settings` reads flat settings into a
+  :class:`~nixgen.model.MicroVM` and the settings it cannot hold;
+  :func:`from_settings` is its strict form: ``from_settings(to_settings(vm))
+  == vm`` for every guest without module files or unresolved MAC addresses;
+- :func:`set_option` and :func:`unset_option` change one option of a model.
+
+The key ``system`` stands for the ``system`` argument of ``nixosSystem``.
 Where things go:
 
 - ``networking.hostName`` is the guest's ``name``; ``system.stateVersion`` is
@@ -24,34 +30,32 @@ Where things go:
   fields: ``users.users.root.password = ""`` (``allow_empty_root_password``),
   ``services.openssh.enable`` (``ssh``), ``environment.systemPackages`` of
   ``pkgs.*`` (``packages``) and ``users.users.<name>`` with keys, groups and
-  a hashed password (``users``), each taken only when rendering the model
-  writes exactly the same settings back.
+  a hashed password (``users``), each taken only when :func:`to_settings` of
+  the result gives back exactly the settings they came from.
 
 A value the model cannot hold in its field (an expression such as
 ``lib.mkDefault 1024`` for ``mem``, a float for an integer, a wrong type) is
 not guessed at: it stays out of the model, in the ``unmodelled`` settings
-with the reason.  Nothing here reads or writes files.
+with the reason.  Module files (``imports``) are modules, not settings.
+Nothing here reads or writes files.
 """
 
 from __future__ import annotations
 
 import re
 import typing
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import PurePosixPath
 from typing import Any
 
 import attrs
 
-from nixgen.errors import NixgenError, OptionError, Problem, ValidationError, keyed
-from nixgen.model import MicroVM, Nix
-from nixgen.model.convert import NIX_KEY, from_dict, to_dict
-from nixgen.model.fields import describe
+from nixgen.errors import NixgenError, OptionError, Problem, RenderError, ValidationError, keyed
+from nixgen.model import Interface, MicroVM, Nix
+from nixgen.model.convert import NIX_KEY, from_dict, nix_values, option_values, to_dict
+from nixgen.model.fields import describe, group_class, option_name
 from nixgen.model.guest import NON_MICROVM_FIELDS
-from nixgen.nix.emit import attr_path, parse_attr_path, to_nix
-from nixgen.nix.parse import Document
-from nixgen.nix.read import read_module
-from nixgen.render import guest_module
+from nixgen.nix.emit import attr_path, parse_attr_path, selection, to_nix
 
 __all__ = [
     "HOSTNAME",
@@ -59,12 +63,16 @@ __all__ = [
     "UNSET",
     "Unmodelled",
     "check_path",
+    "flatten",
+    "from_settings",
+    "guest_sections",
     "is_default_priority",
+    "merge_free_settings",
+    "microvm_options",
     "model_from_settings",
-    "parse_literal",
     "plain",
     "set_option",
-    "settings_of",
+    "to_settings",
     "unset_option",
 ]
 
@@ -96,17 +104,142 @@ class Unmodelled:
 # ----------------------------------------------------------------- model → settings
 
 
-def settings_of(vm: MicroVM) -> dict[str, object]:
-    """The flat settings nixgen writes for ``vm`` (as :mod:`nixgen.nix.read` reads them back).
-
-    Rendering the guest module and reading it back keeps one definition of
-    how a model becomes Nix: :func:`nixgen.render.guest_module`.
-    """
-    module = read_module(Document.parse(guest_module(vm)))
-    out: dict[str, object] = {SYSTEM: vm.system}
-    for setting in module.settings:
-        out[setting.key] = setting.value
+def microvm_options(vm: MicroVM, extra_interfaces: Sequence[Interface] = ()) -> dict[str, Any]:
+    """The ``microvm = { … }`` attrset of a guest (``extra_interfaces``: from its networks)."""
+    resolved = attrs.evolve(vm, interfaces=(*vm.resolved_interfaces(), *extra_interfaces))
+    out = {k: v for k, v in option_values(resolved).items() if k not in _NON_MICROVM_KEYS}
+    for key, value in vm.extra.items():
+        _set_dotted(out, parse_attr_path(key), nix_values(value))
     return out
+
+
+_NON_MICROVM_KEYS = frozenset(
+    option_name(f) for f in attrs.fields(MicroVM) if f.name in NON_MICROVM_FIELDS
+)
+
+
+def guest_sections(
+    vm: MicroVM,
+    interfaces: Sequence[Interface] = (),
+    network: Mapping[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """What a guest's module sets, as nested attribute sets, in the order it is written:
+    its identity, its ``microvm`` options, its NixOS settings (when it has any).
+
+    ``interfaces`` and ``network``: what the guest's networks add (see
+    :func:`nixgen.network.guest_side`).
+    """
+    sections: list[dict[str, Any]] = [
+        {"networking": {"hostName": vm.name}, "system": {"stateVersion": vm.state_version}},
+        {"microvm": microvm_options(vm, interfaces)},
+    ]
+    nixos = _nixos_settings(vm, network)
+    if nixos:
+        sections.append(nixos)
+    return sections
+
+
+def to_settings(vm: MicroVM) -> dict[str, object]:
+    """The flat settings nixgen writes for ``vm``, as :mod:`nixgen.nix.read` reads them back."""
+    out: dict[str, object] = {SYSTEM: vm.system}
+    for section in guest_sections(vm):
+        out.update(flatten(section))
+    return out
+
+
+def flatten(tree: Mapping[str, Any], path: tuple[str, ...] = ()) -> Iterator[tuple[str, object]]:
+    """Nested attribute sets as flat settings: non-empty sets are entered, as the reader does."""
+    for key, value in tree.items():
+        inner = (*path, str(key))
+        if isinstance(value, Mapping) and value:
+            yield from flatten(value, inner)
+        else:
+            yield attr_path(inner), _as_read(value)
+
+
+def _as_read(value: object) -> object:
+    """A value as reading it back gives it: lists for tuples, dicts for mappings."""
+    if isinstance(value, Mapping):
+        return {str(k): _as_read(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_as_read(v) for v in value]
+    return value
+
+
+def _parent(target: dict[str, Any], path: Sequence[str]) -> dict[str, Any]:
+    """The set that holds the last attribute of ``path``, created on the way."""
+    node = target
+    for part in path[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = {}
+            node[part] = child
+        node = child
+    return node
+
+
+def _set_dotted(target: dict[str, Any], path: list[str], value: Any) -> None:
+    _parent(target, path)[path[-1]] = value
+
+
+def _nixos_settings(vm: MicroVM, network: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    settings: dict[str, Any] = {}
+    users: dict[str, Any] = {}
+    for user in vm.users:
+        entry: dict[str, Any] = {}
+        if user.name != "root":
+            entry["isNormalUser"] = True
+        if user.groups:
+            entry["extraGroups"] = list(user.groups)
+        if user.hashed_password is not None:
+            entry["hashedPassword"] = user.hashed_password
+        if user.ssh_keys:
+            entry["openssh"] = {"authorizedKeys": {"keys": list(user.ssh_keys)}}
+        users[user.name] = entry
+    if vm.allow_empty_root_password:
+        users.setdefault("root", {})["password"] = ""
+    if users:
+        settings["users"] = {"users": users}
+    if vm.ssh_enabled:
+        settings["services"] = {"openssh": {"enable": True}}
+    if vm.packages:
+        settings["environment"] = {
+            "systemPackages": [
+                p if isinstance(p, Nix) else selection("pkgs", parse_attr_path(p))
+                for p in vm.packages
+            ]
+        }
+    return merge_free_settings(settings, network or {}, vm.nixos)
+
+
+def merge_free_settings(
+    settings: dict[str, Any], generated: Mapping[str, Any], free: Mapping[str, Any]
+) -> dict[str, Any]:
+    """nixgen's own settings, then ``generated`` ones (networks), then the
+    person's free ``nixos`` settings (dotted keys), merged into one tree."""
+    for key, value in generated.items():
+        _merge(settings, [key], value)
+    for key, value in free.items():
+        _merge(settings, parse_attr_path(key), nix_values(value))
+    return settings
+
+
+def _merge(target: dict[str, Any], path: list[str], value: Any) -> None:
+    """Set a dotted key; nested dicts merge, so free settings extend nixgen's own."""
+    node = _parent(target, path)
+    last = path[-1]
+    if isinstance(value, Mapping) and isinstance(node.get(last), dict):
+        for k, v in value.items():
+            _merge(node[last], [k], v)
+    elif last in node and isinstance(node[last], dict):
+        # A value here would silently drop settings nixgen writes below it.
+        below = ", ".join(sorted(node[last]))
+        raise RenderError(
+            f"nixos setting {'.'.join(path)} would replace what nixgen sets below it ({below})",
+            hint="set the individual options (e.g. with dotted keys) instead of the whole set",
+        )
+    else:
+        node[last] = value
 
 
 # ----------------------------------------------------------------- routing option paths
@@ -120,14 +253,6 @@ _DERIVED_PREFIXES = (
     ("services", "openssh", "enable"),
     ("environment", "systemPackages"),
 )
-
-
-def _group_class(typ: object) -> type | None:
-    members = [m for m in typing.get_args(typ) or (typ,) if m is not type(None)]
-    if len(members) != 1:
-        return None
-    member = members[0]
-    return member if isinstance(member, type) and attrs.has(member) else None
 
 
 def _is_mapping_type(typ: object) -> bool:
@@ -166,7 +291,7 @@ def _route(path: tuple[str, ...]) -> tuple[str, list[str]]:
         return "extra", rest
     if len(rest) == 1:
         return "field", rest
-    group = _group_class(info.type)
+    group = group_class(info.type)
     if group is not None:
         return _route_group(group, rest, rest[:1], 1)
     if _is_mapping_type(info.type):
@@ -186,7 +311,7 @@ def _route_group(group: type, rest: list[str], done: list[str], at: int) -> tupl
         return "extra", rest
     if at == len(rest) - 1:
         return "field", rest
-    inner = _group_class(info.type)
+    inner = group_class(info.type)
     if inner is not None:
         return _route_group(inner, rest, [*done, rest[at]], at + 1)
     if _is_mapping_type(info.type):
@@ -501,6 +626,36 @@ def model_from_settings(
     return MicroVM(name=name), unmodelled
 
 
+def from_settings(settings: Mapping[str, object], *, name: str | None = None) -> MicroVM:
+    """The guest that flat settings stand for; the inverse of :func:`to_settings`.
+
+    The name is ``networking.hostName`` unless ``name`` is given.  Unlike
+    :func:`model_from_settings` it refuses what the model cannot hold:
+    :class:`~nixgen.errors.ValidationError` lists each such setting and why.
+    """
+    if name is None:
+        given = settings.get(HOSTNAME)
+        if not isinstance(given, str):
+            raise OptionError(
+                f"the settings have no literal {HOSTNAME}, so the guest has no name",
+                hint="pass name=…, or include networking.hostName",
+            )
+        name = given
+    vm, unmodelled = model_from_settings(name, settings)
+    if unmodelled:
+        raise ValidationError(
+            [
+                Problem(
+                    path=f"{keyed('guests', name)}.{u.key}",
+                    message=u.reason,
+                    hint=u.hint or "write a value the model can hold, or leave the option out",
+                )
+                for u in unmodelled.values()
+            ]
+        )
+    return vm
+
+
 def _place(data: dict[str, Any], where: str, sub: list[str], value: object) -> None:
     if where == "field":
         _set_nested(data, sub, value)
@@ -614,17 +769,19 @@ def _derive_nixos(
     if chosen:
         fields["users"] = chosen
     ssh = nixos.get("services.openssh.enable")
+    has_keys = any(u.get("sshKeys") for u in chosen)
     if ssh is True:
-        has_keys = any(u.get("sshKeys") for u in chosen)
         if not has_keys:
             fields["ssh"] = True
         used.add("services.openssh.enable")
+    elif has_keys and "services.openssh.enable" not in nixos:
+        fields["ssh"] = False  # keys alone would turn sshd on; it is not on here
     if not used:
         return {}, left
     # Keep only what renders back to exactly the settings it came from.
     try:
         vm = _build({"name": name, **fields}, name)
-        rendered = settings_of(vm)
+        rendered = to_settings(vm)
     except NixgenError:
         return {}, left
     back = {
@@ -646,50 +803,6 @@ def is_default_priority(value: object) -> bool:
     return isinstance(value, Nix) and bool(
         re.match(r"\s*(lib\.)?(mkDefault|mkOptionDefault)\b", value.text)
     )
-
-
-# ----------------------------------------------------------------- literals from the command line
-
-_NOT_LITERAL = frozenset(
-    {"uri_expression", "path_expression", "hpath_expression", "spath_expression"}
-)
-
-
-def parse_literal(text: str, *, key: str = "VALUE") -> object:
-    """A Nix literal (``1024``, ``true``, ``null``, ``"qemu"``, ``[ … ]``, ``{ … }``) as data.
-
-    Read with the same tree-sitter parser as flakes.  Anything else (a bare
-    word, a path, an expression) raises :class:`OptionError` saying how to
-    write it.
-    """
-    hint = (
-        f'write a number, true, false, null, a "string" or a list/set of those; '
-        f"the shell eats double quotes, so quote them: {key}='\"{text}\"'"
-    )
-    if not text.strip():
-        raise OptionError(f"{key}: the value is empty", hint=hint)
-    try:
-        doc = Document.parse(text)
-    except NixgenError as err:
-        raise OptionError(
-            f"{key}: `{text}` is not a Nix literal ({err.message})", hint=hint
-        ) from None
-    expression = doc.expression()
-    bad = _first_non_literal(expression)
-    value = doc.literal(expression)
-    if bad is not None or isinstance(value, Nix) or _has_nix(value):
-        raise OptionError(f"{key}: `{text}` is not a Nix literal", hint=hint)
-    return value
-
-
-def _first_non_literal(node: Any) -> Any:
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        if current.type in _NOT_LITERAL:
-            return current
-        stack.extend(current.named_children)
-    return None
 
 
 def _has_nix(value: object) -> bool:

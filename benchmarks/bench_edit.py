@@ -1,0 +1,189 @@
+"""Edit and render speed: the flake editor, an unchanged re-render, a fresh render.
+
+Run: ``python benchmarks/bench_edit.py [--quick]``.  Prints figures, asserts
+nothing.  Each figure is a median (wall clock, and the process's CPU time, which
+other load on the machine does not inflate), printed beside its anchor and goal
+(issue 9):
+
+- one ``FlakeFile.set`` + ``save`` on a 1,562-guest, 50,000-line flake: goal
+  < 50 ms; anchor: the Document-level edit alone (``nix.edit.set_value``);
+- ``write_project`` of an unchanged 10,000-guest project: goal < 1.5 s;
+- rendering a 1,000-guest nixgen.toml into a fresh folder: goal < 1 s
+  (in-process here; ``nixgen render`` adds the CLI's start-up);
+- each at 10 / 100 / 1,000 / 10,000 guests: the time per guest should not grow.
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from nixgen import FlakeFile
+from nixgen.nix import edit
+from nixgen.nix.parse import Document
+from nixgen.nix.read import read_guests
+from nixgen.project import Project, toml_text
+from nixgen.render import write_project
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_core import make_flake
+from bench_parse import FOOTER, HEADER
+
+# 32 lines a guest: 1,562 guests make a 50,000-line flake.
+GUEST = """        vm{i} = nixpkgs.lib.nixosSystem {{
+          inherit system;
+          modules = [
+            microvm.nixosModules.microvm
+            {{
+              networking.hostName = "vm{i}";
+              system.stateVersion = "25.05";
+              microvm = {{
+                hypervisor = "qemu";
+                vcpu = {vcpu};
+                mem = {mem};
+                interfaces = [
+                  {{
+                    type = "tap";
+                    id = "vm-{i}";
+                    mac = "02:00:00:{top:02x}:{hi:02x}:{lo:02x}";
+                  }}
+                ];
+                shares = [
+                  {{
+                    tag = "ro-store";
+                    source = "/nix/store";
+                    mountPoint = "/nix/.ro-store";
+                    proto = "virtiofs";
+                  }}
+                ];
+              }};
+              services.openssh.enable = true;
+              users.users.root.openssh.authorizedKeys.keys = [ "ssh-ed25519 AAAA me@host" ];
+            }}
+          ];
+        }};
+"""
+
+
+def flake_text(guests: int) -> str:
+    body = "".join(
+        GUEST.format(
+            i=i,
+            vcpu=1 + i % 4,
+            mem=512 + i % 8 * 128,
+            top=i >> 16,
+            hi=(i >> 8) & 0xFF,
+            lo=i & 0xFF,
+        )
+        for i in range(guests)
+    )
+    return HEADER + body + FOOTER
+
+
+def timed(work: Callable[[], object], repeat: int) -> tuple[float, float]:
+    """Median wall and CPU seconds of ``repeat`` runs."""
+    walls, cpus = [], []
+    for _ in range(repeat):
+        wall, cpu = time.perf_counter(), time.process_time()
+        work()
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+    return statistics.median(walls), statistics.median(cpus)
+
+
+def show(label: str, figures: tuple[float, float], goal: str = "") -> None:
+    wall, cpu = figures
+    print(f"{label:<52} {wall * 1000:9.1f} ms wall {cpu * 1000:9.1f} ms cpu  {goal}")
+
+
+def edit_figures(guests: int, repeat: int, *, anchors: bool) -> tuple[float, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        (folder / "flake.nix").write_text(flake_text(guests))
+        flake = FlakeFile.load(folder)
+        middle = f"vm{guests // 2}"
+        values = iter(range(1024, 1024 + 64 * 1000, 64))
+
+        def set_and_save() -> None:
+            flake.set(middle, "microvm.mem", next(values))
+            flake.save()
+
+        set_and_save()  # the first edit also fills what later ones reuse
+        figures = timed(set_and_save, repeat)
+        if anchors:
+            doc = Document.load(folder / "flake.nix")
+            setting = read_guests(doc)[middle].definitions["microvm.mem"][0]
+            locator = setting.locator
+            assert locator is not None
+            show(
+                "  anchor: the Document-level edit alone",
+                timed(lambda: edit.set_value(doc, locator, setting.path, "4096"), repeat),
+            )
+            show(
+                "  for scale: reading every guest of the flake", timed(lambda: read_guests(doc), 3)
+            )
+        return figures
+
+
+def rewrite_figures(guests: int, repeat: int) -> tuple[float, float]:
+    flake = make_flake(guests)
+    with tempfile.TemporaryDirectory() as tmp:
+        write_project(flake, Path(tmp))
+        return timed(lambda: write_project(flake, Path(tmp)), repeat)
+
+
+def fresh_render_figures(guests: int, repeat: int, *, cli: bool) -> tuple[float, float]:
+    text = toml_text(make_flake(guests))
+    runs: list[tuple[float, float]] = []
+    for _ in range(repeat):
+        with tempfile.TemporaryDirectory() as tmp:
+            (Path(tmp) / "nixgen.toml").write_text(text)
+            if cli:
+                wall = time.perf_counter()
+                subprocess.run(
+                    [sys.executable, "-m", "nixgen", "render", tmp], check=True, capture_output=True
+                )
+                runs.append((time.perf_counter() - wall, 0.0))
+            else:
+                runs.append(timed(lambda: Project.at(tmp).render(), 1))
+    return statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
+
+
+def main() -> None:
+    quick = "--quick" in sys.argv
+    sizes = [10, 100, 1000] if quick else [10, 100, 1000, 10000]
+    print("FlakeFile.set + save (one option of the middle guest)")
+    show(
+        "  1,562 guests, 50,000 lines",
+        edit_figures(1562, 5, anchors=True),
+        "(goal < 50 ms; main: 5.4 s)",
+    )
+    for n in sizes:
+        wall, cpu = edit_figures(n, 3, anchors=False)
+        show(f"  {n} guests", (wall, cpu), f"{cpu / n * 1e6:8.1f} µs cpu a guest")
+    print("write_project of an unchanged project")
+    for n in sizes:
+        wall, cpu = rewrite_figures(n, 3)
+        goal = "(goal < 1.5 s; main: 15.7 s)" if n == 10000 else ""
+        show(f"  {n} guests", (wall, cpu), f"{cpu / n * 1e6:8.1f} µs cpu a guest {goal}")
+    print("render of a nixgen.toml into a fresh folder (load, validate, render, write)")
+    for n in sizes[:-1] if not quick else sizes:
+        wall, cpu = fresh_render_figures(n, 3, cli=False)
+        goal = "(goal < 1 s; main: 2.1-2.5 s with the CLI)" if n == 1000 else ""
+        show(
+            f"  {n} guests, in-process", (wall, cpu), f"{cpu / n * 1e6:8.1f} µs cpu a guest {goal}"
+        )
+    show("  1000 guests, `python -m nixgen render`", fresh_render_figures(1000, 3, cli=True))
+    show(
+        "  anchor: `python -c pass`",
+        timed(lambda: subprocess.run([sys.executable, "-c", "pass"]), 3),
+    )
+
+
+if __name__ == "__main__":
+    main()

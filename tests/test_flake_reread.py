@@ -1,0 +1,94 @@
+"""Reading a flake again after an edit reads only what the edit can change, and gives
+exactly what reading the whole flake gives (nixgen.nix.read.reread_guests)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from nixgen import Flake, FlakeFile, MicroVM
+from nixgen.flake.state import read_files
+from nixgen.nix import edit
+from nixgen.nix.emit import to_nix
+from nixgen.nix.parse import Document
+from nixgen.nix.read import read_guests, reread_guests
+from nixgen.render import write_project
+
+CORPUS = Path(__file__).parent / "corpus"
+FLAKES = sorted(p.name for p in (CORPUS / "flakes").glob("*.nix"))
+
+
+def _changed(value: object) -> str:
+    """Nix text for another value of the same kind, some longer and spanning lines."""
+    if isinstance(value, bool):
+        return to_nix(not value)
+    if isinstance(value, int):
+        return to_nix(value * 1000 + 7)
+    if isinstance(value, str):
+        return to_nix(value + "-changed")
+    if isinstance(value, list):
+        return "[\n  " + to_nix("a") + "\n  " + to_nix("b") + "\n]"
+    return "null"
+
+
+@pytest.mark.parametrize("name", FLAKES)
+def test_reading_again_after_each_edit_equals_reading_it_whole(name: str) -> None:
+    old = Document.load(CORPUS / "flakes" / name)
+    found = read_guests(old)
+    tried = candidates = 0
+    for guest in found.guests:
+        for key, defs in guest.definitions.items():
+            setting = defs[0]
+            if len(defs) != 1 or setting.locator is None or setting.span.file != old.path:
+                continue
+            candidates += 1
+            try:
+                new = edit.set_value(old, setting.locator, setting.path, _changed(setting.value))
+            except Exception:  # an edit the document layer refuses is not this test's subject
+                continue
+            again = reread_guests(found, old, new)
+            if again is not None:
+                tried += 1
+                assert again == read_guests(new), f"{name}: {guest.name} {key}"
+    # Where something follows a guest on its last line, columns move too: read whole.
+    crowded = any(
+        old.source[g.span.end : old.source.find(b"\n", g.span.end)].strip() for g in found.guests
+    )
+    if candidates and not found.hosts and not found.notes and not crowded:
+        assert tried, f"{name}: no edit was read incrementally"
+
+
+def test_an_edit_in_a_module_file_reads_the_guests_of_that_file_again(tmp_path: Path) -> None:
+    write_project(Flake(guests=[MicroVM(name="web"), MicroVM(name="db")]), tmp_path)
+    flake_doc = Document.load((tmp_path / "flake.nix").resolve())
+    found = read_guests(flake_doc)
+    module = (tmp_path / "vms" / "db.nix").resolve()
+    setting = found["db"].definitions["microvm.mem"][0]
+    assert setting.span.file is not None and setting.span.file.resolve() == module
+    assert setting.locator is not None
+    old = found.documents[module]
+    new = edit.set_value(old, setting.locator, setting.path, "3333")
+    again = reread_guests(found, flake_doc, flake_doc, changed=module, documents={module: new})
+    assert again is not None
+    assert again == read_guests(flake_doc, documents={module: new})
+    assert again["web"] is found["web"]  # the other guest was not read again
+    assert again["db"].settings["microvm.mem"] == 3333
+
+
+def test_after_an_edit_every_later_guest_has_moved(tmp_path: Path) -> None:
+    target = tmp_path / "multi"
+    target.mkdir()
+    shutil.copyfile(CORPUS / "flakes" / "multi-guest.nix", target / "flake.nix")
+    flake = FlakeFile.load(target)
+    first, *rest = flake.names()
+    lines_before = {n: flake.guest(n).span.line for n in rest}
+    flake.set(first, "services.nginx.virtualHosts", {"a.example": {"root": "/srv/a"}})
+    added = flake.guest(first).span.end_line - flake.guest(first).span.line
+    assert added > 0
+    assert flake._found == read_files(flake._files)
+    for n in rest:
+        assert flake.guest(n).span.line > lines_before[n]
+    flake.save()
+    assert FlakeFile.load(target)._found.guests == flake._found.guests
