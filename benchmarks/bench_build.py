@@ -9,7 +9,7 @@ Prints, for N guests (default 3):
 
     python benchmarks/bench_build.py [N]
 
-Needs nix and ../shared/reference/microvm-options.json (as the tests do).
+Needs nix (as the tests do).
 Every measured build builds for real: each run gets guests nobody built before.
 """
 

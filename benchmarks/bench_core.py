@@ -45,6 +45,15 @@ def make_flake(count: int) -> Flake:
     return Flake(guests=guests)
 
 
+TUNING = {
+    "optimize.enable": False,
+    "storeDiskErofsFlags": ["-zlz4"],
+    "vsock.ssh.enable": False,
+    "prettyProcnames": True,
+    "binScripts.hello": "echo hello",
+}
+
+
 def best_of(runs: int, work: Callable[[], object]) -> tuple[float, float]:
     times = []
     for _ in range(runs):
@@ -60,6 +69,14 @@ def main() -> None:
     best, median = best_of(5, lambda: validate(flake))
     print(
         f"validate {count} guests:         best {best:.3f} s  median {median:.3f} s  (target < 0.5 s)"
+    )
+    # microvm.* names and values the model does not type are checked against
+    # microvm.nix's schema: the same guests with five such options each.
+    tuned = flake.evolve(guests=[g.evolve(extra=TUNING) for g in flake.guests])
+    best, median = best_of(5, lambda: validate(tuned))
+    print(
+        f"validate {count} guests, 5 extra options each: best {best:.3f} s  median {median:.3f} s  "
+        "(target < 0.5 s)"
     )
     best, median = best_of(5, lambda: render_files(flake))
     print(

@@ -44,11 +44,11 @@ def real_guest(base: Path) -> tuple[GuestRuntime, Path] | None:
     """The stand-in qemu guest with the real image, built; None when it can't be had."""
     try:
         from tests.guestimage import cached_guest_image, qemu_available
-        from tests.standin import nix_available, offline_nix_env, options_json_path, prepare_inputs
+        from tests.standin import nix_available, offline_nix_env, prepare_inputs
     except ImportError:
         return None
     image = cached_guest_image()
-    if not (nix_available() and qemu_available() and options_json_path()) or image is None:
+    if not (nix_available() and qemu_available()) or image is None:
         return None
     os.environ.update(offline_nix_env(base))
     inputs = prepare_inputs(base / "inputs", guest=image)

@@ -52,6 +52,8 @@ if TYPE_CHECKING:
         ValidationError,
     )
     from nixgen.flake import FlakeFile, GuestView
+    from nixgen.hostcheck import HostEvalError
+    from nixgen.lockschema import LockSchemaError
     from nixgen.model import (
         CloudHypervisorOptions,
         CrosvmOptions,
@@ -149,11 +151,13 @@ _EXPORTS = {
     "GuestView": "nixgen.flake",
     "HandEditedError": "nixgen.errors",
     "Host": "nixgen.model",
+    "HostEvalError": "nixgen.hostcheck",
     "HostReport": "nixgen.deploy",
     "HostVM": "nixgen.model",
     "Input": "nixgen.model",
     "Interface": "nixgen.model",
     "KvmInternalError": "nixgen.runtime.errors",
+    "LockSchemaError": "nixgen.lockschema",
     "MicroVM": "nixgen.model",
     "Network": "nixgen.model",
     "NetworkPlan": "nixgen.network",
@@ -233,11 +237,13 @@ __all__ = [
     "GuestView",
     "HandEditedError",
     "Host",
+    "HostEvalError",
     "HostReport",
     "HostVM",
     "Input",
     "Interface",
     "KvmInternalError",
+    "LockSchemaError",
     "MicroVM",
     "Network",
     "NetworkPlan",

@@ -6,13 +6,15 @@
 # from derivations without realising them.
 let
   # A guest imports microvm.nix's guest module; a host (microvm.host) has no
-  # runner. A configuration that does not evaluate counts as a guest, so that
-  # describing it reports its error instead of silently leaving it out.
+  # runner. The option tree says which, even when a definition is wrong (a
+  # host with a misspelt option is still a host, checked as one by
+  # nixgen/flake-hosts). A configuration whose modules cannot even be loaded
+  # counts as a guest, so that describing it reports its error.
   isGuest =
     configuration:
     let
       probe = builtins.tryEval (
-        configuration.config ? microvm && configuration.config.microvm ? declaredRunner
+        configuration.options ? microvm && configuration.options.microvm ? declaredRunner
       );
     in
     !probe.success || probe.value;

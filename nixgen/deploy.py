@@ -33,14 +33,16 @@ import attrs
 
 from nixgen import process
 from nixgen.build import flake_ref
-from nixgen.errors import NixgenError, ProjectError
+from nixgen.errors import NixgenError, ProjectError, ValidationError, keyed
 from nixgen.model import Flake, Host
 from nixgen.nix.emit import attr_path
 from nixgen.nixcmd import NixRunner, build_argv, parse_build_json
+from nixgen.nixcmd.errors import NixCommandError
 from nixgen.process import CmdOut
 from nixgen.process.errors import CommandError
 from nixgen.project import Project
 from nixgen.render import SOURCE_NAME, generated_state, render_files
+from nixgen.validate import ssh_destination_problem
 
 __all__ = [
     "Action",
@@ -294,7 +296,7 @@ class Fleet:
                     "no host of this flake has a full configuration to deploy",
                     hint="set nixosConfiguration = true on a host ([hosts.NAME]) and render",
                 )
-            return chosen
+            return _safe_targets(chosen)
         known = {h.name: h for h in self.hosts}
         unknown = [n for n in names if n not in known]
         if unknown:
@@ -310,7 +312,7 @@ class Fleet:
                 hint="set nixosConfiguration = true on them, or import their module "
                 "into the configuration you deploy",
             )
-        return [known[n] for n in dict.fromkeys(names)]
+        return _safe_targets([known[n] for n in dict.fromkeys(names)])
 
     # ------------------------------------------------------------- commands
 
@@ -323,12 +325,12 @@ class Fleet:
         return f"{self.flake_ref()}#{fragment}.toplevel"
 
     def build_args(self, host: Host, options: DeployOptions) -> list[str]:
-        args = ["build", "--no-link", "--json", self.toplevel(host)]
+        args = ["build", "--no-link", "--json"]
         if options.builders is not None:
             args += ["--builders", options.builders]
         if options.store is not None:
             args += ["--store", options.store]
-        return args
+        return [*args, "--", self.toplevel(host)]
 
     def copy_args(self, host: Host, path: str, options: DeployOptions) -> list[str]:
         args = ["copy"]
@@ -337,7 +339,7 @@ class Fleet:
         args += ["--to", f"ssh://{host.ssh_target}"]
         if options.substitute_on_destination:
             args.append("--substitute-on-destination")
-        return [*args, path]
+        return [*args, "--", path]
 
     def activate_argvs(self, host: Host, path: str, options: DeployOptions) -> list[list[str]]:
         """The command(s) that activate ``path`` on the host."""
@@ -347,18 +349,20 @@ class Fleet:
             argvs = []
             if options.action in ("switch", "boot"):
                 argvs.append(
-                    ["ssh", target, "--", *sudo, "nix-env", "-p", SYSTEM_PROFILE, "--set", path]
+                    ["ssh", "--", target, *sudo, "nix-env", "-p", SYSTEM_PROFILE, "--set", path]
                 )
             switch = str(PurePosixPath(path) / "bin" / "switch-to-configuration")
-            argvs.append(["ssh", target, "--", *sudo, switch, options.action])
+            # `--` before the destination: ssh reads options after it too otherwise.
+            argvs.append(["ssh", "--", target, *sudo, switch, options.action])
             return argvs
         flake = f"{self.flake_ref()}#{attr_path([host.name])}"
         argv = ["nixos-rebuild", options.action, "--flake", flake, "--target-host", target]
         if options.sudo:
             argv.append("--use-remote-sudo")
-        if options.store is not None and options.store.startswith(("ssh://", "ssh-ng://")):
+        builder = _store_host(options)
+        if builder is not None:
             # Built there: let nixos-rebuild find it there instead of building again here.
-            argv += ["--build-host", options.store.split("://", 1)[1].split("?", 1)[0]]
+            argv += ["--build-host", builder]
         for name, url in self.nix.override_inputs.items():
             argv += ["--override-input", name, url]
         for name, value in self.nix.options.items():
@@ -368,7 +372,7 @@ class Fleet:
     def plan(self, names: Sequence[str] = (), options: DeployOptions | None = None) -> str:
         """The commands a deploy would run, as a shell script (``--dry-run``); the
         system a build produces is ``"$toplevel"`` in the commands after it."""
-        options = options or DeployOptions()
+        options = _safe_options(options or DeployOptions())
         placeholder = "/nix/store/TOPLEVEL"
         lines: list[str] = []
         for host in self.deployable(names):
@@ -396,7 +400,7 @@ class Fleet:
     ) -> DeployReport:
         """Build, copy and activate each host; a report per host, never an exception
         for a host's failure (only for a fleet that cannot be deployed at all)."""
-        options = options or DeployOptions()
+        options = _safe_options(options or DeployOptions())
         hosts = self.deployable(names)
         reports: list[HostReport] = []
         stop = False
@@ -453,6 +457,12 @@ class Fleet:
         try:
             result = self.nix.run(args, overrides=False)
         except NixgenError as err:
+            if type(err) is NixCommandError:  # nothing more specific known: the link
+                err.hint = (
+                    f"check that `ssh {host.ssh_target} true` works (ssh config, key, the "
+                    "target's sshd); paths copied so far stay on the target, so running "
+                    "the deploy again goes on from there"
+                )
             return StepResult("copy", False, _argv_of(err, args), _since(started), error=err)
         return StepResult("copy", True, result.argv, _since(started))
 
@@ -463,6 +473,42 @@ class Fleet:
         except CommandError as err:
             return StepResult(step, False, tuple(argv), _since(started), error=err)
         return StepResult(step, True, result.argv, _since(started))
+
+
+def _store_host(options: DeployOptions) -> str | None:
+    """The ssh destination of an ``ssh://``/``ssh-ng://`` ``--store``, else None."""
+    if options.store is None or not options.store.startswith(("ssh://", "ssh-ng://")):
+        return None
+    return options.store.split("://", 1)[1].split("?", 1)[0]
+
+
+def _safe_options(options: DeployOptions) -> DeployOptions:
+    """``options``, or a ValidationError when the builder of ``--store`` would reach
+    ssh (through nixos-rebuild's --build-host) as an option."""
+    builder = _store_host(options)
+    if builder is not None:
+        problem = ssh_destination_problem(builder, "--store")
+        if problem is not None:
+            raise ValidationError([problem])
+    return options
+
+
+def _safe_targets(hosts: list[Host]) -> list[Host]:
+    """``hosts``, or a ValidationError when a target would reach ssh as an option
+    (a Fleet built in Python has not necessarily been validated)."""
+    problems = [
+        problem
+        for host in hosts
+        if (
+            problem := ssh_destination_problem(
+                host.ssh_target, f"{keyed('hosts', host.name)}.targetHost"
+            )
+        )
+        is not None
+    ]
+    if problems:
+        raise ValidationError(problems)
+    return hosts
 
 
 def _since(started: float) -> float:

@@ -33,6 +33,12 @@ if TYPE_CHECKING:  # the names below, for type checkers (explicit re-exports)
     from nixgen.build import (
         GuestEvalError as GuestEvalError,
     )
+    from nixgen.hostcheck import (
+        HostEvalError as HostEvalError,
+    )
+    from nixgen.lockschema import (
+        LockSchemaError as LockSchemaError,
+    )
     from nixgen.nixcmd.errors import (
         FlakesDisabledError as FlakesDisabledError,
     )
@@ -294,6 +300,8 @@ _ELSEWHERE = {
         "nixgen.nixcmd.errors",
     ),
     **dict.fromkeys(["BuildError", "GuestEvalError"], "nixgen.build"),
+    "HostEvalError": "nixgen.hostcheck",
+    "LockSchemaError": "nixgen.lockschema",
     **dict.fromkeys(
         [
             "BootError",

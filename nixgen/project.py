@@ -18,6 +18,7 @@ from nixgen.gitutil import track
 from nixgen.model import Flake, Hypervisor
 from nixgen.model.convert import dumps_toml, load_flake_file, update_toml
 from nixgen.render import SOURCE_NAME, RenderResult, atomic_write, render_files, write_project
+from nixgen.schema import Schema, known_schema
 from nixgen.starters import Choices, build_template
 from nixgen.validate import validate
 
@@ -92,10 +93,15 @@ class Project:
         old = self.source.read_text(encoding="utf-8") if self.source.is_file() else None
         atomic_write(self.source, toml_text(flake, old=old))
 
-    def check(self) -> tuple[Flake, list[Problem]]:
-        """Load and validate; returns the flake and its warnings, raises on errors."""
+    def check(self, *, schema: Schema | None = None) -> tuple[Flake, list[Problem]]:
+        """Load and validate; returns the flake and its warnings, raises on errors.
+
+        ``schema``: microvm.nix's options to check against (default: those of the
+        flake's locked microvm input when ``nixgen check`` has read them, else the
+        packaged ones; :func:`nixgen.lockschema.lock_schema` reads the flake's own)."""
         flake = self.load()
-        warnings = validate(flake, source=str(self.source))
+        schema = schema or known_schema(self.root)
+        warnings = validate(flake, source=str(self.source), schema=schema)
         return flake, warnings + self.missing_modules(flake)
 
     def missing_modules(self, flake: Flake) -> list[Problem]:

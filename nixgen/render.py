@@ -22,7 +22,6 @@ import os
 import re
 import tempfile
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
@@ -31,6 +30,7 @@ import attrs
 
 from nixgen.errors import HandEditedError, RenderError, ValidationError
 from nixgen.model import Flake, Host, Input, Interface, MicroVM, Network, Nix
+from nixgen.model.attrpath import parse_attr_path
 from nixgen.model.flake import MICROVM_CACHE, MICROVM_CACHE_KEY
 from nixgen.network import NetworkPlan, guest_side, host_side, plan_networks
 from nixgen.nix.emit import attr_name, attr_path, bindings, selection, to_nix
@@ -256,13 +256,17 @@ def host_module(
         microvm["autostart"] = list(host.autostart)
     if host.state_dir is not None:
         microvm["stateDir"] = host.state_dir
-    sections: list[dict[str, Any]] = [{"microvm": microvm}]
+    # Free microvm.* settings (startupTimeout, a guest's extraModules, …) join
+    # the microvm section nixgen writes; the rest follow as their own section.
+    own = {k: v for k, v in host.nixos.items() if parse_attr_path(k)[0] == "microvm"}
+    free = {k: v for k, v in host.nixos.items() if k not in own}
+    sections: list[dict[str, Any]] = [merge_free_settings({"microvm": microvm}, {}, own)]
     if plan is None:
         guests = [
             MicroVM(name=n) for n in dict.fromkeys(g for n in host.networks for g in n.guests)
         ]
         plan = plan_networks(Flake(guests=guests, hosts=[host]))
-    settings = merge_free_settings({}, host_side(host, plan), host.nixos)
+    settings = merge_free_settings({}, host_side(host, plan), free)
     if settings:
         sections.append(settings)
     uses_nix = _has_nix([host.nixos])
@@ -515,6 +519,8 @@ def _write_all(files: Mapping[Path, str]) -> None:
         for path, text in files.items():
             atomic_write(path, text)
         return
+    from concurrent.futures import ThreadPoolExecutor  # only when writing many files
+
     with ThreadPoolExecutor(max_workers=_WRITERS) as pool:
         for _ in pool.map(lambda item: atomic_write(*item), files.items()):
             pass  # re-raises the first failure

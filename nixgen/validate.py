@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterable, Mapping
+from pathlib import PurePosixPath
 
 import attrs
 
@@ -23,23 +24,35 @@ from nixgen.model.convert import check_types
 from nixgen.model.fields import describe, group_class
 from nixgen.model.guest import NON_MICROVM_FIELDS
 from nixgen.network import plan_networks
+from nixgen.schema import NIXOS_NAMESPACES, Schema, Side, packaged_schema
 
-__all__ = ["check", "validate"]
+__all__ = ["check", "ssh_destination_problem", "validate"]
 
 _HOSTNAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\Z")
 _MAC = re.compile(r"[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}\Z")
 _ATTR_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_'-]*(\.[A-Za-z_][A-Za-z0-9_'-]*)*\Z")
 _USERNAME = re.compile(r"[a-z_][a-z0-9_-]*[$]?\Z")
+# An ssh destination `[user@]host` as ssh, `nix copy --to ssh://…` and
+# nixos-rebuild all read it: no port (ssh_config has Port), no option, no URL parts.
+_SSH_DESTINATION = re.compile(
+    r"(?:[A-Za-z0-9_][A-Za-z0-9._-]*@)?(?:[A-Za-z0-9_][A-Za-z0-9._-]*|\[[0-9A-Fa-f:.]+\])\Z"
+)
 _IFNAME_MAX = 15  # Linux IFNAMSIZ - 1
+_IFNAME_BAD = re.compile(r"[,/:\s]")
 _TRANSLATE_IDS = ("--translate-uid", "--translate-gid")
 _OWN_NIXOS_KEYS = ("networking.hostName", "system.stateVersion", "microvm")
+# Keys of a NixOS module that are not options.
+_MODULE_KEYS = frozenset({"imports", "disabledModules", "_file", "key"})
+# What nixgen writes for each of a host's guests (``microvm.vms.<name>.*``).
+_HOST_VM_FIELDS = ("flake", "config", "updateFlake", "autostart", "restartIfChanged")
 # Hosts (NixOS hosts run neither vfkit nor darwin guests).
 _HOST_ONLY_HYPERVISORS = ("vfkit",)
 
 
 class _Checker:
-    def __init__(self) -> None:
+    def __init__(self, schema: Schema) -> None:
         self.found: list[Problem] = []
+        self.schema = schema
 
     def error(self, path: str, message: str, hint: str, value: object = None) -> None:
         self.found.append(Problem(path=path, message=message, hint=hint, value=value))
@@ -60,6 +73,7 @@ class _Checker:
                 vm.name,
             )
         self._sizes(vm, at, caps)
+        self._module_paths(vm.modules, f"{at}.modules")
         self._interfaces(vm, at, caps)
         self._volumes(vm, at, caps)
         self._shares(vm, at, caps)
@@ -227,6 +241,14 @@ class _Checker:
                     "use a shorter id",
                     iface.id,
                 )
+            elif iface.id.startswith("-") or _IFNAME_BAD.search(iface.id):
+                # ip reads a leading '-' as an option, qemu's -netdev a ',' as the next one
+                self.error(
+                    f"{p}.id",
+                    "is not a Linux interface name (a leading '-', or ',', '/', ':', blanks)",
+                    "use letters, digits, '-' and '_', not starting with '-'",
+                    iface.id,
+                )
             element = f"interfaces[{i}]"
             self._unique(ids, iface.id, element, f"{p}.id", "id", "give every interface its own id")
             if iface.type == "bridge" and not iface.bridge:
@@ -286,6 +308,20 @@ class _Checker:
             )
             if not vol.image:
                 self.error(f"{p}.image", "is empty", 'name the image file, e.g. "var.img"')
+            elif vol.image.startswith("-"):
+                self.error(
+                    f"{p}.image",
+                    "starts with '-', so a hypervisor or tool would read it as an option",
+                    'name the file without a leading dash, or write "./-name"',
+                    vol.image,
+                )
+            elif "," in vol.image:
+                self.error(
+                    f"{p}.image",
+                    "contains ',', which qemu's -drive reads as the start of another option",
+                    "name the image file without commas",
+                    vol.image,
+                )
             if vol.mount_point is not None and not vol.mount_point.startswith("/"):
                 self.error(
                     f"{p}.mountPoint",
@@ -422,6 +458,25 @@ class _Checker:
                     f"microvm.{key} has its own field in the model",
                     f"set {covered[0]} directly instead of through extra",
                 )
+            else:
+                try:
+                    path = parse_attr_path(key)
+                except NixgenError as err:
+                    self.error(keyed(f"{at}.extra", key), err.message, err.hint or "")
+                    continue
+                self._microvm_option("guest", keyed(f"{at}.extra", key), path, vm.extra[key])
+
+    def _microvm_option(self, side: Side, at: str, path: list[str], value: object) -> None:
+        """A ``microvm.*`` name (``path`` below ``microvm``) and its value, against the schema."""
+        for issue in self.schema.problems(side, path, value):
+            hint = issue.hint
+            other: Side = "host" if side == "guest" else "guest"
+            if path and self.schema.unknown(side, path) and not self.schema.unknown(other, path):
+                hint = (
+                    f"microvm.{_attr_path(path)} belongs to microvm.nix's {other} module: "
+                    f"set it on a {other}"
+                )
+            self.error(at, issue.message, hint)
 
     def _nixos(self, vm: MicroVM, at: str) -> None:
         for i, user in enumerate(vm.users):
@@ -463,20 +518,44 @@ class _Checker:
         )
 
     def _free_settings(
-        self, settings: Mapping[str, object], at: str, owner: str, hint: str
+        self,
+        settings: Mapping[str, object],
+        at: str,
+        owner: str,
+        hint: str,
+        own: tuple[str, ...] = _OWN_NIXOS_KEYS,
+        side: Side = "guest",
     ) -> None:
-        """Free NixOS settings must not reach what nixgen writes from fields."""
+        """Free NixOS settings must not reach what nixgen writes from fields;
+        top-level names NixOS does not have are most likely typos."""
         for key, value in settings.items():
             try:
                 path = parse_attr_path(key)
             except NixgenError as err:
                 self.error(keyed(at, key), err.message, err.hint or "")
                 continue
+            refused = False
             for full in _leaf_paths(path, value):
                 dotted = ".".join(full)
-                for own in _OWN_NIXOS_KEYS:
-                    if dotted == own or dotted.startswith(own + "."):
+                for mine in own:
+                    if dotted == mine or dotted.startswith(mine + "."):
                         self.error(keyed(at, key), f"{dotted} is set by nixgen from {owner}", hint)
+                        refused = True
+            if refused:
+                continue
+            if path[0] == "microvm":
+                self._microvm_option(side, keyed(at, key), path[1:], value)
+            elif path[0] not in NIXOS_NAMESPACES and path[0] not in _MODULE_KEYS:
+                self._unknown_namespace(keyed(at, key), path[0])
+
+    def _unknown_namespace(self, at: str, name: str) -> None:
+        if not self.schema.unknown("guest", [name]):
+            hint = f"microvm.nix has microvm.{name}: set that (a field of the guest, or extra)"
+        elif (close := NIXOS_NAMESPACES.closest(name)) is not None:
+            hint = f"did you mean {close}? (ignore this if a module you import declares {name})"
+        else:
+            hint = f"ignore this if a module you import declares {name}"
+        self.warn(at, f"NixOS has no options under {name!r}", hint)
 
     # ------------------------------------------------------------- the flake
 
@@ -494,7 +573,7 @@ class _Checker:
                     f"{at}.name", "two guests share this name", "rename one of them", vm.name
                 )
             names.setdefault(vm.name, 0)
-            found, well_typed = _guest_problems(vm)
+            found, well_typed = _guest_problems(vm, self.schema)
             self.found.extend(found)
             if not well_typed:
                 continue
@@ -639,6 +718,9 @@ class _Checker:
                     )
         if host.state_dir is not None and not host.state_dir.startswith("/"):
             self.error(f"{at}.stateDir", "must be an absolute path", "start it with /")
+        if host.target_host is not None:
+            self._target_host(host.target_host, f"{at}.targetHost")
+        self._module_paths(host.modules, f"{at}.modules")
         if not host.nixos_configuration:
             if host.target_host is not None:
                 self.warn(
@@ -657,9 +739,28 @@ class _Checker:
             host.nixos,
             f"{at}.nixos",
             "the host's fields",
-            "use vms, autostart and stateDir for microvm.*, and the full "
+            "use vms, autostart and stateDir for these microvm settings, and the full "
             "configuration (nixosConfiguration) for the host's name and stateVersion",
+            own=_host_own_keys(host),
+            side="host",
         )
+
+    def _target_host(self, target: str, path: str) -> None:
+        problem = ssh_destination_problem(target, path)
+        if problem is not None:
+            self.found.append(problem)
+
+    def _module_paths(self, modules: Iterable[object], path: str) -> None:
+        for i, module in enumerate(modules):
+            if isinstance(module, PurePosixPath) and any(
+                part.startswith("-") for part in module.parts
+            ):
+                self.error(
+                    f"{path}[{i}]",
+                    "has a part that starts with '-', which a command would read as an option",
+                    "rename the file or folder without a leading dash",
+                    str(module),
+                )
 
     def _unique_across(
         self, seen: dict[str, str], value: str, vm: MicroVM, path: str, what: str
@@ -712,6 +813,23 @@ def _leaf_paths(prefix: list[str], value: object) -> Iterable[list[str]]:
         yield prefix
 
 
+def _host_own_keys(host: Host) -> tuple[str, ...]:
+    """The NixOS settings nixgen writes for a host from its fields."""
+    own = ["networking.hostName", "system.stateVersion", "microvm.host.enable"]
+    own += ["microvm.autostart", "microvm.stateDir"]
+    own += [f"microvm.vms.{_attr_path([vm.name, f])}" for vm in host.vms for f in _HOST_VM_FIELDS]
+    return tuple(own)
+
+
+def _attr_path(parts: Iterable[str]) -> str:
+    """Components back into a dotted key (quoting those that need it)."""
+    return ".".join(p if _ATTR_PATH.match(p) and "." not in p else _quoted(p) for p in parts)
+
+
+def _quoted(part: str) -> str:
+    return '"' + part.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def _virtiofs_socket(vm: MicroVM, share: Share) -> str:
     return share.socket or f"{vm.name}-virtiofs-{share.tag}.sock"
 
@@ -739,21 +857,24 @@ def _modelled_options(cls: type = MicroVM, prefix: str = "") -> frozenset[str]:
 _MODELLED = _modelled_options()
 
 
-def _guest_problems(vm: MicroVM) -> tuple[tuple[Problem, ...], bool]:
+def _guest_problems(vm: MicroVM, schema: Schema) -> tuple[tuple[Problem, ...], bool]:
     """The problems of one guest on its own, and whether its types are right.
 
-    Remembered per guest (the model is immutable): the flake editor checks
-    the whole flake after each edit, and only the guests it changed are new.
+    Remembered per guest and schema (the model is immutable, a schema compares
+    by identity): the flake editor checks the whole flake after each edit, and
+    only the guests it changed are new.
     """
     try:
         # Free values are keyed by their repr too: `True == 1` in Python, not in Nix.
-        return _remembered_guest_problems(vm, repr((vm.nixos, vm.extra)))
+        return _remembered_guest_problems(vm, schema, repr((vm.nixos, vm.extra)))
     except TypeError:  # a free value that cannot be hashed
-        return _guest_problems_now(vm)
+        return _guest_problems_now(vm, schema)
 
 
-def _guest_problems_now(vm: MicroVM, free: str = "") -> tuple[tuple[Problem, ...], bool]:
-    checker = _Checker()
+def _guest_problems_now(
+    vm: MicroVM, schema: Schema, free: str = ""
+) -> tuple[tuple[Problem, ...], bool]:
+    checker = _Checker(schema)
     at = keyed("guests", vm.name)
     typed, well_typed = check_types(vm, at)
     checker.found.extend(typed)
@@ -765,22 +886,55 @@ def _guest_problems_now(vm: MicroVM, free: str = "") -> tuple[tuple[Problem, ...
 _remembered_guest_problems = functools.lru_cache(maxsize=65536)(_guest_problems_now)
 
 
-def check(target: Flake | MicroVM | Iterable[MicroVM]) -> list[Problem]:
-    """Every problem (errors and warnings) of a flake, a guest or some guests."""
+def check(
+    target: Flake | MicroVM | Iterable[MicroVM], *, schema: Schema | None = None
+) -> list[Problem]:
+    """Every problem (errors and warnings) of a flake, a guest or some guests.
+
+    ``microvm.*`` names and values the model does not type itself are checked
+    against ``schema`` (default: the one packaged with nixgen, see :mod:`nixgen.schema`).
+    """
     if isinstance(target, MicroVM):
         target = Flake(guests=[target])
     elif not isinstance(target, Flake):
         target = Flake(guests=list(target))
-    checker = _Checker()
+    checker = _Checker(schema or packaged_schema())
     checker.flake(target)
     return checker.found
 
 
+def ssh_destination_problem(target: str, path: str) -> Problem | None:
+    """What is wrong with ``target`` as an ssh destination (``None``: nothing).
+
+    ssh, ``nix copy --to ssh://…`` and nixos-rebuild all put it where an
+    option may stand, so ``-oProxyCommand=…`` would run a local command.
+    """
+    if target.startswith("-"):
+        return Problem(
+            path=path,
+            message="starts with '-', so ssh would read it as an option",
+            hint="give an ssh destination: [user@]host (a Host alias of ssh_config for the rest)",
+            value=target,
+        )
+    if not _SSH_DESTINATION.match(target):
+        return Problem(
+            path=path,
+            message="is not an ssh destination [user@]host",
+            hint="use user@host or host; put a port or other options in a Host entry of "
+            "~/.ssh/config (or NIX_SSHOPTS) and give its alias here",
+            value=target,
+        )
+    return None
+
+
 def validate(
-    target: Flake | MicroVM | Iterable[MicroVM], *, source: str | None = None
+    target: Flake | MicroVM | Iterable[MicroVM],
+    *,
+    source: str | None = None,
+    schema: Schema | None = None,
 ) -> list[Problem]:
     """Raise :class:`ValidationError` listing every error; return the warnings."""
-    found = check(target)
+    found = check(target, schema=schema)
     errors = [p for p in found if not p.warning]
     warnings = [p for p in found if p.warning]
     if errors:

@@ -2,7 +2,8 @@
 # Install what the tests need on a fresh Debian machine, then run them all:
 # ruff, mypy --strict and pytest (the real-Nix tests included).
 #
-# - Debian's nix-bin (Nix 2.8) and qemu-system-x86 via apt when missing (needs root or sudo);
+# - Debian's nix-bin (Nix 2.8), qemu-system-x86 and openssh-server via apt when missing
+#   (needs root or sudo);
 # - a virtualenv in .venv with nixgen and its test dependencies;
 # - Nix configured for offline use through NIX_CONF_DIR (nothing is written to /etc).
 set -euo pipefail
@@ -12,6 +13,9 @@ apt_install() {
   local missing=()
   command -v nix >/dev/null || missing+=(nix-bin)
   command -v qemu-system-x86_64 >/dev/null || missing+=(qemu-system-x86)
+  # deploy's tests over real ssh start their own sshd on 127.0.0.1
+  [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
+  command -v ssh >/dev/null || missing+=(openssh-client)
   [ ${#missing[@]} -eq 0 ] && return 0
   local sudo=""
   if [ "$(id -u)" -ne 0 ]; then

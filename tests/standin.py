@@ -12,11 +12,14 @@ which cannot be fetched offline. A test typically does::
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from nixgen.schema import packaged_schema
 
 if TYPE_CHECKING:
     from tests.guestimage import GuestImage
@@ -24,12 +27,10 @@ if TYPE_CHECKING:
 __all__ = [
     "NIX_CONF",
     "NIX_SKIP_REASON",
-    "OPTIONS_JSON_ENV",
     "REPO_ROOT",
     "STANDINS_DIR",
     "nix_available",
     "offline_nix_env",
-    "options_json_path",
     "override_args",
     "prepare_inputs",
 ]
@@ -38,9 +39,6 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 STANDINS_DIR = REPO_ROOT / "tests" / "standins"
 
 NIX_SKIP_REASON = "nix not found: apt-get install nix-bin, then see README"
-
-#: Overrides where the upstream option schema is looked for first.
-OPTIONS_JSON_ENV = "NIXGEN_MICROVM_OPTIONS_JSON"
 
 #: Settings that let nix build the stand-ins offline, as root or not, with no
 #: daemon and nothing under /etc.
@@ -80,29 +78,15 @@ def offline_nix_env(tmp_path: Path) -> dict[str, str]:
     return env
 
 
-def options_json_path() -> Path | None:
-    """Find upstream's option schema (``microvm-options.json``), or None.
-
-    Looks at ``$NIXGEN_MICROVM_OPTIONS_JSON`` first, then at
-    ``<repo>/../shared/reference/microvm-options.json``.
-    """
-    candidates: list[Path] = []
-    from_env = os.environ.get(OPTIONS_JSON_ENV)
-    if from_env:
-        candidates.append(Path(from_env))
-    candidates.append(REPO_ROOT.parent / "shared" / "reference" / "microvm-options.json")
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate.resolve()
-    return None
-
-
-def prepare_inputs(dest: Path, *, guest: GuestImage | None = None) -> dict[str, Path]:
+def prepare_inputs(
+    dest: Path, *, guest: GuestImage | None = None, options: Mapping[str, Any] | None = None
+) -> dict[str, Path]:
     """Copy both stand-ins into *dest* and return ``{"nixpkgs": ..., "microvm": ...}``.
 
-    The microvm stand-in gets a fresh copy of the option schema as
-    ``options.json`` beside its ``flake.nix``. Raises FileNotFoundError when
-    the schema cannot be found (see :func:`options_json_path`).
+    The microvm stand-in declares the guest options of nixgen's packaged
+    schema (``nixgen/data/microvm-options.json``), written as ``options.json``
+    beside its ``flake.nix``; *options* replaces that option tree (a
+    microvm.nix with other options).
 
     With *guest* (``tests.guestimage.guest_image()``), its kernel and initrd
     are put beside the microvm ``flake.nix`` as ``guest/vmlinux`` and
@@ -110,12 +94,6 @@ def prepare_inputs(dest: Path, *, guest: GuestImage | None = None) -> dict[str, 
     ``qemu-system-x86_64`` booting that guest, and ``bin/microvm-shutdown``
     stops it over QMP. Without it (the default) every runner only prints a line.
     """
-    schema = options_json_path()
-    if schema is None:
-        raise FileNotFoundError(
-            "microvm-options.json not found: expected ../shared/reference/ next to the "
-            f"repository or a path in ${OPTIONS_JSON_ENV}"
-        )
     dest = dest.resolve()
     dest.mkdir(parents=True, exist_ok=True)
     inputs: dict[str, Path] = {}
@@ -125,7 +103,8 @@ def prepare_inputs(dest: Path, *, guest: GuestImage | None = None) -> dict[str, 
             shutil.rmtree(target)
         shutil.copytree(STANDINS_DIR / name, target, ignore=_COPY_IGNORE)
         inputs[name] = target
-    shutil.copyfile(schema, inputs["microvm"] / "options.json")
+    tree = packaged_schema().guest if options is None else options
+    (inputs["microvm"] / "options.json").write_text(json.dumps(tree, indent=1), encoding="utf-8")
     if guest is not None:
         folder = inputs["microvm"] / "guest"
         folder.mkdir()

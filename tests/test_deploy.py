@@ -24,6 +24,7 @@ from nixgen import (
     MicroVM,
     Network,
     ProjectError,
+    ValidationError,
 )
 from nixgen.cli import cli
 from nixgen.deploy import CommandRunner
@@ -101,10 +102,12 @@ def register_host(
 ) -> None:
     installable = f"{ref(folder)}#nixosConfigurations.{name}.config.system.build.toplevel"
     fp.register(
-        nix(fake, "build", "--no-link", "--json", installable, *overrides),
+        nix(fake, "build", "--no-link", "--json", *overrides, "--", installable),
         stdout=toplevel_json(name),
     )
-    fp.register(nix(fake, "copy", "--to", f"ssh://{target}", f"/nix/store/o-nixos-system-{name}"))
+    fp.register(
+        nix(fake, "copy", "--to", f"ssh://{target}", "--", f"/nix/store/o-nixos-system-{name}")
+    )
     fp.register(
         [
             "nixos-rebuild",
@@ -147,7 +150,7 @@ def test_one_failing_host_does_not_stop_the_others(
 ) -> None:
     installable = f"{ref(project)}#nixosConfigurations.alpha.config.system.build.toplevel"
     fp.register(
-        nix(fake_nix, "build", "--no-link", "--json", installable),
+        nix(fake_nix, "build", "--no-link", "--json", "--", installable),
         stderr=BUILD_STDERR.replace("beta", "alpha"),
         returncode=1,
     )
@@ -166,10 +169,18 @@ def test_one_failing_host_does_not_stop_the_others(
 def test_fail_fast_skips_the_rest(fp: FakeProcess, fake_nix: Path, project: Path) -> None:
     installable = f"{ref(project)}#nixosConfigurations.alpha.config.system.build.toplevel"
     fp.register(
-        nix(fake_nix, "build", "--no-link", "--json", installable), stdout=toplevel_json("alpha")
+        nix(fake_nix, "build", "--no-link", "--json", "--", installable),
+        stdout=toplevel_json("alpha"),
     )
     fp.register(
-        nix(fake_nix, "copy", "--to", "ssh://root@alpha.example", "/nix/store/o-nixos-system-alpha")
+        nix(
+            fake_nix,
+            "copy",
+            "--to",
+            "ssh://root@alpha.example",
+            "--",
+            "/nix/store/o-nixos-system-alpha",
+        )
     )
     fp.register(
         [
@@ -205,7 +216,6 @@ def test_remote_builders_and_stores(fp: FakeProcess, fake_nix: Path, project: Pa
             "build",
             "--no-link",
             "--json",
-            installable,
             "--builders",
             "ssh://builder x86_64-linux",
             "--store",
@@ -213,6 +223,8 @@ def test_remote_builders_and_stores(fp: FakeProcess, fake_nix: Path, project: Pa
             "--override-input",
             "nixpkgs",
             "path:/src/nixpkgs",
+            "--",
+            installable,
         ),
         stdout=toplevel_json("beta"),
     )
@@ -225,6 +237,7 @@ def test_remote_builders_and_stores(fp: FakeProcess, fake_nix: Path, project: Pa
             "--to",
             "ssh://beta",
             "--substitute-on-destination",
+            "--",
             "/nix/store/o-nixos-system-beta",
         )
     )
@@ -263,12 +276,13 @@ def test_activation_over_ssh(fp: FakeProcess, fake_nix: Path, project: Path) -> 
     installable = f"{ref(project)}#nixosConfigurations.beta.config.system.build.toplevel"
     out = "/nix/store/o-nixos-system-beta"
     fp.register(
-        nix(fake_nix, "build", "--no-link", "--json", installable), stdout=toplevel_json("beta")
+        nix(fake_nix, "build", "--no-link", "--json", "--", installable),
+        stdout=toplevel_json("beta"),
     )
-    fp.register(nix(fake_nix, "copy", "--to", "ssh://beta", out))
-    profile = ["ssh", "beta", "--", "sudo", "nix-env", "-p", "/nix/var/nix/profiles/system"]
+    fp.register(nix(fake_nix, "copy", "--to", "ssh://beta", "--", out))
+    profile = ["ssh", "--", "beta", "sudo", "nix-env", "-p", "/nix/var/nix/profiles/system"]
     fp.register([*profile, "--set", out])
-    fp.register(["ssh", "beta", "--", "sudo", f"{out}/bin/switch-to-configuration", "switch"])
+    fp.register(["ssh", "--", "beta", "sudo", f"{out}/bin/switch-to-configuration", "switch"])
     fleet = Fleet.load(project, nix=NixRunner(binary=str(fake_nix)))
     report = fleet.deploy(["beta"], DeployOptions(activate_with="ssh", sudo=True))
     assert report.ok
@@ -280,7 +294,7 @@ def test_test_action_over_ssh_leaves_the_profile_alone(project: Path, fake_nix: 
     argvs = fleet.activate_argvs(
         fleet.flake.host("beta"), "/nix/store/x", DeployOptions(activate_with="ssh", action="test")
     )
-    assert argvs == [["ssh", "beta", "--", "/nix/store/x/bin/switch-to-configuration", "test"]]
+    assert argvs == [["ssh", "--", "beta", "/nix/store/x/bin/switch-to-configuration", "test"]]
 
 
 def test_dry_run_prints_the_commands(project: Path, fake_nix: Path) -> None:
@@ -288,10 +302,10 @@ def test_dry_run_prints_the_commands(project: Path, fake_nix: Path) -> None:
     text = fleet.plan(["alpha"])
     assert "# alpha → root@alpha.example" in text
     assert (
-        "nix --extra-experimental-features 'nix-command flakes' build --no-link --json "
+        "nix --extra-experimental-features 'nix-command flakes' build --no-link --json -- "
         f"'{ref(project)}#nixosConfigurations.alpha.config.system.build.toplevel'"
     ) in text
-    assert 'nix copy --to ssh://root@alpha.example "$toplevel"' in text.replace(
+    assert 'nix copy --to ssh://root@alpha.example -- "$toplevel"' in text.replace(
         "--extra-experimental-features 'nix-command flakes' ", ""
     )
     assert (
@@ -374,7 +388,7 @@ def test_real_runner_reports_a_failing_program() -> None:
 def test_cli_reports_every_host(fp: FakeProcess, fake_nix: Path, project: Path) -> None:
     installable = f"{ref(project)}#nixosConfigurations.alpha.config.system.build.toplevel"
     fp.register(
-        nix(fake_nix, "build", "--no-link", "--json", installable),
+        nix(fake_nix, "build", "--no-link", "--json", "--", installable),
         stderr=BUILD_STDERR.replace("beta", "alpha"),
         returncode=1,
     )
@@ -409,3 +423,51 @@ def test_cli_json_and_dry_run(fp: FakeProcess, fake_nix: Path, project: Path) ->
 def test_cli_unknown_host(project: Path, fake_nix: Path) -> None:
     result = CliRunner().invoke(cli, ["deploy", "-f", str(project), "delta"])
     assert result.exit_code == 1 and "no host(s) delta" in result.output
+
+
+def test_a_target_host_that_looks_like_an_option_runs_nothing(
+    fp: FakeProcess, fake_nix: Path, project: Path, tmp_path: Path
+) -> None:
+    # Build and copy are faked; ssh (the activation) is the real one, which
+    # would run the ProxyCommand if the target reached it as an option.
+    marker = tmp_path / "proxy-command-ran"
+    flags = [str(fake_nix), *FLAKE_FEATURE_FLAGS]
+    fp.register([*flags, "build", fp.any()], stdout=toplevel_json("beta"))
+    fp.register([*flags, "copy", fp.any()])
+    fp.allow_unregistered(True)
+    flake = Project(project).check()[0]
+    evil = flake.evolve(
+        hosts=[
+            h.evolve(target_host=f"-oProxyCommand=touch {marker}") if h.name == "beta" else h
+            for h in flake.hosts
+        ]
+    )
+    fleet = Fleet(evil, project, nix=NixRunner(binary=str(fake_nix)))
+    refused: list[ValidationError] = []
+    for attempt in (
+        lambda: fleet.deploy(["beta"], DeployOptions(activate_with="ssh")),
+        lambda: fleet.plan(["beta"]),
+    ):
+        try:
+            attempt()
+        except ValidationError as err:
+            refused.append(err)
+    assert not marker.exists(), "ssh ran the targetHost's ProxyCommand"
+    assert len(refused) == 2
+    assert 'hosts["beta"].targetHost' in str(refused[0]) and "starts with '-'" in str(refused[0])
+    # and the data file is refused before anything runs
+    Project(project).save(evil)
+    result = CliRunner().invoke(cli, ["deploy", "-f", str(project), "beta"])
+    assert result.exit_code == 1 and 'hosts["beta"].targetHost' in result.output
+
+
+def test_a_store_builder_that_looks_like_an_option_is_refused(
+    project: Path, fake_nix: Path
+) -> None:
+    fleet = Fleet.load(project, nix=NixRunner(binary=str(fake_nix)))
+    evil = DeployOptions(store="ssh-ng://-oProxyCommand=true")
+    with pytest.raises(ValidationError, match="--store"):
+        fleet.plan(["beta"], evil)
+    with pytest.raises(ValidationError, match="starts with '-'"):
+        fleet.deploy(["beta"], evil)
+    assert "--build-host builder" in fleet.plan(["beta"], DeployOptions(store="ssh-ng://builder"))

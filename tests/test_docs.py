@@ -36,7 +36,7 @@ from pathlib import Path
 import attrs
 import pytest
 
-from tests.standin import nix_available, offline_nix_env, options_json_path, prepare_inputs
+from tests.standin import nix_available, offline_nix_env, prepare_inputs
 
 REPO = Path(__file__).resolve().parent.parent
 PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
@@ -143,10 +143,14 @@ NIX_WRAPPER = '''\
 """nix, with the flake inputs nixpkgs and microvm pointed at the stand-ins (docs test)."""
 import os, sys
 args = sys.argv[1:]
-flake = any("#" in a for a in args) or (
-    args[:1] in (["run"], ["build"]) and not any(a.startswith("/") for a in args[1:])
-)
-if flake and args[:1] != ["flake"]:
+words = list(args)  # the subcommand: past nix's own leading options
+while words and words[0].startswith("-"):
+    words = words[{{"--option": 3}}.get(words[0], 2):]
+reads_lock = words[:2] in (["flake", "metadata"], ["flake", "lock"], ["flake", "show"])
+flake = words[:1] != ["flake"] and (any("#" in a for a in args) or (
+    words[:1] in (["run"], ["build"]) and not any(a.startswith("/") for a in words[1:])
+))
+if flake or reads_lock:
     cut = args.index("--") if "--" in args else len(args)
     args = args[:cut] + {overrides!r} + args[cut:]
 os.execv({real!r}, [{real!r}, *args])
@@ -162,7 +166,7 @@ def scene(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     env["NO_COLOR"] = "1"
     env["NIXGEN_REPO"] = str(REPO)  # for `before` directives that copy a test file
     env.pop("NIXGEN_STATE_DIR", None)
-    if nix_available() and options_json_path() is not None:
+    if nix_available():
         env.update(offline_nix_env(base))
         inputs = prepare_inputs(base / "inputs")
         overrides = [

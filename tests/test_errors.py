@@ -33,6 +33,8 @@ HOMES = {
     "nixgen.process.errors": PACKAGE / "process" / "errors.py",
     "nixgen.nixcmd.errors": PACKAGE / "nixcmd" / "errors.py",
     "nixgen.build": PACKAGE / "build.py",
+    "nixgen.hostcheck": PACKAGE / "hostcheck.py",
+    "nixgen.lockschema": PACKAGE / "lockschema.py",
     "nixgen.runtime.errors": PACKAGE / "runtime" / "errors.py",
 }
 

@@ -40,7 +40,6 @@ from tests.standin import (
     NIX_SKIP_REASON,
     nix_available,
     offline_nix_env,
-    options_json_path,
     override_args,
     prepare_inputs,
 )
@@ -48,10 +47,6 @@ from tests.standin import (
 pytestmark = [
     pytest.mark.nix,
     pytest.mark.skipif(not nix_available(), reason=NIX_SKIP_REASON),
-    pytest.mark.skipif(
-        options_json_path() is None,
-        reason="microvm-options.json not found at ../shared/reference (the stand-in needs it)",
-    ),
 ]
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA/PuEtAu8SXppI2pMMgzaBDwga1mYYi90W8DZ8Diyl3 me@host"

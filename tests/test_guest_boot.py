@@ -44,7 +44,6 @@ from tests.standin import (
     NIX_SKIP_REASON,
     nix_available,
     offline_nix_env,
-    options_json_path,
     prepare_inputs,
 )
 
@@ -127,10 +126,6 @@ def test_extract_vmlinux_from_a_bzimage() -> None:
 _NEEDS_NIX = [
     pytest.mark.nix,
     pytest.mark.skipif(not nix_available(), reason=NIX_SKIP_REASON),
-    pytest.mark.skipif(
-        options_json_path() is None,
-        reason="microvm-options.json not found (expected ../shared/reference/ beside the repo)",
-    ),
 ]
 
 

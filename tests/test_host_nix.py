@@ -22,7 +22,6 @@ from tests.standin import (
     NIX_SKIP_REASON,
     nix_available,
     offline_nix_env,
-    options_json_path,
     override_args,
     prepare_inputs,
 )
@@ -30,10 +29,6 @@ from tests.standin import (
 pytestmark = [
     pytest.mark.nix,
     pytest.mark.skipif(not nix_available(), reason=NIX_SKIP_REASON),
-    pytest.mark.skipif(
-        options_json_path() is None,
-        reason="microvm-options.json not found at ../shared/reference (the stand-in needs it)",
-    ),
 ]
 
 Setup = tuple[dict[str, str], list[str]]

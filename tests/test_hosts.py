@@ -183,7 +183,7 @@ def test_host_rules_name_the_guests_involved() -> None:
                 name="beta",
                 vms=[HostVM(name="web", mode="config", update_flake="git+file:///x")],
                 state_dir="relative",
-                nixos={"microvm.vms.x.flake": Nix("self")},
+                nixos={"microvm.vms.web.flake": Nix("self")},
             ),
         ],
     )
@@ -204,7 +204,7 @@ def test_host_rules_name_the_guests_involved() -> None:
         e.startswith('hosts["beta"].vms["web"].updateFlake: a guest declared inline') for e in found
     )
     assert 'hosts["beta"].stateDir: must be an absolute path' in found
-    assert any(e.startswith('hosts["beta"].nixos["microvm.vms.x.flake"]') for e in found)
+    assert any(e.startswith('hosts["beta"].nixos["microvm.vms.web.flake"]') for e in found)
 
 
 def test_host_warnings() -> None:

@@ -57,6 +57,7 @@ from nixgen.nixcmd import (
     run,
     strip_ansi,
 )
+from nixgen.nixcmd.version import message_file
 
 FIXTURES = Path(__file__).parent / "fixtures" / "nix-stderr"
 FLAKES = FIXTURES / "flakes"
@@ -292,6 +293,18 @@ def test_build_json_matches_results_by_drv_path(fp: FakeProcess, fake_nix: Path)
         assert built[installable].out.endswith(f"-microvm-{name}")
 
 
+def test_recorded_nix_2_26_keeps_the_order_asked_and_reports_times() -> None:
+    folder = FIXTURES / "nix-2.26"
+    drvs = dict(
+        line.split() for line in (folder / "build-json.drv-paths.txt").read_text().splitlines()
+    )
+    built = parse_build_json((folder / "build-json.stdout.txt").read_text())
+    assert list(built) == [drvs[name] for name in ("web", "db", "cache")]
+    assert all(
+        b.start_time is not None and b.out.endswith(b.drv_path[44:-4]) for b in built.values()
+    )
+
+
 def test_build_json_reads_start_and_stop_times_of_newer_nix() -> None:
     built = parse_build_json((FIXTURES / "nix-2.18" / "build-json.stdout.txt").read_text())
     cache = next(b for b in built.values() if b.drv_path.endswith("microvm-cache.drv"))
@@ -331,12 +344,13 @@ def test_build_json_missing_result_is_an_error(fp: FakeProcess, fake_nix: Path) 
 # ------------------------------------------------------------------- events
 
 
-def _events(name: str) -> list[Event]:
-    return EventParser().feed((FIXTURES / "nix-2.8" / name).read_text().splitlines())
+def _events(name: str, version: str = "nix-2.8") -> list[Event]:
+    return EventParser().feed((FIXTURES / version / name).read_text().splitlines())
 
 
-def test_events_of_a_successful_build_fold_into_progress() -> None:
-    events = _events("build-success.internal-json.txt")
+@pytest.mark.parametrize("version", ["nix-2.8", "nix-2.26"])
+def test_events_of_a_successful_build_fold_into_progress(version: str) -> None:
+    events = _events("build-success.internal-json.txt", version)
     started = [e.name for e in events if isinstance(e, BuildStarted)]
     finished = [e.name for e in events if isinstance(e, BuildFinished)]
     assert sorted(started) == sorted(finished) == ["microvm-cache", "microvm-db", "microvm-web"]
@@ -352,8 +366,11 @@ def test_events_of_a_successful_build_fold_into_progress() -> None:
     assert last.done == 3 and last.total == 3
 
 
-def test_error_messages_carry_position_without_colours() -> None:
-    messages = [e for e in _events("syntax-error.internal-json.txt") if isinstance(e, Message)]
+@pytest.mark.parametrize("version", ["nix-2.8", "nix-2.26"])
+def test_error_messages_carry_position_without_colours(version: str) -> None:
+    messages = [
+        e for e in _events("syntax-error.internal-json.txt", version) if isinstance(e, Message)
+    ]
     error = next(m for m in messages if m.is_error)
     assert (error.line, error.column) == (5, 14)
     assert error.file is not None and error.file.endswith("-source/flake.nix")
@@ -409,6 +426,32 @@ CASES: list[tuple[str, str | None, type[NixCommandError], dict[str, Any]]] = [
     ("nix-2.8/nix-command-disabled.txt", None, FlakesDisabledError, {"feature": "nix-command"}),
     ("nix-2.8/flakes-disabled.txt", None, FlakesDisabledError, {"feature": "flakes"}),
     ("nix-2.8/interrupted.txt", None, NixCommandError, {}),
+    # recorded from Nix 2.26 (Debian 13's nix-bin, scripts/test-nix226.sh's root)
+    ("nix-2.26/syntax-error.txt", "syntax", NixEvalError, {"file": "flake.nix", "line": 5, "column": 14}),
+    ("nix-2.26/syntax-error.internal-json.txt", "syntax", NixEvalError, {"file": "flake.nix", "line": 5, "column": 14}),
+    ("nix-2.26/throw.txt", "eval", NixEvalError, {"file": None, "eval_message": "microvm: mem must be set for guest web"}),
+    ("nix-2.26/throw-show-trace.txt", "eval", NixEvalError, {"file": "cfg.nix", "line": 3}),
+    ("nix-2.26/assert-failed.txt", "eval", NixEvalError, {"file": "flake.nix", "line": 11}),
+    ("nix-2.26/missing-attribute.txt", "eval", NixEvalError, {"file": "flake.nix", "line": 12, "suggestion": "Did you mean mem?"}),
+    ("nix-2.26/missing-attribute.internal-json.txt", "eval", NixEvalError, {"file": "flake.nix", "line": 12, "suggestion": "Did you mean mem?"}),
+    ("nix-2.26/untracked-flake.txt", "untracked", NixEvalError, {"file": "flake.nix"}),
+    ("nix-2.26/untracked-import.txt", "untracked", NixEvalError, {"file": "extra.nix"}),
+    ("nix-2.26/builder-failed.txt", "build", NixBuildError, {"builder_exit_code": 3, "log_lines": ["line 1", "oops"]}),
+    ("nix-2.26/builder-failed.internal-json.txt", "build", NixBuildError, {"builder_exit_code": 3}),
+    ("nix-2.26/dependency-failed.txt", "build", NixBuildError, {"builder_exit_code": 1}),
+    ("nix-2.26/builder-failed-keep-going.txt", "build", NixBuildError, {"failures": 3}),
+    ("nix-2.26/input-github-offline.txt", "input-github", NixInputError, {"input_name": "microvm", "url": "github:microvm-nix/microvm.nix"}),
+    ("nix-2.26/input-github-offline-show-trace.txt", None, NixInputError, {"input_name": "microvm"}),
+    ("nix-2.26/input-github-offline.internal-json.txt", None, NixInputError, {"input_name": "microvm"}),
+    ("nix-2.26/input-git-offline.txt", "input-git", NixInputError, {"input_name": "hostconf", "url": "git+https://git.example.invalid/ops/hostconf.git"}),
+    ("nix-2.26/input-indirect-no-registry.txt", "input-indirect", NixInputError, {"input_name": "nixpkgs"}),
+    ("nix-2.26/input-path-missing.txt", None, NixInputError, {"input_name": "secrets", "url": "path:/var/empty/nixgen-missing-secrets"}),
+    ("nix-2.26/option-unknown.txt", "modules", NixOptionError, {"option": "microvm.hypervisr", "kind": "unknown", "suggestions": ["microvm.hypervisor"], "file": "flake.nix", "line": 20}),
+    ("nix-2.26/option-type.txt", "modules", NixOptionError, {"option": "microvm.hypervisor", "kind": "type", "file": "flake.nix", "line": 23}),
+    ("nix-2.26/failed-assertions.txt", "modules", NixOptionError, {"kind": "assertion", "failed_assertions": 2}),
+    ("nix-2.26/nix-command-disabled.txt", None, FlakesDisabledError, {"feature": "nix-command"}),
+    ("nix-2.26/flakes-disabled.txt", None, FlakesDisabledError, {"feature": "flakes"}),
+    ("nix-2.26/interrupted.txt", None, NixCommandError, {}),
     # hand-written shapes of newer Nix, Lix and Determinate Nix (see the README)
     ("nix-2.18/syntax-error.txt", "syntax", NixEvalError, {"file": "flake.nix", "line": 5, "column": 14}),
     ("nix-2.18/throw.txt", "eval", NixEvalError, {"file": "cfg.nix", "line": 3, "column": 12, "eval_message": "microvm: mem must be set for guest web"}),
@@ -770,3 +813,17 @@ def test_real_version_is_read(nix_env: dict[str, str]) -> None:
     version = nix_version()
     assert version.at_least(2, 4)
     assert detect_dialect().feature_flags == FLAKE_FEATURE_FLAGS
+
+
+def test_message_positions_of_both_versions_name_the_bare_file() -> None:
+    # Nix 2.8 writes the bare path into "file"; Nix 2.26 appends :line:column
+    store = "/nix/store/92x20x4lnr92iay9fl2hsv5hgj94r9gh-source/guest.nix"
+    for file in (store, f"{store}:4:12"):
+        line = json.dumps(
+            {"action": "msg", "level": 0, "msg": "error: x", "file": file, "line": 4, "column": 12}
+        )
+        event = EventParser().parse(f"@nix {line}")
+        assert isinstance(event, Message) and (event.file, event.line) == (store, 4)
+    assert message_file("/dir/odd:4:12.nix", 4, 12) == "/dir/odd:4:12.nix"
+    assert message_file(f"{store}:7", 7, None) == store
+    assert message_file(f"{store}:9:1", 4, 12) == f"{store}:9:1"  # not its own position

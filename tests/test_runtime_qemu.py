@@ -30,17 +30,12 @@ from tests.standin import (
     NIX_SKIP_REASON,
     nix_available,
     offline_nix_env,
-    options_json_path,
     prepare_inputs,
 )
 
 pytestmark = [
     pytest.mark.nix,
     pytest.mark.skipif(not nix_available(), reason=NIX_SKIP_REASON),
-    pytest.mark.skipif(
-        options_json_path() is None,
-        reason="microvm-options.json not found (expected ../shared/reference/ beside the repo)",
-    ),
 ]
 
 BOOT_TIMEOUT = 90.0

@@ -1,19 +1,16 @@
 """The model against microvm.nix's own option schema.
 
-``shared/reference/microvm-options.json`` (beside the repository) was produced
-by evaluating upstream's option declarations.  It is the oracle for option
-names, their place (top level, ``group`` namespaces, submodule options of list
-elements), enum values and plain defaults.  The project must not ship a copy,
-so the tests skip when it is absent.
+nixgen's packaged schema (``nixgen/data/microvm-options.json``, written by
+``scripts/microvm-options.py`` from upstream's option declarations) is the
+oracle for option names, their place (top level, ``group`` namespaces,
+submodule options of list elements), enum values and plain defaults.
 """
 
 from __future__ import annotations
 
-import json
 import types
 import typing
 from collections.abc import Iterator, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import attrs
@@ -44,23 +41,14 @@ from nixgen.model import (
 )
 from nixgen.model.fields import is_always, option_name
 from nixgen.model.guest import HYPERVISORS, NON_MICROVM_FIELDS
-
-SCHEMA_PATH = Path(__file__).resolve().parents[1].parent / "shared/reference/microvm-options.json"
-
-pytestmark = pytest.mark.skipif(
-    not SCHEMA_PATH.is_file(),
-    reason=f"upstream option schema not found at {SCHEMA_PATH} "
-    "(it lives beside the repository, in shared/reference/, and is not shipped)",
-)
+from nixgen.schema import packaged_schema
 
 Options = Mapping[str, Any]
 
 
 @pytest.fixture(scope="module")
 def schema() -> Options:
-    data = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
-    assert isinstance(data, dict)
-    return data
+    return packaged_schema().guest
 
 
 # ----------------------------------------------------------------- walking the model

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import PurePosixPath
 from typing import Any, get_args
 
 import pytest
@@ -19,6 +20,7 @@ from nixgen.model import (
     Flake,
     ForwardPort,
     Graphics,
+    Host,
     Hypervisor,
     Input,
     Interface,
@@ -809,11 +811,17 @@ def test_extra_keys_covered_by_model_fields(key: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "key",
-    ["optimize.enable", "qemu.package", "prettyProcnames", "binScripts.foo", "vsock.ssh.enable"],
+    ("key", "value"),
+    [
+        ("optimize.enable", True),
+        ("qemu.package", Nix("pkgs.qemu")),
+        ("prettyProcnames", False),
+        ("binScripts.foo", "echo hi"),
+        ("vsock.ssh.enable", True),
+    ],
 )
-def test_extra_keys_not_in_the_model_are_fine(key: str) -> None:
-    clean_at(vm(extra={key: True}), f"{G}.extra[{quoted(key)}]")
+def test_extra_keys_not_in_the_model_are_fine(key: str, value: object) -> None:
+    clean_at(vm(extra={key: value}), f"{G}.extra[{quoted(key)}]")
 
 
 @pytest.mark.parametrize("key", ["credentialFiles.token", "qemu.machineOpts.x", "vfkit.rosetta"])
@@ -901,7 +909,7 @@ def test_nixos_keys_clashing_with_nixgens_own(key: str) -> None:
 
 @pytest.mark.parametrize(
     "key",
-    ["networking.firewall.enable", "networking.hostNameSuffix", "systemd.services.x", "microvmx"],
+    ["networking.firewall.enable", "networking.hostNameSuffix", "systemd.services.x", "imports"],
 )
 def test_other_nixos_keys_are_fine(key: str) -> None:
     clean_at(vm(nixos={key: True}), f"{G}.nixos[{quoted(key)}]")
@@ -1107,3 +1115,59 @@ def test_one_error_lists_every_problem_of_a_flake() -> None:
     text = str(info.value)
     assert text.startswith("9 problems in nixgen.toml:")
     assert "hint:" in text
+
+
+# --- values that a command would read as options (issue 13, item 7)
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        ("-oProxyCommand=touch /tmp/x", "starts with '-'"),
+        ("-J evil", "starts with '-'"),
+        ("root@host:22", "not an ssh destination"),
+        ("host name", "not an ssh destination"),
+        ("host?remote-store=/x", "not an ssh destination"),
+        ("root@-oX", "not an ssh destination"),
+        ("", "not an ssh destination"),
+    ],
+)
+def test_target_hosts_that_ssh_could_misread_are_refused(target: str, message: str) -> None:
+    flake = Flake(hosts=[Host(name="alpha", nixos_configuration=True, target_host=target)])
+    problem = error_at(flake, 'hosts["alpha"].targetHost', "user@")
+    assert message in problem.message and problem.value == target
+
+
+@pytest.mark.parametrize(
+    "target", ["alpha", "root@alpha.example", "deploy_1@10.0.0.2", "[fd00::1]"]
+)
+def test_ssh_destinations_pass(target: str) -> None:
+    flake = Flake(hosts=[Host(name="alpha", nixos_configuration=True, target_host=target)])
+    clean_at(flake, 'hosts["alpha"].targetHost')
+
+
+def test_image_names_that_look_like_options_are_refused() -> None:
+    dashed = vm(volumes=[Volume(image="-drive.img", mount_point="/var", size=64)])
+    assert "starts with '-'" in error_at(dashed, 'guests["vm"].volumes[0].image').message
+    comma = vm(volumes=[Volume(image="var.img,if=none", mount_point="/var", size=64)])
+    assert "','" in error_at(comma, 'guests["vm"].volumes[0].image').message
+    clean_at(
+        vm(volumes=[Volume(image="./-ok.img", mount_point="/var", size=64)]),
+        'guests["vm"].volumes[0].image',
+    )
+
+
+def test_module_paths_with_a_leading_dash_are_refused() -> None:
+    guest = vm(modules=[PurePosixPath("modules/-x.nix")])
+    error_at(guest, 'guests["vm"].modules[0]', "without a leading dash")
+    host = Flake(
+        hosts=[Host(name="alpha", nixos_configuration=True, modules=[PurePosixPath("-hw.nix")])]
+    )
+    error_at(host, 'hosts["alpha"].modules[0]', "without a leading dash")
+    clean_at(vm(modules=[PurePosixPath("modules/web-x.nix")]), 'guests["vm"].modules[0]')
+
+
+@pytest.mark.parametrize("ifname", ["-vm-web", "vm,script=x", "vm/web", "vm web"])
+def test_interface_ids_that_ip_or_qemu_could_misread_are_refused(ifname: str) -> None:
+    guest = vm(interfaces=[Interface.tap_device(ifname)])
+    assert error_at(guest, 'guests["vm"].interfaces[0].id', "not starting with '-'").value == ifname

@@ -75,7 +75,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "check": (
         "nixgen.cli.check",
         "check_command",
-        "Validate the guests, then evaluate them with nix without building.",
+        "Validate the guests, then evaluate them (and the hosts) with nix without building.",
     ),
     "console": (
         "nixgen.cli.run",

@@ -1,4 +1,4 @@
-"""``nixgen check``: validate a project, evaluate its guests, and list them."""
+"""``nixgen check``: validate a project, evaluate its guests and hosts, and list them."""
 
 from __future__ import annotations
 
@@ -10,13 +10,15 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import click
 
-from nixgen.build import evaluate
 from nixgen.cli import nixopts, output
 from nixgen.errors import NixgenError, ProjectError, ValidationError
 from nixgen.project import Project
+from nixgen.schema import Schema, known_schema
 
 if TYPE_CHECKING:
     from nixgen.model import Flake
+
+NixSettings = tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...], float | None]
 
 
 @attrs.frozen
@@ -25,6 +27,12 @@ class _Evaluation:
     note: str
     #: guest name -> why nix could not evaluate it
     errors: dict[str, NixgenError] = attrs.field(factory=dict)
+    #: host name -> why nix could not evaluate its system
+    host_errors: dict[str, NixgenError] = attrs.field(factory=dict)
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.errors or self.host_errors)
 
 
 @click.command("check")
@@ -42,20 +50,26 @@ def check_command(
     as_json: bool,
     no_eval: bool,
 ) -> None:
-    """Validate the guests, then evaluate them with nix without building.
+    """Validate the guests, then evaluate them (and the hosts) with nix without building.
 
     Every problem of every guest is printed at once; the exit code is 1 when
     any is an error.  A first argument that is a folder is taken as --flake.
+    microvm.* settings are checked against the options of the flake's locked
+    microvm.nix when nix can read them, else against those nixgen ships.
     """
     directory, names = nixopts.split_flake_and_names(flake_dir, names)
     project = Project.at(directory)
+    settings: NixSettings = (override_inputs, nix_option, nix_timeout)
+    schema = _schema(directory, settings, no_eval)
     try:
-        flake, warnings = project.check()
+        flake, warnings = project.check(schema=schema)
     except ValidationError as err:
         found = [*err.problems, *err.warnings]
         if as_json:
-            _print_json(None, found, _Evaluation(False, "not evaluated: invalid nixgen.toml"))
+            invalid = _Evaluation(False, "not evaluated: invalid nixgen.toml")
+            _print_json(None, found, invalid, schema)
         output.problems(found)
+        click.echo(f"microvm options: {schema.source}", err=True)
         raise click.exceptions.Exit(output.EXIT_FAILED) from None
     unknown = [n for n in names if n not in {g.name for g in flake.guests}]
     if unknown:
@@ -64,33 +78,35 @@ def check_command(
             hint="the guests are: " + ", ".join(g.name for g in flake.guests),
         )
     shown = flake if not names else flake.evolve(guests=[flake.guest(n) for n in names])
+    hosts: dict[str, str] = {} if names else {h.name: h.system for h in flake.hosts}
     result = _evaluate(
-        directory,
-        [g.name for g in shown.guests],
-        bool(names),
-        (override_inputs, nix_option, nix_timeout),
-        no_eval,
+        directory, [g.name for g in shown.guests], bool(names), hosts, settings, no_eval
     )
     if as_json:
-        _print_json(shown, warnings, result)
+        _print_json(shown, warnings, result, schema)
     output.problems(warnings)
     verbose = bool(click.get_current_context().meta.get(output.VERBOSE_KEY))
-    for name, error in result.errors.items():
-        output.secho(f"error: guest {name!r}: {error}", fg="red", err=True)
-        for command in output.full_commands(error) if verbose else ():
-            click.echo(f"  full command: {command}", err=True)
-    if result.errors:
+    failures = [("guest", result.errors), ("host", result.host_errors)]
+    for kind, errors in failures:
+        for name, error in errors.items():
+            output.secho(f"error: {kind} {name!r}: {error}", fg="red", err=True)
+            for command in output.full_commands(error) if verbose else ():
+                click.echo(f"  full command: {command}", err=True)
+    if result.failed:
         raise click.exceptions.Exit(output.EXIT_FAILED)
     if not as_json:
         output.guests(shown, as_json=False)
         click.echo(
             f"\n{len(shown.guests)} guest(s), no errors, {len(warnings)} warning(s); {result.note}"
         )
+        click.echo(f"microvm options: {schema.source}")
 
 
-def _print_json(flake: Flake | None, problems: list[Any], result: _Evaluation) -> None:
+def _print_json(
+    flake: Flake | None, problems: list[Any], result: _Evaluation, schema: Schema
+) -> None:
     """The one JSON document of ``check --json`` (shape: docs/output.md)."""
-    ok = not result.errors and not any(not p.warning for p in problems)
+    ok = not result.failed and not any(not p.warning for p in problems)
     data = {
         "ok": ok,
         "guests": [] if flake is None else [output.guest_row(vm) for vm in flake.guests],
@@ -98,15 +114,32 @@ def _print_json(flake: Flake | None, problems: list[Any], result: _Evaluation) -
         "evaluated": result.evaluated,
         "note": result.note,
         "eval_errors": {name: output.error_json(e) for name, e in result.errors.items()},
+        "host_errors": {name: output.error_json(e) for name, e in result.host_errors.items()},
+        "microvm_options": schema.source,
     }
     click.echo(json.dumps(data, indent=2))
+
+
+def _schema(directory: Path, settings: NixSettings, no_eval: bool) -> Schema:
+    """The flake's own microvm.nix options where nix can read them (or read them
+    before), else the packaged ones."""
+    if no_eval or shutil.which("nix") is None:
+        return known_schema(directory)
+    from nixgen.lockschema import LockSchemaError, lock_schema  # nix's side
+
+    try:
+        return lock_schema(directory, nix=nixopts.make_nix(*settings))
+    except LockSchemaError as err:
+        output.secho(f"note: {err.message}; using the options nixgen ships", fg="yellow", err=True)
+        return known_schema(directory)
 
 
 def _evaluate(
     directory: Path,
     guests: list[str],
     asked: bool,
-    nix_settings: tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...], float | None],
+    hosts: dict[str, str],
+    settings: NixSettings,
     no_eval: bool,
 ) -> _Evaluation:
     if no_eval:
@@ -115,10 +148,11 @@ def _evaluate(
         return _Evaluation(
             False, "not evaluated: nix is not installed (apt-get install nix-bin, or see nixos.org)"
         )
-    from nixgen.build import GuestEvalError  # nix's side: not for --no-eval
+    from nixgen.build import GuestEvalError, evaluate  # nix's side: not for --no-eval
+    from nixgen.hostcheck import HostEvalError, evaluate_hosts
     from nixgen.nixcmd.errors import NixEvalError, NixInputError
 
-    nix = nixopts.make_nix(*nix_settings)
+    nix = nixopts.make_nix(*settings)
     try:
         evaluate(directory, guests if asked else None, nix=nix)
     except NixInputError as err:
@@ -135,4 +169,10 @@ def _evaluate(
         # one guest (else GuestEvalError says which): nix's error is that guest's
         who = guests[0] if len(guests) == 1 else "(all guests)"
         return _Evaluation(True, "evaluated with nix: guests failed", {who: err})
-    return _Evaluation(True, "evaluated with nix")
+    try:
+        evaluate_hosts(directory, hosts, nix=nix)
+    except HostEvalError as err:
+        return _Evaluation(True, "evaluated with nix: hosts failed", host_errors=dict(err.errors))
+    return _Evaluation(
+        True, "evaluated with nix" + (f" ({len(hosts)} host(s) too)" if hosts else "")
+    )

@@ -318,6 +318,9 @@ def _best_location(
         loc = report.location
         candidates.append((loc.file, loc.line, loc.column))
     candidates += [(f.file, f.line, f.column) for f in report.trace if f.file]
+    # `<nix/derivation-internal.nix>` and the like are Nix's own code (Nix 2.26
+    # shows their frames where 2.8 showed none): no place for the user to look.
+    candidates = [c for c in candidates if not c[0].startswith("<nix/")]
     for printed, line, column in candidates:
         mapped = map_source_path(printed, source_root)
         if mapped is not None:
@@ -357,7 +360,22 @@ _REGISTRY = re.compile(r"cannot find flake '(?P<url>[^']+)' in the flake registr
 _GIT_FATAL = re.compile(r"^fatal: (?:unable to access|repository) '(?P<url>[^']+)'")
 _WHILE_FETCHING = re.compile(r"while fetching the input '(?P<url>[^']+)'")
 _WHILE_INPUT = re.compile(r"while updating the flake input '(?P<name>[^']+)'")
-_GETTING_STATUS = re.compile(r"getting status of '(?P<path>[^']+)': No such file or directory")
+# A path that is not there: Nix 2.8 says "getting status of 'P': No such file or
+# directory", Nix 2.26 "path 'P' does not exist" (with '//' for a path: input).
+_MISSING_PATH = re.compile(
+    r"getting status of '(?P<status>[^']+)': No such file or directory"
+    r"|path '(?P<path>[^']+)' does not exist"
+)
+
+
+def _missing_path(text: str) -> str | None:
+    m = _MISSING_PATH.search(text)
+    if m is None:
+        return None
+    path = m["status"] or m["path"]
+    return "/" + path.lstrip("/") if path.startswith("//") else path
+
+
 _NETWORK = (
     "Couldn't resolve host",
     "Could not resolve host",
@@ -505,12 +523,20 @@ def _input_error(
             if line.startswith("fatal:"):
                 reason = line.removeprefix("fatal: ")
                 break
-    elif (m := _GETTING_STATUS.search(text)) and not m["path"].startswith("/nix/store/"):
+    elif (missing := _missing_path(text)) and not missing.startswith("/nix/store/"):
         if "while fetching the input" in trace_text or "flake input" in trace_text:
-            url, reason = "path:" + m["path"], f"{m['path']} does not exist"
+            url, reason = "path:" + missing, f"{missing} does not exist"
             hint = "point the input (or its --override-input) at an existing folder"
         else:
             return None
+    elif _WHILE_FETCHING.search(trace_text):
+        # Nix 2.26 reports a git input it cannot reach as "resolving Git
+        # reference 'master': …" under "while fetching the input"; git's own
+        # fatal line says why.
+        reason = text.splitlines()[0]
+        fatal = next((g for g in map(_GIT_FATAL.match, strip_ansi(stderr).splitlines()) if g), None)
+        if fatal is not None:
+            url, reason = fatal["url"], fatal.string.removeprefix("fatal: ")
     else:
         return None
     name: str | None = None
@@ -612,7 +638,10 @@ def _option_error(
     definitions = _split_defs(message, source_root)
     file: Path | str | None
     file, line, column, printed = _best_location(report, source_root)
-    if definitions and (file is None or not isinstance(file, Path)):
+    # Where the user defined the option beats where the module system threw
+    # (Nix 2.26 positions the throw; it maps into the folder when the module
+    # system's code lives there, as in tests).
+    if definitions:
         first_file = definitions[0][0]
         mapped = Path(first_file) if Path(first_file).is_file() else None
         printed = next(iter(_DEFINITION.finditer(message)))["file"]
@@ -641,9 +670,9 @@ def _option_error(
 
 def _eval_hint(report: ErrorReport, file: Path | str | None, printed: str | None) -> str | None:
     message = report.message
-    if (m := _GETTING_STATUS.search(message)) and m["path"].startswith("/nix/store/"):
-        rel = _STORE_SOURCE.match(m["path"])
-        name = rel["rel"] if rel else m["path"]
+    if (missing := _missing_path(message)) and missing.startswith("/nix/store/"):
+        rel = _STORE_SOURCE.match(missing)
+        name = rel["rel"] if rel else missing
         return (
             f"{name} exists in your folder but not in the copy nix evaluated: a flake in a "
             f"git work tree sees only files git knows. Run `git add {name}`, or refer to the "
@@ -741,10 +770,15 @@ def diagnose(
             or _EVAL_SHAPES.search(report.message)
         ):
             file, line, column, printed = _best_location(report, root)
-            missing = _GETTING_STATUS.search(report.message)
-            if file is None and missing is not None:
-                printed = missing["path"]
-                file = map_source_path(printed, root) or printed
+            missing = _missing_path(report.message)
+            untracked = map_source_path(missing, root) if missing else None
+            if missing is not None and missing.startswith("/nix/store/") and untracked:
+                # a file of the user's folder missing from nix's copy: name it,
+                # not the import that reached for it (Nix 2.26 positions that)
+                file, line, column, printed = untracked, None, None, missing
+            elif file is None and missing is not None:
+                printed = missing
+                file = untracked or printed
             return NixEvalError(
                 report.message,
                 position=EvalPosition(file=file, line=line, column=column, store_file=printed),

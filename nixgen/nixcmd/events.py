@@ -19,6 +19,8 @@ from typing import Any
 
 import attrs
 
+from nixgen.nixcmd.version import message_file
+
 __all__ = [
     "ActivityStarted",
     "ActivityStopped",
@@ -369,21 +371,23 @@ def _message(obj: Mapping[str, Any]) -> Message:
     if isinstance(raw_trace, list):
         for frame in raw_trace:
             if isinstance(frame, dict):
+                line, column = _opt_int(frame.get("line")), _opt_int(frame.get("column"))
                 trace.append(
                     TraceFrame(
                         message=strip_ansi(str(frame.get("raw_msg", ""))),
-                        file=_opt_str(frame.get("file")),
-                        line=_opt_int(frame.get("line")),
-                        column=_opt_int(frame.get("column")),
+                        file=message_file(_opt_str(frame.get("file")), line, column),
+                        line=line,
+                        column=column,
                     )
                 )
+    line, column = _opt_int(obj.get("line")), _opt_int(obj.get("column"))
     return Message(
         level=_int(obj.get("level"), 0),
         text=strip_ansi(str(obj.get("msg", ""))),
         raw=_opt_str(obj.get("raw_msg")),
-        file=_opt_str(obj.get("file")),
-        line=_opt_int(obj.get("line")),
-        column=_opt_int(obj.get("column")),
+        file=message_file(_opt_str(obj.get("file")), line, column),
+        line=line,
+        column=column,
         trace=tuple(trace),
     )
 

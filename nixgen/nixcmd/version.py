@@ -29,6 +29,7 @@ __all__ = [
     "clear_version_cache",
     "detect_dialect",
     "find_nix",
+    "message_file",
     "nix_version",
 ]
 
@@ -182,6 +183,23 @@ class Dialect:
         """Arguments (after `nix`) printing derivations as JSON."""
         head = ["derivation", "show"] if self.has_derivation_show else ["show-derivation"]
         return [*head, *installables]
+
+
+def message_file(file: str | None, line: int | None, column: int | None) -> str | None:
+    """The file of an internal-json ``msg`` event or trace frame, as a bare path.
+
+    Nix 2.8 gives ``"file": "/nix/store/…-source/guest.nix"``; Nix 2.26 gives
+    ``"/nix/store/…-source/guest.nix:4:12"``, the event's own ``line`` and
+    ``column`` appended.  Only a suffix equal to those is removed, so this
+    holds whichever version wrote the event (it needs no :class:`Dialect`,
+    which the event parser does not have).
+    """
+    if file is None or line is None:
+        return file
+    for suffix in (f":{line}:{column}", f":{line}") if column is not None else (f":{line}",):
+        if file.endswith(suffix) and len(file) > len(suffix):
+            return file[: -len(suffix)]
+    return file
 
 
 def find_nix(nix: str | os.PathLike[str] | None = None) -> Path:

@@ -10,7 +10,10 @@
     {
       nixosModules = {
         microvm = import ./nixos-modules/microvm;
-        host = import ./nixos-modules/host { inherit (nixpkgs.lib) nixosSystem; };
+        host = {
+          imports = [ ./nixos-modules/host ];
+          config._module.args.microvmNixosSystem = nixpkgs.lib.nixosSystem;
+        };
         default = self.nixosModules.microvm;
       };
     };

@@ -13,7 +13,6 @@
 #   So building the host's toplevel builds every guest's runner.
 #
 # Nothing starts: there are no real units, and `bin/microvm` only lists.
-{ nixosSystem }:
 {
   config,
   lib,
@@ -75,7 +74,7 @@ let
   );
 in
 {
-  imports = [ (import ./options.nix { inherit nixosSystem; }) ];
+  imports = [ ./options.nix ];
 
   config = lib.mkIf cfg.host.enable {
     assertions = lib.concatMap (name: [

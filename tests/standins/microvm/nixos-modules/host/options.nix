@@ -1,14 +1,23 @@
 # microvm.nix's host options, declared strictly as the guest options are:
-# upstream's names, types and defaults for `microvm.host.enable`,
-# `microvm.vms.<name>.{flake,updateFlake,config,pkgs,specialArgs,autostart,restartIfChanged}`,
-# `microvm.stateDir` and `microvm.autostart`, and nothing else, so a misspelt
-# or mistyped host setting fails as it would with the real module. Written for
-# nixgen's tests from the option list in the reference notes; not upstream code.
+# upstream's names, types and defaults for
+# `microvm.host.{enable,startupTimeout,useNotifySockets}`,
+# `microvm.vms.<name>.{flake,updateFlake,config,evaluatedConfig,nixpkgs,pkgs,
+# specialArgs,extraModules,autostart,restartIfChanged}`, `microvm.stateDir`
+# and `microvm.autostart`, and nothing else, so a misspelt or mistyped host
+# setting fails as it would with the real module. Written for nixgen's tests
+# from nixgen's packaged schema; not upstream code.
 #
-# `nixosSystem` evaluates a guest declared inline (`config`), with this
-# stand-in's guest module added, as upstream does with nixpkgs' eval-config.
-{ nixosSystem }:
-{ lib, pkgs, ... }:
+# `microvmNixosSystem` (a module argument the flake sets: the stand-in
+# nixpkgs' lib.nixosSystem) evaluates a guest declared inline (`config`), with
+# this stand-in's guest module and the guest's extraModules added, as
+# upstream does with nixpkgs' eval-config. It is only used then, so the
+# options can be read without it (nixgen/schema.nix does).
+{
+  lib,
+  pkgs,
+  microvmNixosSystem,
+  ...
+}:
 let
   inherit (lib) mkOption types;
 
@@ -24,7 +33,7 @@ let
       description = "NixOS configuration of the guest `${name}'";
       merge =
         loc: defs:
-        nixosSystem {
+        microvmNixosSystem {
           system = (if vm.pkgs != null then vm.pkgs else pkgs).stdenv.hostPlatform.system;
           pkgs = vm.pkgs;
           inherit (vm) specialArgs;
@@ -35,6 +44,7 @@ let
             }
             ../microvm
           ]
+          ++ vm.extraModules
           ++ map (d: {
             _file = d.file;
             imports = [ d.value ];
@@ -53,6 +63,22 @@ let
           });
           default = null;
           description = "The guest as a NixOS module, built with the host (no flake).";
+        };
+        evaluatedConfig = mkOption {
+          type = types.nullOr types.unspecified;
+          default = null;
+          description = "An already evaluated configuration of this guest.";
+        };
+        nixpkgs = mkOption {
+          type = types.path;
+          default = if config.pkgs != null then config.pkgs.path else pkgs.path;
+          defaultText = lib.literalExpression "pkgs.path";
+          description = "The nixpkgs of an inline guest (`config`).";
+        };
+        extraModules = mkOption {
+          type = types.listOf types.deferredModule;
+          default = [ ];
+          description = "More NixOS modules of an inline guest (`config`).";
         };
         pkgs = mkOption {
           type = types.nullOr types.unspecified;
@@ -95,6 +121,16 @@ in
       type = types.bool;
       default = true;
       description = "Whether to enable the microvm.nix host module.";
+    };
+    host.startupTimeout = mkOption {
+      type = types.ints.positive;
+      default = 150;
+      description = "Start-up timeout of the guests, in seconds.";
+    };
+    host.useNotifySockets = mkOption {
+      type = types.bool;
+      default = false;
+      description = "Whether every guest reports readiness over vsock.";
     };
     vms = mkOption {
       type = types.attrsOf (types.submodule vmOptions);

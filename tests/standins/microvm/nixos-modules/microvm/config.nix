@@ -40,9 +40,9 @@ let
   mkRunner = import ./runner.nix { inherit config lib pkgs; };
 in
 {
-  # Not in options.json (upstream keeps it out of the documented options);
-  # declared here unless a newer schema has it.
-  options.microvm = lib.optionalAttrs (!(schema ? storeDisk)) {
+  # Upstream declares it as a path set only when storeOnDisk; the stand-in's
+  # is null otherwise, so it is declared here (options.nix skips the schema's).
+  options.microvm = {
     storeDisk = lib.mkOption {
       type = lib.types.nullOr lib.types.package;
       internal = true;

@@ -146,5 +146,6 @@ let
     );
 in
 {
-  options.microvm = toOptions [ ] schema;
+  # storeDisk is config.nix's own (a stand-in image, null unless storeOnDisk).
+  options.microvm = toOptions [ ] (removeAttrs schema [ "storeDisk" ]);
 }

@@ -82,6 +82,11 @@ let
     ln -s "$initrdFile" "$out/initrd"
     printf '#!/bin/sh\necho "nixgen stand-in NixOS system %s: there is nothing to boot"\n' "$hostName" > "$out/init"
     chmod +x "$out/init"
+    # Activation stand-in: records the action and the system in the target's
+    # /nix/var, where the deploy tests over ssh look for it.
+    mkdir -p "$out/bin"
+    printf '#!/bin/sh\nmkdir -p /nix/var/nixgen-standin\necho "$1 %s" >> /nix/var/nixgen-standin/activations\n' "$out" > "$out/bin/switch-to-configuration"
+    chmod +x "$out/bin/switch-to-configuration"
     for p in $systemPackages; do
       if [ -d "$p/bin" ]; then
         for b in "$p"/bin/*; do ln -sf "$b" "$out/sw/bin/"; done
