@@ -69,7 +69,8 @@ def test_check_json_carries_the_warnings_and_what_was_evaluated(tmp_path: Path) 
     assert [p["severity"] for p in data["problems"]] == ["warning"]
     assert data["problems"][0]["path"] == 'guests["web"].mem'
     assert data["evaluated"] is False and data["note"] == "not evaluated (--no-eval)"
-    assert data["eval_errors"] == {}
+    assert data["eval_errors"] == {} and data["host_errors"] == {}
+    assert data["microvm_options"].startswith("packaged with nixgen")  # --no-eval: no lock read
 
 
 def test_any_failure_with_json_is_a_json_error_on_stdout(tmp_path: Path) -> None:
