@@ -33,6 +33,7 @@
             attrs
             click
             filelock
+            graphviz
             jinja2
             qemu-qmp
             rich

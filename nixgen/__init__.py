@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from nixgen.deploy import DeployOptions, DeployReport, Fleet, HostReport
     from nixgen.errors import (
         FlakeEditError,
+        GraphError,
         HandEditedError,
         NixEditError,
         NixEmitError,
@@ -142,6 +143,7 @@ _EXPORTS = {
     "FlakesDisabledError": "nixgen.nixcmd.errors",
     "Fleet": "nixgen.deploy",
     "ForwardPort": "nixgen.model",
+    "GraphError": "nixgen.errors",
     "Graphics": "nixgen.model",
     "GuestError": "nixgen.runtime.errors",
     "GuestEvalError": "nixgen.build",
@@ -228,6 +230,7 @@ __all__ = [
     "FlakesDisabledError",
     "Fleet",
     "ForwardPort",
+    "GraphError",
     "Graphics",
     "GuestError",
     "GuestEvalError",

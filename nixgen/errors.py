@@ -279,6 +279,10 @@ class FlakeEditError(NixgenError):
     """An edit of an existing flake that nixgen refuses (nothing was changed)."""
 
 
+class GraphError(NixgenError):
+    """A picture could not be drawn (nixgen.graph): Graphviz's ``dot`` is missing or failed."""
+
+
 #: Errors defined beside their domain, still importable from here (code
 #: written when every error lived in this module keeps working).
 _ELSEWHERE = {

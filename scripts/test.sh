@@ -2,8 +2,8 @@
 # Install what the tests need on a fresh Debian machine, then run them all:
 # ruff, mypy --strict and pytest (the real-Nix tests included).
 #
-# - Debian's nix-bin (Nix 2.8), qemu-system-x86 and openssh-server via apt when missing
-#   (needs root or sudo);
+# - Debian's nix-bin (Nix 2.8), qemu-system-x86, openssh-server, graphviz and chromium via
+#   apt when missing (needs root or sudo);
 # - a virtualenv in .venv with nixgen and its test dependencies;
 # - Nix configured for offline use through NIX_CONF_DIR (nothing is written to /etc).
 set -euo pipefail
@@ -16,6 +16,11 @@ apt_install() {
   # deploy's tests over real ssh start their own sshd on 127.0.0.1
   [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
   command -v ssh >/dev/null || missing+=(openssh-client)
+  # nixgen graph: Graphviz lays the SVG/PNG out, a headless chromium looks at it, both
+  # measuring text in DejaVu Sans (the font the pictures name).
+  command -v dot >/dev/null || missing+=(graphviz)
+  command -v chromium >/dev/null || command -v chromium-browser >/dev/null || missing+=(chromium)
+  [ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)
   [ ${#missing[@]} -eq 0 ] && return 0
   local sudo=""
   if [ "$(id -u)" -ne 0 ]; then
@@ -36,6 +41,19 @@ guest_cache="${NIXGEN_TEST_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/nixgen-tests}"
 if ! compgen -G "$guest_cache/debs/linux-image-*.deb" >/dev/null; then
   if [ "$(id -u)" -eq 0 ]; then apt-get update -qq || true
   elif command -v sudo >/dev/null; then sudo apt-get update -qq || true; fi
+fi
+
+# The Mermaid text of `nixgen graph` is drawn by Mermaid itself in the browser tests:
+# its browser bundle from npm (the package alone, no dependencies) into the test cache.
+mermaid_dir="$guest_cache/mermaid"
+if [ ! -f "$mermaid_dir/package/dist/mermaid.min.js" ] && command -v npm >/dev/null; then
+  mkdir -p "$mermaid_dir"
+  if tarball=$(cd "$mermaid_dir" && npm pack --silent mermaid@11 2>/dev/null | tail -n 1) &&
+    tar -xzf "$mermaid_dir/$tarball" -C "$mermaid_dir" package/dist/mermaid.min.js; then
+    rm -f "$mermaid_dir/$tarball"
+  else
+    echo "test.sh: could not fetch mermaid from npm: the Mermaid drawing tests will skip" >&2
+  fi
 fi
 
 if [ ! -x .venv/bin/python ]; then

@@ -120,8 +120,9 @@ def test_a_flake_nix_cannot_lock_falls_back_with_a_note(tmp_path: Path, env: Non
 
 
 def test_once_read_the_locked_schema_serves_commands_without_nix(tmp_path: Path, env: None) -> None:
-    """With a flake.lock, check reads the lock without overrides, and render and
-    check --no-eval then use the cached schema (no nix call) instead of the packaged."""
+    """With a flake.lock, check reads the lock without overrides, and render,
+    check --no-eval and set then use the cached schema (no nix call) instead of
+    the packaged one."""
     inputs = newer_microvm(tmp_path / "inputs")
     folder = project_using_the_new_option(tmp_path / "p")
     lock = subprocess.run(
@@ -142,3 +143,12 @@ def test_once_read_the_locked_schema_serves_commands_without_nix(tmp_path: Path,
     assert "microvm options: the flake's locked microvm input" in result.output
     assert runner.invoke(cli, ["render", str(folder)]).exit_code == 0
     assert f"{NEW_OPTION} = true;" in (folder / "vms/my-microvm.nix").read_text(encoding="utf-8")
+    # nixgen set (FlakeFile) too: the option the flake's microvm.nix has is settable
+    # (unset first, so that setting it is a new use, not one there before).
+    unset = runner.invoke(cli, ["unset", "-f", str(folder), "my-microvm", f"microvm.{NEW_OPTION}"])
+    assert unset.exit_code == 0, unset.output
+    result = runner.invoke(
+        cli, ["set", "-f", str(folder), "my-microvm", f"microvm.{NEW_OPTION}=false"]
+    )
+    assert result.exit_code == 0, result.output
+    assert f"{NEW_OPTION} = false;" in (folder / "vms/my-microvm.nix").read_text(encoding="utf-8")

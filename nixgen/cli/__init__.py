@@ -87,6 +87,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "deploy_command",
         "Deploy HOSTS (default: every host with a full configuration).",
     ),
+    "graph": (
+        "nixgen.cli.graph",
+        "graph_command",
+        "Draw the hosts, networks and guests of the project in DIRECTORY.",
+    ),
     "hypervisors": (
         "nixgen.cli.render",
         "hypervisors_command",

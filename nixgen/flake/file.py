@@ -32,6 +32,7 @@ from nixgen.nix.parse import Document, Span
 from nixgen.nix.read import FlakeGuests, HostConfig, Module, Setting, Unreadable
 from nixgen.project import toml_text
 from nixgen.render import SOURCE_NAME, atomic_write, generated_state, rehash
+from nixgen.schema import known_schema
 from nixgen.settings import UNSET, Unmodelled, to_settings
 from nixgen.validate import check
 
@@ -138,8 +139,11 @@ class FlakeFile:
         self._toml_loaded: Flake | None = None
         self._toml_written: tuple[Flake, str | None, str] | None = None
         self._refresh()
+        # microvm.* names are checked against the flake's own microvm.nix when
+        # `nixgen check` has read its options (cached by the lock), else the shipped ones.
+        self._schema = known_schema(self.root)
         self._baseline = self._errors()
-        self._warnings_before = split_problems(check(self.model()))[1]
+        self._warnings_before = split_problems(check(self.model(), schema=self._schema))[1]
 
     # ------------------------------------------------------------------ loading
 
@@ -363,12 +367,12 @@ class FlakeFile:
         found, states = tx.found, tx.states
         _refuse_dangling(found, tx.gone, files)
         model = Flake(guests=[states[n].vm for n in found.names()])
-        errors, warnings = split_problems(check(model))
+        errors, warnings = split_problems(check(model, schema=self._schema))
         known_warnings = {normalized(p, renamed or {}) for p in self._warnings_before}
         fresh_warnings = [p for p in warnings if normalized(p, {}) not in known_warnings]
         project_errors: list[Problem] = []
         if files.toml is not None:
-            project_errors, _ = split_problems(check(files.toml))
+            project_errors, _ = split_problems(check(files.toml, schema=self._schema))
         before = {normalized(p, renamed or {}) for p in self._baseline}
         new_errors = [p for p in [*errors, *project_errors] if normalized(p, {}) not in before]
         if new_errors:
@@ -385,9 +389,9 @@ class FlakeFile:
         self.warnings = fresh_warnings
 
     def _errors(self) -> list[Problem]:
-        errors, _ = split_problems(check(self.model()))
+        errors, _ = split_problems(check(self.model(), schema=self._schema))
         if self._files.toml is not None:
-            errors += split_problems(check(self._files.toml))[0]
+            errors += split_problems(check(self._files.toml, schema=self._schema))[0]
         return errors
 
     def _project_mismatch(self) -> str | None:
