@@ -37,22 +37,15 @@ if TYPE_CHECKING:
     )
     from nixgen.deploy import DeployOptions, DeployReport, Fleet, HostReport
     from nixgen.errors import (
-        FlakeEditError,
         GraphError,
-        HandEditedError,
-        NixEditError,
         NixEmitError,
         NixgenError,
-        NixPathError,
-        NixSyntaxError,
         OptionError,
         Problem,
-        ProjectError,
-        RenderError,
-        UnsupportedSyntaxError,
         ValidationError,
     )
     from nixgen.flake import FlakeFile, GuestView
+    from nixgen.flake.errors import FlakeEditError, HandEditedError, ProjectError, RenderError
     from nixgen.hostcheck import HostEvalError
     from nixgen.lockschema import LockSchemaError
     from nixgen.model import (
@@ -88,6 +81,12 @@ if TYPE_CHECKING:
         loads_flake,
     )
     from nixgen.network import Attachment, NetworkPlan, plan_networks
+    from nixgen.nix.errors import (
+        NixEditError,
+        NixPathError,
+        NixSyntaxError,
+        UnsupportedSyntaxError,
+    )
     from nixgen.nixcmd.errors import (
         FlakesDisabledError,
         NixBuildError,
@@ -138,7 +137,7 @@ _EXPORTS = {
     "Device": "nixgen.model",
     "FirecrackerOptions": "nixgen.model",
     "Flake": "nixgen.model",
-    "FlakeEditError": "nixgen.errors",
+    "FlakeEditError": "nixgen.flake.errors",
     "FlakeFile": "nixgen.flake",
     "FlakesDisabledError": "nixgen.nixcmd.errors",
     "Fleet": "nixgen.deploy",
@@ -151,7 +150,7 @@ _EXPORTS = {
     "GuestNotRunningError": "nixgen.runtime.errors",
     "GuestRunningError": "nixgen.runtime.errors",
     "GuestView": "nixgen.flake",
-    "HandEditedError": "nixgen.errors",
+    "HandEditedError": "nixgen.flake.errors",
     "Host": "nixgen.model",
     "HostEvalError": "nixgen.hostcheck",
     "HostReport": "nixgen.deploy",
@@ -166,14 +165,14 @@ _EXPORTS = {
     "Nix": "nixgen.model",
     "NixBuildError": "nixgen.nixcmd.errors",
     "NixCommandError": "nixgen.nixcmd.errors",
-    "NixEditError": "nixgen.errors",
+    "NixEditError": "nixgen.nix.errors",
     "NixEmitError": "nixgen.errors",
     "NixEvalError": "nixgen.nixcmd.errors",
     "NixInputError": "nixgen.nixcmd.errors",
     "NixNotFoundError": "nixgen.nixcmd.errors",
     "NixOptionError": "nixgen.nixcmd.errors",
-    "NixPathError": "nixgen.errors",
-    "NixSyntaxError": "nixgen.errors",
+    "NixPathError": "nixgen.nix.errors",
+    "NixSyntaxError": "nixgen.nix.errors",
     "NixTimeoutError": "nixgen.nixcmd.errors",
     "NixVersionError": "nixgen.nixcmd.errors",
     "NixgenError": "nixgen.errors",
@@ -181,17 +180,17 @@ _EXPORTS = {
     "OptionError": "nixgen.errors",
     "PortEnd": "nixgen.model",
     "Problem": "nixgen.errors",
-    "ProjectError": "nixgen.errors",
+    "ProjectError": "nixgen.flake.errors",
     "QMPCommandError": "nixgen.runtime.errors",
     "QMPConnectionError": "nixgen.runtime.errors",
     "QMPError": "nixgen.runtime.errors",
     "QemuOptions": "nixgen.model",
-    "RenderError": "nixgen.errors",
+    "RenderError": "nixgen.flake.errors",
     "Share": "nixgen.model",
     "StartError": "nixgen.runtime.errors",
     "StopError": "nixgen.runtime.errors",
     "UnsupportedError": "nixgen.runtime.errors",
-    "UnsupportedSyntaxError": "nixgen.errors",
+    "UnsupportedSyntaxError": "nixgen.nix.errors",
     "User": "nixgen.model",
     "ValidationError": "nixgen.errors",
     "VfkitOptions": "nixgen.model",

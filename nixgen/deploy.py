@@ -33,7 +33,8 @@ import attrs
 
 from nixgen import process
 from nixgen.build import flake_ref
-from nixgen.errors import NixgenError, ProjectError, ValidationError, keyed
+from nixgen.errors import NixgenError, ValidationError, keyed
+from nixgen.flake.errors import ProjectError
 from nixgen.model import Flake, Host
 from nixgen.nix.emit import attr_path
 from nixgen.nixcmd import NixRunner, build_argv, parse_build_json

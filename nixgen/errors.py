@@ -6,8 +6,10 @@ is drawn in docs/python-api.md ("Errors").  Every class is exported from
 :mod:`nixgen`.
 
 Here: :class:`NixgenError`, :class:`Problem` and :class:`ValidationError`
-(the model's problems, reported by every layer), and the errors of the model,
-Nix text and file layers.  The others live beside their domain:
+(the model's problems, reported by every layer), and the errors several layers
+raise (:class:`OptionError`, :class:`NixEmitError`, :class:`GraphError`).  The
+others live beside their domain: :mod:`nixgen.nix.errors` (Nix text),
+:mod:`nixgen.flake.errors` (rendering, projects, the flake editor),
 :mod:`nixgen.process.errors` (commands), :mod:`nixgen.nixcmd.errors` (nix),
 :mod:`nixgen.build` (building), :mod:`nixgen.runtime.errors` (guests, QMP);
 they stay importable from here too.
@@ -19,7 +21,6 @@ errors without an import cycle.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import attrs
@@ -33,11 +34,35 @@ if TYPE_CHECKING:  # the names below, for type checkers (explicit re-exports)
     from nixgen.build import (
         GuestEvalError as GuestEvalError,
     )
+    from nixgen.flake.errors import (
+        FlakeEditError as FlakeEditError,
+    )
+    from nixgen.flake.errors import (
+        HandEditedError as HandEditedError,
+    )
+    from nixgen.flake.errors import (
+        ProjectError as ProjectError,
+    )
+    from nixgen.flake.errors import (
+        RenderError as RenderError,
+    )
     from nixgen.hostcheck import (
         HostEvalError as HostEvalError,
     )
     from nixgen.lockschema import (
         LockSchemaError as LockSchemaError,
+    )
+    from nixgen.nix.errors import (
+        NixEditError as NixEditError,
+    )
+    from nixgen.nix.errors import (
+        NixPathError as NixPathError,
+    )
+    from nixgen.nix.errors import (
+        NixSyntaxError as NixSyntaxError,
+    )
+    from nixgen.nix.errors import (
+        UnsupportedSyntaxError as UnsupportedSyntaxError,
     )
     from nixgen.nixcmd.errors import (
         FlakesDisabledError as FlakesDisabledError,
@@ -206,77 +231,11 @@ class OptionError(NixgenError):
     """An option path or value that nixgen cannot apply to a guest."""
 
 
-# --- Nix text: read, emitted, edited (nixgen.nix) ---
-
-
-class NixSyntaxError(NixgenError):
-    """Nix text could not be read (or could not be written safely)."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        file: Path | str | None = None,
-        line: int | None = None,
-        column: int | None = None,
-        hint: str | None = None,
-    ) -> None:
-        self.file = file
-        self.line = line
-        self.column = column
-        where = ""
-        if file is not None:
-            where = str(file)
-            if line is not None:
-                where += f":{line}"
-                if column is not None:
-                    where += f":{column}"
-            where += ": "
-        super().__init__(f"{where}{message}", hint=hint)
-
-
-class UnsupportedSyntaxError(NixSyntaxError):
-    """Valid Nix that nixgen's parser reads wrongly, so nixgen refuses to touch it."""
-
-
-class NixPathError(NixgenError):
-    """A locator or attribute path does not lead where it was asked to go."""
+# --- Nix values: the model's attribute paths and the serializer both raise it ---
 
 
 class NixEmitError(NixgenError):
     """A Python value has no faithful Nix spelling."""
-
-
-class NixEditError(NixgenError):
-    """An edit cannot be made safely (nothing was changed)."""
-
-
-# --- files and projects (nixgen.render, nixgen.project, nixgen.flake) ---
-
-
-class RenderError(NixgenError):
-    """Writing the generated files failed or was refused."""
-
-
-class HandEditedError(RenderError):
-    """Generated files were edited by hand; nixgen will not overwrite them unasked."""
-
-    def __init__(self, files: Sequence[Path]) -> None:
-        self.files = list(files)
-        names = ", ".join(str(f) for f in self.files)
-        super().__init__(
-            f"refusing to overwrite hand-edited generated file(s): {names}",
-            hint="move your edits into nixgen.toml (or a module listed in `modules`), "
-            "or pass --force (Python: force=True) to overwrite them",
-        )
-
-
-class ProjectError(NixgenError):
-    """A nixgen project folder is missing, incomplete or would be clobbered."""
-
-
-class FlakeEditError(NixgenError):
-    """An edit of an existing flake that nixgen refuses (nothing was changed)."""
 
 
 class GraphError(NixgenError):
@@ -305,6 +264,14 @@ _ELSEWHERE = {
     ),
     **dict.fromkeys(["BuildError", "GuestEvalError"], "nixgen.build"),
     "HostEvalError": "nixgen.hostcheck",
+    **dict.fromkeys(
+        ["NixEditError", "NixPathError", "NixSyntaxError", "UnsupportedSyntaxError"],
+        "nixgen.nix.errors",
+    ),
+    **dict.fromkeys(
+        ["FlakeEditError", "HandEditedError", "ProjectError", "RenderError"],
+        "nixgen.flake.errors",
+    ),
     "LockSchemaError": "nixgen.lockschema",
     **dict.fromkeys(
         [

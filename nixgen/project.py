@@ -13,7 +13,8 @@ from pathlib import Path, PurePosixPath
 
 import attrs
 
-from nixgen.errors import Problem, ProjectError
+from nixgen.errors import Problem
+from nixgen.flake.errors import ProjectError
 from nixgen.gitutil import track
 from nixgen.model import Flake, Hypervisor
 from nixgen.model.convert import dumps_toml, load_flake_file, update_toml

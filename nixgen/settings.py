@@ -50,7 +50,8 @@ from typing import Any
 
 import attrs
 
-from nixgen.errors import NixgenError, OptionError, Problem, RenderError, ValidationError, keyed
+from nixgen.errors import NixgenError, OptionError, Problem, ValidationError, keyed
+from nixgen.flake.errors import RenderError
 from nixgen.model import Interface, MicroVM, Nix
 from nixgen.model.convert import NIX_KEY, from_dict, nix_values, option_values, to_dict
 from nixgen.model.fields import describe, group_class, option_name

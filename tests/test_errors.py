@@ -30,6 +30,8 @@ NOT_IMPORTED = {"nixgen.__main__"}
 #: Where error classes may be defined: the root, and beside their domain.
 HOMES = {
     "nixgen.errors": PACKAGE / "errors.py",
+    "nixgen.nix.errors": PACKAGE / "nix" / "errors.py",
+    "nixgen.flake.errors": PACKAGE / "flake" / "errors.py",
     "nixgen.process.errors": PACKAGE / "process" / "errors.py",
     "nixgen.nixcmd.errors": PACKAGE / "nixcmd" / "errors.py",
     "nixgen.build": PACKAGE / "build.py",

@@ -20,6 +20,7 @@ from nixgen import (
     VfkitOptions,
     VirtiofsdOptions,
     Volume,
+    render,
     render_files,
     write_project,
 )
@@ -214,6 +215,46 @@ def test_atomic_write_leaves_old_file_on_failure(
         atomic_write(target, "new")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["f.nix"]  # no temp file left
+
+
+def _project_texts(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): p.read_text() for p in sorted(folder.rglob("*.nix"))}
+
+
+def test_render_of_many_files_changes_nothing_when_the_flush_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_project(sample_flake(), tmp_path)
+    before = _project_texts(tmp_path)
+
+    def disk_full(temps: object, folders: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(render, "_flush", disk_full)
+    bigger = sample_flake().evolve(guests=[g.evolve(mem=g.mem * 2) for g in sample_flake().guests])
+    with pytest.raises(OSError, match="disk full"):
+        write_project(bigger, tmp_path)
+    assert _project_texts(tmp_path) == before
+    assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".tmp")]
+
+
+@pytest.mark.parametrize("syncfs", ["libc", "none"])
+def test_render_of_many_files_writes_each_exactly_and_keeps_modes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, syncfs: str
+) -> None:
+    if syncfs == "none":  # a system without syncfs: an fsync a file
+        monkeypatch.setattr(render, "_syncfs", lambda: None)
+    write_project(sample_flake(), tmp_path)
+    web = tmp_path / "vms" / "web.nix"
+    assert web.stat().st_mode & 0o777 == 0o644  # a new file: readable by all
+    web.chmod(0o600)
+    bigger = sample_flake().evolve(guests=[g.evolve(mem=g.mem * 2) for g in sample_flake().guests])
+    result = write_project(bigger, tmp_path)
+    assert web in result.written and len(result.written) >= 2
+    expected = {str(rel): text for rel, text in render_files(bigger).items()}
+    assert _project_texts(tmp_path) == expected
+    assert web.stat().st_mode & 0o777 == 0o600  # a replaced file keeps its mode
+    assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".tmp")]
 
 
 @needs_nix

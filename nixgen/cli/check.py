@@ -11,7 +11,8 @@ import attrs
 import click
 
 from nixgen.cli import nixopts, output
-from nixgen.errors import NixgenError, ProjectError, ValidationError
+from nixgen.errors import NixgenError, ValidationError
+from nixgen.flake.errors import ProjectError
 from nixgen.project import Project
 from nixgen.schema import Schema, known_schema
 

@@ -37,6 +37,17 @@ them).  The syntax they need (which bindings name a guest) is
 :mod:`nixgen.nix.outputs`.
 """
 
-from nixgen.flake.file import FlakeFile, GuestView, SaveResult
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from nixgen._lazy import export_lazily
+
+# Imported on first use: the rendering modules below the editor raise the
+# errors of nixgen.flake.errors without loading the editor.
+if TYPE_CHECKING:
+    from nixgen.flake.file import FlakeFile, GuestView, SaveResult
 
 __all__ = ["FlakeFile", "GuestView", "SaveResult"]
+
+export_lazily(__name__, dict.fromkeys(__all__, "nixgen.flake.file"))

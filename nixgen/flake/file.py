@@ -7,7 +7,8 @@ from pathlib import Path
 
 import attrs
 
-from nixgen.errors import FlakeEditError, Problem, ProjectError, ValidationError
+from nixgen.errors import Problem, ValidationError
+from nixgen.flake.errors import FlakeEditError, ProjectError
 from nixgen.flake.guests import add_guest, remove_guest, rename_guest
 from nixgen.flake.state import (
     Files,

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
-from nixgen.errors import FlakeEditError, NixgenError
+from nixgen.errors import NixgenError
+from nixgen.flake.errors import FlakeEditError
 from nixgen.flake.state import (
     locator_of,
     own_module,

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import attrs
 
-from nixgen.errors import FlakeEditError, NixgenError, OptionError, Problem
+from nixgen.errors import NixgenError, OptionError, Problem
+from nixgen.flake.errors import FlakeEditError
 from nixgen.model import Flake, MicroVM, Nix
 from nixgen.model.convert import option_values
 from nixgen.nix.emit import attr_name, attr_path, parse_attr_path, to_nix

@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
-from nixgen.errors import FlakeEditError, ValidationError
+from nixgen.errors import ValidationError
+from nixgen.flake.errors import FlakeEditError
 from nixgen.flake.state import key_path, relative, show
 from nixgen.flake.transaction import Edit
 from nixgen.model import Flake
 from nixgen.nix.parse import Document
 from nixgen.nix.read import read_module
-from nixgen.render import GUESTS_DIR, SOURCE_NAME, render_files
+from nixgen.render import GUESTS_DIR, SOURCE_NAME, may_replace, render_files
 from nixgen.settings import HOSTNAME, SYSTEM, UNSET, to_settings
 
 
@@ -84,9 +85,11 @@ def _rerender(
         old_text = known.decode("utf-8") if known is not None else None
         new_text = new_files.get(rel)
         pending = tx.start.get(before_path)
-        up_to_date = old_files.get(rel) is not None and (
-            old_text == old_files.get(rel)
-            or (pending is not None and pending.decode("utf-8") == old_files.get(rel))
+        # The file as last saved, or as this edit found it (unsaved earlier edits included).
+        texts = [old_text, None if pending is None else pending.decode("utf-8")]
+        rendered_from = old_files.get(rel)
+        up_to_date = rendered_from is not None and any(
+            text is not None and may_replace(text, rendered_from=rendered_from) for text in texts
         )
         created = path in tx.files.created
         if up_to_date or created:

@@ -14,7 +14,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from nixgen.errors import FlakeEditError, NixPathError, OptionError, Problem, ValidationError, keyed
+from nixgen.errors import OptionError, Problem, ValidationError, keyed
+from nixgen.flake.errors import FlakeEditError
 from nixgen.flake.state import (
     Files,
     GuestState,
@@ -37,6 +38,7 @@ from nixgen.flake.state import (
 )
 from nixgen.nix import edit, outputs
 from nixgen.nix.emit import attr_path, to_nix
+from nixgen.nix.errors import NixPathError
 from nixgen.nix.parse import Document, Span
 from nixgen.nix.read import FlakeGuests, Module, Setting
 from nixgen.render import option_module

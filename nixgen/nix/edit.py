@@ -22,8 +22,8 @@ from collections.abc import Sequence
 import attrs
 from tree_sitter import Node, Point
 
-from nixgen.errors import NixEditError, NixSyntaxError
 from nixgen.nix.emit import attr_name, attr_path
+from nixgen.nix.errors import NixEditError, NixSyntaxError
 from nixgen.nix.parse import (
     Binding,
     Document,

@@ -14,9 +14,9 @@ from collections.abc import Sequence
 
 from tree_sitter import Node, Query, QueryCursor
 
-from nixgen.errors import FlakeEditError
 from nixgen.nix import edit
 from nixgen.nix.emit import attr_name
+from nixgen.nix.errors import NixEditError
 from nixgen.nix.parse import BINDING_TYPES, Document, Span, Step, load_language, unwrap
 from nixgen.nix.read import DeclaredGuest, read_guests
 
@@ -28,7 +28,7 @@ def binding_node(doc: Document, span: Span) -> Node:
     """The binding (or inherit) that starts at ``span``."""
     node = doc.node_at(span.start, BINDING_TYPES)
     if node is None:
-        raise FlakeEditError(f"internal: no binding at {span}")
+        raise NixEditError(f"internal: no binding at {span}")
     return node
 
 
@@ -38,7 +38,7 @@ def guest_span(doc: Document, name: str) -> Span:
     for guest in found.guests:
         if guest.name == name:
             return guest.span
-    raise FlakeEditError(f"internal: guest {name!r} is gone from {FLAKE_NAME}")
+    raise NixEditError(f"internal: guest {name!r} is gone from {FLAKE_NAME}")
 
 
 def container_of(node: Node) -> Node:
@@ -46,7 +46,7 @@ def container_of(node: Node) -> Node:
     bset = node.parent
     container = bset.parent if bset is not None else None
     if container is None:
-        raise FlakeEditError("internal: a binding outside an attribute set")
+        raise NixEditError("internal: a binding outside an attribute set")
     return container
 
 
@@ -65,7 +65,7 @@ def value_of(node: Node) -> Node:
     """A binding's value."""
     value = node.child_by_field_name("expression")
     if value is None:
-        raise FlakeEditError("internal: a binding without a value")
+        raise NixEditError("internal: a binding without a value")
     return value
 
 
@@ -226,7 +226,7 @@ def rename_binding(doc: Document, node: Node, old: str, new: str) -> Document:
     attrpath = node.child_by_field_name("attrpath")
     names = attrpath.children_by_field_name("attr") if attrpath is not None else []
     if not names or doc.attr_key(names[-1]) != old:
-        raise FlakeEditError(f"internal: {doc.span(node)} does not bind {old!r}")
+        raise NixEditError(f"internal: {doc.span(node)} does not bind {old!r}")
     last = names[-1]
     return edit.apply(
         doc, [edit.Replacement(last.start_byte, last.end_byte, attr_name(new).encode())]

@@ -27,8 +27,9 @@ from typing import cast
 import attrs
 from tree_sitter import Language, Node, Parser, Query, QueryCursor, Tree
 
-from nixgen.errors import NixgenError, NixPathError, NixSyntaxError, UnsupportedSyntaxError
+from nixgen.errors import NixgenError
 from nixgen.nix.emit import Nix
+from nixgen.nix.errors import NixPathError, NixSyntaxError, UnsupportedSyntaxError
 
 __all__ = [
     "ATTRSET_TYPES",
