@@ -2,8 +2,8 @@
 # Install what the tests need on a fresh Debian machine, then run them all:
 # ruff, mypy --strict and pytest (the real-Nix tests included).
 #
-# - Debian's nix-bin (Nix 2.8), qemu-system-x86, openssh-server, graphviz and chromium via
-#   apt when missing (needs root or sudo);
+# - Debian's nix-bin (Nix 2.8), qemu-system-x86 (with QEMU's virtiofsd), iproute2,
+#   OpenSSH, graphviz and chromium via apt when missing (needs root or sudo);
 # - a virtualenv in .venv with nixgen and its test dependencies;
 # - Nix configured for offline use through NIX_CONF_DIR (nothing is written to /etc).
 set -euo pipefail
@@ -13,9 +13,11 @@ apt_install() {
   local missing=()
   command -v nix >/dev/null || missing+=(nix-bin)
   command -v qemu-system-x86_64 >/dev/null || missing+=(qemu-system-x86)
-  # deploy's tests over real ssh start their own sshd on 127.0.0.1
+  # deploy's and the runtime's tests over real ssh start their own sshd on 127.0.0.1
   [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
   command -v ssh >/dev/null || missing+=(openssh-client)
+  # runtime tests: taps in a network namespace
+  command -v ip >/dev/null || missing+=(iproute2)
   # nixgen graph: Graphviz lays the SVG/PNG out, a headless chromium looks at it, both
   # measuring text in DejaVu Sans (the font the pictures name).
   command -v dot >/dev/null || missing+=(graphviz)

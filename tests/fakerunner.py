@@ -105,7 +105,9 @@ def serve(conn):
                 break
             buf = buf.lstrip()[end:]
             cmd = msg.get("execute")
-            print("qmp:", cmd, flush=True)
+            # a log of its own: on the console it would look like the guest reacting
+            with open("qmp.log", "a") as log:
+                print("qmp:", cmd, file=log)
             reply = {"return": {}}
             leave = False
             if cmd == "query-status":

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from nixgen import FlakeFile, MicroVM, Share
+from nixgen import Flake, FlakeFile, Interface, MicroVM, Share, Volume, write_project
 from nixgen.build import build
 from nixgen.cli import cli
 from nixgen.nixcmd import NixRunner
@@ -392,3 +392,34 @@ def test_a_flake_edited_on_the_command_line_builds(tmp_path: Path) -> None:
     built = build(folder, nix=NixRunner(override_inputs=inputs), gc_roots=False, use_cache=False)
     assert sorted(built) == ["db", "extra", "www"]
     assert all(r.run_script.is_file() for r in built.values())
+
+
+def test_add_copies_the_shape_of_the_guests_there(tmp_path: Path) -> None:
+    """Interfaces, volumes and shares of the last guest with that hypervisor, made db's own."""
+    folder = tmp_path / "p"
+    web = MicroVM(
+        name="web",
+        interfaces=[Interface.user(), Interface.tap_device("vm-web")],
+        volumes=[Volume(image="var.img", mount_point="/var", size=256)],
+        shares=[
+            Share.ro_store(),
+            Share.virtiofs("data", "/srv/web-data", "/data"),
+        ],
+    )
+    write_project(Flake(guests=[web]), folder)
+    Project(folder).save(Flake(guests=[web]))
+    code, _, err = run("add", "db", "-f", str(folder))
+    assert code == 0, err
+    assert "the interfaces, volumes and shares of web (2, 1, 2)" in err
+    db = Project.at(folder).load().guest("db")
+    assert [(i.type, i.id) for i in db.interfaces] == [("user", "eth0"), ("tap", "vm-db")]
+    assert db.resolved_interfaces()[1].mac != web.resolved_interfaces()[1].mac
+    assert [(v.image, v.mount_point) for v in db.volumes] == [("var.img", "/var")]
+    assert [(s.tag, s.source) for s in db.shares] == [
+        ("ro-store", "/nix/store"),
+        ("data", "/srv/db-data"),
+    ]
+    code, _, err = run("add", "bare", "--bare", "-f", str(folder))
+    assert code == 0, err
+    bare = Project.at(folder).load().guest("bare")
+    assert (bare.interfaces, bare.volumes, bare.shares) == ((), (), ())

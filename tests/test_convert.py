@@ -671,9 +671,20 @@ def test_null_is_written_as_nix_null_in_both_formats() -> None:
     assert loads_flake(text, format="json").guest("a") == vm
 
 
+def test_socket_null_means_no_control_socket() -> None:
+    """microvm.socket defaults to a path upstream, but its type is nullOr str."""
+    flake = loads_flake('[guests.web]\nsocket = { _nix = "null" }\n')
+    vm = flake.guest("web")
+    assert vm.socket == Nix("null")
+    assert to_dict(vm)["socket"] == {NIX_KEY: "null"}
+    assert loads_flake(dumps_toml(flake)) == flake
+    assert loads_flake(dumps_json(flake), format="json") == flake
+    assert MicroVM(name="web").socket is None  # unset: upstream's default socket
+
+
 def test_null_where_the_default_is_unset_is_a_problem() -> None:
-    problems = _by_path(_problems('[guests.web]\nsocket = { _nix = "null" }\n'))
-    problem = problems['guests["web"].socket']
+    problems = _by_path(_problems('[guests.web]\ncpu = { _nix = "null" }\n'))
+    problem = problems['guests["web"].cpu']
     assert "cannot be null" in problem.message and problem.hint == "remove the key"
     # Other Nix is not a value of a typed setting.
     problems = _by_path(

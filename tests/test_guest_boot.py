@@ -39,6 +39,7 @@ from tests.guestimage import (
     extract_vmlinux,
     guest_image,
     newc_archive,
+    pad_initrd,
 )
 from tests.standin import (
     NIX_SKIP_REASON,
@@ -84,6 +85,22 @@ def test_newc_archive_round_trips() -> None:
     archive = newc_archive(entries)
     assert len(archive) % 4 == 0
     assert _read_newc(archive) == [(e.name, e.mode, e.data, e.rdev) for e in entries]
+
+
+@pytest.mark.parametrize("size", [1, 3236, 4095, 4096, 4097, 1617060])
+def test_padded_initrd_leaves_the_top_page_to_acpi(size: int) -> None:
+    import gzip
+    import random
+
+    initramfs = gzip.compress(random.Random(size).randbytes(size), mtime=0)
+    padded = pad_initrd(initramfs)
+    assert padded.startswith(initramfs)
+    assert set(padded[len(initramfs) :]) <= {0}
+    assert gzip.decompress(padded) == gzip.decompress(initramfs)
+    # Where QEMU's microvm loads it: below top - 1, rounded down to a page.
+    top = 256 << 20
+    start = (top - 1 - len(padded)) & ~4095
+    assert top - (start + len(padded)) == 4096
 
 
 def _elf_with_pvh_note() -> bytes:

@@ -9,8 +9,10 @@ guest.  Every test ends with no process of its folder left (see ``clean``).
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -24,6 +26,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from nixgen import Flake, MicroVM, Volume
 from nixgen.build import BuildResult
 from nixgen.cli import cli
 from nixgen.errors import (
@@ -37,6 +40,7 @@ from nixgen.errors import (
     UnsupportedError,
 )
 from nixgen.process import proc
+from nixgen.project import Project
 from nixgen.runtime import GuestRuntime, GuestState, Runtime
 from nixgen.runtime.console import tail
 from nixgen.runtime.runner import RunnerInfo, qmp_socket_from_args
@@ -177,6 +181,72 @@ def test_stop_timeout_escalates_to_sigkill(tmp_path: Path, runtime: Runtime) -> 
     assert result.exit.requested  # nixgen stopped it: not a crash
     assert not proc.alive(pid) and not leftovers(tmp_path)
     assert web.status().state is GuestState.STOPPED
+
+
+def test_a_booting_guest_is_not_asked_to_shut_down(tmp_path: Path, runtime: Runtime) -> None:
+    """No boot marker yet: a clean request would be lost, so straight to SIGTERM."""
+    web = runtime.guest("web")
+    hangs_but_ends_on_term = "trap 'echo got-term; exit 0' TERM\n" + HANGS
+    web.start(runner=runner(tmp_path, "r1", hangs_but_ends_on_term, shutdown=SHUTDOWN_USR1))
+    wait_until(lambda: "stuck at 42%" in web.console_tail())
+    result = web.stop(timeout=30)
+    assert (result.method, result.phase) == ("SIGTERM", "booting"), result
+    assert result.seconds < 1.5, result
+    assert "got-term" in web.console_tail()
+
+
+def test_a_hung_guest_is_killed_on_evidence_not_after_the_timeout(
+    tmp_path: Path, runtime: Runtime
+) -> None:
+    """Booted, but neither microvm-shutdown nor SIGTERM gets a word out of it."""
+    web = runtime.guest("web")
+    hung = runner(tmp_path, "r1", IGNORES_TERM, shutdown="exec sleep 300\n")
+    pid = web.start(runner=hung, wait=True).pid
+    result = invoke("stop", "web", "--state-dir", str(tmp_path / "vms"))
+    assert result.exit_code == 0, result.output
+    head, *steps = result.output.splitlines()
+    assert head.startswith("stopped web with SIGKILL in ") and "(hung; " in head
+    seconds = float(head.split(" in ")[1].split()[0])
+    assert seconds < 3.0, head
+    assert steps == [
+        "  microvm-shutdown: no sign from the guest within 1 s",
+        "  SIGTERM: it did not end",
+        "  SIGKILL: it ended",
+    ]
+    assert not proc.alive(pid) and not leftovers(tmp_path)
+
+
+def test_a_guest_that_reacts_gets_its_time(tmp_path: Path, runtime: Runtime) -> None:
+    """Printing while it shuts down buys a booted guest time beyond the reaction window."""
+    slow = BOOTS.replace("echo clean-shutdown;", "echo stopping; sleep 1; echo more; sleep 1;")
+    web = runtime.guest("web")
+    web.start(runner=runner(tmp_path, "r1", slow, shutdown=SHUTDOWN_USR1), wait=True)
+    result = web.stop(timeout=30)
+    assert (result.method, result.phase) == ("microvm-shutdown", "booted"), result
+    assert 1.8 < result.seconds < 5, result
+
+
+@pytest.mark.parametrize("how", ["SIGKILL", "SIGTERM", "Ctrl-C"])
+def test_a_shutdown_helper_ends_with_nixgen(tmp_path: Path, runtime: Runtime, how: str) -> None:
+    """A killed ``nixgen stop`` leaves no microvm-shutdown holding the QMP socket."""
+    state = tmp_path / "vms"
+    web = runtime.guest("web")
+    helper_script = "echo $$ > helper.pid\nexec sleep 300\n"
+    pid = web.start(runner=runner(tmp_path, "r1", shutdown=helper_script), wait=True).pid
+    command = [sys.executable, "-m", "nixgen", "stop", "web", "--state-dir", str(state)]
+    stopper = subprocess.Popen(command, start_new_session=True)  # its own terminal group
+    helper_pid = web.state.path / "helper.pid"
+    wait_until(lambda: helper_pid.exists() and helper_pid.read_text().strip() != "")
+    helper = int(helper_pid.read_text())
+    assert proc.alive(helper)
+    if how == "Ctrl-C":
+        os.killpg(stopper.pid, signal.SIGINT)  # what the terminal does
+    else:
+        os.kill(stopper.pid, getattr(signal, how))
+    stopper.wait(timeout=10)
+    wait_until(lambda: not proc.alive(helper), timeout=3)
+    assert proc.alive(pid)  # the guest itself was not stopped
+    web.stop(timeout=5)
 
 
 def test_stopping_a_stopped_guest_is_fine(tmp_path: Path, runtime: Runtime) -> None:
@@ -396,17 +466,20 @@ def test_qmp_status_and_clean_stop_over_qmp(tmp_path: Path, runtime: Runtime) ->
 
 
 @pytest.mark.parametrize(
-    ("ignored", "last"),
-    [("cad", "system_powerdown"), ("cad,powerdown", "quit")],
+    ("ignored", "last", "method"),
+    [("cad", "system_powerdown", "qmp"), ("cad,powerdown", "quit", "quit")],
 )
 def test_qmp_stop_falls_back_to_powerdown_then_quit(
-    tmp_path: Path, runtime: Runtime, ignored: str, last: str
+    tmp_path: Path, runtime: Runtime, ignored: str, last: str, method: str
 ) -> None:
     web = runtime.guest("web")
     web.start(runner=fake_qemu_runner(tmp_path / "q", "--ignore", ignored), wait=True)
-    result = web.stop(timeout=3)
-    assert result.method == "qmp"
+    result = web.stop(timeout=6)
+    assert result.method == method
+    # no word from the guest within the reaction window: on to the next step, not the timeout
+    assert result.seconds < 3.5, result
     assert f"fake-qemu: leaving after {last}" in web.console_tail()
+    assert result.phase == ("hung" if method == "quit" else "booted"), result
 
 
 def test_internal_error_fails_the_boot_fast(tmp_path: Path, runtime: Runtime) -> None:
@@ -600,6 +673,65 @@ def test_update_without_restart_leaves_the_guest_stale(tmp_path: Path, flake: Fa
     a.stop(timeout=5)
 
 
+def test_cli_update_restart_says_it_restarted_a_stale_guest(
+    tmp_path: Path, flake: FakeFlake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Updated earlier without --restart: unchanged now, but stale, so restarted, and said so."""
+    import nixgen.cli.run as cli_run
+
+    monkeypatch.setattr(cli_run, "_runtime", functools.partial(cli_run._runtime, builder=flake))
+    rt = Runtime(tmp_path / "project", state_root=tmp_path / "vms", builder=flake)
+    a = rt.guest("a")
+    pid = a.start(wait=True).pid
+    flake.runners["a"] = runner(tmp_path, "a-2", shutdown=SHUTDOWN_USR1)
+    rt.update(["a"])
+    args = ["update", "a", "-f", str(tmp_path / "project"), "--state-dir", str(tmp_path / "vms")]
+    result = invoke(*args, "--restart")
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[-2:] == [
+        f"a: unchanged ({flake.runners['a']})",
+        "  restarted: it was running an older runner",
+    ]
+    assert a.pid not in (None, pid) and not a.status().stale
+    [data] = json.loads(invoke(*args, "--restart", "--json").output)
+    assert data["restarted"] is False  # current now: nothing to restart, and the text agrees
+    assert invoke(*args, "--restart").output.splitlines()[-1].startswith("a: unchanged")
+    a.stop(timeout=5)
+
+
+def test_destroy_removes_state_volumes_and_gc_roots(tmp_path: Path, flake: FakeFlake) -> None:
+    project = tmp_path / "project"
+    volume = tmp_path / "elsewhere" / "data.img"
+    volume.parent.mkdir()
+    volume.write_bytes(b"\0" * 4096)
+    guests = [MicroVM(name="a", volumes=[Volume(image=str(volume), size=1, mount_point="/d")])]
+    Project(project).save(Flake(guests=guests))
+    build_root = project / ".nixgen" / "gcroots" / "a"
+    build_root.parent.mkdir(parents=True)
+    build_root.symlink_to(flake.runners["a"])
+    rt = Runtime(project, state_root=tmp_path / "vms", builder=flake)
+    a = rt.guest("a")
+    a.start(wait=True)
+    (a.state.path / "var.img").write_bytes(b"\0" * 4096)  # a volume with a relative path
+    with pytest.raises(GuestRunningError):
+        rt.destroy("a")
+    assert volume.exists() and a.state.path.is_dir() and a.is_running()
+    args = ["destroy", "a", "-f", str(project), "--state-dir", str(tmp_path / "vms")]
+    refused = invoke(*args)  # no terminal to ask on, and no --yes
+    assert refused.exit_code == 1 and "pass --yes" in refused.output
+    assert rt.destroy_plan("a") == [volume, build_root, a.state.path]
+    result = invoke(*args, "--yes", "--stop")
+    assert result.exit_code == 0, result.output
+    assert f"  {volume}" in result.output and f"  {a.state.path}" in result.output
+    assert "stopped a with microvm-shutdown" in result.output
+    assert "destroyed a (3 removed)" in result.output
+    assert not volume.exists() and not build_root.exists() and not a.state.path.exists()
+    assert flake.runners["a"].is_dir()  # the runner itself is nix's to collect
+    assert invoke(*args, "--yes").output.strip() == "nothing to remove"
+    a.start(build=False, runner=flake.runners["a"], wait=True)  # a fresh start works
+    a.stop(timeout=5)
+
+
 def test_status_without_evaluation(tmp_path: Path, flake: FakeFlake) -> None:
     rt = Runtime(tmp_path / "project", state_root=tmp_path / "vms", builder=flake)
     rt.guest("a").start(wait=True)
@@ -788,6 +920,15 @@ def test_run_builds_the_guest_and_keeps_gc_roots(tmp_path: Path, inputs: dict[st
     if auto.is_dir():  # current and booted are indirect GC roots
         links = {p.readlink() for p in auto.iterdir() if p.is_symlink()}
         assert web.state.path / "current" in links and web.state.path / "booted" in links
+    # destroy takes the GC roots with the state: the runner is free for garbage collection
+    build_root = folder / ".nixgen" / "gcroots" / "web"
+    assert build_root.is_symlink()
+    result = rt.destroy("web")
+    assert result.removed == (build_root, web.state.path)
+    assert not web.state.path.exists() and not build_root.exists()
+    if auto.is_dir():
+        gone = {web.state.path / "current", web.state.path / "booted", build_root}
+        assert not gone & {p.readlink() for p in auto.iterdir() if p.is_symlink()}
 
 
 @nix_test
@@ -827,3 +968,70 @@ def test_update_builds_once_and_switches_only_the_changed_guest(
     after = {s.name: s for s in rt.status()}
     assert after["b"].current == status["b"].expected
     assert [after[n].freshness for n in "ab"] == ["current", "current"]
+
+
+# ----------------------------------------------------------------- console --attach
+
+#: Answers each line of its console input.
+ECHOES = 'echo NIXGEN-GUEST-BOOTED\nwhile IFS= read -r line; do echo "got: $line"; done\n'
+
+
+def nixgen_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "nixgen", *args]
+
+
+def read_pty_until(fd: int, text: bytes, timeout: float = 20.0) -> bytes:
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while text not in seen:
+        assert time.monotonic() < deadline, seen
+        ready, _, _ = select.select([fd], [], [], 0.1)
+        if ready:
+            try:
+                seen += os.read(fd, 4096)
+            except OSError:  # the other side closed
+                break
+    return seen
+
+
+def test_console_attach_from_a_pipe_sends_and_detaches(tmp_path: Path, runtime: Runtime) -> None:
+    web = runtime.guest("web")
+    pid = web.start(runner=runner(tmp_path, "r1", ECHOES), wait=True).pid
+    state = str(tmp_path / "vms")
+    args = nixgen_command("console", "web", "--attach", "--state-dir", state, "-n", "0")
+    done = subprocess.run(args, input=b"hello\nworld\n", capture_output=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert b"got: hello" in done.stdout and b"got: world" in done.stdout
+    assert b"detached; web keeps running" in done.stderr
+    assert web.pid == pid
+    web.stop(timeout=5)
+
+
+def test_console_attach_on_a_terminal_detaches_with_ctrl_close_bracket(
+    tmp_path: Path, runtime: Runtime
+) -> None:
+    web = runtime.guest("web")
+    pid = web.start(runner=runner(tmp_path, "r1", ECHOES), wait=True).pid
+    state = str(tmp_path / "vms")
+    for word in ("first", "second"):  # attach, detach, and attach again
+        main, sub = os.openpty()
+        args = nixgen_command("console", "web", "--attach", "--state-dir", state)
+        attached = subprocess.Popen(args, stdin=sub, stdout=sub, stderr=sub)
+        os.close(sub)
+        try:
+            read_pty_until(main, b"Ctrl-] detaches")
+            os.write(main, word.encode() + b"\n")
+            read_pty_until(main, f"got: {word}".encode())
+            os.write(main, b"\x1d")
+            assert b"detached; web keeps running" in read_pty_until(main, b"keeps running")
+            assert attached.wait(timeout=10) == 0
+        finally:
+            attached.kill()
+            os.close(main)
+    assert web.pid == pid
+    web.stop(timeout=5)
+
+
+def test_console_input_needs_a_running_guest(runtime: Runtime) -> None:
+    with pytest.raises(GuestNotRunningError):
+        runtime.guest("web").console_input()

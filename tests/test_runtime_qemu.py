@@ -9,23 +9,26 @@ and stops it like any guest.  Skipped when nix, qemu or the guest image
 from __future__ import annotations
 
 import os
+import select
 import signal
+import subprocess
+import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
-from nixgen import Flake, MicroVM, write_project
+from nixgen import Flake, MicroVM, Nix, Share, write_project
 from nixgen.cli import cli
 from nixgen.nixcmd import NixRunner
 from nixgen.process import proc
 from nixgen.project import Project
-from nixgen.runtime import GuestState, Runtime
+from nixgen.runtime import GuestRuntime, GuestState, Runtime
 from tests.fakerunner import kill_leftovers, leftovers
-from tests.guestimage import BOOT_MARKER, REBOOT_MARKER, guest_image
+from tests.guestimage import BOOT_MARKER, REBOOT_MARKER, SHARE_MARKER, guest_image
 from tests.standin import (
     NIX_SKIP_REASON,
     nix_available,
@@ -59,8 +62,10 @@ def clean(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     assert not found, f"processes left running: {found}"
 
 
-def project(folder: Path, **mems: int) -> Path:
-    flake = Flake(guests=[MicroVM(name=name, mem=mem) for name, mem in mems.items()])
+def project(folder: Path, shares: Sequence[Share] = (), **mems: int) -> Path:
+    flake = Flake(
+        guests=[MicroVM(name=name, mem=mem, shares=list(shares)) for name, mem in mems.items()]
+    )
     write_project(flake, folder)
     Project(folder).save(flake)
     return folder
@@ -148,3 +153,125 @@ def test_update_restart_restarts_only_the_changed_guest(
     finally:
         a.stop(timeout=30)
         b.stop(timeout=30)
+
+
+@pytest.mark.parametrize(
+    ("when", "method"),
+    [("booting", "quit"), ("booted", "microvm-shutdown"), ("paused", "quit")],
+)
+def test_stop_takes_under_3_s_at_any_point(
+    tmp_path: Path, inputs: dict[str, str], when: str, method: str
+) -> None:
+    """Booting (Ctrl-Alt-Del would be lost), booted, or paused (deaf to it)."""
+    folder = project(tmp_path / "p", boot=256)
+    guest = Runtime(folder, nix=NixRunner(override_inputs=inputs)).guest("boot")
+    if when == "booting":
+        guest.start()
+        deadline = time.monotonic() + 30
+        while not guest.console_tail():  # the kernel is printing: well into its boot
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    else:
+        guest.start(wait=True, timeout=BOOT_TIMEOUT)
+        if when == "paused":
+            with guest.qmp() as qmp:
+                qmp.execute("stop")
+    result = guest.stop(timeout=30)
+    assert (result.method, result.phase) == (method, when), result
+    assert result.seconds < 3.0, result
+    assert guest.status().state is GuestState.STOPPED
+
+
+def wait_for_console(guest: GuestRuntime, text: str, timeout: float = 60.0) -> list[str]:
+    deadline = time.monotonic() + timeout
+    while True:
+        lines = guest.console_tail(200)
+        if any(text in line for line in lines):
+            return lines
+        assert time.monotonic() < deadline, f"no {text!r} on the console:\n" + "\n".join(lines)
+        time.sleep(0.1)
+
+
+def test_a_virtiofs_share_is_served_and_mounted(tmp_path: Path, inputs: dict[str, str]) -> None:
+    """virtiofsd (the runner's bin/virtiofsd-run) starts before qemu, the guest
+    mounts the host folder and prints a file from it; virtiofsd ends with the guest."""
+    data = tmp_path / "data"
+    data.mkdir()
+    token = f"hello-from-the-host-{os.getpid()}"
+    (data / "nixgen-hello").write_text(token + "\n")
+    share = Share.virtiofs("data", str(data), "/mnt/data")
+    folder = project(tmp_path / "p", [share], fs=256)
+    guest = Runtime(folder, nix=NixRunner(override_inputs=inputs)).guest("fs")
+    started = guest.start(wait=True, timeout=BOOT_TIMEOUT)
+    daemons = [
+        p
+        for p in proc.descendants(guest.state.read_run().supervisor or 0)  # type: ignore[union-attr]
+        if any("virtiofsd" in word for word in proc.cmdline(p)[:2])
+    ]
+    assert daemons, "no virtiofsd runs beside the guest"
+    lines = wait_for_console(guest, SHARE_MARKER)
+    assert any(f"{SHARE_MARKER} data {token}" in line for line in lines), lines
+    assert (guest.state.path / "fs-virtiofs-data.sock").exists()
+    result = guest.stop(timeout=30)
+    assert result.method == "microvm-shutdown", result
+    assert not any(proc.alive(p) for p in daemons)
+    assert not proc.alive(started.pid) and not leftovers(tmp_path)
+
+
+def test_a_guest_without_a_control_socket(tmp_path: Path, inputs: dict[str, str]) -> None:
+    """socket = null (upstream: nullOr str): no QMP; it boots, and stops by SIGTERM."""
+    folder = tmp_path / "p"
+    flake = Flake(guests=[MicroVM(name="nosock", mem=256, socket=Nix("null"))])
+    write_project(flake, folder)
+    Project(folder).save(flake)
+    assert "socket = null;" in (folder / "vms" / "nosock.nix").read_text()
+    guest = Runtime(folder, nix=NixRunner(override_inputs=inputs)).guest("nosock")
+    pid = guest.start(wait=True, timeout=BOOT_TIMEOUT).pid
+    assert "-qmp" not in proc.cmdline(pid)
+    assert guest.control_socket() is None
+    result = guest.stop(timeout=30)
+    assert result.method == "SIGTERM" and result.seconds < 3.0, result
+    assert "no control socket" in result.output
+
+
+def test_console_attach_types_into_the_real_guest_and_detaches(
+    tmp_path: Path, inputs: dict[str, str]
+) -> None:
+    """Through a terminal (a pty): the guest's shell runs what is typed; Ctrl-]
+    detaches and the guest keeps running; a second attach works the same."""
+    folder = project(tmp_path / "p", tty=256)
+    guest = Runtime(folder, nix=NixRunner(override_inputs=inputs)).guest("tty")
+    pid = guest.start(wait=True, timeout=BOOT_TIMEOUT).pid
+    wait_for_console(guest, "tty#")  # its shell's prompt
+    command = [sys.executable, "-m", "nixgen", "console", "tty", "--attach", "-f", str(folder)]
+    for a, b in ((6, 7), (20, 22)):
+        main, sub = os.openpty()
+        attached = subprocess.Popen(command, stdin=sub, stdout=sub, stderr=sub)
+        os.close(sub)
+        try:
+            seen = read_pty(main, b"Ctrl-] detaches")
+            os.write(main, f"echo answer-$(({a}*{b}))\r".encode())  # Enter is CR on a terminal
+            seen = read_pty(main, f"answer-{a * b}\r\n".encode())
+            os.write(main, b"\x1d")
+            seen = read_pty(main, b"keeps running")
+            assert b"(detached; tty keeps running)" in seen
+            assert attached.wait(timeout=10) == 0
+        finally:
+            attached.kill()
+            os.close(main)
+        assert guest.pid == pid and guest.status().run_state == "running"
+    assert guest.stop(timeout=30).method == "microvm-shutdown"
+
+
+def read_pty(fd: int, text: bytes, timeout: float = 30.0) -> bytes:
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while text not in seen:
+        assert time.monotonic() < deadline, seen
+        ready, _, _ = select.select([fd], [], [], 0.1)
+        if ready:
+            try:
+                seen += os.read(fd, 4096)
+            except OSError:
+                break
+    return seen

@@ -27,6 +27,7 @@ from nixgen.model import (
     Interface,
     MacvtapOptions,
     MicroVM,
+    Nix,
     PcieRootPort,
     PortEnd,
     QemuDeviceOptions,
@@ -80,6 +81,8 @@ def _is_list(typ: Any) -> bool:
 def _model_class(typ: Any) -> tuple[type | None, bool]:
     """(attrs class the field holds, whether as ``tuple[C, ...]`` list elements)."""
     for member in _members(typ):
+        if member is Nix:  # a verbatim expression is a value (socket = null), not a group
+            continue
         if isinstance(member, type) and attrs.has(member):
             return member, False
         if _is_list(member):
@@ -313,6 +316,8 @@ def _model_kinds(typ: Any) -> set[str]:
     out: set[str] = set()
     for member in _members(typ):
         origin = typing.get_origin(member)
+        if member is Nix:
+            continue  # a verbatim expression: whatever upstream's type takes (socket = null)
         if member is type(None):
             out.add("null")
         elif member is bool:

@@ -87,6 +87,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "deploy_command",
         "Deploy HOSTS (default: every host with a full configuration).",
     ),
+    "destroy": (
+        "nixgen.cli.run",
+        "destroy_command",
+        "Remove guests NAMES' state: state folder, volumes, console logs, GC roots.",
+    ),
     "graph": (
         "nixgen.cli.graph",
         "graph_command",
@@ -126,6 +131,13 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "nixgen.cli.run",
         "run_command",
         "Build guest NAME if needed and start it in the background.",
+    ),
+    "ssh": (
+        "nixgen.cli.run",
+        "ssh_command",
+        "SSH into running guest NAME: over vsock when it has a vsock CID (as microvm.nix's "
+        "`microvm -s`), else to a port forwarded to its port 22, else to its address on a "
+        "network of the project.",
     ),
     "set": (
         "nixgen.cli.edit",

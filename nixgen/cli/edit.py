@@ -18,6 +18,7 @@ from nixgen.errors import ValidationError
 from nixgen.flake import FlakeFile, GuestView
 from nixgen.model import HYPERVISORS, SYSTEMS, MicroVM
 from nixgen.model.convert import to_dict
+from nixgen.model.shape import pick_template, shaped_like
 from nixgen.nix.emit import to_nix
 from nixgen.nix.literal import parse_literal
 from nixgen.nix.parse import Span
@@ -357,6 +358,7 @@ def unset_command(name: str, keys: tuple[str, ...], flake_dir: Path | None, dry_
 @click.option("--mem", type=click.IntRange(min=1), default=512, show_default=True, help="MiB.")
 @click.option("--vcpu", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--system", type=click.Choice(SYSTEMS), default="x86_64-linux", show_default=True)
+@click.option("--bare", is_flag=True, help="No interfaces, volumes or shares of another guest.")
 @_dry_run
 def add_command(
     name: str,
@@ -365,11 +367,24 @@ def add_command(
     mem: int,
     vcpu: int,
     system: str,
+    bare: bool,
     dry_run: bool,
 ) -> None:
-    """Add guest NAME, shaped like the guests already in the flake."""
+    """Add guest NAME, shaped like the guests already in the flake.
+
+    It follows the layout of their files, and takes the interfaces, volumes and
+    shares of the last one with the same hypervisor, renamed for NAME (--bare
+    leaves them out)."""
     vm = MicroVM(name=name, hypervisor=hypervisor, mem=mem, vcpu=vcpu, system=system)  # type: ignore[arg-type]  # click.Choice checked them
     flake = _load(flake_dir)
+    template = None if bare else pick_template(flake.model().guests, vm)
+    if template is not None:
+        vm = shaped_like(vm, template)
+        click.echo(
+            f"{name}: the interfaces, volumes and shares of {template.name} "
+            f"({len(vm.interfaces)}, {len(vm.volumes)}, {len(vm.shares)})",
+            err=True,
+        )
     _run(lambda: flake.add(vm))
     _finish(flake, dry_run)
 

@@ -5,25 +5,32 @@ Thin commands over :mod:`nixgen.runtime`; see docs/running-guests.md.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import select
+import signal
+import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import click
 
 from nixgen.cli import nixopts, output
-from nixgen.cli.progress import progress
 from nixgen.errors import NixgenError
+from nixgen.process.errors import CommandError
 from nixgen.runtime import (
     DEFAULT_BOOT_TIMEOUT,
     DEFAULT_STOP_TIMEOUT,
+    GuestRuntime,
     GuestState,
     GuestStatus,
     Runtime,
     UpdateResult,
 )
+from nixgen.runtime.console import DETACH_KEY, reader_after_tail
 from nixgen.runtime.errors import BootError
 from nixgen.runtime.manager import environ_state_root
 
@@ -129,12 +136,20 @@ def run_command(
     Its console goes to STATE/NAME/console.log (`nixgen console NAME`);
     --foreground runs it attached to this terminal instead.
     """
-    with progress("building") as report:
-        runtime = _runtime(
-            flake_dir, state_dir, override_inputs, nix_option, nix_timeout, on_event=report
-        )
-        guest = runtime.guest(name)
-        runner = guest.build() if runtime.project is not None and not no_build else None
+    runtime = _runtime(flake_dir, state_dir, override_inputs, nix_option, nix_timeout)
+    guest = runtime.guest(name)
+    runner = None
+    if runtime.project is not None and not no_build:
+        # The build cache's answer needs no progress display (nor its import time).
+        hit = runtime.builder.cached(runtime.project, [name], nix=runtime.nix)
+        if hit is not None and name in hit:
+            runner = hit[name].runner
+        else:
+            from nixgen.cli.progress import progress
+
+            with progress("building") as report:
+                guest.on_event = report
+                runner = guest.build()
     if foreground:
         ended = guest.run_foreground(build=False, runner=runner)
         code = ended.returncode if ended is not None else None
@@ -172,7 +187,7 @@ def run_command(
     default=DEFAULT_STOP_TIMEOUT,
     show_default=True,
     metavar="SECONDS",
-    help="Clean shutdown gets 2/3 of it, SIGTERM the rest; then SIGKILL.",
+    help="A booted guest that reacts gets 2/3 of it to shut down cleanly; then SIGKILL.",
 )
 def stop_command(
     names: tuple[str, ...], flake_dir: Path | None, state_dir: Path | None, timeout: float
@@ -185,7 +200,11 @@ def stop_command(
             click.echo(f"{name} was not running")
             continue
         how = result.exit.describe() if result.exit else "exit unknown"
-        click.echo(f"stopped {name} with {result.method} in {result.seconds:.2f} s ({how})")
+        where = f"{result.phase}; " if result.phase and result.phase != "booted" else ""
+        click.echo(f"stopped {name} with {result.method} in {result.seconds:.2f} s ({where}{how})")
+        if len(result.steps) > 1:  # it took escalating: say what was tried
+            for step in result.steps:
+                click.echo(f"  {step}")
 
 
 # ---------------------------------------------------------------------- status / list
@@ -340,7 +359,10 @@ def list_command(
 
 def _update_lines(result: UpdateResult) -> list[str]:
     if not result.changed:
-        return [f"{result.name}: unchanged ({result.new})"]
+        lines = [f"{result.name}: unchanged ({result.new})"]
+        if result.restarted:  # an earlier update switched it; it ran the old runner
+            lines.append("  restarted: it was running an older runner")
+        return lines
     what = f"{result.old} → {result.new}" if result.old else f"new {result.new}"
     state = (
         "restarted"
@@ -379,6 +401,8 @@ def update_command(
 ) -> None:
     """Rebuild guests NAMES (default: all) in one nix build and switch their
     `current` runner; with --restart, restart those running an old runner."""
+    from nixgen.cli.progress import progress
+
     with progress("building") as report:
         runtime = _runtime(
             flake_dir, state_dir, override_inputs, nix_option, nix_timeout, on_event=report
@@ -401,16 +425,33 @@ def update_command(
 @_state_option
 @click.option("-n", "--lines", type=int, default=20, show_default=True, help="Lines shown first.")
 @click.option("--no-follow", is_flag=True, help="Print the last lines and exit.")
+@click.option(
+    "--attach",
+    is_flag=True,
+    help="Type into the console too (a terminal: Ctrl-] detaches); the guest keeps running.",
+)
 def console_command(
-    name: str, flake_dir: Path | None, state_dir: Path | None, lines: int, no_follow: bool
+    name: str,
+    flake_dir: Path | None,
+    state_dir: Path | None,
+    lines: int,
+    no_follow: bool,
+    attach: bool,
 ) -> None:
-    """Follow guest NAME's console (like tail -f); Ctrl-C leaves the guest running."""
+    """Follow guest NAME's console (like tail -f); Ctrl-C leaves the guest running.
+
+    With --attach, what you type goes to the guest's serial console; Ctrl-]
+    detaches. Piped input is sent as it is, and the command detaches at its end.
+    """
     guest = _runtime(flake_dir, state_dir).guest(name)
     if not guest.state.console.exists():
         raise NixgenError(
             f"guest {name!r} has no console log ({guest.state.console})",
             hint=f"start it with `nixgen run {name}`",
         )
+    if attach:
+        _attach(guest, lines)
+        return
     if no_follow:
         for line in guest.console_tail(lines):
             click.echo(line)
@@ -420,6 +461,161 @@ def console_command(
             click.echo(text, nl=False)
     except KeyboardInterrupt:
         click.echo(f"\n(left the console; {name} keeps running)", err=True)
+
+
+def _attach(guest: GuestRuntime, lines: int) -> None:
+    """Relay the terminal to the guest's console until Ctrl-], the end of input or the guest's end."""
+    import termios
+    import tty
+
+    name = guest.name
+    sink = guest.console_input()
+    start, reader = reader_after_tail(guest.state.console, lines)
+    stdin = sys.stdin.fileno()
+    terminal = os.isatty(stdin)
+    saved = termios.tcgetattr(stdin) if terminal else None
+    how = "detached"
+    try:
+        if terminal:
+            tty.setraw(stdin, termios.TCSANOW)  # (not TCSAFLUSH: keep what was typed ahead)
+        end = "\r\n" if terminal else "\n"  # raw: no newline translation
+        banner = f"attached to {name}'s console" + ("; Ctrl-] detaches" if terminal else "")
+        click.echo(banner + end, nl=False, err=True)
+        for line in start:
+            click.echo(line + end, nl=False)
+        ended_input = None  # when the piped input ended
+        next_check = time.monotonic()
+        while True:
+            if ended_input is None:
+                ready, _, _ = select.select([stdin], [], [], 0.02)
+            else:
+                ready = []
+                time.sleep(0.02)
+            if ready:
+                data = os.read(stdin, 4096)
+                if not data:
+                    ended_input = time.monotonic()
+                elif DETACH_KEY in data:
+                    sink.send(data[: data.index(DETACH_KEY)])
+                    break
+                else:
+                    sink.send(data)
+            text = reader.read()
+            if text:
+                click.echo(text, nl=False)
+                if ended_input is not None:
+                    ended_input = time.monotonic()
+            elif ended_input is not None and time.monotonic() - ended_input > 0.5:
+                break  # piped input sent and the guest quiet since: done
+            if time.monotonic() >= next_check:
+                next_check = time.monotonic() + 0.5
+                if not guest.is_running():
+                    click.echo(reader.read(), nl=False)
+                    how = "the guest stopped"
+                    break
+    finally:
+        if saved is not None:
+            termios.tcsetattr(stdin, termios.TCSADRAIN, saved)
+        sink.close()
+        reader.close()
+    keeps = f"; {name} keeps running" if how == "detached" else ""
+    click.echo(f"\r\n({how}{keeps})", err=True)
+
+
+@click.command("ssh", context_settings={"ignore_unknown_options": True})
+@click.argument("name")
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@nixopts.flake_option
+@_state_option
+@click.option("-l", "--login", "user", default="root", show_default=True, help="User to log in as.")
+@click.option(
+    "-i", "--identity", type=click.Path(dir_okay=False), default=None, help="ssh's -i KEY."
+)
+@click.option("--print", "print_only", is_flag=True, help="Print the ssh command; do not run it.")
+def ssh_command(
+    name: str,
+    args: tuple[str, ...],
+    flake_dir: Path | None,
+    state_dir: Path | None,
+    user: str,
+    identity: str | None,
+    print_only: bool,
+) -> None:
+    """SSH into running guest NAME: over vsock when it has a vsock CID (as
+    microvm.nix's `microvm -s`), else to a port forwarded to its port 22, else
+    to its address on a network of the project.
+
+    ARGS: a command to run there."""
+    import shlex
+
+    options = ("-i", identity) if identity else ()
+    guest = _runtime(flake_dir, state_dir).guest(name)
+    command = guest.ssh_command(args, user=user, options=options)
+    if print_only:
+        click.echo(shlex.join(command.argv))
+        return
+    click.echo(f"connecting to {name} over {command.via}", err=True)
+    from nixgen import process
+
+    try:
+        client = process.spawn(command.argv, quiet=False)
+    except CommandError as err:
+        raise NixgenError(
+            f"cannot run {command.argv[0]}: {err.message}",
+            hint="install an ssh client (Debian: apt-get install openssh-client)",
+        ) from err
+    # ssh owns the terminal now: a Ctrl-C is its business (or the remote's)
+    with _ignoring_interrupts():
+        code = client.wait()
+    raise click.exceptions.Exit(code)
+
+
+@contextlib.contextmanager
+def _ignoring_interrupts() -> Iterator[None]:
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@click.command("destroy")
+@click.argument("names", nargs=-1, required=True)
+@nixopts.flake_option
+@_state_option
+@click.option("-y", "--yes", is_flag=True, help="Do not ask.")
+@click.option("--stop", is_flag=True, help="Stop a running guest first (else it is refused).")
+def destroy_command(
+    names: tuple[str, ...], flake_dir: Path | None, state_dir: Path | None, yes: bool, stop: bool
+) -> None:
+    """Remove guests NAMES' state: state folder, volumes, console logs, GC roots.
+
+    The flake is left as it is (`nixgen rm NAME` removes a guest from it).
+    Asks first unless --yes.
+    """
+    runtime = _runtime(flake_dir, state_dir)
+    plans = {name: runtime.destroy_plan(name) for name in names}
+    if not any(plans.values()):
+        click.echo("nothing to remove")
+        return
+    for name, paths in plans.items():
+        click.echo(f"{name}: " + ("nothing to remove" if not paths else "would remove"))
+        for path in paths:
+            click.echo(f"  {path}")
+    if not yes:
+        if not sys.stdin.isatty():
+            raise NixgenError(
+                "nixgen destroy removes data and asks first, but there is no terminal to ask on",
+                hint="pass --yes to remove without asking",
+            )
+        click.confirm("remove these?", abort=True)
+    for name, paths in plans.items():
+        if not paths:
+            continue
+        result = runtime.destroy(name, stop=stop)
+        if result.stopped is not None and result.stopped.was_running:
+            click.echo(f"stopped {name} with {result.stopped.method}")
+        click.echo(f"destroyed {name} ({len(result.removed)} removed)")
 
 
 @click.command("balloon")

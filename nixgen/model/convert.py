@@ -367,7 +367,10 @@ class _Reader:
                 )
                 self.problem(where, "unknown setting", hint)
                 continue
-            if field.nullable and _is_null(value):
+            # A field that takes Nix expressions keeps an explicit null as Nix("null"):
+            # e.g. microvm.socket, whose default is a path but whose type is nullOr str.
+            explicit_null = _is_nix(value) and Nix in _shape(field.type)[1]
+            if field.nullable and _is_null(value) and not explicit_null:
                 # null is nixgen's own spelling of a None that is always written
                 # (a volume's mountPoint); elsewhere it only hides the default.
                 if field.required or (field.default is None and not field.always):

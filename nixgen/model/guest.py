@@ -207,7 +207,9 @@ class MicroVM:
     deflate_on_oom: bool = option(True, name="deflateOnOOM")
     hugepage_mem: bool = option(False)
     cpu: str | None = option(None)
-    socket: str | None = option(None)
+    #: the control socket; None keeps upstream's default (``<hostName>.sock``),
+    #: ``Nix("null")`` means none (upstream's type is ``nullOr str``)
+    socket: str | Nix | None = option(None)
     user: str | None = option(None)
     kernel_params: Sequence[str] = option(factory=tuple, converter=to_tuple)
     store_on_disk: bool | None = option(None)

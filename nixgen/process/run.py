@@ -229,13 +229,18 @@ def spawn(
     quiet: bool = True,
     pass_fds: Sequence[int] = (),
     new_session: bool = False,
+    output: bool = False,
+    die_with_parent: bool = False,
 ) -> subprocess.Popen[bytes]:
     """Start a long-lived program and return it; the caller supervises it.
 
     ``quiet`` connects its stdin/stdout/stderr to /dev/null; otherwise it
-    shares this terminal.  ``pass_fds`` stay open in it (every other
-    descriptor is closed).  A program that cannot start raises
-    :class:`CommandError`.
+    shares this terminal.  ``output``: its stdout and stderr go to one pipe
+    (``.stdout``) instead.  ``pass_fds`` stay open in it (every other
+    descriptor is closed).  ``die_with_parent``: the kernel sends it SIGKILL
+    when nixgen dies, however it dies (Linux ``PR_SET_PDEATHSIG``; a helper
+    must never outlive the command that started it).  A program that cannot
+    start raises :class:`CommandError`.
     """
     args = _argv(argv)
     stream = subprocess.DEVNULL if quiet else None
@@ -245,14 +250,30 @@ def spawn(
             cwd=cwd,
             env=_merged_env(env),
             stdin=stream,
-            stdout=stream,
-            stderr=stream,
+            stdout=subprocess.PIPE if output else stream,
+            stderr=subprocess.STDOUT if output else stream,
             pass_fds=tuple(pass_fds),
             close_fds=True,
             start_new_session=new_session,
+            preexec_fn=_die_with_parent if die_with_parent else None,
         )
     except OSError as err:
         raise _start_error(err, args, cwd, None) from err
+
+
+_PR_SET_PDEATHSIG = 1
+_libc: object = None
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGKILL when the parent dies."""
+    global _libc
+    with contextlib.suppress(Exception):  # not Linux: the caller still ends it itself
+        import ctypes
+
+        if _libc is None:
+            _libc = ctypes.CDLL(None, use_errno=True)
+        _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # type: ignore[attr-defined]
 
 
 def _owns_group(process: subprocess.Popen[bytes]) -> bool:

@@ -1,13 +1,21 @@
 """nixgen's guest supervisor: runs one ``microvm-run`` and records how it ended.
 
 Started by :mod:`nixgen.runtime.guest` as ``python -I -S _supervisor.py MODE
-STATE LOG READY_FD PROGRAM [ARGS…]``; it imports nothing but the standard
+STATE LOG READY_FD SPEC PROGRAM [ARGS…]``; it imports nothing but the standard
 library (and little of it: it is on the path from ``nixgen run`` to a booted
 guest).
 
+SPEC is ``-`` or the JSON of :class:`nixgen.runtime.helpers.Prestart`: commands
+to run first (``before``: tap devices), daemons to start and whose sockets to
+wait for before the runner starts (``daemons``: virtiofsd), and commands to run
+once the runner and the daemons are gone (``after``).  Daemons write to
+``STATE/<name>.log``, and get SIGTERM from the kernel should the supervisor
+die (``PR_SET_PDEATHSIG``): they never outlive the guest.
+
 - ``background``: detaches (fork, the first process exits at once, the second
   calls setsid), so the guest outlives nixgen and belongs to a session and
-  process group of its own; stdin is /dev/null, stdout and stderr go to LOG.
+  process group of its own; the runner's stdin is the FIFO ``STATE/console.in``
+  (``nixgen console --attach`` writes to it), stdout and stderr go to LOG.
 - ``foreground``: stays in the caller's process group with its terminal.
 
 Both become a child subreaper, start PROGRAM with the working directory
@@ -21,10 +29,11 @@ File formats: see :mod:`nixgen.runtime.state` (JSON, written atomically).
 """
 
 # os.path and open() on purpose: pathlib would cost import time on every start.
-# ruff: noqa: PTH108, PTH110, PTH118, PTH120, PTH123, PTH208
+# ruff: noqa: PTH108, PTH110, PTH116, PTH118, PTH120, PTH123, PTH208
 
 import os
 import signal
+import stat
 import sys
 import time
 
@@ -88,15 +97,124 @@ def _boot_id() -> str | None:
         return None
 
 
-def _subreaper() -> None:
-    """Orphans of the runner's helpers become our children, so they can be ended."""
+def _prctl(option: int, value: int) -> None:
     try:
         import ctypes
 
         libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+        libc.prctl(option, value, 0, 0, 0)
     except Exception:  # not Linux, or no libc: helpers are still found by process group
         pass
+
+
+def _subreaper() -> None:
+    """Orphans of the runner's helpers become our children, so they can be ended."""
+    _prctl(36, 1)  # PR_SET_CHILD_SUBREAPER
+
+
+def _describe(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        return f"was killed by signal {os.WTERMSIG(status)}"
+    return f"failed with exit code {os.WEXITSTATUS(status)}"
+
+
+def _spawn(argv: list[str], state: str, out: int, log: str | None = None) -> int:
+    """Start a helper in STATE; its pid.
+
+    A daemon (``log`` given) gets default signal handling; a command (tap
+    set-up) keeps ignoring SIGTERM/SIGINT/SIGHUP as we do: a stop signals the
+    guest's whole group, and ``ip link delete`` must not die half-way.
+    """
+    pid = os.fork()
+    if pid == 0:
+        try:
+            for reset in _RESET if log is not None else (s for s in _RESET if s not in _IGNORED):
+                signal.signal(reset, signal.SIG_DFL)
+            os.chdir(state)
+            if log is not None:
+                _prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG: never outlive us
+                out = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            if out >= 0:
+                os.dup2(out, 1)
+                os.dup2(out, 2)
+            os.execvp(argv[0], argv)
+        except BaseException as err:
+            os.write(2, f"nixgen supervisor: cannot run {argv[0]}: {err}\n".encode())
+        os._exit(127)
+    return pid
+
+
+def _run_all(commands: list[list[str]], state: str, out: int, *, every: bool = False) -> str | None:
+    """Run each command to its end (with ``every``, also after one failed); how
+    the first that failed failed."""
+    problem = None
+    for argv in commands:
+        _, status = os.waitpid(_spawn(argv, state, out), 0)
+        if status != 0 and problem is None:
+            problem = f"{' '.join(argv)} {_describe(status)}"
+            if not every:
+                break
+    return problem
+
+
+def _tail(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            lines = handle.read().splitlines()[-5:]
+    except OSError:
+        return ""
+    return ("; its log " + path + ": " + " | ".join(lines)) if lines else ""
+
+
+def _is_socket(path: str) -> bool:
+    try:
+        return stat.S_ISSOCK(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+class _Spec:
+    """The SPEC argument, read into plain lists."""
+
+    def __init__(self, text: str) -> None:
+        self.before: list[list[str]] = []
+        self.after: list[list[str]] = []
+        #: (name, argv, sockets)
+        self.daemons: list[tuple[str, list[str], list[str]]] = []
+        self.timeout = 10.0
+        if text == "-":
+            return
+        import json
+
+        data = json.loads(text)
+        self.before = [[str(a) for a in c] for c in data.get("before", [])]
+        self.after = [[str(a) for a in c] for c in data.get("after", [])]
+        self.daemons = [
+            (str(d["name"]), [str(a) for a in d["argv"]], [str(s) for s in d["sockets"]])
+            for d in data.get("daemons", [])
+        ]
+        self.timeout = float(data.get("timeout", 10.0))
+
+
+def _start_daemons(spec: _Spec, state: str, out: int) -> str | None:
+    """Start the daemons and wait for their sockets; what went wrong, if anything."""
+    started = []
+    for name, argv, sockets in spec.daemons:
+        log = os.path.join(state, name + ".log")
+        started.append((_spawn(argv, state, out, log), name, log, sockets))
+    deadline = time.monotonic() + spec.timeout
+    while True:
+        waiting: list[str] = []
+        for pid, name, log, sockets in started:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                return f"{name} {_describe(status)} before the guest started{_tail(log)}"
+            waiting += [s for s in sockets if not _is_socket(os.path.join(state, s))]
+        if not waiting:
+            return None
+        if time.monotonic() > deadline:
+            return f"no socket {waiting[0]} after {spec.timeout:g} s{_tail(started[0][2])}"
+        time.sleep(0.01)
 
 
 def _leftovers(me: int, group: int) -> list[int]:
@@ -147,8 +265,9 @@ def _end_leftovers(me: int, group: int) -> None:
 
 
 def main(argv: list[str]) -> int:
-    mode, state, log, ready, program = argv[1:6]
-    args = argv[5:]
+    mode, state, log, ready, spec_text, program = argv[1:7]
+    args = argv[6:]
+    spec = _Spec(spec_text)
     ready_fd = int(ready)
     background = mode == "background"
     if background:
@@ -168,6 +287,31 @@ def main(argv: list[str]) -> int:
     _subreaper()
     me = os.getpid()
     group = os.getpgrp() if background else 0
+    os.set_inheritable(ready_fd, False)  # for nixgen only, not for helpers
+    after = spec.after
+    problem = _run_all(spec.before, state, out)
+    if problem is None and spec.daemons:
+        problem = _start_daemons(spec, state, out)
+    if problem is not None:
+        _end_leftovers(me, group)
+        _run_all(after, state, out, every=True)
+        # READY_FD stays open until we exit: nixgen reads to its end, so it
+        # sees no supervisor of a failed start still about
+        os.write(ready_fd, b"error " + problem.encode() + b"\n")
+        return 1
+    # The serial console's input: a FIFO that `nixgen console --attach` writes
+    # to.  The runner holds it open for reading and writing, so it never sees
+    # an end of input, whoever comes and goes.
+    console_in = -1
+    if background:
+        fifo = os.path.join(state, "console.in")
+        try:
+            if not stat.S_ISFIFO(os.lstat(fifo).st_mode):
+                os.unlink(fifo)
+                os.mkfifo(fifo, 0o600)
+        except FileNotFoundError:
+            os.mkfifo(fifo, 0o600)
+        console_in = os.open(fifo, os.O_RDWR)
     check_r, check_w = os.pipe()  # close-on-exec: EOF means exec worked
     started_at = time.time()
     runner = os.fork()
@@ -178,6 +322,7 @@ def main(argv: list[str]) -> int:
                 signal.signal(reset, signal.SIG_DFL)
             os.chdir(state)
             if background:
+                os.dup2(console_in, 0)
                 os.dup2(out, 1)
                 os.dup2(out, 2)
                 os.close(out)
@@ -189,6 +334,8 @@ def main(argv: list[str]) -> int:
             os.write(check_w, f"{program}: {err!r}".encode())
         os._exit(127)
     os.close(check_w)
+    if console_in >= 0:
+        os.close(console_in)
     failure = b""
     while True:
         chunk = os.read(check_r, 4096)
@@ -202,8 +349,9 @@ def main(argv: list[str]) -> int:
     boot = _boot_id()
     if failure:
         os.waitpid(runner, 0)
+        _end_leftovers(me, group)
+        _run_all(after, state, out, every=True)
         os.write(ready_fd, b"error " + failure.replace(b"\n", b" ") + b"\n")
-        os.close(ready_fd)
         return 1
     me_info = _stat(me)
     _write(
@@ -248,6 +396,7 @@ def main(argv: list[str]) -> int:
         },
     )
     _end_leftovers(me, group)
+    _run_all(after, state, out, every=True)
     try:
         with open(pid_file, encoding="utf-8") as handle:
             mine = f'"pid": {runner},' in handle.read()

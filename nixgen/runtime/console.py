@@ -15,7 +15,19 @@ from pathlib import Path
 
 from nixgen.nixcmd import strip_ansi
 
-__all__ = ["DEFAULT_BOOT_MARKER", "ConsoleReader", "MarkerWatch", "follow", "tail"]
+__all__ = [
+    "DEFAULT_BOOT_MARKER",
+    "DETACH_KEY",
+    "ConsoleInput",
+    "ConsoleReader",
+    "MarkerWatch",
+    "follow",
+    "reader_after_tail",
+    "tail",
+]
+
+#: Ctrl-] leaves an attached console (as telnet and virsh console do).
+DETACH_KEY = b"\x1d"
 
 #: What a booted guest prints: NixOS's login prompt (``web login:``) or the
 #: marker nixgen's test guests print.
@@ -140,6 +152,12 @@ def follow(
             time.sleep(poll)
 
 
+def reader_after_tail(path: Path, lines: int) -> tuple[list[str], ConsoleReader]:
+    """The last ``lines`` lines, and a reader that goes on exactly after them."""
+    start, offset = _tail(path, lines)
+    return start, ConsoleReader(path, offset=offset)
+
+
 class MarkerWatch:
     """Looks for a regex in console text arriving in pieces (matches may straddle pieces)."""
 
@@ -152,3 +170,31 @@ class MarkerWatch:
             return None
         self._window = (self._window + strip_ansi(text).replace("\r", ""))[-8192:]
         return self.pattern.search(self._window)
+
+
+class ConsoleInput:
+    """Types into a running guest's serial console: writes to the FIFO its
+    runner reads as stdin (``<state>/console.in``).  Several may be open at
+    once; closing one leaves the guest as it was."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        # O_NONBLOCK: fails at once (ENXIO) when no runner reads it, never hangs
+        self._fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+        os.set_blocking(self._fd, True)
+
+    def send(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._fd, view) :]
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __enter__(self) -> ConsoleInput:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

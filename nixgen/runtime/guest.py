@@ -13,13 +13,16 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import json
 import os
 import select
+import shlex
+import shutil
 import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from subprocess import Popen
 from typing import Any, Literal
@@ -30,9 +33,16 @@ from nixgen import process
 from nixgen.errors import NixgenError
 from nixgen.nixcmd import Event, NixRunner
 from nixgen.process import proc
-from nixgen.process.errors import CommandError, CommandTimeoutError
+from nixgen.process.errors import CommandError
 from nixgen.runtime.builder import Builder
-from nixgen.runtime.console import DEFAULT_BOOT_MARKER, ConsoleReader, MarkerWatch, follow, tail
+from nixgen.runtime.console import (
+    DEFAULT_BOOT_MARKER,
+    ConsoleInput,
+    ConsoleReader,
+    MarkerWatch,
+    follow,
+    tail,
+)
 from nixgen.runtime.errors import (
     BootError,
     GuestError,
@@ -47,10 +57,18 @@ from nixgen.runtime.errors import (
     StopError,
     UnsupportedError,
 )
+from nixgen.runtime.helpers import (
+    Helper,
+    Prestart,
+    run_helper,
+    tap_commands,
+    virtiofs_daemons,
+)
 from nixgen.runtime.qmp import QMP, socket_accepts
 from nixgen.runtime.runner import RunnerInfo, qmp_socket_from_args
 from nixgen.runtime.state import (
     BOOTED,
+    CONSOLE_IN,
     CURRENT,
     EXIT,
     ExitRecord,
@@ -62,9 +80,11 @@ __all__ = [
     "DEFAULT_BOOT_TIMEOUT",
     "DEFAULT_LOCK_TIMEOUT",
     "DEFAULT_STOP_TIMEOUT",
+    "DestroyResult",
     "GuestRuntime",
     "GuestState",
     "GuestStatus",
+    "SshCommand",
     "StartResult",
     "StopResult",
 ]
@@ -113,12 +133,50 @@ class StartResult:
 class StopResult:
     name: str
     was_running: bool
-    #: what ended it: ``microvm-shutdown``, ``qmp``, ``SIGTERM`` or ``SIGKILL``
+    #: what ended it: ``microvm-shutdown``, ``qmp`` (Ctrl-Alt-Del or the power
+    #: button over QMP), ``quit`` (QMP ``quit``: QEMU ends at once), ``SIGTERM``
+    #: or ``SIGKILL``
     method: str | None = None
     seconds: float = 0.0
     exit: ExitRecord | None = None
     #: output of ``bin/microvm-shutdown``, when it ran
     output: str = ""
+    #: where the guest was when asked: ``booting`` (no boot marker yet),
+    #: ``booted``, ``hung`` (booted, but it did not react to a clean shutdown),
+    #: or QEMU's run state when not running (``paused``, ``internal-error``, …)
+    phase: str | None = None
+    #: what was tried, in order, with what the guest did
+    steps: tuple[str, ...] = ()
+
+
+@attrs.frozen
+class DestroyResult:
+    name: str
+    #: what was removed: files outside the state folder, then the state folder
+    removed: tuple[Path, ...]
+    #: how it was stopped first, when it ran
+    stopped: StopResult | None = None
+
+
+def _forget_gc_roots(links: Sequence[Path], auto: Path = Path("/nix/var/nix/gcroots/auto")) -> None:
+    """Drop nix's registrations (``gcroots/auto/*``) of indirect GC roots at ``links``."""
+    wanted = {str(link.absolute()) for link in links}
+    try:
+        entries = list(auto.iterdir())
+    except OSError:
+        return
+    for entry in entries:
+        with contextlib.suppress(OSError):
+            if str(entry.readlink()) in wanted:
+                entry.unlink()
+
+
+@attrs.frozen
+class SshCommand:
+    """How ``nixgen ssh`` reaches a guest: ``via`` says which way, ``argv`` is the ssh command."""
+
+    via: str
+    argv: tuple[str, ...]
 
 
 @attrs.frozen
@@ -224,6 +282,12 @@ class GuestRuntime:
     gc_roots: bool = True
     #: how the guest is built from ``project`` (default: :mod:`nixgen.build`)
     builder: Builder = attrs.field(factory=_default_builder)
+    #: tap id → the bridge the model puts it on (asked only for guests with tap interfaces)
+    tap_bridges: Callable[[], Mapping[str, str]] | None = None
+    #: the guest's static addresses on the model's networks (asked only by :meth:`ssh_command`)
+    network_addresses: Callable[[], Sequence[str]] | None = None
+
+    _prestart: Prestart = attrs.field(factory=Prestart, init=False, repr=False)
 
     @classmethod
     def at(cls, state_dir: Path | str, name: str | None = None, **kw: Any) -> GuestRuntime:
@@ -369,6 +433,7 @@ class GuestRuntime:
         self.state.create()
         self._settle(self.state.read_run())
         self.state.clean_stale()
+        self._prestart = self.prestart(runner)
         self.state.remove(EXIT)
         self.set_current(runner)
         if self.project is not None:
@@ -378,8 +443,21 @@ class GuestRuntime:
         self.state.rotate_console()
         return program
 
+    def prestart(self, runner: Path) -> Prestart:
+        """What must run around the hypervisor: virtiofsd per share, tap devices.
+
+        Raises :class:`StartError` before anything starts when it cannot be
+        done (no virtiofsd, no right to create a tap, a missing share folder).
+        """
+        info = RunnerInfo.read(runner)
+        daemons = virtiofs_daemons(self.name, info, self.state.path)
+        bridges = self.tap_bridges() if info.tap_interfaces and self.tap_bridges else {}
+        before, after = tap_commands(self.name, info, bridges)
+        return Prestart(before=before, daemons=daemons, after=after)
+
     def _spawn(self, runner: Path, *, foreground: bool) -> tuple[Popen[bytes], RunRecord]:
         program = self._prepare(runner)
+        spec = "-" if self._prestart.empty else json.dumps(self._prestart.to_json())
         read_fd, write_fd = os.pipe()
         argv = [
             sys.executable,
@@ -390,6 +468,7 @@ class GuestRuntime:
             str(self.state.path),
             str(self.state.console),
             str(write_fd),
+            spec,
             str(program),
         ]
         try:
@@ -406,6 +485,8 @@ class GuestRuntime:
         os.close(write_fd)
         try:
             message = _read_line(read_fd, _READY_TIMEOUT)
+            if message.startswith("error "):
+                _read_to_end(read_fd, _SUPERVISOR_GRACE)  # until the supervisor has exited
         finally:
             os.close(read_fd)
         if not foreground:
@@ -589,12 +670,12 @@ class GuestRuntime:
         finally:
             client.close()
 
-    def _qmp_state(self, record: RunRecord) -> str | None:
+    def _qmp_state(self, record: RunRecord, timeout: float = 2.0) -> str | None:
         sock = self.control_socket(record)
         if sock is None or not sock.exists():
             return None
         try:
-            with QMP(sock, timeout=2.0) as client:
+            with QMP(sock, timeout=timeout) as client:
                 return client.status()
         except (QMPConnectionError, QMPCommandError):
             return None
@@ -602,13 +683,16 @@ class GuestRuntime:
     # ================================================================ stop
 
     def stop(self, timeout: float = DEFAULT_STOP_TIMEOUT) -> StopResult:
-        """Stop the guest, cleanly when it can be.
+        """Stop the guest, cleanly when it can, escalating on what the guest shows.
 
-        ``bin/microvm-shutdown`` where the runner has one, else over QMP
-        (Ctrl-Alt-Del, then ``system_powerdown``, then ``quit``): two thirds of
-        ``timeout`` for that; then SIGTERM to the guest's process group, and
-        SIGKILL to all of it when ``timeout`` has passed.  Helpers the runner
-        started go with it.  Stopping a stopped guest only cleans up.
+        A booted guest is asked cleanly (``bin/microvm-shutdown`` where the
+        runner has one, else Ctrl-Alt-Del and the power button over QMP) and
+        waited for while it reacts, up to two thirds of ``timeout``; a guest
+        still booting, paused, failed or not reacting is ended with QMP
+        ``quit`` (qemu) or SIGTERM, and SIGKILL after that.  The result says
+        where the guest was (``phase``) and what was tried (``steps``).
+        Helpers the runner started go with it.  Stopping a stopped guest only
+        cleans up.
         """
         with self.state.lock(self.lock_timeout):
             return self._stop_locked(timeout)
@@ -647,7 +731,8 @@ class GuestRuntime:
             return StopResult(self.name, was_running=False, exit=self.state.read_exit())
         self.state.mark_stopping()
         try:
-            method, output = self._shut_down(record, started, timeout)
+            shutdown = _Shutdown(self, record, started, timeout)
+            method = shutdown.run()
             self._settle(record, killed_by=method)
         finally:
             self.state.remove("stopping")
@@ -658,50 +743,17 @@ class GuestRuntime:
             method=method,
             seconds=time.monotonic() - started,
             exit=self.state.read_exit(),
-            output=output,
+            output=shutdown.output,
+            phase=shutdown.phase,
+            steps=tuple(shutdown.steps),
         )
 
     def _gone(self, record: RunRecord, until: float) -> bool:
         return proc.wait_gone(record.pid, record.start_ticks, until - time.monotonic())
 
-    def _shut_down(self, record: RunRecord, started: float, timeout: float) -> tuple[str, str]:
-        clean_until = started + timeout * 2 / 3
-        info = RunnerInfo.read(Path(record.runner)) if record.runner else None
-        script = info.shutdown_script if info else None
-        output = ""
-        if script is not None:
-            output = self._run_script(script, [], clean_until - time.monotonic())
-            if self._gone(record, clean_until):
-                return "microvm-shutdown", output
-        else:
-            sock = self.control_socket(record)
-            if sock is not None and sock.exists():
-                window = (clean_until - time.monotonic()) / 3
-                steps: list[Callable[[QMP], None]] = [
-                    QMP.ctrl_alt_del,
-                    QMP.powerdown,
-                    QMP.quit,
-                ]
-                for index, step in enumerate(steps, start=1):
-                    try:
-                        with QMP(sock, timeout=max(0.5, min(window, 5.0))) as client:
-                            step(client)
-                    except (QMPConnectionError, QMPCommandError):
-                        continue
-                    if self._gone(record, clean_until - window * (3 - index)):
-                        return "qmp", output
-        self._signal(record, signal.SIGTERM)
-        if self._gone(record, started + timeout):
-            return "SIGTERM", output
-        self._kill(record)
-        if self._gone(record, time.monotonic() + _KILL_WAIT):
-            return "SIGKILL", output
-        raise StopError(
-            self.name,
-            f"guest {self.name!r} (pid {record.pid}) survived SIGKILL",
-            hint="it is stuck in the kernel (uninterruptible I/O?); look at "
-            f"/proc/{record.pid}/stack, or wait and try again",
-        )
+    def has_booted(self) -> bool:
+        """Whether the boot marker is on this run's console."""
+        return bool(MarkerWatch(self.boot_marker).feed(_read(self.state.console)))
 
     def _members(self, record: RunRecord) -> list[int]:
         """The guest's processes: its group and session, and the runner's descendants."""
@@ -752,6 +804,43 @@ class GuestRuntime:
                     start_ticks=record.start_ticks,
                 )
             )
+
+    # ================================================================ destroy
+
+    def destroy(
+        self,
+        *,
+        extra: Sequence[Path] = (),
+        stop: bool = False,
+        timeout: float = DEFAULT_STOP_TIMEOUT,
+    ) -> DestroyResult:
+        """Remove the guest's state: its state folder (volumes with relative
+        paths, sockets, console logs, the ``current``/``booted`` GC roots) and
+        ``extra`` files (volumes elsewhere, the build's GC root).
+
+        Refused while it runs (:class:`GuestRunningError`) unless ``stop``.
+        The GC roots' registrations in ``/nix/var/nix/gcroots/auto`` go too, so
+        the next garbage collection may take the runner.
+        """
+        with self.state.lock(self.lock_timeout):
+            stopped = None
+            if self.is_running():
+                if not stop:
+                    self._refuse_if_running()
+                stopped = self._stop_locked(timeout)
+            removed: list[Path] = []
+            links = [self.state.path / CURRENT, self.state.path / BOOTED, *extra]
+            for path in extra:
+                if path.is_symlink() or path.is_file():
+                    path.unlink()
+                    removed.append(path)
+            if self.state.path.is_dir():
+                # the lock file goes with the folder: another nixgen waiting on it
+                # gets a lock on a file nobody will use again, and starts afresh
+                shutil.rmtree(self.state.path)
+                removed.append(self.state.path)
+            _forget_gc_roots(links)
+        return DestroyResult(self.name, tuple(removed), stopped)
 
     # ================================================================ status
 
@@ -859,7 +948,80 @@ class GuestRuntime:
         stop = (lambda: not self.is_running()) if until_stopped else None
         return follow(self.state.console, lines=lines, poll=poll, stop=stop)
 
-    def balloon(self, mib: int, *, timeout: float = 30.0) -> str:
+    def ssh_command(
+        self,
+        args: Sequence[str] = (),
+        *,
+        user: str = "root",
+        options: Sequence[str] = (),
+        ssh: str = "ssh",
+    ) -> SshCommand:
+        """The ``ssh`` command line into the running guest, and how it gets there.
+
+        Over vsock where the guest has a vsock CID (as upstream's ``microvm
+        -s``: port 22 through ``AF_VSOCK``, or cloud-hypervisor's
+        ``notify.vsock`` socket, with nixgen's own ProxyCommand); else to a
+        port qemu forwards to its port 22; else to its address on one of the
+        model's networks.  ``options`` go right after ``ssh`` (``-i KEY``);
+        ``args`` after the destination (a command to run).
+        """
+        record = self._record()
+        if record is None:
+            raise GuestNotRunningError(self.name, "ssh into it")
+        runner = Path(record.runner) if record.runner else self.state.link(BOOTED)
+        info = RunnerInfo.read(runner) if runner is not None else None
+        # A guest's host key changes when it is rebuilt, and ports and CIDs are reused.
+        throwaway = ("-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null")
+        login = (*options, "-l", user)
+        if info is not None and info.vsock_cid is not None:
+            if info.hypervisor == "cloud-hypervisor":
+                kind, where = "vsock-mux", str(self.state.path / "notify.vsock")
+            else:
+                kind, where = "vsock", str(info.vsock_cid)
+            proxy = shlex.join([sys.executable, "-m", "nixgen.runtime.sshproxy", kind, where, "22"])
+            argv = (ssh, *throwaway, "-o", f"ProxyCommand={proxy}", *login, f"{kind}/{where}")
+            return SshCommand(f"{kind} {where}", (*argv, *args))
+        forwarded = [p for p in (info.forwarded_ports if info else ()) if p.guest_port == 22]
+        if forwarded:
+            port = forwarded[0]
+            host = port.host_address if port.host_address not in ("", "0.0.0.0") else "127.0.0.1"
+            argv = (ssh, *throwaway, "-p", str(port.host_port), *login, host)
+            return SshCommand(f"forwarded port {host}:{port.host_port}", (*argv, *args))
+        addresses = list(self.network_addresses()) if self.network_addresses else []
+        if addresses:
+            return SshCommand(f"address {addresses[0]}", (ssh, *login, addresses[0], *args))
+        raise UnsupportedError(
+            self.name,
+            f"guest {self.name!r} offers no way in for ssh: no vsock CID, no port forwarded "
+            "to its port 22, and no address on a network of the project",
+            hint="set microvm.vsock.cid (and services.openssh in the guest), forward a port "
+            "(microvm.forwardPorts with a qemu user interface), or put it on a network; "
+            f"`nixgen console {self.name} --attach` works without any of them",
+        )
+
+    def console_input(self) -> ConsoleInput:
+        """Type into the running guest's serial console (see ``nixgen console --attach``).
+
+        What is written goes to the runner's stdin, which for microvm.nix's
+        runners is the guest's serial console; its output is in the console
+        log (:meth:`follow_console`).
+        """
+        record = self._record()
+        if record is None:
+            raise GuestNotRunningError(self.name, "attach to its console")
+        path = self.state.path / CONSOLE_IN
+        try:
+            return ConsoleInput(path)
+        except OSError as err:
+            how = "it runs in the foreground" if record.foreground else "no console input"
+            raise UnsupportedError(
+                self.name,
+                f"cannot write to guest {self.name!r}'s console ({how}: {path}: {err.strerror})",
+                hint=f"a guest nixgen started in the background has one; restart it "
+                f"(`nixgen stop {self.name} && nixgen run {self.name}`)",
+            ) from err
+
+    def balloon(self, mib: int, *, timeout: float = 10.0) -> str:
         """Set the guest's memory balloon target with ``bin/microvm-balloon``; its output."""
         record = self._record()
         if record is None:
@@ -878,37 +1040,184 @@ class GuestRuntime:
             )
         if mib < 0:
             raise GuestError(self.name, f"balloon target {mib} MiB is negative")
-        return self._run_script(script, [str(mib)], timeout, check=True)
-
-    def _run_script(
-        self, script: Path, args: Sequence[str], timeout: float, *, check: bool = False
-    ) -> str:
-        """Run one of the runner's helper scripts in the state folder; its output."""
-        try:
-            done = process.run(
-                [script, *args],
-                cwd=self.state.path,
-                timeout=max(timeout, 0.1),
-                grace=0.0,  # a helper that overran its time gets no more
-                merge_stderr=True,
-                check=False,
-            )
-        except CommandTimeoutError as err:
-            if check:
-                raise GuestError(
-                    self.name, f"{script} did not finish within {timeout:g} s"
-                ) from None
-            return err.stderr
-        except CommandError as err:
-            if check:
-                raise GuestError(self.name, err.message, hint=err.hint) from err
-            return ""
-        if check and done.exit_code != 0:
+        result = run_helper([script, str(mib)], cwd=self.state.path, timeout=timeout)
+        if result.timed_out:
             raise GuestError(
                 self.name,
-                f"{script} failed with exit code {done.exit_code}: {done.stdout.strip()}",
+                f"{script} did not finish within {timeout:g} s",
+                hint="the guest's balloon driver may not be loaded yet; try again once it booted",
             )
-        return done.stdout
+        if not result.ok:
+            raise GuestError(
+                self.name,
+                f"{script} failed with exit code {result.exit_code}: {result.output.strip()}",
+            )
+        return result.output
+
+
+#: Seconds a booted guest gets to show (on its console) that it heard a clean
+#: shutdown request; without a sign by then it counts as hung.
+REACTION_WINDOW = 1.0
+#: Seconds after SIGTERM before SIGKILL, unless the guest shows it is ending.
+TERM_GRACE = 1.5
+#: Seconds QEMU gets to end after QMP ``quit``.
+QUIT_GRACE = 1.0
+#: QEMU run states in which the guest cannot react to a shutdown request.
+_DEAF_STATES = frozenset(
+    {"paused", "internal-error", "guest-panicked", "shutdown", "io-error", "watchdog"}
+)
+
+
+class _Shutdown:
+    """One stop of a running guest, escalating on what the guest shows.
+
+    A guest that has not booted yet (no boot marker on its console) cannot
+    shut down cleanly (a Ctrl-Alt-Del before its keyboard driver is up is
+    lost), nor can one that QEMU reports paused or failed: those go straight
+    to QMP ``quit`` (qemu) or SIGTERM.  A booted guest is asked cleanly
+    (``bin/microvm-shutdown``, else Ctrl-Alt-Del and then the power button
+    over QMP); it has :data:`REACTION_WINDOW` seconds to print something on its
+    console, and as long as it does, two thirds of the timeout to end.
+    SIGTERM gets :data:`TERM_GRACE` seconds (more while the guest keeps
+    printing, up to the timeout); then SIGKILL.
+    """
+
+    def __init__(
+        self, guest: GuestRuntime, record: RunRecord, started: float, timeout: float
+    ) -> None:
+        self.guest = guest
+        self.record = record
+        self.deadline = started + timeout
+        self.clean_until = started + timeout * 2 / 3
+        self.output = ""
+        self.phase: str | None = None
+        self.steps: list[str] = []
+        self._silent = False
+
+    def _console_size(self) -> int:
+        try:
+            return self.guest.state.console.stat().st_size
+        except OSError:
+            return 0
+
+    def _watch(self, until: float, helper: Helper | None = None) -> tuple[bool, bool]:
+        """Wait for the guest to end: (gone, reacted).  Gives up after the
+        reaction window when the console stays silent, else at ``until``."""
+        mark = self._console_size()
+        react_until = min(until, time.monotonic() + REACTION_WINDOW)
+        reacted = False
+        while True:
+            now = time.monotonic()
+            if self.guest._gone(self.record, min(until, now + 0.05)):
+                return True, reacted
+            if helper is not None and helper.exit_code not in (None, 0):
+                return False, False  # the request never reached the guest (no socket, …)
+            if not reacted and self._console_size() > mark:
+                reacted = True
+            now = time.monotonic()
+            if now >= until or (not reacted and now >= react_until):
+                return False, reacted
+
+    def run(self) -> str:
+        guest, record = self.guest, self.record
+        runner = Path(record.runner) if record.runner else None
+        info = RunnerInfo.read(runner) if runner is not None else None
+        sock = guest.control_socket(record)
+        qmp_sock = sock if sock is not None and sock.exists() else None
+        run_state = guest._qmp_state(record, timeout=0.5) if qmp_sock is not None else None
+        if run_state in _DEAF_STATES:
+            self.phase = run_state
+        else:
+            self.phase = "booted" if guest.has_booted() else "booting"
+        if self.phase == "booted":
+            method = self._clean(info, qmp_sock)
+            if method is not None:
+                return method
+            if self._silent:
+                self.phase = "hung"
+        else:
+            self.steps.append(f"{self.phase}: a clean shutdown cannot work yet, skipped")
+        if qmp_sock is not None and self._quit(qmp_sock):
+            return "quit"
+        return self._signals()
+
+    def _clean(self, info: RunnerInfo | None, qmp_sock: Path | None) -> str | None:
+        script = info.shutdown_script if info else None
+        if script is not None:
+            with Helper([script], cwd=self.guest.state.path) as helper:
+                gone, reacted = self._watch(self.clean_until, helper)
+                result = helper.end() if helper.running() else helper.finish(0)
+            self.output = result.output
+            if gone:
+                self.steps.append("microvm-shutdown: the guest shut down")
+                return "microvm-shutdown"
+            if result.exit_code not in (None, 0):
+                said = result.output.strip().splitlines()[-1:] or [""]
+                self.steps.append(
+                    f"microvm-shutdown failed (exit code {result.exit_code}) {said[0]}"
+                )
+                return None
+            self._no_end("microvm-shutdown", reacted)
+            return None
+        if qmp_sock is None:
+            return None
+        for name, press in (("Ctrl-Alt-Del", QMP.ctrl_alt_del), ("power button", QMP.powerdown)):
+            if time.monotonic() >= self.clean_until:
+                break
+            try:
+                with QMP(qmp_sock, timeout=1.0) as client:
+                    press(client)
+            except (QMPConnectionError, QMPCommandError) as err:
+                self.steps.append(f"{name} over QMP failed: {err}")
+                continue
+            gone, reacted = self._watch(self.clean_until)
+            if gone:
+                self.steps.append(f"{name} over QMP: the guest shut down")
+                return "qmp"
+            self._no_end(f"{name} over QMP", reacted)
+        return None
+
+    def _no_end(self, what: str, reacted: bool) -> None:
+        self._silent = not reacted
+        if reacted:
+            self.steps.append(f"{what}: the guest reacted but did not end in time")
+        else:
+            self.steps.append(f"{what}: no sign from the guest within {REACTION_WINDOW:g} s")
+
+    def _quit(self, qmp_sock: Path) -> bool:
+        try:
+            with QMP(qmp_sock, timeout=1.0) as client:
+                client.quit()
+        except (QMPConnectionError, QMPCommandError) as err:
+            self.steps.append(f"QMP quit failed: {err}")
+            return False
+        if self.guest._gone(self.record, time.monotonic() + QUIT_GRACE):
+            self.steps.append("QMP quit: QEMU ended")
+            return True
+        self.steps.append(f"QMP quit: QEMU still ran after {QUIT_GRACE:g} s")
+        return False
+
+    def _signals(self) -> str:
+        guest, record = self.guest, self.record
+        guest._signal(record, signal.SIGTERM)
+        until = max(self.deadline, time.monotonic() + 0.1)
+        gone, reacted = self._watch(min(until, time.monotonic() + TERM_GRACE))
+        if not gone and reacted:
+            gone = guest._gone(record, until)
+        if gone:
+            self.steps.append("SIGTERM: it ended")
+            return "SIGTERM"
+        self.steps.append("SIGTERM: it did not end")
+        guest._kill(record)
+        if guest._gone(record, time.monotonic() + _KILL_WAIT):
+            self.steps.append("SIGKILL: it ended")
+            return "SIGKILL"
+        raise StopError(
+            guest.name,
+            f"guest {guest.name!r} (pid {record.pid}) survived SIGKILL",
+            hint="it is stuck in the kernel (uninterruptible I/O?); look at "
+            f"/proc/{record.pid}/stack, or wait and try again",
+        )
 
 
 def _read(path: Path) -> str:
@@ -916,6 +1225,15 @@ def _read(path: Path) -> str:
         return path.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return ""
+
+
+def _read_to_end(fd: int, timeout: float) -> None:
+    """Read a pipe until its writer closes it (or ``timeout`` seconds pass)."""
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        ready, _, _ = select.select([fd], [], [], left)
+        if not ready or not os.read(fd, 4096):
+            return
 
 
 def _read_line(fd: int, timeout: float) -> str:

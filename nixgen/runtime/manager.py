@@ -13,7 +13,7 @@ import hashlib
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
@@ -28,10 +28,15 @@ from nixgen.runtime.guest import (
     DEFAULT_BOOT_TIMEOUT,
     DEFAULT_LOCK_TIMEOUT,
     DEFAULT_STOP_TIMEOUT,
+    DestroyResult,
     GuestRuntime,
     GuestStatus,
 )
 from nixgen.runtime.state import StateDir
+
+if TYPE_CHECKING:
+    from nixgen.model import Flake
+    from nixgen.network import Attachment
 
 __all__ = [
     "STATE_SUBDIR",
@@ -156,7 +161,45 @@ class Runtime:
             on_event=self.on_event,
             gc_roots=self.gc_roots,
             builder=self.builder,
+            tap_bridges=lambda: self.tap_bridges(name),
+            network_addresses=lambda: self.addresses(name),
         )
+
+    def addresses(self, name: str) -> list[str]:
+        """The guest's static addresses on the project's networks (IPv4 first)."""
+        found = [a.address(v) for a in self.attachments(name) for v in (4, 6)]
+        return [str(address.ip) for address in found if address is not None]
+
+    def attachments(self, name: str) -> tuple[Attachment, ...]:
+        """The guest's places on the project's networks (none without a nixgen.toml)."""
+        from nixgen.network import plan_networks
+
+        flake = self._flake()
+        return plan_networks(flake).of_guest(name) if flake is not None else ()
+
+    def tap_bridges(self, name: str) -> dict[str, str]:
+        """Tap id → the bridge of the network the model puts it on."""
+        from nixgen.network import plan_networks
+
+        flake = self._flake()
+        if flake is None:
+            return {}
+        networks = {(h.name, n.name): n for h in flake.hosts for n in h.networks}
+        return {
+            a.id: networks[(a.host, a.network)].bridge_name
+            for a in plan_networks(flake).of_guest(name)
+            if a.type == "bridge" and (a.host, a.network) in networks
+        }
+
+    def _flake(self) -> Flake | None:
+        if self.project is None:
+            return None
+        from nixgen.project import Project
+
+        try:
+            return Project.at(self.project).load()
+        except NixgenError:
+            return None
 
     def declared(self) -> list[str]:
         """The guests of the project's ``nixgen.toml`` (empty without one)."""
@@ -180,6 +223,40 @@ class Runtime:
     def names(self, extra: Sequence[str] = ()) -> list[str]:
         """Every guest nixgen knows of: declared ones first, then state folders."""
         return list(dict.fromkeys([*self.declared(), *extra, *self.known()]))
+
+    # ---------------------------------------------------------------- destroy
+
+    def destroy_plan(self, name: str) -> list[Path]:
+        """What :meth:`destroy` would remove: the state folder, the guest's volumes
+        outside it (absolute ``image`` paths in the project's model) and the
+        build's GC root (``.nixgen/gcroots/NAME``); only what exists."""
+        guest = self.guest(name)
+        found = [p for p in self._outside_files(name) if p.is_file() or p.is_symlink()]
+        if guest.state.path.is_dir():
+            found.append(guest.state.path)
+        return found
+
+    def _outside_files(self, name: str) -> list[Path]:
+        files: list[Path] = []
+        flake = self._flake()
+        vm = next((g for g in flake.guests if g.name == name), None) if flake else None
+        for volume in vm.volumes if vm is not None else ():
+            image = Path(volume.image)
+            if image.is_absolute() and not str(image).startswith("/nix/store/"):
+                files.append(image)
+        if self.project is not None:
+            files.append(self.project / STATE_DIR / "gcroots" / name)
+        return files
+
+    def destroy(
+        self, name: str, *, stop: bool = False, timeout: float = DEFAULT_STOP_TIMEOUT
+    ) -> DestroyResult:
+        """Remove guest ``name``'s state, volumes and GC roots (see :meth:`destroy_plan`).
+
+        The flake is not touched: ``nixgen rm NAME`` removes the guest from it.
+        """
+        extra = [p for p in self._outside_files(name) if p.is_file() or p.is_symlink()]
+        return self.guest(name).destroy(extra=extra, stop=stop, timeout=timeout)
 
     # ---------------------------------------------------------------- evaluation
 

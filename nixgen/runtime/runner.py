@@ -18,7 +18,7 @@ from pathlib import Path
 
 import attrs
 
-__all__ = ["RunnerInfo", "qmp_socket_from_args"]
+__all__ = ["ForwardedPort", "RunnerInfo", "VirtiofsShare", "qmp_socket_from_args"]
 
 _SCRIPT_LIMIT = 1 << 20
 
@@ -38,6 +38,8 @@ _MEM = [
     re.compile(r"\"mem_size_mib\"\s*:\s*(\d+)"),
     re.compile(r"\bmem=(\d+)"),
 ]
+# qemu user networking: hostfwd=tcp:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT
+_HOSTFWD = re.compile(r"hostfwd=(tcp|udp):([^:,'\"\s]*):(\d+)-([^:,'\"\s]*):(\d+)")
 _QMP_SCRIPT = re.compile(rf"-qmp(?:-pretty)?{_Q}\s+{_Q}unix:([^,'\"\s]+)")
 
 
@@ -66,6 +68,27 @@ def _first(patterns: list[re.Pattern[str]], text: str) -> int | None:
 
 
 @attrs.frozen
+class VirtiofsShare:
+    """One virtiofs share as the runner records it (``share/microvm/virtiofs/<tag>/``)."""
+
+    tag: str
+    #: where virtiofsd listens (relative paths: in the state folder)
+    socket: str
+    #: the host folder it serves
+    source: str
+
+
+@attrs.frozen
+class ForwardedPort:
+    """A qemu user-networking port forward (``microvm.forwardPorts``)."""
+
+    proto: str
+    host_address: str
+    host_port: int
+    guest_port: int
+
+
+@attrs.frozen
 class RunnerInfo:
     """Facts about one runner folder (``/nix/store/…-microvm-qemu-NAME``)."""
 
@@ -75,6 +98,13 @@ class RunnerInfo:
     mem: int | None
     #: the QMP socket the run script passes to qemu (relative to the state folder when relative)
     qmp_socket: str | None
+    virtiofs: tuple[VirtiofsShare, ...] = ()
+    #: ids of the ``type = "tap"`` interfaces (``share/microvm/tap-interfaces``)
+    tap_interfaces: tuple[str, ...] = ()
+    #: ``share/microvm/tap-flags`` (``vnet_hdr``, ``multi_queue``)
+    tap_flags: tuple[str, ...] = ()
+    vsock_cid: int | None = None
+    forwarded_ports: tuple[ForwardedPort, ...] = ()
 
     @property
     def run_script(self) -> Path:
@@ -88,6 +118,12 @@ class RunnerInfo:
     @property
     def balloon_script(self) -> Path | None:
         script = self.path / "bin" / "microvm-balloon"
+        return script if script.is_file() else None
+
+    @property
+    def virtiofsd_script(self) -> Path | None:
+        """``bin/virtiofsd-run``: runs one virtiofsd per share, in the foreground."""
+        script = self.path / "bin" / "virtiofsd-run"
         return script if script.is_file() else None
 
     @classmethod
@@ -129,10 +165,43 @@ def _read(path: Path) -> RunnerInfo:
                     qmp = None
                 if qmp:
                     break
+    share = path / "share" / "microvm"
+    vsock = _read_text(share / "vsock-cid")
     return RunnerInfo(
         path=path,
         hypervisor=hypervisor,
         vcpu=_first(_VCPU, script),
         mem=_first(_MEM, script),
         qmp_socket=qmp,
+        virtiofs=_virtiofs(share / "virtiofs"),
+        tap_interfaces=tuple(_read_text(share / "tap-interfaces").split()),
+        tap_flags=tuple(_read_text(share / "tap-flags").split()),
+        vsock_cid=int(vsock) if vsock.strip().isdigit() else None,
+        forwarded_ports=tuple(
+            ForwardedPort(m[0], m[1] or "127.0.0.1", int(m[2]), int(m[4]))
+            for m in _HOSTFWD.findall(script)
+        ),
+    )
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
+def _virtiofs(folder: Path) -> tuple[VirtiofsShare, ...]:
+    try:
+        tags = sorted(p for p in folder.iterdir() if p.is_dir())
+    except OSError:
+        return ()
+    return tuple(
+        VirtiofsShare(
+            tag.name,
+            _read_text(tag / "socket").strip(),
+            _read_text(tag / "source").strip(),
+        )
+        for tag in tags
+        if (tag / "socket").is_file()
     )

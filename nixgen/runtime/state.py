@@ -10,6 +10,7 @@ microvm.nix's host module uses ``/var/lib/microvms``)::
     exit.json    how the last run ended, JSON (see ExitRecord)
     console.log  the console (stdout and stderr) of the current or last run
     console.log.1  the console of the run before
+    console.in   the console's input (a FIFO the runner reads; ``nixgen console --attach``)
     lock         file lock serialising nixgen processes acting on this guest
     stopping     present while nixgen stops the guest
     *.sock, *.img, …  what the runner creates: it runs with this folder as its
@@ -39,6 +40,7 @@ from nixgen.runtime.errors import GuestLockedError
 __all__ = [
     "BOOTED",
     "CONSOLE",
+    "CONSOLE_IN",
     "CURRENT",
     "ExitRecord",
     "RunRecord",
@@ -51,6 +53,8 @@ FLAKE = "flake"
 PID = "pid"
 EXIT = "exit.json"
 CONSOLE = "console.log"
+#: The serial console's input while a background guest runs (a FIFO).
+CONSOLE_IN = "console.in"
 LOCK = "lock"
 STOPPING = "stopping"
 

@@ -8,8 +8,8 @@
 # upstream's flags for the `microvm` machine, adapted to TCG: the tiny test
 # guest boots (not the NixOS system below), prints
 # `NIXGEN-GUEST-BOOTED <hostName>` on the serial console (stdio) and answers
-# on the QMP socket. Shares, volumes, interfaces, vsock and devices are not
-# passed to qemu.
+# on the QMP socket. virtiofs shares are passed to qemu (and mounted by the
+# test guest); 9p shares, volumes, interfaces, vsock and devices are not.
 #
 # Either way the NixOS kernel, initrd and kernel parameters are recorded in
 # comments, so that the runner's closure holds them, as a real runner's does.
@@ -26,6 +26,9 @@
   storeDisk ? null,
   guest ? null,
   balloon ? false,
+  # [ { tag; socket; mountPoint; } ]: passed to qemu as vhost-user-fs devices
+  # (served by bin/virtiofsd-run), and to the test guest, which mounts them
+  virtiofsShares ? [ ],
 }:
 let
   # Upstream's qemu arguments for x86_64 and `-M microvm`, with the changes
@@ -67,6 +70,7 @@ let
         "tsc_early_khz=2300000"
         "nixgen.host=${hostName}"
       ]
+      ++ map (s: "nixgen.virtiofs=${s.tag}:${s.mountPoint}") virtiofsShares
     ))
     "-nographic"
     "-sandbox"
@@ -79,7 +83,22 @@ let
   ++ lib.optionals balloon [
     "-device"
     "virtio-balloon-pci,free-page-reporting=on,id=balloon0"
-  ];
+  ]
+  # vhost-user needs guest memory the daemon can map: memfd, shared (as upstream)
+  ++ lib.optionals (virtiofsShares != [ ]) [
+    "-object"
+    "memory-backend-memfd,id=mem,size=${toString mem}M,share=on"
+    "-numa"
+    "node,memdev=mem"
+  ]
+  ++ builtins.concatLists (
+    lib.imap0 (i: s: [
+      "-chardev"
+      "socket,id=fs${toString i},path=${s.socket}"
+      "-device"
+      "vhost-user-fs-pci,chardev=fs${toString i},tag=${s.tag}"
+    ]) virtiofsShares
+  );
 
   comments = ''
     # kernel: ${kernel}

@@ -88,6 +88,10 @@ let
       socket
       balloon
       ;
+    virtiofsShares = map (s: {
+      inherit (s) tag mountPoint;
+      socket = virtiofsSocket s;
+    }) virtiofsShares;
     kernel = kernelFile;
     initrd = cfg.initrdPath;
     storeDisk = cfg.storeDisk;
@@ -114,6 +118,27 @@ let
         PATH="''${PATH:+$PATH:}/usr/bin:/bin"
         exec python3 ${./qmp_shutdown.py} ${sq cfg.socket} "$@"
       '';
+  # With a real guest: one virtiofsd per virtiofs share, in the foreground until
+  # it is told to stop, as upstream's bin/virtiofsd-run (supervisord) does. It
+  # uses the host's virtiofsd: QEMU's C one (-o source=) or the Rust one.
+  virtiofsdScript = ''
+    #!/bin/sh
+    PATH="''${PATH:+$PATH:}/usr/libexec:/usr/lib/qemu:/usr/bin:/bin"
+    virtiofsd=$(command -v virtiofsd) || {
+      echo "virtiofsd-run: virtiofsd not found (apt-get install qemu-system-common)" >&2
+      exit 127
+    }
+    if "$virtiofsd" --help 2>&1 | grep -q -e --shared-dir; then source=--shared-dir=; else source="-o source="; fi
+    pids=
+    ${lib.concatMapStrings (s: ''
+      # shellcheck disable=SC2086
+      "$virtiofsd" --socket-path=${sq (virtiofsSocket s)} $source${sq s.source} &
+      pids="$pids $!"
+    '') virtiofsShares}
+    trap 'kill $pids 2>/dev/null; wait; exit 0' TERM INT
+    wait
+  '';
+  hasVirtiofsd = guest != null && virtiofsShares != [ ];
   balloonScript = ''
     #!/bin/sh
     echo "microvm-balloon ${hostName} hypervisor=${hypervisor} target=''${1:-}"
@@ -123,11 +148,17 @@ let
 in
 pkgs.runCommand "microvm-${hypervisor}-${hostName}"
   {
-    inherit runScript shutdownScript balloonScript;
+    inherit
+      runScript
+      shutdownScript
+      balloonScript
+      virtiofsdScript
+      ;
     passAsFile = [
       "runScript"
       "shutdownScript"
       "balloonScript"
+      "virtiofsdScript"
     ];
     toplevel = config.system.build.toplevel;
     meta.mainProgram = "microvm-run";
@@ -147,6 +178,10 @@ pkgs.runCommand "microvm-${hypervisor}-${hostName}"
     ${lib.optionalString canBalloon ''
       cp "$balloonScriptPath" "$out/bin/microvm-balloon"
       chmod +x "$out/bin/microvm-balloon"
+    ''}
+    ${lib.optionalString hasVirtiofsd ''
+      cp "$virtiofsdScriptPath" "$out/bin/virtiofsd-run"
+      chmod +x "$out/bin/virtiofsd-run"
     ''}
     ln -s "$toplevel" "$out/share/microvm/system"
     printf '%s' ${sq hypervisor} > "$out/share/microvm/hypervisor"
