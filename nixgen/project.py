@@ -8,7 +8,7 @@ with :func:`nixgen.render.write_project` directly.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
 
 import attrs
@@ -19,7 +19,7 @@ from nixgen.flake.errors import ProjectError
 from nixgen.gitutil import track
 from nixgen.lock import project_lock
 from nixgen.model import Flake, Hypervisor
-from nixgen.model.convert import dumps_toml, load_flake_file
+from nixgen.model.convert import dumps_toml, load_flake_file, update_toml
 from nixgen.render import (
     SOURCE_NAME,
     RenderResult,
@@ -59,8 +59,18 @@ result-*
 """
 
 
-def toml_text(flake: Flake) -> str:
-    """The text of ``nixgen.toml`` for a model, header included."""
+def toml_text(flake: Flake, *, old: str | None = None, renamed: Mapping[str, str] = {}) -> str:
+    """The text of ``nixgen.toml`` for a model: the one place that writes the file.
+
+    ``old`` is the file as it is now: it is the user's, so it is changed in
+    place (comments, order and layout kept, see :func:`update_toml`, which
+    also says what ``renamed`` is).  A new
+    file, or one that does not read as a flake, gets nixgen's header and layout.
+    """
+    if old is not None:
+        edited = update_toml(old, flake, renamed=renamed)
+        if edited is not None:
+            return edited
     return _TOML_HEADER + dumps_toml(flake)
 
 
@@ -97,9 +107,11 @@ class Project:
         return load_flake_file(self.source)
 
     def save(self, flake: Flake) -> None:
-        """Write ``nixgen.toml`` (atomically, under the project lock) from a model."""
+        """Write ``nixgen.toml`` (atomically, under the project lock) from a model,
+        keeping its comments and layout."""
         with project_lock(self.root):
-            atomic_write(self.source, toml_text(flake))
+            old = self.source.read_text(encoding="utf-8") if self.source.is_file() else None
+            atomic_write(self.source, toml_text(flake, old=old))
 
     def check(self, *, schema: Schema | None = None) -> tuple[Flake, list[Problem]]:
         """Load and validate; returns the flake and its warnings, raises on errors.
@@ -197,7 +209,7 @@ def init_project(
     warnings = validate(flake)
     files = {root / rel: text for rel, text in render_files(flake, source=SOURCE_NAME).items()}
     files[root / ".gitignore"] = _GITIGNORE
-    files[root / SOURCE_NAME] = _TOML_HEADER + dumps_toml(flake)  # last: marks it finished
+    files[root / SOURCE_NAME] = toml_text(flake)  # last: marks it finished
     if root.exists() and not root.is_dir():
         raise ProjectError(
             f"{root}: is a file, not a folder", hint="choose a folder for the new project"

@@ -406,7 +406,7 @@ def test_cli_json_and_dry_run(fp: FakeProcess, fake_nix: Path, project: Path) ->
         cli, ["deploy", "-f", str(project), "beta", "--json"], catch_exceptions=False
     )
     assert result.exit_code == 0, result.output
-    data = json.loads(result.output)
+    data = json.loads(result.stdout)
     assert data["ok"] and [s["step"] for s in data["hosts"][0]["steps"]] == [
         "build",
         "copy",

@@ -282,20 +282,17 @@ def test_a_wrong_option_would_fail_the_build(
 def test_nix_flake_init_uses_the_same_templates(
     tmp_path: Path, nix_setup: tuple[dict[str, str], list[str]]
 ) -> None:
-    """`nix flake init -t <nixgen>#NAME` creates what `nixgen init -t NAME` does."""
+    """`nix flake init -t <nixgen>?dir=templates#NAME` creates what `nixgen init -t NAME`
+    does, offline and with no --override-input: the templates flake has no inputs."""
     repo = Path(__file__).resolve().parents[1]
-    env, overrides = nix_setup
+    env, _ = nix_setup
     copy = tmp_path / "nixgen"
     shutil.copytree(repo / "templates", copy / "templates")
-    shutil.copy(repo / "flake.nix", copy / "flake.nix")
-    nixpkgs = overrides[overrides.index("nixpkgs") + 1]
-    lock = ["nix", "flake", "lock", f"path:{copy}", "--override-input", "nixpkgs", nixpkgs]
-    subprocess.run(lock, env=env, check=True, capture_output=True, timeout=300)
     for name in ("microvm", "multi", "firecracker"):
         target = tmp_path / name
         target.mkdir()
         proc = subprocess.run(
-            ["nix", "flake", "init", "-t", f"path:{copy}#{name}"],
+            ["nix", "flake", "init", "-t", f"path:{copy}/templates#{name}"],
             cwd=target,
             env=env,
             capture_output=True,
@@ -307,3 +304,41 @@ def test_nix_flake_init_uses_the_same_templates(
         source = repo / "templates/init" / name
         want = {p.relative_to(source): p.read_bytes() for p in source.rglob("*") if p.is_file()}
         assert made == want
+    assert not (copy / "templates/flake.lock").exists()  # nothing to lock, nothing written
+
+
+def test_the_root_flake_offers_the_same_templates(
+    tmp_path: Path, nix_setup: tuple[dict[str, str], list[str]]
+) -> None:
+    """The root flake's `templates` (which needs its nixpkgs input locked) is the same list."""
+    repo = Path(__file__).resolve().parents[1]
+    env, overrides = nix_setup
+    copy = tmp_path / "nixgen"
+    shutil.copytree(repo / "templates", copy / "templates")
+    shutil.copy(repo / "flake.nix", copy / "flake.nix")
+    nixpkgs = overrides[overrides.index("nixpkgs") + 1]
+    names = {}
+    for ref, extra in (
+        (f"path:{copy}", ["--override-input", "nixpkgs", nixpkgs]),
+        (f"path:{copy}/templates", []),
+    ):
+        proc = subprocess.run(
+            [
+                "nix",
+                "eval",
+                "--json",
+                f"{ref}#templates",
+                *extra,
+                "--apply",
+                "t: builtins.mapAttrs (n: v: v.description) t",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert proc.returncode == 0, proc.stderr
+        names[ref] = json.loads(proc.stdout)
+    root, sub = names.values()
+    assert root == sub and "multi" in root and root["default"] == root["microvm"]
+    assert set(root) - {"default"} == {p.name for p in (repo / "templates/init").iterdir()}

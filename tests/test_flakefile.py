@@ -1053,18 +1053,6 @@ def test_generated_flake_without_nixgen_toml_stays_pristine(tmp_path: Path) -> N
     assert "from nixgen.toml" not in (folder / "vms/new.nix").read_text()
 
 
-def test_comments_in_nixgen_toml_are_not_dropped_silently(tmp_path: Path) -> None:
-    folder = project(tmp_path)
-    source = folder / "nixgen.toml"
-    source.write_text(source.read_text() + "# my own note\n")
-    before = snapshot(folder)
-    flake = FlakeFile.load(folder)
-    with pytest.raises(FlakeEditError, match="comments"):
-        flake.set("web", "microvm.mem", 1024)
-    assert flake.diff() == ""
-    assert snapshot(folder) == before
-
-
 def test_nixgen_toml_and_flake_out_of_step_refuse(tmp_path: Path) -> None:
     folder = project(tmp_path)
     declared = Project.at(folder).load()

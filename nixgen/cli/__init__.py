@@ -14,7 +14,57 @@ import sys
 
 import click
 
-__all__ = ["COMMANDS", "cli", "main"]
+__all__ = [
+    "COMMANDS",
+    "EXIT_FAILED",
+    "EXIT_FILES",
+    "EXIT_INTERNAL",
+    "EXIT_INTERRUPTED",
+    "EXIT_LOCKED",
+    "EXIT_USAGE",
+    "JSON_KEY",
+    "VERBOSE_KEY",
+    "cli",
+    "main",
+]
+
+#: what nixgen reports as failed: bad input, a failing nix, an unknown guest
+EXIT_FAILED = 1
+#: the command line itself is wrong: an unknown option, a missing argument (click's code)
+EXIT_USAGE = 2
+#: a file could not be read or written: read-only, disk full, not a folder, …
+EXIT_FILES = 3
+#: another nixgen command held the project lock for too long
+EXIT_LOCKED = 4
+#: a bug in nixgen (EX_SOFTWARE); NIXGEN_DEBUG=1 shows the traceback
+EXIT_INTERNAL = 70
+#: stopped with Ctrl-C
+EXIT_INTERRUPTED = 130
+
+#: ``ctx.meta`` keys: the command was given --json; nixgen was given -v
+JSON_KEY = "nixgen.json"
+VERBOSE_KEY = "nixgen.verbose"
+
+CONVENTIONS = """\b
+Output:
+  stdout   results (tables, paths, JSON)
+  stderr   progress, notes, warnings and errors
+  --json   one JSON document on stdout, on success and on failure
+           ({"ok": false, "error": {...}} when the command failed)
+  colour   off when NO_COLOR is set or TERM=dumb
+  -v       errors show the full commands nixgen ran
+
+\b
+Exit status:
+  0    done
+  1    failed: invalid input, a nix or guest error, an unknown guest
+  2    usage error: an unknown option, a missing or malformed argument
+  3    a file could not be read or written (read-only, disk full, not a folder)
+  4    the project lock was held too long by another nixgen command
+  70   a bug in nixgen (NIXGEN_DEBUG=1 shows the traceback)
+  130  interrupted (Ctrl-C)
+  run --foreground exits with the guest's own status
+"""
 
 #: Each command: its module, the click command in it, and the first paragraph
 #: of its help (what ``nixgen --help`` lists; a test keeps it equal to the
@@ -137,15 +187,6 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 }
 
 
-# Exit codes, one per kind of failure (documented in docs/validation.md).
-EXIT_ERROR = 1  # nixgen refused or failed: invalid input, a failed nix command, …
-EXIT_USAGE = 2  # the command line itself is wrong (click's own code)
-EXIT_FILES = 3  # a file could not be read or written: read-only, disk full, not a folder, …
-EXIT_LOCKED = 4  # another nixgen command held the project lock for too long
-EXIT_INTERNAL = 70  # a bug in nixgen (EX_SOFTWARE); NIXGEN_DEBUG=1 shows the traceback
-EXIT_INTERRUPTED = 130
-
-
 class _Group(click.Group):
     """Loads each command from its module when it is asked for, and turns every
     failure into a message and an exit code (:func:`_report`)."""
@@ -182,25 +223,29 @@ class _Group(click.Group):
         except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
             raise
         except Exception as err:
-            ctx.exit(_report(err))
+            ctx.exit(_report(err, ctx))
 
 
-def _report(err: Exception) -> int:
+def _report(err: Exception, ctx: click.Context) -> int:
     """The one place that turns a failure into a message and an exit code: a CLI
     user never sees a traceback (unless NIXGEN_DEBUG=1 asks for it)."""
     # Imported only when something failed: the command line starts fast.
+    from nixgen.cli import output
     from nixgen.errors import FileError, NixgenError
     from nixgen.files import file_error
     from nixgen.flake.errors import ProjectLockedError
 
+    if isinstance(err, OSError) and not isinstance(err, NixgenError):
+        err = file_error(err, doing="failed")
     if isinstance(err, NixgenError):
-        click.echo(f"nixgen: {err}", err=True)
+        output.failure(
+            err,
+            as_json=bool(ctx.meta.get(JSON_KEY)),
+            verbose=bool(ctx.meta.get(VERBOSE_KEY)),
+        )
         if isinstance(err, ProjectLockedError):
             return EXIT_LOCKED
-        return EXIT_FILES if isinstance(err, FileError) else EXIT_ERROR
-    if isinstance(err, OSError):
-        click.echo(f"nixgen: {file_error(err, doing='failed')}", err=True)
-        return EXIT_FILES
+        return EXIT_FILES if isinstance(err, FileError) else EXIT_FAILED
     if os.environ.get("NIXGEN_DEBUG"):
         raise err
     click.echo(
@@ -221,7 +266,9 @@ def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> 
     ctx.exit()
 
 
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=_Group, context_settings={"help_option_names": ["-h", "--help"]}, epilog=CONVENTIONS
+)
 @click.option(
     "--version",
     is_flag=True,
@@ -230,8 +277,11 @@ def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> 
     callback=_print_version,
     help="Show the version and exit.",
 )
-def cli() -> None:
+@click.option("-v", "--verbose", is_flag=True, help="Show the full commands behind an error.")
+@click.pass_context
+def cli(ctx: click.Context, verbose: bool) -> None:
     """Declare NixOS micro-VM guests (microvm.nix) and get a readable flake."""
+    ctx.meta[VERBOSE_KEY] = verbose
 
 
 def main(argv: list[str] | None = None) -> None:

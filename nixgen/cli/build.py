@@ -9,7 +9,7 @@ from typing import Literal
 import click
 
 from nixgen.build import build
-from nixgen.cli import nixopts
+from nixgen.cli import nixopts, output
 from nixgen.cli.progress import progress
 
 
@@ -18,7 +18,7 @@ from nixgen.cli.progress import progress
 @nixopts.flake_option
 @nixopts.nix_options
 @nixopts.jobs_option
-@click.option("--json", "as_json", is_flag=True, help="Print the artifacts as JSON.")
+@output.json_option("Print the artifacts as JSON.")
 @click.option("--no-cache", is_flag=True, help="Always run nix, even when nothing changed.")
 @click.option("--no-gc-roots", is_flag=True, help="Do not register the runners as GC roots.")
 def build_command(
@@ -46,7 +46,9 @@ def build_command(
             on_event=report,
         )
     if as_json:
-        click.echo(json.dumps({n: r.to_json() for n, r in results.items()}, indent=2))
+        # everything the text shows: the runner's bin/microvm-run too
+        shown = {n: {**r.to_json(), "run_script": str(r.run_script)} for n, r in results.items()}
+        click.echo(json.dumps(shown, indent=2))
         return
     for name, result in results.items():
         click.echo(f"{name} ({result.hypervisor})")

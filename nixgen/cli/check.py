@@ -2,23 +2,45 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+import attrs
 import click
 
 from nixgen.cli import nixopts, output
-from nixgen.errors import ValidationError
+from nixgen.errors import NixgenError, ValidationError
 from nixgen.flake.errors import ProjectError
 from nixgen.project import Project
 from nixgen.schema import Schema, known_schema
+
+if TYPE_CHECKING:
+    from nixgen.model import Flake
+
+NixSettings = tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...], float | None]
+
+
+@attrs.frozen
+class _Evaluation:
+    evaluated: bool
+    note: str
+    #: guest name -> why nix could not evaluate it
+    errors: dict[str, NixgenError] = attrs.field(factory=dict)
+    #: host name -> why nix could not evaluate its system
+    host_errors: dict[str, NixgenError] = attrs.field(factory=dict)
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.errors or self.host_errors)
 
 
 @click.command("check")
 @click.argument("names", nargs=-1)
 @nixopts.flake_option
 @nixopts.nix_options
-@click.option("--json", "as_json", is_flag=True, help="Print the guests as JSON.")
+@output.json_option("Print the guests, problems and evaluation as JSON.")
 @click.option("--no-eval", is_flag=True, help="Only nixgen's own validation; do not run nix.")
 def check_command(
     names: tuple[str, ...],
@@ -38,14 +60,18 @@ def check_command(
     """
     directory, names = nixopts.split_flake_and_names(flake_dir, names)
     project = Project.at(directory)
-    schema = _schema(directory, override_inputs, nix_option, nix_timeout, no_eval)
+    settings: NixSettings = (override_inputs, nix_option, nix_timeout)
+    schema = _schema(directory, settings, no_eval)
     try:
         flake, warnings = project.check(schema=schema)
     except ValidationError as err:
-        output.problems([*err.problems, *err.warnings])
+        found = [*err.problems, *err.warnings]
+        if as_json:
+            invalid = _Evaluation(False, "not evaluated: invalid nixgen.toml")
+            _print_json(None, found, invalid, schema)
+        output.problems(found)
         click.echo(f"microvm options: {schema.source}", err=True)
-        raise click.exceptions.Exit(1) from None
-    output.problems(warnings)
+        raise click.exceptions.Exit(output.EXIT_FAILED) from None
     unknown = [n for n in names if n not in {g.name for g in flake.guests}]
     if unknown:
         raise ProjectError(
@@ -54,20 +80,48 @@ def check_command(
         )
     shown = flake if not names else flake.evolve(guests=[flake.guest(n) for n in names])
     hosts: dict[str, str] = {} if names else {h.name: h.system for h in flake.hosts}
-    note = _evaluate(directory, names, hosts, override_inputs, nix_option, nix_timeout, no_eval)
-    output.guests(shown, as_json=as_json)
+    result = _evaluate(
+        directory, [g.name for g in shown.guests], bool(names), hosts, settings, no_eval
+    )
+    if as_json:
+        _print_json(shown, warnings, result, schema)
+    output.problems(warnings)
+    verbose = bool(click.get_current_context().meta.get(output.VERBOSE_KEY))
+    failures = [("guest", result.errors), ("host", result.host_errors)]
+    for kind, errors in failures:
+        for name, error in errors.items():
+            output.secho(f"error: {kind} {name!r}: {error}", fg="red", err=True)
+            for command in output.full_commands(error) if verbose else ():
+                click.echo(f"  full command: {command}", err=True)
+    if result.failed:
+        raise click.exceptions.Exit(output.EXIT_FAILED)
     if not as_json:
-        click.echo(f"\n{len(shown.guests)} guest(s), no errors, {len(warnings)} warning(s); {note}")
+        output.guests(shown, as_json=False)
+        click.echo(
+            f"\n{len(shown.guests)} guest(s), no errors, {len(warnings)} warning(s); {result.note}"
+        )
         click.echo(f"microvm options: {schema.source}")
 
 
-def _schema(
-    directory: Path,
-    override_inputs: tuple[tuple[str, str], ...],
-    nix_option: tuple[tuple[str, str], ...],
-    nix_timeout: float | None,
-    no_eval: bool,
-) -> Schema:
+def _print_json(
+    flake: Flake | None, problems: list[Any], result: _Evaluation, schema: Schema
+) -> None:
+    """The one JSON document of ``check --json`` (shape: docs/output.md)."""
+    ok = not result.failed and not any(not p.warning for p in problems)
+    data = {
+        "ok": ok,
+        "guests": [] if flake is None else [output.guest_row(vm) for vm in flake.guests],
+        "problems": [output.problem_json(p) for p in problems],
+        "evaluated": result.evaluated,
+        "note": result.note,
+        "eval_errors": {name: output.error_json(e) for name, e in result.errors.items()},
+        "host_errors": {name: output.error_json(e) for name, e in result.host_errors.items()},
+        "microvm_options": schema.source,
+    }
+    click.echo(json.dumps(data, indent=2))
+
+
+def _schema(directory: Path, settings: NixSettings, no_eval: bool) -> Schema:
     """The flake's own microvm.nix options where nix can read them (or read them
     before), else the packaged ones."""
     if no_eval or shutil.which("nix") is None:
@@ -75,48 +129,51 @@ def _schema(
     from nixgen.lockschema import LockSchemaError, lock_schema  # nix's side
 
     try:
-        return lock_schema(
-            directory, nix=nixopts.make_nix(override_inputs, nix_option, nix_timeout)
-        )
+        return lock_schema(directory, nix=nixopts.make_nix(*settings))
     except LockSchemaError as err:
-        click.secho(f"note: {err.message}; using the options nixgen ships", fg="yellow", err=True)
+        output.secho(f"note: {err.message}; using the options nixgen ships", fg="yellow", err=True)
         return known_schema(directory)
 
 
 def _evaluate(
     directory: Path,
-    names: tuple[str, ...],
+    guests: list[str],
+    asked: bool,
     hosts: dict[str, str],
-    override_inputs: tuple[tuple[str, str], ...],
-    nix_option: tuple[tuple[str, str], ...],
-    nix_timeout: float | None,
+    settings: NixSettings,
     no_eval: bool,
-) -> str:
+) -> _Evaluation:
     if no_eval:
-        return "not evaluated (--no-eval)"
+        return _Evaluation(False, "not evaluated (--no-eval)")
     if shutil.which("nix") is None:
-        return "not evaluated: nix is not installed (apt-get install nix-bin, or see nixos.org)"
+        return _Evaluation(
+            False, "not evaluated: nix is not installed (apt-get install nix-bin, or see nixos.org)"
+        )
     from nixgen.build import GuestEvalError, evaluate  # nix's side: not for --no-eval
     from nixgen.hostcheck import HostEvalError, evaluate_hosts
-    from nixgen.nixcmd.errors import NixInputError
+    from nixgen.nixcmd.errors import NixEvalError, NixInputError
 
-    nix = nixopts.make_nix(override_inputs, nix_option, nix_timeout)
+    nix = nixopts.make_nix(*settings)
     try:
-        evaluate(directory, list(names) or None, nix=nix)
+        evaluate(directory, guests if asked else None, nix=nix)
     except NixInputError as err:
         if err.offline:
             # Nothing is wrong with the guests: nix could not fetch the inputs.
-            click.secho(f"note: {err.message}", fg="yellow", err=True)
-            return "not evaluated: the flake inputs could not be fetched (offline?)"
+            output.secho(f"note: {err.message}", fg="yellow", err=True)
+            return _Evaluation(
+                False, "not evaluated: the flake inputs could not be fetched (offline?)"
+            )
         raise
     except GuestEvalError as err:
-        for name, error in err.errors.items():
-            click.secho(f"error: guest {name!r}: {error}", fg="red", err=True)
-        raise click.exceptions.Exit(1) from None
+        return _Evaluation(True, "evaluated with nix: guests failed", dict(err.errors))
+    except NixEvalError as err:
+        # one guest (else GuestEvalError says which): nix's error is that guest's
+        who = guests[0] if len(guests) == 1 else "(all guests)"
+        return _Evaluation(True, "evaluated with nix: guests failed", {who: err})
     try:
         evaluate_hosts(directory, hosts, nix=nix)
     except HostEvalError as err:
-        for name, error in err.errors.items():
-            click.secho(f"error: host {name!r}: {error}", fg="red", err=True)
-        raise click.exceptions.Exit(1) from None
-    return "evaluated with nix" + (f" ({len(hosts)} host(s) too)" if hosts else "")
+        return _Evaluation(True, "evaluated with nix: hosts failed", host_errors=dict(err.errors))
+    return _Evaluation(
+        True, "evaluated with nix" + (f" ({len(hosts)} host(s) too)" if hosts else "")
+    )

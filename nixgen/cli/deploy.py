@@ -17,7 +17,6 @@ from nixgen.deploy import (
     Fleet,
     StepResult,
 )
-from nixgen.errors import ValidationError
 
 
 @click.command("deploy")
@@ -65,7 +64,7 @@ from nixgen.errors import ValidationError
     help="Stop nixos-rebuild/ssh after this long (nix calls: --nix-timeout).",
 )
 @click.option("--dry-run", is_flag=True, help="Print the commands instead of running them.")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@output.json_option("Print the report as JSON.")
 def deploy_command(
     hosts: tuple[str, ...],
     flake_dir: Path | None,
@@ -92,11 +91,7 @@ def deploy_command(
     """
     directory = flake_dir or Path()
     nix = nixopts.make_nix(override_inputs, nix_option, nix_timeout)
-    try:
-        fleet = Fleet.load(directory, nix=nix, runner=CommandRunner(timeout=timeout))
-    except ValidationError as err:
-        output.problems([*err.problems, *err.warnings])
-        raise click.exceptions.Exit(1) from None
+    fleet = Fleet.load(directory, nix=nix, runner=CommandRunner(timeout=timeout))
     options = DeployOptions(
         builders=builders,
         store=store,
@@ -115,7 +110,7 @@ def deploy_command(
     else:
         _summary(report.succeeded, report.failed, report.skipped)
     if not report.ok:
-        raise click.exceptions.Exit(1)
+        raise click.exceptions.Exit(output.EXIT_FAILED)
 
 
 def _show_step(host: str, step: StepResult) -> None:
@@ -123,8 +118,8 @@ def _show_step(host: str, step: StepResult) -> None:
         extra = f" {step.output}" if step.output else ""
         click.echo(f"{host}: {step.step} ok ({step.duration:.1f} s){extra}")
     else:
-        click.secho(f"{host}: {step.step} FAILED", fg="red", err=True)
-        click.secho(f"  {step.error}".replace("\n", "\n  "), fg="red", err=True)
+        output.secho(f"{host}: {step.step} FAILED", fg="red", err=True)
+        output.secho(f"  {step.error}".replace("\n", "\n  "), fg="red", err=True)
 
 
 def _summary(succeeded: tuple[str, ...], failed: tuple[str, ...], skipped: tuple[str, ...]) -> None:

@@ -56,7 +56,7 @@ def _finish(flake: FlakeFile, dry_run: bool) -> None:
     """Print notes and warnings, then the diff (--dry-run) or what was written."""
     output.problems(flake.warnings)
     for note in flake.edit_notes:
-        click.secho(f"note: {note}", fg="yellow", err=True)
+        output.secho(f"note: {note}", fg="yellow", err=True)
     if dry_run:
         diff = flake.diff()
         click.echo(diff if diff else "no change", nl=not diff)
@@ -75,9 +75,9 @@ def _run(edit: Any) -> None:
     try:
         edit()
     except ValidationError as err:
-        click.secho("nixgen: the edit was refused, no file was changed:", fg="red", err=True)
+        output.secho("nixgen: the edit was refused, no file was changed:", fg="red", err=True)
         output.problems([*err.problems, *err.warnings])
-        raise click.exceptions.Exit(1) from None
+        raise click.exceptions.Exit(output.EXIT_FAILED) from None
 
 
 def _relative(path: Path) -> str:
@@ -93,7 +93,7 @@ def _relative(path: Path) -> str:
 @click.command("show")
 @click.argument("name", required=False)
 @nixopts.flake_option
-@click.option("--json", "as_json", is_flag=True, help="Print JSON (for scripts).")
+@output.json_option("Print JSON (for scripts).")
 def show_command(name: str | None, flake_dir: Path | None, as_json: bool) -> None:
     """Show the guests of a flake and their settings, read without evaluating.
 

@@ -1,21 +1,138 @@
-"""How the command line shows things to people (and to scripts, with --json)."""
+"""How the command line shows things to people (and to scripts, with --json).
+
+The conventions (also in ``nixgen --help`` and docs/output.md): results go to
+stdout, progress and problems to stderr; ``--json`` prints one JSON document
+on stdout, on success and on failure; colour only where ``NO_COLOR`` is unset
+and ``TERM`` is not ``dumb``.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from typing import Any
+import os
+import shlex
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from nixgen.errors import Problem
-from nixgen.model import Flake, MicroVM
+from nixgen.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, JSON_KEY, VERBOSE_KEY
+from nixgen.errors import NixgenError, Problem, ValidationError
+
+if TYPE_CHECKING:
+    from nixgen.model import Flake, MicroVM
+
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "EXIT_USAGE",
+    "JSON_KEY",
+    "VERBOSE_KEY",
+    "error_json",
+    "failure",
+    "json_option",
+    "problems",
+    "secho",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def json_option(help: str) -> Callable[[F], F]:
+    """``--json``; remembered in the context so that a failure is printed as JSON too."""
+
+    def remember(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
+        ctx.meta[JSON_KEY] = value
+        return value
+
+    def decorate(function: F) -> F:
+        return click.option("--json", "as_json", is_flag=True, help=help, callback=remember)(
+            function
+        )
+
+    return decorate
+
+
+def colour_allowed() -> bool:
+    """False when the user asked for no colour (https://no-color.org) or the terminal has none."""
+    return not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
+
+
+def secho(text: str, *, fg: str | None = None, err: bool = False, bold: bool = False) -> None:
+    """click.secho that honours NO_COLOR and TERM=dumb."""
+    if colour_allowed() and (fg or bold):
+        click.secho(text, fg=fg, bold=bold, err=err)
+    else:
+        click.echo(text, err=err)
 
 
 def problems(found: Sequence[Problem]) -> None:
     for problem in found:
         colour = "yellow" if problem.warning else "red"
-        click.secho(str(problem), fg=colour, err=True)
+        secho(str(problem), fg=colour, err=True)
+
+
+def problem_json(problem: Problem) -> dict[str, Any]:
+    return {
+        "severity": "warning" if problem.warning else "error",
+        "path": problem.path,
+        "message": problem.message,
+        "hint": problem.hint,
+        "value": None if problem.value is None else _jsonable(problem.value),
+    }
+
+
+def _jsonable(value: object) -> Any:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return repr(value)
+    return value
+
+
+def error_json(err: NixgenError) -> dict[str, Any]:
+    """A failure as data: what ``--json`` prints on stdout when a command fails."""
+    data: dict[str, Any] = {"type": type(err).__name__, "message": err.message, "text": str(err)}
+    if err.hint:
+        data["hint"] = err.hint
+    # the command and build layers' errors: imported only once something failed
+    from nixgen.build import GuestEvalError
+    from nixgen.process.errors import CommandError
+
+    if isinstance(err, ValidationError):
+        data["problems"] = [problem_json(p) for p in [*err.problems, *err.warnings]]
+    if isinstance(err, CommandError):
+        data["command"] = list(err.command)
+        data["exit_code"] = err.exit_code
+    if isinstance(err, GuestEvalError):
+        data["guests"] = {name: error_json(e) for name, e in err.errors.items()}
+    return data
+
+
+def full_commands(err: BaseException) -> Iterator[str]:
+    """Every command behind an error, in full (``--verbose``)."""
+    from nixgen.build import GuestEvalError
+    from nixgen.process.errors import CommandError
+
+    if isinstance(err, CommandError) and err.command:
+        yield shlex.join(err.command)
+    if isinstance(err, GuestEvalError):
+        for inner in err.errors.values():
+            yield from full_commands(inner)
+
+
+def failure(err: NixgenError, *, as_json: bool, verbose: bool) -> None:
+    """Show a failure: the message on stderr, and with --json the error as JSON on stdout."""
+    if as_json:
+        click.echo(json.dumps({"ok": False, "error": error_json(err)}, indent=2))
+    if isinstance(err, ValidationError):
+        secho(f"nixgen: {err.message.splitlines()[0]}", fg="red", err=True)
+        problems([*err.problems, *err.warnings])
+    else:
+        secho(f"nixgen: {err}", fg="red", err=True)
+    if verbose:
+        for command in full_commands(err):
+            click.echo(f"  full command: {command}", err=True)
 
 
 def guest_row(vm: MicroVM) -> dict[str, Any]:

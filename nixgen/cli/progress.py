@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,7 +21,7 @@ class Reporter(Protocol):
 def progress(title: str, *, force_plain: bool = False) -> Iterator[Reporter]:
     """A callback for nix events; live on a terminal, line by line in pipes and CI."""
     tracker = ProgressTracker()
-    if force_plain or not sys.stderr.isatty():
+    if force_plain or not sys.stderr.isatty() or os.environ.get("TERM") == "dumb":
 
         def plain(event: Event) -> None:
             tracker.update(event)

@@ -18,7 +18,7 @@ from typing import Any, Literal, TypeVar
 
 import click
 
-from nixgen.cli import nixopts
+from nixgen.cli import nixopts, output
 from nixgen.errors import NixgenError
 from nixgen.process.errors import CommandError
 from nixgen.runtime import (
@@ -258,7 +258,11 @@ def _collect(
         known = {*declared, *runtime.known()}
         unknown = [n for n in names if n not in known]
         if unknown:
-            raise click.UsageError(f"no guest(s) {', '.join(unknown)} in {runtime.project}")
+            # the same failure, and exit status, as `nixgen show NOSUCH`
+            raise NixgenError(
+                f"no guest(s) {', '.join(unknown)} in {runtime.project}",
+                hint="the guests are: " + ", ".join(sorted(known)),
+            )
     return runtime.status(list(names) or None, evaluate=not no_eval, tail_lines=lines)
 
 
@@ -267,7 +271,7 @@ def _collect(
 @nixopts.flake_option
 @_state_option
 @nixopts.nix_options
-@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@output.json_option("Print the status as JSON.")
 @click.option("--no-eval", is_flag=True, help="Do not evaluate the flake (outdated unknown).")
 @click.option("-n", "--lines", type=int, default=10, show_default=True, help="Console lines.")
 def status_command(
@@ -295,7 +299,7 @@ def status_command(
             click.echo()
         colour = {"running": "green", "crashed": "red"}.get(str(status.state))
         first, *rest = _status_lines(status)
-        click.secho(first, fg=colour)
+        output.secho(first, fg=colour)
         for line in rest:
             click.echo(line)
 
@@ -304,7 +308,7 @@ def status_command(
 @nixopts.flake_option
 @_state_option
 @nixopts.nix_options
-@click.option("--json", "as_json", is_flag=True, help="Print the guests as JSON.")
+@output.json_option("Print the guests as JSON.")
 @click.option("--no-eval", is_flag=True, help="Do not evaluate the flake (outdated unknown).")
 def list_command(
     flake_dir: Path | None,
@@ -347,7 +351,7 @@ def list_command(
         click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
     notes = sorted({n for s in found for n in s.notes if n.startswith("not evaluated")})
     for note in notes:
-        click.secho(f"note: {note}", fg="yellow", err=True)
+        output.secho(f"note: {note}", fg="yellow", err=True)
 
 
 # ---------------------------------------------------------------------- update
@@ -382,7 +386,7 @@ def _update_lines(result: UpdateResult) -> list[str]:
 @click.option("-R", "--restart", is_flag=True, help="Restart running guests whose runner changed.")
 @click.option("--no-diff", is_flag=True, help="Do not compare the closures.")
 @nixopts.jobs_option
-@click.option("--json", "as_json", is_flag=True, help="Print what was done as JSON.")
+@output.json_option("Print what was done as JSON.")
 def update_command(
     names: tuple[str, ...],
     flake_dir: Path | None,
@@ -621,6 +625,6 @@ def destroy_command(
 @_state_option
 def balloon_command(name: str, mib: int, flake_dir: Path | None, state_dir: Path | None) -> None:
     """Set guest NAME's memory balloon target to MB MiB (bin/microvm-balloon)."""
-    output = _runtime(flake_dir, state_dir).guest(name).balloon(mib)
-    if output.strip():
-        click.echo(output.rstrip("\n"))
+    answer = _runtime(flake_dir, state_dir).guest(name).balloon(mib)
+    if answer.strip():
+        click.echo(answer.rstrip("\n"))

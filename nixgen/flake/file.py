@@ -140,7 +140,7 @@ class FlakeFile:
         self._project_error: str | None = None
         self._toml_source: str | None = None
         self._toml_loaded: Flake | None = None
-        self._toml_written: tuple[Flake, str] | None = None
+        self._toml_written: tuple[Flake, str | None, str] | None = None
         self._refresh()
         # microvm.* names are checked against the flake's own microvm.nix when
         # `nixgen check` has read its options (cached by the lock), else the shipped ones.
@@ -385,8 +385,6 @@ class FlakeFile:
         new_errors = [p for p in [*errors, *project_errors] if normalized(p, {}) not in before]
         if new_errors:
             raise ValidationError(new_errors, source=str(files.flake), warnings=fresh_warnings)
-        if self.project:
-            self._check_toml_comments(files)
         # Accepted: take the new state.
         self._files = files
         self._original.update(tx.original)
@@ -422,31 +420,15 @@ class FlakeFile:
         return None
 
     def _toml_text(self, flake: Flake) -> str:
-        """nixgen.toml's text for a model; the last one is remembered (an edit asks for
-        it when it checks comments, for the diff and when it saves)."""
-        if self._toml_written is not None and self._toml_written[0] is flake:
-            return self._toml_written[1]
-        text = toml_text(flake)
-        self._toml_written = (flake, text)
+        """nixgen.toml's text for a model: the file as read, changed in place (its
+        comments and layout kept); the last one is remembered (an edit asks for it
+        for the diff and when it saves)."""
+        memo = self._toml_written
+        if memo is not None and memo[0] is flake and memo[1] is self._toml_source:
+            return memo[2]
+        text = toml_text(flake, old=self._toml_source, renamed=self._files.toml_renamed)
+        self._toml_written = (flake, self._toml_source, text)
         return text
-
-    def _check_toml_comments(self, files: Files) -> None:
-        if files.toml is None or self._toml_source is None:
-            return
-        new = self._toml_text(files.toml)
-        kept = set(new.splitlines())
-        lost = [
-            line
-            for line in self._toml_source.splitlines()
-            if line.lstrip().startswith("#") and line not in kept
-        ]
-        if lost:
-            raise FlakeEditError(
-                f"{SOURCE_NAME} holds comments nixgen would not keep when it writes the file "
-                f"(first: {lost[0].strip()!r})",
-                hint=f"make the change in {SOURCE_NAME} by hand and run `nixgen render`, "
-                "or move the comments out of it",
-            )
 
     # ------------------------------------------------------------------ output
 
@@ -545,6 +527,7 @@ class FlakeFile:
         if self._files.toml is not None and self._files.toml != self._toml_loaded:
             self._toml_source = self._toml_text(self._files.toml)
             self._toml_loaded = self._files.toml
+            self._files.toml_renamed.clear()
         # A document is parsed again only where the text written differs from it
         # (a renewed checksum); the guests are read again only then.
         reparsed = [

@@ -339,6 +339,7 @@ def rename_guest(tx: Edit, old: str, new: str) -> None:
         toml = tx.files.toml.rename_guest(old, new)
         tx.notes.extend(_renamed_on_hosts(tx.files.toml, toml, old, new))
         tx.files.toml = toml
+        tx.files.toml_renamed[new] = tx.files.toml_renamed.pop(old, old)
         tx.renamed[new] = old
         tx.requested.setdefault(new, {})[HOSTNAME] = new
 

@@ -45,6 +45,8 @@ class Files:
     removed: set[Path] = attrs.field(factory=set)
     moved_from: dict[Path, Path] = attrs.field(factory=dict)
     toml: Flake | None = None
+    #: guests renamed in nixgen.toml since it was read: new name -> name in the file
+    toml_renamed: dict[str, str] = attrs.field(factory=dict)
 
     def copy(self) -> Files:
         return Files(
@@ -55,6 +57,7 @@ class Files:
             removed=set(self.removed),
             moved_from=dict(self.moved_from),
             toml=self.toml,
+            toml_renamed=dict(self.toml_renamed),
         )
 
 

@@ -18,6 +18,7 @@ import difflib
 import functools
 import json
 import math
+import re
 import tomllib
 import types
 import typing
@@ -27,6 +28,8 @@ from typing import Any, TypeGuard, TypeVar
 
 import attrs
 import tomli_w
+import tomlkit
+import tomlkit.items
 
 from nixgen.errors import Problem, ProjectError, ValidationError, keyed
 from nixgen.model.expr import Nix
@@ -53,6 +56,7 @@ __all__ = [
     "option_values",
     "to_dict",
     "type_problems",
+    "update_toml",
 ]
 
 NIX_KEY = "_nix"
@@ -170,6 +174,120 @@ def dumps_toml(flake: Flake) -> str:
     Typed settings never need one (see :func:`to_dict`); a ``None`` inside a
     free value (``nixos``, ``extra``) does.
     """
+    _refuse_nulls(flake)
+    return tomli_w.dumps(flake_to_dict(flake))
+
+
+def update_toml(text: str, flake: Flake, *, renamed: Mapping[str, str] = {}) -> str | None:
+    """``text`` (a ``nixgen.toml``) changed in place to declare ``flake``.
+
+    The file is the user's: only the settings that differ are touched, so its
+    comments, key order, blank lines and quoting stay as they were (a comment
+    at the end of a changed line stays too).  ``renamed`` maps each renamed
+    guest's new name to its old one: its tables keep their comments under the
+    new name.  None when ``text`` does not read as a flake,
+    or when the edited text would not read back as ``flake``: then only a
+    fresh file can say it.
+    """
+    _refuse_nulls(flake)
+    try:
+        before = flake_to_dict(loads_flake(text))
+    except ValidationError:
+        return None
+    after = flake_to_dict(flake)
+    renames = _renamed_tables(before, after, renamed)
+    for keep_renames in (True, False):
+        attempt = _edited(text, before, after, renames if keep_renames else [])
+        if attempt is not None:
+            return attempt
+    return None
+
+
+def _edited(
+    text: str,
+    before: dict[str, Any],
+    after: dict[str, Any],
+    renames: list[tuple[tuple[str, ...], str, str]],
+) -> str | None:
+    for parents, old, new in renames:
+        text = _rename_headers(text, parents, old, new)
+        before = _with_renamed_key(before, parents, old, new)
+    try:
+        doc = tomlkit.parse(text)
+        _update_table(doc, before, after)
+        edited = tomlkit.dumps(doc)
+        read_back = flake_to_dict(loads_flake(edited))
+    except (ValidationError, tomlkit.exceptions.TOMLKitError):
+        return None
+    return edited if read_back == after else None
+
+
+def _update_table(table: Any, before: Mapping[str, Any], after: Mapping[str, Any]) -> None:
+    """Change the tomlkit ``table`` that reads as ``before`` so that it reads as ``after``."""
+    for key in before:
+        if key not in after and key in table:
+            del table[key]
+    for key, value in after.items():
+        if key in before and before[key] == value:
+            continue  # untouched: its text (and comments) stay as written
+        current = table.get(key)
+        if (
+            isinstance(value, Mapping)
+            and isinstance(before.get(key), Mapping)
+            and isinstance(current, tomlkit.items.Table | tomlkit.items.InlineTable)
+        ):
+            _update_table(current, before[key], value)
+        else:
+            table[key] = value
+
+
+def _renamed_tables(
+    before: Mapping[str, Any],
+    after: Mapping[str, Any],
+    renamed: Mapping[str, str],
+    parents: tuple[str, ...] = (),
+) -> list[tuple[tuple[str, ...], str, str]]:
+    """Where a renamed guest is a table's key (``guests.NAME``, ``hosts.H.vms.NAME``):
+    ``(parents, old, new)`` for each."""
+    found = []
+    for new, old in renamed.items():
+        if (
+            old != new
+            and isinstance(before.get(old), Mapping)
+            and isinstance(after.get(new), Mapping)
+            and old not in after
+            and new not in before
+        ):
+            found.append((parents, old, new))
+    for key, value in after.items():
+        if isinstance(value, Mapping) and isinstance(before.get(key), Mapping):
+            found += _renamed_tables(before[key], value, renamed, (*parents, key))
+    return found
+
+
+def _toml_key_pattern(key: str) -> str:
+    return "(?:" + "|".join(re.escape(s) for s in (key, json.dumps(key), f"'{key}'")) + ")"
+
+
+def _rename_headers(text: str, parents: tuple[str, ...], old: str, new: str) -> str:
+    """``[guests.old]``, ``[guests.old.qemu]``, ``[[guests.old.users]]`` under the new name."""
+    dotted = r"\s*\.\s*".join(_toml_key_pattern(k) for k in parents)
+    prefix = r"^(\s*\[\[?\s*" + (dotted + r"\s*\.\s*" if parents else "") + ")"
+    header = re.compile(prefix + _toml_key_pattern(old) + r"(?=\s*[\].])", re.MULTILINE)
+    spelled = new if re.fullmatch(r"[A-Za-z0-9_-]+", new) else json.dumps(new)
+    return header.sub(lambda m: m.group(1) + spelled, text)
+
+
+def _with_renamed_key(
+    data: dict[str, Any], parents: tuple[str, ...], old: str, new: str
+) -> dict[str, Any]:
+    if not parents:
+        return {new if k == old else k: v for k, v in data.items()}
+    first, *rest = parents
+    return {**data, first: _with_renamed_key(data[first], tuple(rest), old, new)}
+
+
+def _refuse_nulls(flake: Flake) -> None:
     found: list[Problem] = []
     for guest in flake.guests:
         _find_nulls(guest, keyed("guests", guest.name), found)
@@ -179,7 +297,6 @@ def dumps_toml(flake: Flake) -> str:
         _find_nulls(host, keyed("hosts", host.name), found)
     if found:
         raise ValidationError(found)
-    return tomli_w.dumps(flake_to_dict(flake))
 
 
 def _find_nulls(value: Any, path: str, found: list[Problem]) -> None:

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from nixgen.errors import NixgenError
 
-__all__ = ["CommandError", "CommandNotFoundError", "CommandTimeoutError"]
+__all__ = ["CommandError", "CommandNotFoundError", "CommandTimeoutError", "shown_command"]
 
 
 class CommandError(NixgenError):
@@ -50,11 +50,10 @@ class CommandError(NixgenError):
         return ["  stderr (last lines):", *(f"    {line}" for line in tail)]
 
     def __str__(self) -> str:
-        import shlex  # local: only needed when an error is shown
-
         parts = [self.message]
         if self.command:
-            parts.append(f"  command: {shlex.join(self.command)}")
+            # short: the full argv (nixgen's Nix expressions included) is self.command
+            parts.append(f"  command: {shown_command(self.command)}")
         if self.exit_code is not None:
             parts.append(f"  exit code: {self.exit_code}")
         parts.extend(self.details())
@@ -81,6 +80,30 @@ class CommandTimeoutError(CommandError):
     ) -> None:
         self.timeout = timeout
         super().__init__(message, command=command, exit_code=None, stderr=stderr, hint=hint)
+
+
+def shown_command(argv: Sequence[str]) -> str:
+    """``argv`` as a shell line, with a Nix expression of many lines shown by name.
+
+    nixgen applies its own ``.nix`` files as ``(TEXT).FUNCTION ARGS``; such an
+    argument is shown as ``<nixgen: FUNCTION ARGS>``, any other one of several
+    lines as ``<Nix expression, N lines>``: the useful line of an error is not
+    buried under 70 lines of nixgen's code.
+    """
+    import re
+    import shlex  # local: only needed when an error is shown
+
+    words = []
+    for arg in argv:
+        if "\n" not in arg:
+            words.append(shlex.quote(arg))
+            continue
+        applied = re.fullmatch(r"\((.*)\)\.([A-Za-z_][\w'-]*)([^\n]*)", arg, re.DOTALL)
+        if applied is not None:
+            words.append(f"<nixgen: {applied[2]}{applied[3]}>")
+        else:
+            words.append(f"<Nix expression, {arg.count(chr(10)) + 1} lines>")
+    return " ".join(words)
 
 
 def _last_lines(text: str, count: int) -> list[str]:
