@@ -20,7 +20,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 clone=$PWD
 root=${NIXGEN_TRIXIE_ROOT:-/var/cache/nixgen/trixie}
-packages=(nix-bin qemu-system-x86 python3 python3-venv git ca-certificates openssh-client openssh-server)
+# The tests' tools, as scripts/test.sh installs them on this machine (graph
+# pictures: graphviz, chromium and fonts, node for Mermaid; taps: iproute2; virtiofs shares: virtiofsd).
+packages=(nix-bin qemu-system-x86 python3 python3-venv git ca-certificates openssh-client
+  openssh-server graphviz chromium fonts-dejavu-core nodejs iproute2 virtiofsd)
 
 # The boot tests' guest image (Debian 12's kernel and busybox, built by
 # scripts/test.sh's run): shared, so that QEMU 10.0 boots the same guest.
@@ -89,6 +92,12 @@ prepare_root() {
 }
 prepare_root
 cp /etc/resolv.conf "$root/etc/resolv.conf"
+# A root made before the package list grew gets what it now misses (once).
+if [ "$(cat "$root/.nixgen-packages" 2>/dev/null)" != "${packages[*]}" ]; then
+  in_root "$root" "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+    --no-install-recommends ${packages[*]} >/dev/null"
+  echo "${packages[*]}" >"$root/.nixgen-packages"
+fi
 
 # Nix offline, as root, no daemon: the same settings as scripts/test.sh, in the
 # root's own /etc (never this machine's).
