@@ -11,10 +11,8 @@ figures; asserts nothing.
 from __future__ import annotations
 
 import shutil
-import statistics
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -23,14 +21,8 @@ from nixgen.graph import Graph
 from nixgen.network import plan_networks
 from tests.fleet import make_fleet
 
-
-def best_of(runs: int, work: Callable[[], object]) -> tuple[float, float]:
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - start)
-    return min(times), statistics.median(times)
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_core import best_of  # the same timing as the other benchmarks
 
 
 def main() -> None:
