@@ -1,0 +1,239 @@
+"""Computed nixosConfigurations, read and edited through evaluation with real nix.
+
+Each folder of ``tests/computed/`` is a flake project against the stand-ins
+(``tests/standins``; flake-parts' stand-in too) with a hand-written
+``expect.toml``: its guests and hosts, a few values and where the winning
+definition is written, an edit that ``set`` makes (the files it changes), an
+``unset``, and a refusal with what its message names (file:line, the
+expression).  Every edit is checked by nixgen evaluating again; here the
+tests evaluate once more on their own and compare.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from nixgen.cli import cli
+from nixgen.evaluate import FlakeEvaluator, evaluate_flake
+from nixgen.flake import FlakeFile
+from nixgen.flake.evaluated import EvaluationError
+from nixgen.nixcmd import NixRunner
+from tests.standin import NIX_SKIP_REASON, STANDINS_DIR, nix_available, prepare_inputs
+
+pytestmark = pytest.mark.skipif(not nix_available(), reason=NIX_SKIP_REASON)
+
+CORPUS = Path(__file__).parent / "computed"
+SHAPES = sorted(p.name for p in CORPUS.iterdir() if (p / "expect.toml").is_file())
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    found = prepare_inputs(tmp_path_factory.mktemp("inputs"))
+    return {**found, "flake-parts": STANDINS_DIR / "flake-parts"}
+
+
+def _overrides(inputs: dict[str, Path], folder: Path) -> list[str]:
+    lock = (folder / "flake.nix").read_text(encoding="utf-8")
+    args: list[str] = []
+    for name in ("nixpkgs", "microvm", "flake-parts"):
+        if f"inputs.{name}" in lock:
+            args += ["--override-input", name, f"path:{inputs[name]}"]
+    return args
+
+
+def _runner(inputs: dict[str, Path], folder: Path) -> NixRunner:
+    args = _overrides(inputs, folder)
+    return NixRunner(override_inputs={args[i + 1]: args[i + 2] for i in range(0, len(args), 3)})
+
+
+def _copy(tmp_path: Path, shape: str) -> tuple[Path, dict[str, Any]]:
+    folder = tmp_path / shape
+    shutil.copytree(CORPUS / shape, folder, ignore=shutil.ignore_patterns("expect.toml"))
+    expect = tomllib.loads((CORPUS / shape / "expect.toml").read_text(encoding="utf-8"))
+    return folder, expect
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and ".nixgen" not in p.parts
+    }
+
+
+def _run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_the_corpus_has_the_shapes_the_issue_names() -> None:
+    assert len(SHAPES) >= 10
+    for wanted in (
+        "mapattrs",
+        "listtoattrs",
+        "genattrs",
+        "readdir",
+        "mkvm-helper",
+        "import-vms",
+        "flake-parts",
+        "snowfall",
+        "defaults",
+        "function-argument",
+        "host",
+    ):
+        assert wanted in SHAPES
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_show_finds_every_guest_with_values_and_winning_places(
+    tmp_path: Path, inputs: dict[str, Path], shape: str
+) -> None:
+    folder, expect = _copy(tmp_path, shape)
+    code, out, err = _run("show", "--json", "-f", str(folder), *_overrides(inputs, folder))
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["evaluated"] is True
+    assert sorted(g["name"] for g in data["guests"]) == sorted(expect["guests"])
+    assert sorted(h["name"] for h in data["hosts"]) == sorted(expect.get("hosts", []))
+    by_name = {g["name"]: g for g in [*data["guests"], *data["hosts"]]}
+    for name, values in expect.get("values", {}).items():
+        for key, value in values.items():
+            assert by_name[name]["settings"][key] == value, (name, key)
+    for name, places in expect.get("where", {}).items():
+        for key, where in places.items():
+            assert by_name[name]["where"][key] == [where], (name, key)
+    for name, runs in expect.get("runs", {}).items():
+        assert sorted(by_name[name]["runs"]) == sorted(runs)
+    # the table says the same, with the place of the winner
+    name, places = next(iter(expect["where"].items()))
+    code, out, err = _run("show", name, "-f", str(folder), *_overrides(inputs, folder))
+    assert code == 0, err
+    for key, where in places.items():
+        line = next(row for row in out.splitlines() if row.startswith(key + " "))
+        assert where in line
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_set_edits_the_winning_definition_and_is_checked(
+    tmp_path: Path, inputs: dict[str, Path], shape: str
+) -> None:
+    folder, expect = _copy(tmp_path, shape)
+    edit = expect.get("set")
+    if edit is None:
+        pytest.skip(f"{shape}: no option can be set (see its refusal)")
+    before = _snapshot(folder)
+    evaluated = evaluate_flake(folder, nix=_runner(inputs, folder))
+    assignment = f"{edit['key']}={edit['value']}"
+    args = ["set", edit["guest"], assignment, "-f", str(folder), *_overrides(inputs, folder)]
+    code, _out, err = _run(*args)
+    assert code == 0, err
+    after = _snapshot(folder)
+    changed = sorted(k for k in after if after[k] != before.get(k))
+    assert changed == sorted(edit["changes"])
+    for path in changed:  # one line changed or added, nothing else
+        old = before[path].decode().splitlines()
+        new = after[path].decode().splitlines()
+        assert abs(len(new) - len(old)) <= 1
+        assert len(set(new) - set(old)) == 1
+    again = evaluate_flake(folder, nix=_runner(inputs, folder))
+    option = again.configurations[edit["guest"]].options[edit["key"]]
+    assert json.dumps(option.value) == json.dumps(json.loads(edit["value"]))
+    for other, config in evaluated.configurations.items():
+        if other != edit["guest"]:
+            assert again.configurations[other].values() == config.values()
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_unset_removes_the_winning_binding(
+    tmp_path: Path, inputs: dict[str, Path], shape: str
+) -> None:
+    folder, expect = _copy(tmp_path, shape)
+    edit = expect.get("unset")
+    if edit is None:
+        pytest.skip(f"{shape}: no option can be unset (see its refusal)")
+    before = _snapshot(folder)
+    args = ["unset", edit["guest"], edit["key"], "-f", str(folder), *_overrides(inputs, folder)]
+    code, _out, err = _run(*args)
+    assert code == 0, err
+    after = _snapshot(folder)
+    changed = sorted(k for k in after if after[k] != before.get(k))
+    assert changed == sorted(edit["changes"])
+    again = evaluate_flake(folder, nix=_runner(inputs, folder))
+    option = again.configurations[edit["guest"]].options.get(edit["key"])
+    if option is not None:  # a default of the flake's own files wins now
+        assert "still" not in err
+        assert edit.get("then") == option.value
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_refusals_name_the_place_and_the_expression(
+    tmp_path: Path, inputs: dict[str, Path], shape: str
+) -> None:
+    folder, expect = _copy(tmp_path, shape)
+    refuse = expect.get("refuse")
+    if refuse is None:
+        pytest.skip(f"{shape}: every definition is literal")
+    before = _snapshot(folder)
+    assignment = f"{refuse['key']}={refuse['value']}"
+    args = ["set", refuse["guest"], assignment, "-f", str(folder), *_overrides(inputs, folder)]
+    code, out, err = _run(*args)
+    assert code == 1, out
+    for text in refuse["says"]:
+        assert text in err
+    assert "hint:" in err
+    assert _snapshot(folder) == before
+
+
+def test_an_edit_that_does_not_take_effect_is_rolled_back(
+    tmp_path: Path, inputs: dict[str, Path]
+) -> None:
+    """A definition nixgen edits, but which a mkForce elsewhere overrides, is
+    restored byte for byte after the re-evaluation shows no change."""
+    folder, _ = _copy(tmp_path, "genattrs")
+    flake = FlakeFile.load(folder, evaluator=FlakeEvaluator(_runner(inputs, folder)))
+    flake.evaluate()
+    # Behind nixgen's back: the worker's own module forces the value.
+    own = folder / "vms" / "worker1.nix"
+    before = _snapshot(folder)
+    flake.set("worker1", "microvm.mem", 4096)
+    text = own.read_text(encoding="utf-8")
+    forced = folder / "force.nix"
+    forced.write_text("{ lib, ... }: { microvm.mem = lib.mkForce 1024; }\n", encoding="utf-8")
+    flake_nix = folder / "flake.nix"
+    flake_nix.write_bytes(
+        flake_nix.read_bytes().replace(b"./common.nix", b"./common.nix\n            ./force.nix")
+    )
+    before = _snapshot(folder)
+    with pytest.raises(EvaluationError) as caught:
+        flake.save()
+    assert "restored" in caught.value.message
+    assert "worker1: microvm.mem is 1024, not 4096" in caught.value.message
+    assert _snapshot(folder) == before
+    assert own.read_text(encoding="utf-8") == text
+
+
+def test_evaluation_failures_say_what_to_pass(tmp_path: Path) -> None:
+    folder, _ = _copy(tmp_path, "genattrs")
+    code, _, err = _run("show", "--eval", "-f", str(folder))
+    assert code == 1
+    assert "--override-input" in err
+    # without --eval, show falls back to what is written, saying why
+    code, out, err = _run("show", "-f", str(folder))
+    assert code == 0
+    assert "could not be evaluated" in err
+    assert "genAttrs" in out
+
+
+def test_no_eval_never_runs_nix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder, _ = _copy(tmp_path, "genattrs")
+    monkeypatch.setenv("PATH", str(tmp_path / "nowhere"))
+    code, out, err = _run("show", "--no-eval", "-f", str(folder))
+    assert code == 0, err
+    assert "genAttrs" in out
