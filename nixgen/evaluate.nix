@@ -33,6 +33,10 @@ let
   hasPrefix = prefix: s: substring 0 (stringLength prefix) s == prefix;
   ownFile = file: file == "<unknown-file>" || hasPrefix (source + "/") file;
 
+  # The flake's own source moves to a new store path with every edit: values
+  # name it as `<flake>` so that they compare equal before and after one.
+  ownPath = builtins.replaceStrings [ source ] [ "<flake>" ];
+
   isOption = v: isAttrs v && (v._type or null) == "option";
 
   # Every option below a tree of options, as { path; option; }; never enters
@@ -86,8 +90,10 @@ let
     let
       go =
         tree: rest:
-        if rest == [ ] then
-          (if isOption tree then [ tree ] else [ ])
+        if isOption tree then
+          (if rest == [ ] then [ tree ] else below tree rest)
+        else if rest == [ ] then
+          [ ]
         else
           let
             probe = tryEval (isAttrs tree && tree ? ${builtins.head rest});
@@ -95,6 +101,51 @@ let
           if probe.success && probe.value then go tree.${builtins.head rest} (builtins.tail rest) else [ ];
     in
     go options path;
+
+  hasPath =
+    rest: v:
+    rest == [ ] || (isAttrs v && v ? ${builtins.head rest} && hasPath (builtins.tail rest) v.${builtins.head rest});
+  getPath = rest: v: if rest == [ ] then v else getPath (builtins.tail rest) v.${builtins.head rest};
+
+  # An option declared inside a submodule option (a NixOS namespace that is
+  # one, e.g. in nixgen's stand-in): its definitions are the parts of the
+  # submodule's definitions that reach it.
+  below =
+    opt: rest:
+    let
+      probe = tryEval (
+        let
+          subs = concatMap (
+            d:
+            if hasPath rest d.value then
+              [
+                {
+                  inherit (d) file;
+                  value = getPath rest d.value;
+                }
+              ]
+            else
+              [ ]
+          ) (opt.definitionsWithLocations or [ ]);
+          best = builtins.foldl' (m: d: if prioOf d.value < m then prioOf d.value else m) 9999 subs;
+          kept = filter (d: prioOf d.value == best) subs;
+        in
+        if subs == [ ] then
+          [ ]
+        else
+          [
+            {
+              _type = "option";
+              highestPrio = best;
+              value = getPath rest opt.value;
+              definitionsWithLocations = map (
+                d: d // { value = if isAttrs d.value && (d.value._type or null) == "override" then d.value.content else d.value; }
+              ) kept;
+            }
+          ]
+      );
+    in
+    if probe.success then probe.value else [ ];
 
   # A value as JSON can hold it (depth-limited: values are for showing and comparing).
   safe =
@@ -111,12 +162,18 @@ let
     else if t == "path" then
       {
         _nixgen = "path";
-        path = toString x;
+        path = ownPath (toString x);
       }
     else if t == "string" then
-      builtins.unsafeDiscardStringContext x
+      ownPath (builtins.unsafeDiscardStringContext x)
     else if t == "set" then
-      if (x.type or null) == "derivation" then
+      if (x.type or null) != "derivation" && x ? outPath then
+        # a flake (`self`, an input) or a source: its path, not its attributes
+        {
+          _nixgen = "path";
+          path = ownPath (builtins.unsafeDiscardStringContext (toString x.outPath));
+        }
+      else if (x.type or null) == "derivation" then
         {
           _nixgen = "package";
           name =

@@ -177,6 +177,8 @@ def place(root: Path, option: EvalOption, definition: EvalDefinition, load: Load
     if definition.file is None:
         return [Placed(None, None, short(display(definition.value)), reason="an input defines it")]
     path = root / definition.file
+    if path.is_dir():  # a module given as a folder: its default.nix, as Nix imports it
+        path = path / "default.nix"
     doc = load(path)
     return [_in_module(doc, path, option.path)]
 
@@ -380,7 +382,9 @@ def sharers(
             continue
         for other in config.options.values():
             if placed.file is not None and any(
-                d.file is not None and not d.inline and root / d.file == placed.file
+                d.file is not None
+                and not d.inline
+                and placed.file in (root / d.file, root / d.file / "default.nix")
                 for d in other.definitions
             ):
                 out.append(config.name)

@@ -1,0 +1,5 @@
+{ ... }:
+{
+  networking.hostName = "worker";
+  microvm.balloon = true;
+}

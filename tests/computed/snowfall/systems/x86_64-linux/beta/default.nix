@@ -1,0 +1,5 @@
+{ lib, pkgs, ... }:
+{
+  microvm.mem = 900;
+  environment.systemPackages = [ pkgs.htop ];
+}
