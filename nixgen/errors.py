@@ -36,6 +36,9 @@ if TYPE_CHECKING:  # the names below, for type checkers (explicit re-exports)
         GuestEvalError as GuestEvalError,
     )
     from nixgen.flake.errors import (
+        EvaluationError as EvaluationError,
+    )
+    from nixgen.flake.errors import (
         FlakeEditError as FlakeEditError,
     )
     from nixgen.flake.errors import (
@@ -286,7 +289,14 @@ _ELSEWHERE = {
         "nixgen.nix.errors",
     ),
     **dict.fromkeys(
-        ["FlakeEditError", "HandEditedError", "ProjectError", "ProjectLockedError", "RenderError"],
+        [
+            "EvaluationError",
+            "FlakeEditError",
+            "HandEditedError",
+            "ProjectError",
+            "ProjectLockedError",
+            "RenderError",
+        ],
         "nixgen.flake.errors",
     ),
     "LockSchemaError": "nixgen.lockschema",

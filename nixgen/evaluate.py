@@ -28,13 +28,8 @@ import attrs
 
 from nixgen.build import flake_ref
 from nixgen.errors import NixgenError
-from nixgen.flake.evaluated import (
-    EvalConfiguration,
-    EvalDefinition,
-    EvalOption,
-    EvaluatedFlake,
-    EvaluationError,
-)
+from nixgen.flake.errors import EvaluationError
+from nixgen.flake.evaluated import EvalConfiguration, EvalDefinition, EvalOption, EvaluatedFlake
 from nixgen.nixcmd import NixRunner
 from nixgen.nixcmd.errors import NixInputError
 
@@ -60,7 +55,7 @@ class FlakeEvaluator:
 def evaluate_flake(root: Path, *, nix: NixRunner | None = None) -> EvaluatedFlake:
     """Every ``nixosConfigurations`` entry of the flake in ``root``, evaluated once.
 
-    Raises :class:`~nixgen.flake.evaluated.EvaluationError` saying what to
+    Raises :class:`~nixgen.flake.errors.EvaluationError` saying what to
     pass (``--override-input``) when an input cannot be fetched, or where the
     evaluation failed.
     """

@@ -23,7 +23,7 @@ from click.testing import CliRunner
 from nixgen.cli import cli
 from nixgen.evaluate import FlakeEvaluator, evaluate_flake
 from nixgen.flake import FlakeFile
-from nixgen.flake.evaluated import EvaluationError
+from nixgen.flake.errors import EvaluationError
 from nixgen.nixcmd import NixRunner
 from tests.standin import NIX_SKIP_REASON, STANDINS_DIR, nix_available, prepare_inputs
 
@@ -237,3 +237,55 @@ def test_no_eval_never_runs_nix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     code, out, err = _run("show", "--no-eval", "-f", str(folder))
     assert code == 0, err
     assert "genAttrs" in out
+
+
+_TWO_DEFINITIONS = """{
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs/nixos-unstable";
+  inputs.microvm.url = "github:microvm-nix/microvm.nix";
+  inputs.microvm.inputs.nixpkgs.follows = "nixpkgs";
+
+  outputs =
+    { self, nixpkgs, microvm }:
+    {
+      nixosConfigurations.vm = nixpkgs.lib.nixosSystem {
+        system = "x86_64-linux";
+        modules = [
+          microvm.nixosModules.microvm
+          ./defaults.nix
+          ./vm.nix
+        ];
+      };
+    };
+}
+"""
+
+
+def test_a_literal_guest_defined_twice_shows_and_edits_the_true_winner(
+    tmp_path: Path, inputs: dict[str, Path]
+) -> None:
+    """defaults.nix has `microvm.mem = lib.mkDefault 1024;`, vm.nix `microvm.mem =
+    4096;`: with nix, show names vm.nix as the one definition that wins, and set
+    changes that one line only."""
+    folder = tmp_path / "two"
+    folder.mkdir()
+    (folder / "flake.nix").write_text(_TWO_DEFINITIONS, encoding="utf-8")
+    (folder / "defaults.nix").write_text(
+        "{ lib, ... }:\n{\n  microvm.mem = lib.mkDefault 1024;\n}\n", encoding="utf-8"
+    )
+    (folder / "vm.nix").write_text("{\n  microvm.mem = 4096;\n}\n", encoding="utf-8")
+    overrides = _overrides(inputs, folder)
+    code, out, err = _run("show", "vm", "-f", str(folder), *overrides)
+    assert code == 0, err
+    (row,) = [line for line in out.splitlines() if line.startswith("microvm.mem ")]
+    assert "4096" in row and "vm.nix:2" in row and "defaults.nix" not in row
+    assert "module system decides" not in out
+    before = _snapshot(folder)
+    code, out, err = _run("set", "vm", "microvm.mem=3000", "-f", str(folder), *overrides)
+    assert code == 0, err
+    after = _snapshot(folder)
+    assert after["defaults.nix"] == before["defaults.nix"]
+    assert after["vm.nix"] == b"{\n  microvm.mem = 3000;\n}\n"
+    # --no-eval reads the text only, as before
+    code, out, err = _run("show", "vm", "--no-eval", "-f", str(folder))
+    assert code == 0, err
+    assert "evaluated with nix" not in out

@@ -9,6 +9,7 @@ from pathlib import Path
 from nixgen.errors import NixgenError
 
 __all__ = [
+    "EvaluationError",
     "FlakeEditError",
     "HandEditedError",
     "ProjectError",
@@ -55,3 +56,9 @@ class ProjectLockedError(ProjectError):
 
 class FlakeEditError(NixgenError):
     """An edit of an existing flake that nixgen refuses (nothing was changed)."""
+
+
+class EvaluationError(NixgenError):
+    """nix could not evaluate the flake's nixosConfigurations (an input it cannot
+    fetch, an evaluation error), or an edit checked by evaluating again did not do
+    what was asked (then every file is as it was)."""

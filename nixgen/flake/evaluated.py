@@ -22,7 +22,7 @@ import attrs
 from tree_sitter import Node
 
 from nixgen.errors import NixgenError
-from nixgen.flake.errors import FlakeEditError
+from nixgen.flake.errors import EvaluationError, FlakeEditError
 from nixgen.nix import edit
 from nixgen.nix.emit import attr_path, to_nix
 from nixgen.nix.parse import CONTAINER_TYPES, Document, unwrap
@@ -50,12 +50,6 @@ NORMAL_PRIO = 100
 
 # `lib.mkDefault 1` and friends: the literal inside is what is edited.
 _WRAPPERS = frozenset({"mkDefault", "mkForce", "mkOverride", "mkOptionDefault"})
-
-
-class EvaluationError(NixgenError):
-    """nix could not evaluate the flake's nixosConfigurations (an input it cannot
-    fetch, an evaluation error), or an edit checked by evaluation did not do what
-    it should (then every file is as it was)."""
 
 
 @attrs.frozen
@@ -502,7 +496,7 @@ def _refuse_shared(
     if shared:
         raise FlakeEditError(
             f"{name}: {option.key} is defined at {winner.where(root)} "
-            f"(`{short(winner.text)}`), which guests {', '.join(shared)} share; "
+            f"(`{short(winner.text)}`), a place it shares with {', '.join(shared)}: "
             f"changing it would change them too",
             hint=f"override it for {name} alone, in a module only {name} uses: "
             f"`{writes.replace(' = ', ' = lib.mkForce ', 1)}`",
