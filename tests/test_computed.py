@@ -120,14 +120,17 @@ def test_show_finds_every_guest_with_values_and_winning_places(
         assert where in line
 
 
+@pytest.mark.parametrize("section", ["set", "add"])
 @pytest.mark.parametrize("shape", SHAPES)
 def test_set_edits_the_winning_definition_and_is_checked(
-    tmp_path: Path, inputs: dict[str, Path], shape: str
+    tmp_path: Path, inputs: dict[str, Path], shape: str, section: str
 ) -> None:
+    """``set``: an option defined in the flake's files; ``add``: one defined
+    nowhere, which goes to a module only that guest uses."""
     folder, expect = _copy(tmp_path, shape)
-    edit = expect.get("set")
+    edit = expect.get(section)
     if edit is None:
-        pytest.skip(f"{shape}: no option can be set (see its refusal)")
+        pytest.skip(f"{shape}: no [{section}] edit in its expect.toml")
     before = _snapshot(folder)
     evaluated = evaluate_flake(folder, nix=_runner(inputs, folder))
     assignment = f"{edit['key']}={edit['value']}"

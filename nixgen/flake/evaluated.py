@@ -16,16 +16,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import attrs
-from tree_sitter import Node
 
 from nixgen.errors import NixgenError
 from nixgen.flake.errors import EvaluationError, FlakeEditError
 from nixgen.nix import edit
 from nixgen.nix.emit import attr_path, to_nix
 from nixgen.nix.parse import CONTAINER_TYPES, Document, unwrap
+
+if TYPE_CHECKING:
+    from tree_sitter import Node
 
 __all__ = [
     "EvalConfiguration",
@@ -472,10 +474,17 @@ def _winner(
     winner = places[0]
     if winner.reason is not None:
         where = winner.where(root)
-        instead = (
-            f"write the value literally there (`{writes}`), or give {name} a module of its "
-            "own that sets it with lib.mkForce"
-        )
+        forced = writes.replace(" = ", " = lib.mkForce ", 1)
+        if "function argument" in winner.reason:
+            instead = (
+                f"change the argument where {name} is made, or override it in a module only "
+                f"{name} uses: `{forced}`"
+            )
+        else:
+            instead = (
+                f"override it in a module only {name} uses: `{forced}`, or write a literal "
+                f"at {where} if every guest that uses that line should change"
+            )
         raise FlakeEditError(
             f"{name}: {option.key} is defined at {where} as `{short(winner.text)}`: "
             f"{winner.reason}; nixgen edits only literal definitions",
@@ -515,6 +524,11 @@ def _add_to_own(
 ) -> Planned:
     own = own_files(evaluated, name)
     if not own:
+        inline = _own_inline(evaluated, root, name, path, load)
+        if inline is not None:
+            target, keys, file = inline
+            new = edit.set_value(load(file), target, keys, to_nix(value))
+            return Planned(file, new, key, as_json(value), _relative(file, root))
         raise FlakeEditError(
             f"{name}: {key} is not defined in a file nixgen can edit, and {name} has no "
             "module file of its own to add it to",
@@ -535,6 +549,30 @@ def _add_to_own(
         target = unwrap(config)
     new = edit.set_value(doc, target, path, to_nix(value))
     return Planned(file, new, key, as_json(value), _relative(file, root))
+
+
+def _own_inline(
+    evaluated: EvaluatedFlake, root: Path, name: str, path: tuple[str, ...], load: Loader
+) -> tuple[Node, tuple[str, ...], Path] | None:
+    """An inline module only guest ``name`` has (``mkVM "web" { … }``), as the
+    attribute set to add ``path`` to and the path inside it."""
+    config = evaluated.configurations[name]
+    shared: set[tuple[PurePosixPath | None, int]] = set()
+    for other in evaluated.configurations.values():
+        if other.name != name:
+            for option in other.options.values():
+                shared.update((p[0], p[1]) for p in option.inline_positions)
+    for option in config.options.values():
+        for file, line, column, depth, prio in option.inline_positions:
+            if file is None or prio != option.highest_prio or (file, line) in shared:
+                continue
+            placed = _at_position(load(root / file), root / file, line, column, option.path, depth)
+            if placed.target is None:
+                continue
+            prefix = option.path[: depth - len(placed.keys)]
+            if path[: len(prefix)] == prefix and len(path) > len(prefix):
+                return placed.target, path[len(prefix) :], root / file
+    return None
 
 
 # --------------------------------------------------------------------------- checking
