@@ -526,9 +526,9 @@ def _add_to_own(
     if not own:
         inline = _own_inline(evaluated, root, name, path, load)
         if inline is not None:
-            target, keys, file = inline
-            new = edit.set_value(load(file), target, keys, to_nix(value))
-            return Planned(file, new, key, as_json(value), _relative(file, root))
+            spot, keys, at = inline
+            added = edit.set_value(load(at), spot, keys, to_nix(value))
+            return Planned(at, added, key, as_json(value), _relative(at, root))
         raise FlakeEditError(
             f"{name}: {key} is not defined in a file nixgen can edit, and {name} has no "
             "module file of its own to add it to",
