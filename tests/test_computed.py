@@ -292,3 +292,24 @@ def test_a_literal_guest_defined_twice_shows_and_edits_the_true_winner(
     code, out, err = _run("show", "vm", "--no-eval", "-f", str(folder))
     assert code == 0, err
     assert "evaluated with nix" not in out
+
+
+def test_the_flake_layer_never_runs_nix_itself() -> None:
+    """nixgen/flake/ takes an evaluator; nixgen.evaluate (the Nix-runner layer)
+    implements it above the flake layer, and the CLI wires them."""
+    import ast
+
+    package = Path(__file__).resolve().parents[1] / "nixgen" / "flake"
+    for source in package.glob("*.py"):
+        tree = ast.parse(source.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            for name in names:
+                assert not name.startswith(("nixgen.evaluate", "nixgen.nixcmd", "nixgen.build")), (
+                    source.name,
+                    name,
+                )
