@@ -175,7 +175,7 @@ def show_command(
     eval_mode: bool | None,
     as_json: bool,
 ) -> None:
-    """Show the guests of a flake and their settings.
+    """Show the guests of a flake and their settings (nix eval where the text is computed).
 
     Without NAME: one line per guest, then the hosts (configurations that run
     guests, which nixgen does not edit), the guests nixgen cannot read and
