@@ -146,6 +146,11 @@ def test_set_edits_the_winning_definition_and_is_checked(
     evaluated = evaluate_flake(folder, nix=_runner(inputs, folder))
     assignment = f"{edit['key']}={edit['value']}"
     args = ["set", edit["guest"], assignment, "-f", str(folder), *_overrides(inputs, folder)]
+    code, diff, err = _run(*args, "--dry-run")
+    assert code == 0, err
+    assert _snapshot(folder) == before
+    assert "not evaluated again (--dry-run)" in err
+    assert all(f"+++ b/{path}" in diff for path in edit["changes"])
     code, _out, err = _run(*args)
     assert code == 0, err
     after = _snapshot(folder)
