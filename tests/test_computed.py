@@ -194,16 +194,17 @@ def test_refusals_name_the_place_and_the_expression(
     tmp_path: Path, inputs: dict[str, Path], shape: str
 ) -> None:
     folder, expect = _copy(tmp_path, shape)
-    refuse = expect["refuse"]
+    refusals = expect["refuse"]
     before = _snapshot(folder)
-    assignment = f"{refuse['key']}={refuse['value']}"
-    args = ["set", refuse["guest"], assignment, "-f", str(folder), *_overrides(inputs, folder)]
-    code, out, err = _run(*args)
-    assert code == 1, out
-    for text in refuse["says"]:
-        assert text in err
-    assert "hint:" in err
-    assert _snapshot(folder) == before
+    for refuse in refusals if isinstance(refusals, list) else [refusals]:
+        assignment = f"{refuse['key']}={refuse['value']}"
+        args = ["set", refuse["guest"], assignment, "-f", str(folder), *_overrides(inputs, folder)]
+        code, out, err = _run(*args)
+        assert code == 1, out
+        for text in refuse["says"]:
+            assert text in err
+        assert "hint:" in err
+        assert _snapshot(folder) == before
 
 
 def test_an_edit_that_does_not_take_effect_is_rolled_back(

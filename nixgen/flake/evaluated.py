@@ -266,6 +266,7 @@ def _judge(
             return Placed(
                 path, line, text, target=container, keys=keys, literal=argument, wrapper=name
             )
+    # The binding can still be removed (unset): target and keys are kept.
     parameter = _parameter(doc, inner)
     if parameter is not None:
         return Placed(
@@ -274,8 +275,17 @@ def _judge(
             text,
             reason=f"its value comes from the function argument `{parameter}` "
             "(every guest made by that function shares this line)",
+            target=container,
+            keys=keys,
         )
-    return Placed(path, line, text, reason=f"its value is an expression ({short(text)})")
+    return Placed(
+        path,
+        line,
+        text,
+        reason=f"its value is an expression ({short(text)})",
+        target=container,
+        keys=keys,
+    )
 
 
 def _parameter(doc: Document, node: Node) -> str | None:
@@ -447,8 +457,8 @@ def plan_unset(evaluated: EvaluatedFlake, root: Path, name: str, key: str, load:
             f"{name}: {key} is not defined in the flake's own files (nothing to unset)",
             hint="see `nixgen show " + name + "` for the options it defines",
         )
-    winner = _winner(evaluated, root, name, option, load, f"nothing for {key}")
-    _refuse_shared(evaluated, root, name, option, winner, f"nothing for {key}")
+    winner = _winner(evaluated, root, name, option, load, None)
+    _refuse_shared(evaluated, root, name, option, winner, None)
     assert winner.file is not None and winner.target is not None
     doc = load(winner.file)
     new = edit.unset(doc, winner.target, winner.keys, missing_ok=False)
@@ -461,30 +471,38 @@ def _winner(
     name: str,
     option: EvalOption,
     load: Loader,
-    writes: str,
+    writes: str | None,
 ) -> Placed:
+    """The one definition that wins, as a literal binding nixgen can edit; else a
+    refusal.  ``writes``: the binding ``set`` would write (None for ``unset``)."""
     places = [p for d in option.definitions for p in place(root, option, d, load)]
     if len(places) != 1:
         spots = ", ".join(f"{p.where(root)} ({short(p.text)})" for p in places)
         raise FlakeEditError(
             f"{name}: {option.key} is defined {len(places)} times at the same priority "
             f"({spots}); the module system merges them, so no one binding holds the value",
-            hint=f"merge them into one definition by hand, then `nixgen set {name} ...` again",
+            hint="change them by hand"
+            if writes is None
+            else f"change them by hand, or replace them all for {name} in a module only it "
+            f"uses: `{_forced(writes)}`",
         )
     winner = places[0]
+    if writes is None and winner.target is not None:
+        return winner  # unset removes the whole binding, whatever its value
     if winner.reason is not None:
         where = winner.where(root)
-        forced = writes.replace(" = ", " = lib.mkForce ", 1)
-        if "function argument" in winner.reason:
+        forced = _forced(writes) if writes is not None else ""
+        if writes is None:
+            instead = f"remove it by hand at {where}"
+        elif "function argument" in winner.reason:
             instead = (
                 f"change the argument where {name} is made, or override it in a module only "
                 f"{name} uses: `{forced}`"
             )
+        elif winner.file is not None and not sharers(evaluated, name, option, winner, root):
+            instead = f"write it as a literal at {where}: `{writes}`"
         else:
-            instead = (
-                f"override it in a module only {name} uses: `{forced}`, or write a literal "
-                f"at {where} if every guest that uses that line should change"
-            )
+            instead = f"override it for {name} alone, in a module only {name} uses: `{forced}`"
         raise FlakeEditError(
             f"{name}: {option.key} is defined at {where} as `{short(winner.text)}`: "
             f"{winner.reason}; nixgen edits only literal definitions",
@@ -499,17 +517,30 @@ def _refuse_shared(
     name: str,
     option: EvalOption,
     winner: Placed,
-    writes: str,
+    writes: str | None,
 ) -> None:
     shared = sharers(evaluated, name, option, winner, root)
     if shared:
+        if writes is None:
+            hint = (
+                f"remove it by hand, if {', '.join(shared)} should lose it too; to give "
+                f"{name} the option's default, set it in a module only {name} uses"
+            )
+        else:
+            hint = (
+                f"override it for {name} alone, in a module only {name} uses: `{_forced(writes)}`"
+            )
         raise FlakeEditError(
             f"{name}: {option.key} is defined at {winner.where(root)} "
             f"(`{short(winner.text)}`), a place it shares with {', '.join(shared)}: "
             f"changing it would change them too",
-            hint=f"override it for {name} alone, in a module only {name} uses: "
-            f"`{writes.replace(' = ', ' = lib.mkForce ', 1)}`",
+            hint=hint,
         )
+
+
+def _forced(writes: str) -> str:
+    """``key = value;`` as ``key = lib.mkForce value;``, which wins over other definitions."""
+    return writes.replace(" = ", " = lib.mkForce ", 1)
 
 
 def _add_to_own(

@@ -4,4 +4,5 @@
   microvm.mem = lib.mkDefault 1024;
   microvm.vcpu = lib.mkDefault 1;
   microvm.hypervisor = "qemu";
+  microvm.kernelParams = [ "console=hvc0" ];
 }

@@ -2,4 +2,5 @@
 {
   networking.hostName = "worker";
   microvm.balloon = true;
+  microvm.kernelParams = [ "quiet" ];
 }
