@@ -326,3 +326,17 @@ def test_the_flake_layer_never_runs_nix_itself() -> None:
                     source.name,
                     name,
                 )
+
+
+def test_several_assignments_in_one_inline_module(tmp_path: Path, inputs: dict[str, Path]) -> None:
+    """The second assignment's binding moved when the first one changed the line
+    before it: it is still found where the evaluation saw it."""
+    folder, _ = _copy(tmp_path, "mkvm-helper")
+    before = (folder / "flake.nix").read_text(encoding="utf-8")
+    args = ["set", "db", "microvm.mem=40960", 'microvm.hypervisor="qemu"', "-f", str(folder)]
+    code, _out, err = _run(*args, *_overrides(inputs, folder))
+    assert code == 0, err
+    after = (folder / "flake.nix").read_text(encoding="utf-8")
+    assert after == before.replace("mem = 2048;", "mem = 40960;").replace(
+        'hypervisor = "cloud-hypervisor";', 'hypervisor = "qemu";'
+    )

@@ -145,9 +145,17 @@ class Placed:
 
 
 Loader = Callable[[Path], Document]
+#: The text of a file as the evaluation saw it (None: as it is now).
+Origin = Callable[[Path], bytes | None]
 
 
-def place(root: Path, option: EvalOption, definition: EvalDefinition, load: Loader) -> list[Placed]:
+def place(
+    root: Path,
+    option: EvalOption,
+    definition: EvalDefinition,
+    load: Loader,
+    origin: Origin | None = None,
+) -> list[Placed]:
     """The bindings of the flake that make ``definition`` (several when more than
     one inline module writes it at the winning priority)."""
     if definition.inline:
@@ -168,7 +176,8 @@ def place(root: Path, option: EvalOption, definition: EvalDefinition, load: Load
         for file, line, column, depth, _prio in spots:
             assert file is not None
             doc = load(root / file)
-            placed.append(_at_position(doc, root / file, line, column, option.path, depth))
+            before = origin(root / file) if origin is not None else None
+            placed.append(_at_position(doc, root / file, line, column, option.path, depth, before))
         return placed
     if definition.file is None:
         return [Placed(None, None, short(display(definition.value)), reason="an input defines it")]
@@ -180,9 +189,25 @@ def place(root: Path, option: EvalOption, definition: EvalDefinition, load: Load
 
 
 def _at_position(
-    doc: Document, path: Path, line: int, column: int, option: tuple[str, ...], depth: int
+    doc: Document,
+    path: Path,
+    line: int,
+    column: int,
+    option: tuple[str, ...],
+    depth: int,
+    before: bytes | None = None,
 ) -> Placed:
-    offset = _offset(doc.source, line, column)
+    """The binding the evaluation saw at ``line``:``column``; ``before`` is the
+    file's text then, when an earlier assignment of the command changed it."""
+    if before is not None and before != doc.source:
+        moved = _moved(before, doc.source, _offset(before, line, column))
+        if moved is None:
+            return Placed(
+                path, line, "?", reason="an earlier assignment of this command changed it"
+            )
+        offset = moved
+    else:
+        offset = _offset(doc.source, line, column)
     node: Node | None = doc.tree.root_node.descendant_for_byte_range(offset, offset)
     while node is not None and node.type not in ("binding", "inherit", "inherit_from"):
         node = node.parent
@@ -315,6 +340,23 @@ def _parameter(doc: Document, node: Node) -> str | None:
     return None
 
 
+def _moved(before: bytes, after: bytes, offset: int) -> int | None:
+    """Where ``offset`` of ``before`` is in ``after`` (one changed region between
+    them), or None when it was inside the change."""
+    limit = min(len(before), len(after))
+    start = 0
+    while start < limit and before[start] == after[start]:
+        start += 1
+    end = 0
+    while end < limit - start and before[-1 - end] == after[-1 - end]:
+        end += 1
+    if offset < start:
+        return offset
+    if offset >= len(before) - end:
+        return offset + len(after) - len(before)
+    return None
+
+
 def _offset(source: bytes, line: int, column: int) -> int:
     start = 0
     for _ in range(line - 1):
@@ -412,19 +454,20 @@ def plan_set(
     path: tuple[str, ...],
     value: object,
     load: Loader,
+    origin: Origin | None = None,
 ) -> Planned:
     """Where ``key = value`` goes for guest ``name``, as an edited document."""
     _config, option = owner(evaluated, name, key)
     text = to_nix(value)
     writes = f"{attr_path(path)} = {text};"
     if option is None:
-        return _add_to_own(evaluated, root, name, key, path, value, load, writes)
-    winner = _winner(evaluated, root, name, option, load, writes)
+        return _add_to_own(evaluated, root, name, key, path, value, load, writes, origin)
+    winner = _winner(evaluated, root, name, option, load, writes, origin)
     if winner.wrapper == "mkDefault" and sharers(evaluated, name, option, winner, root):
         # The NixOS way: a plain definition in the guest's own module wins over it.
         own = own_files(evaluated, name)
         if own:
-            return _add_to_own(evaluated, root, name, key, path, value, load, writes)
+            return _add_to_own(evaluated, root, name, key, path, value, load, writes, origin)
         raise FlakeEditError(
             f"{name}: {key} is `{short(winner.text)}` at {winner.where(root)}, a lib.mkDefault in "
             f"a module shared with {', '.join(sharers(evaluated, name, option, winner, root))}, "
@@ -449,7 +492,14 @@ def plan_set(
     return Planned(winner.file, new, key, as_json(value), winner.where(root))
 
 
-def plan_unset(evaluated: EvaluatedFlake, root: Path, name: str, key: str, load: Loader) -> Planned:
+def plan_unset(
+    evaluated: EvaluatedFlake,
+    root: Path,
+    name: str,
+    key: str,
+    load: Loader,
+    origin: Origin | None = None,
+) -> Planned:
     """Remove the winning literal binding of ``key`` for guest ``name``."""
     _config, option = owner(evaluated, name, key)
     if option is None:
@@ -457,7 +507,7 @@ def plan_unset(evaluated: EvaluatedFlake, root: Path, name: str, key: str, load:
             f"{name}: {key} is not defined in the flake's own files (nothing to unset)",
             hint="see `nixgen show " + name + "` for the options it defines",
         )
-    winner = _winner(evaluated, root, name, option, load, None)
+    winner = _winner(evaluated, root, name, option, load, None, origin)
     _refuse_shared(evaluated, root, name, option, winner, None)
     assert winner.file is not None and winner.target is not None
     doc = load(winner.file)
@@ -472,10 +522,11 @@ def _winner(
     option: EvalOption,
     load: Loader,
     writes: str | None,
+    origin: Origin | None = None,
 ) -> Placed:
     """The one definition that wins, as a literal binding nixgen can edit; else a
     refusal.  ``writes``: the binding ``set`` would write (None for ``unset``)."""
-    places = [p for d in option.definitions for p in place(root, option, d, load)]
+    places = [p for d in option.definitions for p in place(root, option, d, load, origin)]
     if len(places) != 1:
         spots = ", ".join(f"{p.where(root)} ({short(p.text)})" for p in places)
         raise FlakeEditError(
@@ -552,10 +603,11 @@ def _add_to_own(
     value: object,
     load: Loader,
     writes: str,
+    origin: Origin | None = None,
 ) -> Planned:
     own = own_files(evaluated, name)
     if not own:
-        inline = _own_inline(evaluated, root, name, path, load)
+        inline = _own_inline(evaluated, root, name, path, load, origin)
         if inline is not None:
             spot, keys, at = inline
             added = edit.set_value(load(at), spot, keys, to_nix(value))
@@ -583,7 +635,12 @@ def _add_to_own(
 
 
 def _own_inline(
-    evaluated: EvaluatedFlake, root: Path, name: str, path: tuple[str, ...], load: Loader
+    evaluated: EvaluatedFlake,
+    root: Path,
+    name: str,
+    path: tuple[str, ...],
+    load: Loader,
+    origin: Origin | None = None,
 ) -> tuple[Node, tuple[str, ...], Path] | None:
     """An inline module only guest ``name`` has (``mkVM "web" { … }``), as the
     attribute set to add ``path`` to and the path inside it."""
@@ -597,7 +654,10 @@ def _own_inline(
         for file, line, column, depth, prio in option.inline_positions:
             if file is None or prio != option.highest_prio or (file, line) in shared:
                 continue
-            placed = _at_position(load(root / file), root / file, line, column, option.path, depth)
+            before = origin(root / file) if origin is not None else None
+            placed = _at_position(
+                load(root / file), root / file, line, column, option.path, depth, before
+            )
             if placed.target is None:
                 continue
             prefix = option.path[: depth - len(placed.keys)]

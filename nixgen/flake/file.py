@@ -356,7 +356,15 @@ class FlakeFile:
         option = evaluated.configurations[name].options.get(key)
         if option is None:
             return []
-        return [p for d in option.definitions for p in place(self.root, option, d, self._load_doc)]
+        return [
+            p
+            for d in option.definitions
+            for p in place(self.root, option, d, self._load_doc, self._evaluated_text)
+        ]
+
+    def _evaluated_text(self, path: Path) -> bytes | None:
+        """A file's text as the last evaluation saw it: as on disk when read."""
+        return self._original.get(path.resolve())
 
     def _load_doc(self, path: Path) -> Document:
         path = path.resolve()
@@ -393,9 +401,20 @@ class FlakeFile:
                     for issue in self._schema.problems("guest", path[1:], value):
                         raise OptionError(f"{name}: {issue.message}", hint=issue.hint)
                 if value is UNSET:
-                    step = plan_unset(evaluated, self.root, name, key, self._load_doc)
+                    step = plan_unset(
+                        evaluated, self.root, name, key, self._load_doc, self._evaluated_text
+                    )
                 else:
-                    step = plan_set(evaluated, self.root, name, key, path, value, self._load_doc)
+                    step = plan_set(
+                        evaluated,
+                        self.root,
+                        name,
+                        key,
+                        path,
+                        value,
+                        self._load_doc,
+                        self._evaluated_text,
+                    )
                 self._files.docs[step.path.resolve()] = step.doc
                 planned.append(step)
         except Exception:
