@@ -4,7 +4,12 @@
 # Applied (`nix eval --json FLAKE#nixosConfigurations --apply`) as
 # `(this file) { source; }`, then to the configurations. `source` is the
 # store path of the flake's own source: a definition whose file lies below
-# it (or an inline module, `<unknown-file>`) is the author's.
+# it is the author's, and so is one from an inline module the configuration
+# was given. The module system names those `<unknown-file>`, or (nixpkgs'
+# `lib.nixosSystem`: eval-config.nix's `modulesLocation`) the flake.nix of
+# nixpkgs where `modules` is passed on: such a definition is the author's when
+# one of the configuration's own inline modules, written in the flake's
+# source, spells the option.
 #
 # Forces as little as it can: only options whose highest priority is below
 # an option default's, only their definitions' files, and values only of
@@ -31,7 +36,16 @@ let
   overridePrio = 100;
 
   hasPrefix = prefix: s: substring 0 (stringLength prefix) s == prefix;
-  ownFile = file: file == "<unknown-file>" || hasPrefix (source + "/") file;
+  inSource = file: hasPrefix (source + "/") file;
+  hasSuffix =
+    suffix: s:
+    let
+      n = stringLength s;
+      k = stringLength suffix;
+    in
+    n >= k && substring (n - k) k s == suffix;
+  # Where the module system may have put an inline module's definitions.
+  inlineFile = file: file == "<unknown-file>" || (!inSource file && hasSuffix "/flake.nix" file);
 
   # The flake's own source moves to a new store path with every edit: values
   # name it as `<flake>` so that they compare equal before and after one.
@@ -272,12 +286,18 @@ let
     in
     if probe.success then probe.value else [ ];
 
+  # Where the configuration's own inline modules (written in the flake's
+  # source) spell an option.
+  positionsOf =
+    inline: path: filter (p: p != null && inSource p.file) (map (m: positionIn m path) inline);
+
   describeOption =
     inline: entry:
     let
       opt = entry.option;
       defs = opt.definitionsWithLocations or [ ];
       files = map (d: d.file) defs;
+      positions = if builtins.any inlineFile files then positionsOf inline entry.path else [ ];
     in
     {
       name = builtins.concatStringsSep "." entry.path;
@@ -287,14 +307,11 @@ let
         highestPrio = opt.highestPrio;
         definitions = map (d: {
           inherit (d) file;
+          inline = inlineFile d.file && positions != [ ];
           value = safe 6 d.value;
         }) defs;
         # Where inline modules write the option (several: the module system merges them).
-        inline =
-          if builtins.elem "<unknown-file>" files then
-            filter (p: p != null) (map (m: positionIn m entry.path) inline)
-          else
-            [ ];
+        inline = positions;
       };
     };
 
@@ -314,17 +331,23 @@ let
           option = o;
         }) (optionAt options p)
       ) modelled;
+      inline = inlineModules configuration;
       defined = filter (
         e:
         let
           probe = tryEval (
+            let
+              files = map (d: d.file) (e.option.definitionsWithLocations or [ ]);
+            in
             e.option.highestPrio < optionDefaultPrio
-            && builtins.any ownFile (map (d: d.file) (e.option.definitionsWithLocations or [ ]))
+            && (
+              builtins.any inSource files
+              || (builtins.any inlineFile files && positionsOf inline e.path != [ ])
+            )
           );
         in
         probe.success && probe.value
       ) (microvm ++ nixos);
-      inline = if defined == [ ] then [ ] else inlineModules configuration;
     in
     listToAttrs (map (describeOption inline) defined);
 

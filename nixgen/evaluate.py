@@ -129,7 +129,9 @@ def _option(key: str, raw: Mapping[str, Any], source: str) -> EvalOption:
         file = str(d.get("file"))
         definitions.append(
             EvalDefinition(
-                file=_own_file(file, source), inline=file == _INLINE, value=d.get("value")
+                file=_own_file(file, source),
+                inline=bool(d.get("inline", file == _INLINE)),
+                value=d.get("value"),
             )
         )
     return EvalOption(

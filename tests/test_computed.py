@@ -99,6 +99,7 @@ def test_the_corpus_has_the_shapes_the_issue_names() -> None:
         "defaults",
         "function-argument",
         "host",
+        "nixpkgs-location",
     ):
         assert wanted in SHAPES
 

@@ -526,11 +526,14 @@ def _winner(
 ) -> Placed:
     """The one definition that wins, as a literal binding nixgen can edit; else a
     refusal.  ``writes``: the binding ``set`` would write (None for ``unset``)."""
-    places = [p for d in option.definitions for p in place(root, option, d, load, origin)]
-    if len(places) != 1:
+    found = [p for d in option.definitions for p in place(root, option, d, load, origin)]
+    # Inline definitions share their places (each lists every inline spot): once each.
+    places = list({(p.file, p.line, p.text): p for p in found}.values())
+    count = max(len(option.definitions), len(places))
+    if count != 1:
         spots = ", ".join(f"{p.where(root)} ({short(p.text)})" for p in places)
         raise FlakeEditError(
-            f"{name}: {option.key} is defined {len(places)} times at the same priority "
+            f"{name}: {option.key} is defined {count} times at the same priority "
             f"({spots}); the module system merges them, so no one binding holds the value",
             hint="change them by hand"
             if writes is None
