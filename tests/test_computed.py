@@ -341,3 +341,39 @@ def test_several_assignments_in_one_inline_module(tmp_path: Path, inputs: dict[s
     assert after == before.replace("mem = 2048;", "mem = 40960;").replace(
         'hypervisor = "cloud-hypervisor";', 'hypervisor = "qemu";'
     )
+
+
+def test_offsets_move_with_one_change() -> None:
+    from nixgen.flake.evaluated import _moved
+
+    before = b"a = 1;\nb = 2;\nc = 3;\n"
+    after = b"a = 1;\nb = 7777;\nc = 3;\n"
+    assert _moved(before, after, 0) == 0  # before the change
+    assert _moved(before, after, before.index(b"c")) == after.index(b"c")  # after it
+    assert _moved(before, after, before.index(b"2")) is None  # inside it
+
+
+def test_compare_names_what_changed() -> None:
+    from nixgen.flake.evaluated import (
+        EvalConfiguration,
+        EvalOption,
+        EvaluatedFlake,
+        Planned,
+        compare,
+    )
+    from nixgen.nix.parse import Document
+
+    def flake(web: int, db: int) -> EvaluatedFlake:
+        def config(name: str, mem: int) -> EvalConfiguration:
+            option = EvalOption("microvm.mem", ("microvm", "mem"), mem, 100, ())
+            return EvalConfiguration(name, "guest", None, {"microvm.mem": option})
+
+        return EvaluatedFlake({"web": config("web", web), "db": config("db", db)})
+
+    check = Planned(Path("vms/web.nix"), Document.parse("{ }"), "microvm.mem", 2048, "vms/web.nix")
+    assert compare(flake(1024, 512), flake(2048, 512), "web", [check]) == []
+    wrong = compare(flake(1024, 512), flake(1024, 768), "web", [check])
+    assert wrong == [
+        "web: microvm.mem is 1024, not 2048 (edited at vms/web.nix)",
+        "db: microvm.mem changed from 512 to 768",
+    ]
