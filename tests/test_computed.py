@@ -377,3 +377,29 @@ def test_compare_names_what_changed() -> None:
         "web: microvm.mem is 1024, not 2048 (edited at vms/web.nix)",
         "db: microvm.mem changed from 512 to 768",
     ]
+
+
+def test_a_guest_with_a_module_nixgen_cannot_read_is_evaluated(
+    tmp_path: Path, inputs: dict[str, Path]
+) -> None:
+    """`(import ./hv.nix { … })` hides its settings from the text: with nix, show
+    gives the evaluated hypervisor and where it is defined, not the model's default."""
+    folder = tmp_path / "opaque"
+    folder.mkdir()
+    (folder / "flake.nix").write_text(
+        _TWO_DEFINITIONS.replace(
+            "./defaults.nix\n          ./vm.nix", '(import ./hv.nix { name = "vm"; })'
+        ),
+        encoding="utf-8",
+    )
+    (folder / "hv.nix").write_text(
+        '{ name }:\n{\n  networking.hostName = name;\n  microvm.hypervisor = "cloud-hypervisor";\n}\n',
+        encoding="utf-8",
+    )
+    flake = FlakeFile.load(folder, evaluator=FlakeEvaluator(_runner(inputs, folder)))
+    reason = flake.evaluation_reason("vm")
+    assert reason is not None and "import ./hv.nix" in reason
+    code, out, err = _run("show", "vm", "-f", str(folder), *_overrides(inputs, folder))
+    assert code == 0, err
+    (row,) = [line for line in out.splitlines() if line.startswith("microvm.hypervisor ")]
+    assert '"cloud-hypervisor"' in row and "hv.nix:4" in row

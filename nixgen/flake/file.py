@@ -318,7 +318,8 @@ class FlakeFile:
 
     def evaluation_reason(self, name: str | None = None) -> str | None:
         """Why reading the text is not enough (None: it is): computed or unreadable
-        guests (guest ``name`` may be one of them), or options defined several times."""
+        guests (guest ``name`` may be one of them), options defined several times, or
+        modules nixgen cannot read (``import ./x.nix { … }``, a missing file)."""
         if self._found.unreadable:
             item = self._found.unreadable[0]
             if name is not None and name not in self._states and self._found.host(name) is None:
@@ -329,6 +330,10 @@ class FlakeFile:
             for key, defs in state.guest.definitions.items():
                 if len(defs) > 1:
                     return f"{state.guest.name}: {key} is defined several times"
+            for listed in state.guest.modules:
+                for module in listed.walk():
+                    if module.kind == "opaque" or (module.kind == "file" and module.problems):
+                        return f"{state.guest.name}: a module nixgen cannot read ({module.text})"
         return None
 
     def evaluate(self) -> EvaluatedFlake:
