@@ -324,7 +324,7 @@ class FlakeFile:
             item = self._found.unreadable[0]
             if name is not None and name not in self._states and self._found.host(name) is None:
                 return f"guest {name!r} is not written literally ({item.reason})"
-            return f"{item.name or 'nixosConfigurations'}: {item.reason}"
+            return item.reason if item.name is None else f"{item.name}: {item.reason}"
         states = [self._states[name]] if name in self._states else self._states.values()
         for state in states:
             for key, defs in state.guest.definitions.items():
