@@ -359,7 +359,9 @@ let
       );
       host = tryEval (configuration.options ? microvm && configuration.options.microvm ? vms);
     in
-    if guest.success && guest.value then
+    if !guest.success then
+      "error"
+    else if guest.value then
       "guest"
     else if host.success && host.value then
       "host"
@@ -377,7 +379,7 @@ let
       inherit kind;
       system = if system.success then system.value else null;
       runs = if kind == "host" && runs.success then runs.value else [ ];
-      options = if kind == "other" then { } else ownOptions configuration;
+      options = if kind == "other" || kind == "error" then { } else ownOptions configuration;
       # What a one-line summary shows, whoever defines it (microvm.nix's defaults too).
       summary =
         if kind == "guest" then
@@ -389,5 +391,28 @@ let
         else
           { };
     };
+
+  # A configuration that throws (a module system error, a failed assertion)
+  # does not hide the others: it is reported as `error`.
+  describeSafely =
+    configuration:
+    let
+      probe = tryEval (
+        let
+          d = describe configuration;
+        in
+        builtins.deepSeq d d
+      );
+    in
+    if probe.success then
+      probe.value
+    else
+      {
+        kind = "error";
+        system = null;
+        runs = [ ];
+        options = { };
+        summary = { };
+      };
 in
-configurations: builtins.mapAttrs (_: describe) configurations
+configurations: builtins.mapAttrs (_: describeSafely) configurations

@@ -31,7 +31,7 @@ from nixgen.errors import NixgenError
 from nixgen.flake.errors import EvaluationError
 from nixgen.flake.evaluated import EvalConfiguration, EvalDefinition, EvalOption, EvaluatedFlake
 from nixgen.nixcmd import NixRunner
-from nixgen.nixcmd.errors import NixInputError
+from nixgen.nixcmd.errors import NixEvalError, NixInputError
 
 __all__ = ["FlakeEvaluator", "evaluate_flake"]
 
@@ -69,7 +69,12 @@ def evaluate_flake(root: Path, *, nix: NixRunner | None = None) -> EvaluatedFlak
         meta = json.loads(runner.run(["flake", "metadata", "--json", ref]).stdout or "{}")
         source = str(meta["path"])
         apply = f"({_expression()}) {to_nix({'source': source})}"
-        data = runner.eval_json(f"{ref}#nixosConfigurations", apply=apply)
+        try:
+            data = runner.eval_json(f"{ref}#nixosConfigurations", apply=apply)
+        except NixEvalError as err:
+            if "does not provide attribute" not in str(err):
+                raise
+            data = {}  # a flake without nixosConfigurations: no guests, no hosts
     except NixInputError as err:
         raise EvaluationError(
             f"nix could not fetch an input of the flake in {root}, so its computed "

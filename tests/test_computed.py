@@ -403,3 +403,34 @@ def test_a_guest_with_a_module_nixgen_cannot_read_is_evaluated(
     assert code == 0, err
     (row,) = [line for line in out.splitlines() if line.startswith("microvm.hypervisor ")]
     assert '"cloud-hypervisor"' in row and "hv.nix:4" in row
+
+
+def test_a_guest_that_does_not_evaluate_hides_no_other(
+    tmp_path: Path, inputs: dict[str, Path]
+) -> None:
+    folder, _ = _copy(tmp_path, "genattrs")
+    (folder / "vms" / "worker2.nix").write_text(
+        "{\n  microvm.memory = 1;\n}\n", encoding="utf-8"
+    )  # no such option: the module system throws
+    code, out, err = _run("show", "-f", str(folder), *_overrides(inputs, folder))
+    assert code == 0, err
+    assert "worker1" in out and "these do not evaluate" in out and "worker2" in out
+    code, _out, err = _run(
+        "set", "worker2", "microvm.mem=1", "-f", str(folder), *_overrides(inputs, folder)
+    )
+    assert code == 1 and "'worker2' does not evaluate" in err
+
+
+def test_a_flake_without_nixos_configurations(tmp_path: Path, inputs: dict[str, Path]) -> None:
+    folder = tmp_path / "empty"
+    folder.mkdir()
+    (folder / "flake.nix").write_text(
+        '{\n  inputs.nixpkgs.url = "github:NixOS/nixpkgs/nixos-unstable";\n'
+        "  outputs = { self, nixpkgs }: { };\n}\n",
+        encoding="utf-8",
+    )
+    evaluated = evaluate_flake(folder, nix=_runner(inputs, folder))
+    assert evaluated.configurations == {}
+    code, out, err = _run("show", "--eval", "-f", str(folder), *_overrides(inputs, folder))
+    assert code == 0, err
+    assert "no nixosConfigurations" in out

@@ -42,6 +42,7 @@ def show(flake: FlakeFile, name: str | None, as_json: bool) -> None:
             ],
             "hosts": [_config_json(flake, evaluated.configurations[n]) for n in evaluated.hosts()],
             "other": _others(evaluated),
+            "failed": evaluated.failed(),
             "notes": list(flake.notes),
         }
         click.echo(json.dumps(data, indent=2))
@@ -89,6 +90,14 @@ def _show_all(flake: FlakeFile, evaluated: EvaluatedFlake) -> None:
     others = _others(evaluated)
     if others:
         click.echo(f"\nnot microvm guests or hosts: {', '.join(others)}")
+    failed = evaluated.failed()
+    if failed:
+        click.echo(
+            f"\nthese do not evaluate (see `nix eval .#nixosConfigurations.NAME.config.microvm`): "
+            f"{', '.join(failed)}"
+        )
+    if not evaluated.configurations:
+        click.echo("\nnote: the flake has no nixosConfigurations")
 
 
 def _show_one(flake: FlakeFile, config: EvalConfiguration) -> None:

@@ -82,7 +82,9 @@ class EvalOption:
 @attrs.frozen
 class EvalConfiguration:
     """One ``nixosConfigurations`` entry: ``kind`` is ``guest`` (imports the
-    microvm guest module), ``host`` (has ``microvm.vms``) or ``other``."""
+    microvm guest module), ``host`` (has ``microvm.vms``), ``other``, or
+    ``error`` (it throws: a module system error, a failed assertion; the others
+    are still read)."""
 
     name: str
     kind: str
@@ -107,6 +109,10 @@ class EvaluatedFlake:
 
     def hosts(self) -> list[str]:
         return [n for n, c in self.configurations.items() if c.kind == "host"]
+
+    def failed(self) -> list[str]:
+        """The configurations that throw when evaluated."""
+        return [n for n, c in self.configurations.items() if c.kind == "error"]
 
 
 class Evaluator(Protocol):
@@ -391,6 +397,12 @@ def owner(evaluated: EvaluatedFlake, name: str, key: str) -> tuple[EvalConfigura
         raise FlakeEditError(
             f"no guest {name!r} in the flake's evaluated nixosConfigurations (guests: {known})",
             hint="see `nixgen show` for the guests",
+        )
+    if config.kind == "error":
+        raise FlakeEditError(
+            f"{name!r} does not evaluate, so nixgen cannot tell where its options are defined",
+            hint=f"see the error with `nix eval .#nixosConfigurations.{name}.config.microvm` "
+            "and fix it first",
         )
     if config.kind != "guest":
         what = "a host (it runs guests)" if config.kind == "host" else "not a microvm guest"
