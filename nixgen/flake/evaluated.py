@@ -390,7 +390,9 @@ class Planned:
 GONE = "<unset>"
 
 
-def owner(evaluated: EvaluatedFlake, name: str, key: str) -> tuple[EvalConfiguration, EvalOption]:
+def owner(
+    evaluated: EvaluatedFlake, name: str, key: str
+) -> tuple[EvalConfiguration, EvalOption | None]:
     config = evaluated.configurations.get(name)
     if config is None:
         known = ", ".join(evaluated.guests()) or "none"
@@ -410,8 +412,7 @@ def owner(evaluated: EvaluatedFlake, name: str, key: str) -> tuple[EvalConfigura
             f"{name!r} is {what}; nixgen edits guests only",
             hint="edit its configuration by hand",
         )
-    option = config.options.get(key)
-    return config, option  # type: ignore[return-value]  # None: not defined by the author
+    return config, config.options.get(key)  # None: not defined by the flake's files
 
 
 def own_files(evaluated: EvaluatedFlake, name: str) -> list[PurePosixPath]:
@@ -699,13 +700,16 @@ def _same(expected: object, got: object) -> bool:
     if isinstance(expected, Mapping) and expected.get("_nixgen") == "path":
         return isinstance(got, Mapping) and got.get("_nixgen") == "path"
     if isinstance(expected, Mapping) and isinstance(got, Mapping):
+        # a submodule's value also holds its options' defaults: what was written must be there
         return all(k in got and _same(v, got[k]) for k, v in expected.items())
     if isinstance(expected, list) and isinstance(got, list):
         return len(expected) == len(got) and all(
             _same(a, b) for a, b in zip(expected, got, strict=True)
         )
     if isinstance(expected, float) or isinstance(got, float):
-        return isinstance(got, int | float) and float(got) == float(expected)  # type: ignore[arg-type]
+        if not (isinstance(got, int | float) and isinstance(expected, int | float)):
+            return False
+        return float(got) == float(expected)
     return expected == got and type(expected) is type(got)
 
 
