@@ -33,8 +33,7 @@ import attrs
 
 from nixgen import process
 from nixgen.build import flake_ref
-from nixgen.errors import NixgenError, ValidationError, keyed
-from nixgen.flake.errors import ProjectError
+from nixgen.errors import NixgenError, ProjectError, ValidationError, keyed
 from nixgen.model import Flake, Host
 from nixgen.nix.emit import attr_path
 from nixgen.nixcmd import NixRunner, build_argv, parse_build_json

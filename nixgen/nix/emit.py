@@ -18,10 +18,11 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import PurePath, PurePosixPath
 
-from nixgen.errors import NixEmitError, NixSyntaxError, keyed
+from nixgen.errors import NixEmitError, keyed
 from nixgen.model.attrpath import parse_attr_path
 from nixgen.model.expr import Nix
 from nixgen.model.frozen import MAX_DEPTH
+from nixgen.nix.errors import NixSyntaxError
 
 __all__ = [
     "INDENT",
