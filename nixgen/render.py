@@ -90,6 +90,8 @@ def _environment() -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
         autoescape=False,
+        # The layouts ship with nixgen: no stat() of each one every time it is used.
+        auto_reload=False,
     )
     env.filters["nix"] = lambda value, indent=0: to_nix(value, indent)
     env.filters["nix_bindings"] = lambda value, indent=0: bindings(value, indent)

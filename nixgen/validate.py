@@ -9,7 +9,6 @@ every error and returns the warnings; nothing here prints.
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import PurePosixPath
@@ -23,6 +22,7 @@ from nixgen.model.attrpath import parse_attr_path
 from nixgen.model.convert import check_types
 from nixgen.model.fields import describe, group_class
 from nixgen.model.guest import NON_MICROVM_FIELDS
+from nixgen.model.memo import ByIdentity
 from nixgen.network import plan_networks
 from nixgen.schema import NIXOS_NAMESPACES, Schema, Side, packaged_schema
 
@@ -956,21 +956,24 @@ _MODELLED = _modelled_options()
 def _guest_problems(vm: MicroVM, schema: Schema) -> tuple[tuple[Problem, ...], bool]:
     """The problems of one guest on its own, and whether its types are right.
 
-    Remembered per guest and schema (the model is immutable, a schema compares
-    by identity): the flake editor checks the whole flake after each edit, and
-    only the guests it changed are new.
+    Remembered per guest object and schema (the model is immutable, a schema
+    compares by identity): the flake editor checks the whole flake after each
+    edit, and only the guests it changed are new objects.
     """
-    try:
-        # Keyed by the repr too: `True == 1` (and hashes alike) in Python, but
-        # `vcpu = True` is a mistake that `vcpu = 1` is not, in any field.
-        return _remembered_guest_problems(vm, schema, repr(vm))
-    except TypeError:  # a free value that cannot be hashed
-        return _guest_problems_now(vm, schema)
+    known = _GUEST_PROBLEMS.get(vm)
+    if known is not None and known[0] is schema:
+        return known[1]
+    found = _guest_problems_now(vm, schema)
+    _GUEST_PROBLEMS.put(vm, (schema, found))
+    return found
 
 
-def _guest_problems_now(
-    vm: MicroVM, schema: Schema, free: str = ""
-) -> tuple[tuple[Problem, ...], bool]:
+#: By identity, not equality: `MicroVM(vcpu=True) == MicroVM(vcpu=1)`, but
+#: `vcpu = True` is a mistake that `vcpu = 1` is not.
+_GUEST_PROBLEMS: ByIdentity[MicroVM, tuple[Schema, tuple[tuple[Problem, ...], bool]]] = ByIdentity()
+
+
+def _guest_problems_now(vm: MicroVM, schema: Schema) -> tuple[tuple[Problem, ...], bool]:
     checker = _Checker(schema)
     at = keyed("guests", vm.name)
     typed, well_typed = check_types(vm, at)
@@ -978,9 +981,6 @@ def _guest_problems_now(
     if well_typed:  # rules would trip over wrong types: report those first
         checker.guest(vm, at)
     return tuple(checker.found), well_typed
-
-
-_remembered_guest_problems = functools.lru_cache(maxsize=65536)(_guest_problems_now)
 
 
 def check(

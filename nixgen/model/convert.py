@@ -38,6 +38,7 @@ from nixgen.model.flake import Flake, Input
 from nixgen.model.frozen import MAX_DEPTH
 from nixgen.model.guest import MicroVM
 from nixgen.model.host import Host, HostVM, Network
+from nixgen.model.memo import ByIdentity
 
 __all__ = [
     "NIX_KEY",
@@ -83,6 +84,11 @@ def to_dict(obj: Any, *, nulls: bool = False) -> dict[str, Any]:
     keeps ``None`` for fields that are always written, where ``mountPoint =
     null`` means something.
     """
+    return _to_dict(obj, nulls, False)
+
+
+def _to_dict(obj: Any, nulls: bool, nix: bool) -> dict[str, Any]:
+    """:func:`to_dict`; ``nix``: verbatim Nix as :class:`Nix` (see :func:`option_values`)."""
     out: dict[str, Any] = {}
     for info in describe(type(obj)):
         value = getattr(obj, info.name)
@@ -94,15 +100,18 @@ def to_dict(obj: Any, *, nulls: bool = False) -> dict[str, Any]:
             continue
         if not info.always and not info.required and value == info.default:
             continue
-        out[info.option] = _plain(value, nulls)
+        out[info.option] = _plain(value, nulls, nix)
     return out
 
 
 def option_values(obj: Any) -> dict[str, Any]:
     """An attrs value as the Nix attrset it stands for: its non-default
     settings, ``None`` kept where the option is always written, verbatim Nix
-    as :class:`Nix` (not its data-file spelling ``{_nix = …}``)."""
-    return {k: nix_values(v) for k, v in to_dict(obj, nulls=True).items()}
+    as :class:`Nix` (not its data-file spelling ``{_nix = …}``).
+
+    The same as ``nix_values`` of each value of ``to_dict(obj, nulls=True)``,
+    in one walk (rendering asks it of every guest)."""
+    return _to_dict(obj, True, True)
 
 
 def nix_values(value: Any) -> Any:
@@ -116,19 +125,24 @@ def nix_values(value: Any) -> Any:
     return value
 
 
-def _plain(value: Any, nulls: bool = False) -> Any:
+def _plain(value: Any, nulls: bool = False, nix: bool = False) -> Any:
+    kind = type(value)
+    if kind is str or kind is int or kind is bool:
+        return value
     if isinstance(value, Nix):
-        return {NIX_KEY: value.text}
+        return value if nix else {NIX_KEY: value.text}
     if isinstance(value, PurePosixPath):
         return str(value)
-    if attrs.has(type(value)):
-        return to_dict(value, nulls=nulls)
+    if attrs.has(kind):
+        return _to_dict(value, nulls, nix)
     if isinstance(value, Mapping):
+        if nix and len(value) == 1 and NIX_KEY in value:
+            return Nix(value[NIX_KEY])  # the data-file spelling, as nix_values reads it
         # Keys are kept as they are: a key that is not a string is for the
         # type check to report, not to turn silently into one.
-        return {k: _plain(v, nulls) for k, v in value.items()}
+        return {k: _plain(v, nulls, nix) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_plain(v, nulls) for v in value]
+        return [_plain(v, nulls, nix) for v in value]
     return value
 
 
@@ -400,10 +414,12 @@ class _Reader:
         if len(self.problems) > before:
             return None
         try:
-            return cls(**kwargs)
+            built = cls(**kwargs)
         except (TypeError, ValueError) as err:
             self.problem(path or cls.__name__, str(err), "fix the value named above")
             return None
+        _WELL_TYPED.put(built, True)  # every value was checked on the way in
+        return built
 
     def keyed_table(
         self, cls: type[T], name: str, data: Mapping[str, Any], path: str, hint: str
@@ -745,6 +761,12 @@ def type_problems(obj: Any, path: str) -> list[Problem]:
     return check_types(obj, path)[0]
 
 
+#: Model objects with no type problem at all: read from data (each value checked
+#: on the way in) or checked here once.  Validating and then rendering a flake,
+#: or checking a whole flake after an edit of one guest, checks each object once.
+_WELL_TYPED: ByIdentity[Any, bool] = ByIdentity()
+
+
 def check_types(obj: Any, path: str) -> tuple[list[Problem], bool]:
     """:func:`type_problems`, and whether every value has its field's type.
 
@@ -752,8 +774,12 @@ def check_types(obj: Any, path: str) -> tuple[list[Problem], bool]:
     integer beyond 64 bits) are problems, but leave the object well-typed:
     the validator's rules can still read it.
     """
+    if obj in _WELL_TYPED:
+        return [], True
     reader = _Reader()
     reader.check_object(obj, path)
+    if not reader.problems:
+        _WELL_TYPED.put(obj, True)
     return reader.problems, not reader.mistyped
 
 
