@@ -39,6 +39,7 @@ from nixgen.model.attrpath import parse_attr_path
 from nixgen.model.convert import NIX_KEY
 from nixgen.model.fields import describe
 from nixgen.model.flake import MICROVM_CACHE, MICROVM_CACHE_KEY
+from nixgen.model.memo import ByIdentity
 from nixgen.network import NetworkPlan, guest_side, host_side, plan_networks
 from nixgen.nix.emit import attr_name, attr_path, bindings, selection, to_nix
 from nixgen.settings import guest_sections, merge_free_settings
@@ -455,9 +456,9 @@ def _may_hold_nix(typ: object) -> bool:
 
 # A guest's module is a pure function of immutable values: a render in the same process
 # (a script rendering again, the flake editor keeping nixgen.toml in step, which renders
-# the project before and after each edit) renders only the guests that changed.
-_MODULES: dict[tuple[object, ...], str] = {}
-_MODULES_LIMIT = 50_000
+# the project before and after each edit) renders only the guests that changed.  By the
+# guest object (see nixgen.model.memo), with what else the text depends on beside it.
+_MODULES: ByIdentity[MicroVM, tuple[tuple[object, ...], str]] = ByIdentity()
 
 
 def _remembered_guest_module(
@@ -467,22 +468,18 @@ def _remembered_guest_module(
     interfaces: Sequence[Interface],
     network: Mapping[str, Any],
 ) -> str:
-    try:
-        # Free values are keyed by their repr too: `True == 1` in Python, not in Nix.
-        free = repr((vm.nixos, vm.extra, network))
-        key: tuple[object, ...] = (vm, free, source, inputs, tuple(interfaces))
-        hash(key)
-    except TypeError:  # pragma: no cover - the model is hashable; be safe anyway
-        return guest_module(
-            vm, source=source, inputs=inputs, interfaces=interfaces, network=network
-        )
-    text = _MODULES.get(key)
-    if text is None:
-        if len(_MODULES) >= _MODULES_LIMIT:
-            _MODULES.clear()
-        text = _MODULES[key] = guest_module(
-            vm, source=source, inputs=inputs, interfaces=interfaces, network=network
-        )
+    # The network's settings by their repr too: `True == 1` in Python, not in Nix.
+    context: tuple[object, ...] = (
+        source,
+        inputs,
+        tuple(interfaces),
+        repr(network) if network else "",
+    )
+    known = _MODULES.get(vm)
+    if known is not None and known[0] == context:
+        return known[1]
+    text = guest_module(vm, source=source, inputs=inputs, interfaces=interfaces, network=network)
+    _MODULES.put(vm, (context, text))
     return text
 
 

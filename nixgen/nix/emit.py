@@ -118,8 +118,11 @@ def bindings(values: Mapping[str, object], indent: int = 0) -> str:
     Nested single-binding sets are written as dotted paths
     (``services.openssh.enable = true;``), as a person would write them.
     """
+    lines = _bindings(values, indent, "value", 0)
+    if not lines:
+        return ""
     pad = INDENT * indent
-    return "\n".join(pad + binding for binding in _bindings(values, indent, "value", 0))
+    return pad + ("\n" + pad).join(lines)
 
 
 # --------------------------------------------------------------------------- internals
@@ -327,12 +330,12 @@ def _list(values: Sequence[object], indent: int, where: _Where, width: int, dept
     items = [
         _list_item(v, indent + 1, (where, i), inner_width, depth) for i, v in enumerate(values)
     ]
-    if all(_is_scalar(v) for v in values) and not any("\n" in item for item in items):
+    if all(map(_is_scalar, values)) and "\n" not in "".join(items):
         one_line = "[ " + " ".join(items) + " ]"
         if len(one_line) <= width:
             return one_line
     pad = INDENT * (indent + 1)
-    return "[\n" + "\n".join(pad + item for item in items) + "\n" + INDENT * indent + "]"
+    return "[\n" + pad + ("\n" + pad).join(items) + "\n" + INDENT * indent + "]"
 
 
 _SCALARS = frozenset({str, int, bool, type(None)})
@@ -398,7 +401,7 @@ def _attrset(values: Mapping[str, object], indent: int, where: _Where, depth: in
     if not values:
         return "{ }"
     pad = INDENT * (indent + 1)
-    body = "\n".join(pad + binding for binding in _bindings(values, indent + 1, where, depth))
+    body = pad + ("\n" + pad).join(_bindings(values, indent + 1, where, depth))
     return "{\n" + body + "\n" + INDENT * indent + "}"
 
 
@@ -414,10 +417,14 @@ def _bindings(values: Mapping[str, object], indent: int, where: _Where, depth: i
             path.append(k)
             inner = v
             depth += 1
-        sub = where
-        for step in path:
-            sub = (sub, str(step))
-        key = attr_path(path)
+        if len(path) == 1:
+            sub: _Where = (where, str(key))
+            key = attr_name(key)
+        else:
+            sub = where
+            for step in path:
+                sub = (sub, str(step))
+            key = attr_path(path)
         width = LINE_WIDTH - len(INDENT) * indent - len(key) - len(" = ;")
         out.append(f"{key} = {_emit(inner, indent, sub, width, depth)};")
     return out
