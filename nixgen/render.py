@@ -360,7 +360,7 @@ def flake_nix(flake: Flake, *, source: str | None = None) -> str:
             {
                 "attr": attr_name(vm.name),
                 "system": vm.system,
-                "module": to_nix(PurePosixPath(GUESTS_DIR) / f"{vm.name}.nix"),
+                "module": to_nix(PurePosixPath(f"{GUESTS_DIR}/{vm.name}.nix")),
             }
             for vm in flake.guests
         ],
@@ -409,13 +409,25 @@ def verbatim_problems(flake: Flake) -> list[Problem]:
     """Verbatim expressions (``Nix("…")``, ``{ _nix = "…" }``) that are not one
     whole Nix expression: written as they are, they would break the file."""
     found: list[Problem] = []
+    for field, cls in (("hosts", Host), ("guests", MicroVM)):
+        for item in reversed(getattr(flake, field)):  # the order of problems with one path
+            if isinstance(item, cls):
+                found += _verbatim_problems_of(item, keyed(field, item.name))
+    return sorted(found, key=lambda p: p.path)
+
+
+#: The problems of each guest and host, by the object (and the path it was seen at).
+_VERBATIM: ByIdentity[object, tuple[str, list[Problem]]] = ByIdentity()
+
+
+def _verbatim_problems_of(item: object, at: str) -> list[Problem]:
+    """:func:`verbatim_problems` of one guest or host at path ``at``."""
+    known = _VERBATIM.get(item)
+    if known is not None and known[0] == at:
+        return known[1]
+    found: list[Problem] = []
     # (path, value); only fields whose type can hold Nix are followed.
-    stack: list[tuple[str, object]] = [
-        (keyed(field, item.name), item)
-        for field, cls in (("guests", MicroVM), ("hosts", Host))
-        for item in getattr(flake, field)
-        if isinstance(item, cls)
-    ]
+    stack: list[tuple[str, object]] = [(at, item)]
     while stack:
         path, value = stack.pop()
         if isinstance(value, Nix):
@@ -435,7 +447,8 @@ def verbatim_problems(flake: Flake) -> list[Problem]:
             model: Any = type(value)  # a class is hashable; typeshed does not say so
             for name, option in _verbatim_fields(model):
                 stack.append((f"{path}.{option}", getattr(value, name)))
-    return sorted(found, key=lambda p: p.path)
+    _VERBATIM.put(item, (at, found))
+    return found
 
 
 @functools.cache
@@ -617,8 +630,8 @@ def _write_files(
     stale = [
         p
         for folder in (GUESTS_DIR, HOSTS_DIR)
-        for p in sorted((directory / folder).glob("*.nix"))
-        if p not in files and _is_generated(p)
+        for p in _modules_in(directory / folder, rendered, folder)
+        if _is_generated(p)
     ]
     blocked: list[Path] = []
     unchanged: dict[Path, None] = {}  # ordered, and each look-up is O(1)
@@ -639,6 +652,18 @@ def _write_files(
     for path in removed:
         path.unlink()
     return RenderResult(tuple(written), tuple(unchanged), tuple(removed), tuple(edited_stale))
+
+
+def _modules_in(folder: Path, rendered: Mapping[PurePosixPath, str], name: str) -> list[Path]:
+    """The ``*.nix`` entries of ``folder`` (as ``Path.glob`` finds them), by name, that
+    this render does not write: a name becomes a Path only when it is one of those."""
+    try:
+        entries = [e.name for e in os.scandir(folder)]
+    except (FileNotFoundError, NotADirectoryError, PermissionError):
+        return []
+    written = {rel.name for rel in rendered if rel.parent.name == name and len(rel.parts) == 2}
+    names = sorted(n for n in entries if n.endswith(".nix"))
+    return [folder / n for n in names if n not in written]
 
 
 def _read_text(path: Path) -> str:

@@ -295,7 +295,7 @@ def _indented_string(value: str, indent: int) -> str:
 
 
 def _path(value: PurePath, where: _Where) -> str:
-    text = PurePosixPath(value).as_posix()
+    text = str(value) if type(value) is PurePosixPath else PurePosixPath(value).as_posix()
     if value.is_absolute():
         parts = text.split("/")[1:]
         if parts and all(_PATH_CHARS.match(p) for p in parts):
