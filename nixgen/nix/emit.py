@@ -442,8 +442,17 @@ def _check_expression(text: str, where: _Where) -> None:
         )
 
 
+# `pkgs.htop`, `self`, `lib.mkDefault`: a name or a selection of names is one whole
+# expression; most verbatim Nix of a fleet (its packages) is this, and is let through
+# without loading the parser.
+_NAME = r"[A-Za-z_][A-Za-z0-9_'-]*"
+_SELECTION = re.compile(rf"{_NAME}(?:\.{_NAME})*\Z")
+
+
 @functools.lru_cache(maxsize=4096)
 def _syntax_problem(text: str) -> tuple[str, str | None] | None:
+    if _SELECTION.match(text) and not _KEYWORDS.intersection(text.split(".")):
+        return None
     from nixgen.nix.parse import Document  # parse imports this module
 
     try:
