@@ -14,6 +14,7 @@ objects that are gone.
 
 from __future__ import annotations
 
+import contextlib
 import weakref
 from typing import Generic, TypeVar
 
@@ -40,6 +41,8 @@ class ByIdentity(Generic[K, V]):
         return entry is not None and entry[0]() is obj
 
     def put(self, obj: K, value: V) -> None:
+        """Remember ``value`` for ``obj`` while it lives (objects without weak
+        references, such as ints, are not remembered: :meth:`get` gives None)."""
         key = id(obj)
         entries = self._entries
 
@@ -47,9 +50,11 @@ class ByIdentity(Generic[K, V]):
             # The object is gone; its id may already name a newer entry.
             entry = entries.get(key)
             if entry is not None and entry[0] is ref:
-                del entries[key]
+                entries.pop(key, None)
 
-        entries[key] = (weakref.ref(obj, forget), value)
+        # An object that cannot be referred to weakly is not remembered.
+        with contextlib.suppress(TypeError):
+            entries[key] = (weakref.ref(obj, forget), value)
 
     def __len__(self) -> int:
         return len(self._entries)
