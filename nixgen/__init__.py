@@ -43,6 +43,7 @@ if TYPE_CHECKING:
         NixgenError,
         OptionError,
         Problem,
+        ProjectError,
         ValidationError,
     )
     from nixgen.flake import FlakeFile, GuestView
@@ -50,7 +51,6 @@ if TYPE_CHECKING:
         EvaluationError,
         FlakeEditError,
         HandEditedError,
-        ProjectError,
         ProjectLockedError,
         RenderError,
     )
@@ -190,7 +190,7 @@ _EXPORTS = {
     "OptionError": "nixgen.errors",
     "PortEnd": "nixgen.model",
     "Problem": "nixgen.errors",
-    "ProjectError": "nixgen.flake.errors",
+    "ProjectError": "nixgen.errors",
     "ProjectLockedError": "nixgen.flake.errors",
     "QMPCommandError": "nixgen.runtime.errors",
     "QMPConnectionError": "nixgen.runtime.errors",

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import attrs
 
-from nixgen.errors import NixgenError, OptionError, Problem, ValidationError
+from nixgen.errors import NixgenError, OptionError, Problem, ProjectError, ValidationError
 from nixgen.files import file_error
-from nixgen.flake.errors import FlakeEditError, ProjectError
+from nixgen.flake.errors import FlakeEditError
 from nixgen.flake.evaluated import (
     EvaluatedFlake,
     EvaluationError,
@@ -173,7 +173,7 @@ class FlakeFile:
         :meth:`evaluate` read what the text does not say (computed
         ``nixosConfigurations``); nothing is evaluated before it is called.
 
-        Raises :class:`~nixgen.errors.NixSyntaxError` (file:line:column) when
+        Raises :class:`~nixgen.nix.errors.NixSyntaxError` (file:line:column) when
         flake.nix does not parse, :class:`~nixgen.errors.ProjectError` when it
         is missing, :class:`~nixgen.errors.FileError` when it cannot be read.
         """
