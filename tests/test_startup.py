@@ -77,7 +77,13 @@ def test_help_shows_the_short_help_of_every_command() -> None:
 
 @pytest.mark.parametrize("command", [["list", "--no-eval"], ["check", "--no-eval"]])
 def test_commands_without_nix_import_no_heavy_module(tmp_path: Path, command: list[str]) -> None:
-    nixgen.write_project(nixgen.Flake(guests=[nixgen.MicroVM(name="web")]), tmp_path)
+    from nixgen.project import Project
+
+    # a project as `nixgen init` makes it: nixgen.toml names the guests (a flake
+    # without one is read with tree-sitter, tests/test_list_flakes.py)
+    flake = nixgen.Flake(guests=[nixgen.MicroVM(name="web")])
+    nixgen.write_project(flake, tmp_path)
+    Project(tmp_path).save(flake)
     modules = _imported_after(_run_cli(command), cwd=tmp_path)
     assert _heavy(modules) == []
     # The flake editor stays out (its lazy package and its errors are light).

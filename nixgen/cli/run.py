@@ -253,9 +253,9 @@ def _status_lines(status: GuestStatus) -> list[str]:
 def _collect(
     runtime: Runtime, names: Sequence[str], no_eval: bool, lines: int
 ) -> list[GuestStatus]:
-    declared = runtime.declared()
-    if declared:  # a nixgen.toml names the guests: catch typos
-        known = {*declared, *runtime.known()}
+    declared = runtime.declaration(evaluate=not no_eval)
+    if declared.names and declared.complete:  # every guest is known: catch typos
+        known = {*declared.names, *runtime.known()}
         unknown = [n for n in names if n not in known]
         if unknown:
             # the same failure, and exit status, as `nixgen show NOSUCH`
@@ -263,7 +263,17 @@ def _collect(
                 f"no guest(s) {', '.join(unknown)} in {runtime.project}",
                 hint="the guests are: " + ", ".join(sorted(known)),
             )
-    return runtime.status(list(names) or None, evaluate=not no_eval, tail_lines=lines)
+    _declaration_notes(declared.notes)
+    return runtime.status(
+        list(names) or None, evaluate=not no_eval, tail_lines=lines, declaration=declared
+    )
+
+
+def _declaration_notes(notes: Sequence[str]) -> None:
+    """What was not read of the flake (the guests' own notes say why it was not evaluated)."""
+    for note in notes:
+        if not note.startswith("not evaluated"):
+            output.secho(f"note: {note}", fg="yellow", err=True)
 
 
 @click.command("status")
@@ -321,7 +331,9 @@ def list_command(
 ) -> None:
     """List every guest with its state, like microvm.nix's `microvm -l`."""
     runtime = _runtime(flake_dir, state_dir, override_inputs, nix_option, nix_timeout)
-    found = runtime.status(evaluate=not no_eval, live=False, tail_lines=0)
+    declared = runtime.declaration(evaluate=not no_eval)
+    found = runtime.status(evaluate=not no_eval, live=False, tail_lines=0, declaration=declared)
+    _declaration_notes(declared.notes)
     if as_json:
         click.echo(json.dumps([s.to_json() for s in found], indent=2))
         return
@@ -342,15 +354,17 @@ def list_command(
         ]
         for s in found
     ]
-    if not rows:
+    if rows:
+        widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+        click.echo(
+            "  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()
+        )
+        for row in rows:
+            click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    else:
         click.echo("no guests")
-        return
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-    click.echo("  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
-    for row in rows:
-        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
-    notes = sorted({n for s in found for n in s.notes if n.startswith("not evaluated")})
-    for note in notes:
+    failed = [*declared.notes, *(n for s in found for n in s.notes)]
+    for note in sorted({n for n in failed if n.startswith("not evaluated")}):
         output.secho(f"note: {note}", fg="yellow", err=True)
 
 

@@ -23,6 +23,7 @@ from nixgen.errors import NixgenError
 from nixgen.nixcmd import Event, NixRunner
 from nixgen.runtime.builder import Builder
 from nixgen.runtime.console import DEFAULT_BOOT_MARKER
+from nixgen.runtime.declared import Declaration, GuestFacts, declaration
 from nixgen.runtime.errors import GuestError
 from nixgen.runtime.guest import (
     DEFAULT_BOOT_TIMEOUT,
@@ -201,16 +202,16 @@ class Runtime:
         except NixgenError:
             return None
 
-    def declared(self) -> list[str]:
-        """The guests of the project's ``nixgen.toml`` (empty without one)."""
-        if self.project is None:
-            return []
-        from nixgen.project import Project
+    def declaration(self, *, evaluate: bool = False) -> Declaration:
+        """The guests the project declares: its ``nixgen.toml``'s, else those its
+        flake writes literally, and with ``evaluate`` those it computes (one
+        ``nix eval``); the ``notes`` say what was not read (see
+        :mod:`nixgen.runtime.declared`)."""
+        return declaration(self.project, nix=self.nix, evaluate=evaluate)
 
-        try:
-            return [vm.name for vm in Project.at(self.project).load().guests]
-        except NixgenError:
-            return []
+    def declared(self, *, evaluate: bool = False) -> list[str]:
+        """The names of :meth:`declaration` (empty without a project)."""
+        return list(self.declaration(evaluate=evaluate).names)
 
     def known(self) -> list[str]:
         """Guests with a state folder under the state root."""
@@ -220,9 +221,10 @@ class Runtime:
             return []
         return [e.name for e in entries if e.is_dir() and StateDir(e, e.name).exists]
 
-    def names(self, extra: Sequence[str] = ()) -> list[str]:
+    def names(self, extra: Sequence[str] = (), *, evaluate: bool = False) -> list[str]:
         """Every guest nixgen knows of: declared ones first, then state folders."""
-        return list(dict.fromkeys([*self.declared(), *extra, *self.known()]))
+        declared = self.declared(evaluate=evaluate)
+        return list(dict.fromkeys([*declared, *extra, *self.known()]))
 
     # ---------------------------------------------------------------- destroy
 
@@ -283,32 +285,39 @@ class Runtime:
         evaluate: bool = True,
         live: bool = True,
         tail_lines: int = 10,
+        declaration: Declaration | None = None,
     ) -> list[GuestStatus]:
         """The status of ``names`` (default: every known guest).
+
+        ``declaration`` (see :meth:`declaration`; read here when None) names
+        the guests of the project, and gives the hypervisor, vCPUs and memory
+        of those not built yet.
 
         With ``evaluate``, *outdated* is decided against what the flake
         evaluates to now; an evaluation that fails leaves it unknown and says
         why in each guest's ``notes``.
         """
-        wanted = list(names) if names is not None else self.names()
+        found = declaration if declaration is not None else self.declaration(evaluate=evaluate)
+        wanted = list(names) if names is not None else [*found.names, *self.known()]
+        wanted = list(dict.fromkeys(wanted))
         expected: dict[str, Path] = {}
-        notes: list[str] = []
-        if evaluate and self.project is not None and wanted:
-            declared = set(self.declared())
+        notes = [n for n in found.notes if n.startswith("not evaluated")]
+        if evaluate and self.project is not None and wanted and not notes:
             # Only guests the flake has: a state folder may outlive its guest.
-            evaluable = [n for n in wanted if n in declared] if declared else None
+            evaluable = [n for n in wanted if n in found.names] if found.names else None
             try:
                 if evaluable != []:
                     expected = self.expected_runners(evaluable)
             except NixgenError as err:
                 first = str(err).splitlines()[0]
                 notes.append(f"not evaluated: {first}")
-        return [
+        statuses = [
             self.guest(name).status(
                 expected=expected.get(name), live=live, tail_lines=tail_lines, notes=notes
             )
             for name in wanted
         ]
+        return [_with_facts(s, found.facts.get(s.name)) for s in statuses]
 
     # ---------------------------------------------------------------- update
 
@@ -334,7 +343,7 @@ class Runtime:
                 "nixgen update needs the project (flake folder) to build from",
                 hint="run it in the project folder, or pass --flake DIR",
             )
-        wanted = list(names) if names else self.names()
+        wanted = list(names) if names else self.names(evaluate=True)
         if not wanted:
             raise NixgenError(
                 f"no guests to update in {self.project}",
@@ -402,6 +411,18 @@ class Runtime:
         if self.project is None:
             raise NixgenError("nothing to build: this Runtime has no project folder")
         return self.builder.build(self.project, names, nix=self.nix, on_event=self.on_event)
+
+
+def _with_facts(status: GuestStatus, facts: GuestFacts | None) -> GuestStatus:
+    """Fill in what the runner does not say (none built yet) from the declaration."""
+    if facts is None:
+        return status
+    return attrs.evolve(
+        status,
+        hypervisor=status.hypervisor or facts.hypervisor,
+        vcpu=status.vcpu if status.vcpu is not None else facts.vcpu,
+        mem=status.mem if status.mem is not None else facts.mem,
+    )
 
 
 def environ_state_root() -> Path | None:
