@@ -8,6 +8,7 @@ and stops it like any guest.  Skipped when nix, qemu or the guest image
 
 from __future__ import annotations
 
+import json
 import os
 import select
 import signal
@@ -275,3 +276,38 @@ def read_pty(fd: int, text: bytes, timeout: float = 30.0) -> bytes:
             except OSError:
                 break
     return seen
+
+
+def test_a_computed_guest_of_a_plain_flake_runs_lists_and_stops(
+    tmp_path: Path, inputs: dict[str, str]
+) -> None:
+    """No nixgen.toml: the guest is one of `lib.genAttrs names mkWorker`
+    (tests/computed/genattrs); list learns it through evaluation."""
+    import shutil
+
+    folder = tmp_path / "genattrs"
+    source = Path(__file__).parent / "computed" / "genattrs"
+    shutil.copytree(source, folder, ignore=shutil.ignore_patterns("expect.toml"))
+    nix = ["-f", str(folder), *overrides(inputs)]
+    result = invoke("run", "worker2", "--wait", "--timeout", str(BOOT_TIMEOUT), *nix)
+    assert result.exit_code == 0, result.output
+    assert "worker2 booted in" in result.output
+    try:
+        result = invoke("list", "--json", *nix)
+        assert result.exit_code == 0, result.output
+        listed = {g["name"]: g for g in json.loads(result.stdout)}
+        assert sorted(listed) == ["worker1", "worker2"]
+        running = listed["worker2"]
+        assert running["state"] == "running" and running["freshness"] == "current"
+        assert (running["hypervisor"], running["vcpu"], running["mem"]) == ("qemu", 2, 512)
+        assert listed["worker1"]["state"] == "stopped"
+        assert listed["worker1"]["freshness"] == "not built"
+        result = invoke("status", "worker2", *nix)
+        assert result.exit_code == 0, result.output
+        assert result.stdout.startswith("worker2: running")
+        assert "QMP: running" in result.stdout
+    finally:
+        result = invoke("stop", "worker2", "-f", str(folder), "--timeout", "30")
+    assert result.exit_code == 0, result.output
+    assert "stopped worker2 with microvm-shutdown" in result.output
+    assert not leftovers(tmp_path)
