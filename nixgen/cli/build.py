@@ -6,21 +6,21 @@ import json
 from pathlib import Path
 from typing import Literal
 
-import click
-
 from nixgen.build import build
 from nixgen.cli import nixopts, output
+from nixgen.cli.output import echo
+from nixgen.cli.parsing import argument, command, option
 from nixgen.cli.progress import progress
 
 
-@click.command("build")
-@click.argument("names", nargs=-1)
+@command("build")
+@argument("names", nargs="*")
 @nixopts.flake_option
 @nixopts.nix_options
 @nixopts.jobs_option
 @output.json_option("Print the artifacts as JSON.")
-@click.option("--no-cache", is_flag=True, help="Always run nix, even when nothing changed.")
-@click.option("--no-gc-roots", is_flag=True, help="Do not register the runners as GC roots.")
+@option("--no-cache", action="store_true", help="Always run nix, even when nothing changed.")
+@option("--no-gc-roots", action="store_true", help="Do not register the runners as GC roots.")
 def build_command(
     names: tuple[str, ...],
     flake_dir: Path | None,
@@ -48,16 +48,16 @@ def build_command(
     if as_json:
         # everything the text shows: the runner's bin/microvm-run too
         shown = {n: {**r.to_json(), "run_script": str(r.run_script)} for n, r in results.items()}
-        click.echo(json.dumps(shown, indent=2))
+        echo(json.dumps(shown, indent=2))
         return
     for name, result in results.items():
-        click.echo(f"{name} ({result.hypervisor})")
-        click.echo(f"  runner    {result.run_script}")
-        click.echo(f"  kernel    {result.kernel}")
-        click.echo(f"  initrd    {result.initrd}")
-        click.echo(f"  regInfo   {result.reg_info or '-'}")
-        click.echo(f"  toplevel  {result.toplevel}")
+        echo(f"{name} ({result.hypervisor})")
+        echo(f"  runner    {result.run_script}")
+        echo(f"  kernel    {result.kernel}")
+        echo(f"  initrd    {result.initrd}")
+        echo(f"  regInfo   {result.reg_info or '-'}")
+        echo(f"  toplevel  {result.toplevel}")
         if result.store_disk:
-            click.echo(f"  storeDisk {result.store_disk}")
+            echo(f"  storeDisk {result.store_disk}")
         if result.gc_root:
-            click.echo(f"  gc root   {result.gc_root}")
+            echo(f"  gc root   {result.gc_root}")
