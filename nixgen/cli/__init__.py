@@ -13,7 +13,6 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
 
 from nixgen.cli.parsing import (
     Command,
@@ -21,9 +20,17 @@ from nixgen.cli.parsing import (
     Invocation,
     UsageError,
     begin,
+    columns,
     current,
     new_parser,
 )
+
+# typing costs ~4 ms to import and nothing here needs it at run time (mypy
+# reads a TYPE_CHECKING of one's own as typing's): the command line starts fast.
+TYPE_CHECKING = False
+
+if TYPE_CHECKING:
+    from typing import NoReturn
 
 __all__ = [
     "COMMANDS",
@@ -204,10 +211,9 @@ def _load(name: str) -> Command:
 
 def help_text() -> str:
     """``nixgen --help``: the options, every command's first paragraph, the conventions."""
-    import shutil
     import textwrap
 
-    width = max(shutil.get_terminal_size().columns - 2, 40)
+    width = max(columns() - 2, 40)
     column = max(len(name) for name in COMMANDS) + 4
     rows = []
     for name in sorted(COMMANDS):

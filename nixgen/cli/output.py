@@ -13,14 +13,17 @@ import os
 import shlex
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
 
-from nixgen.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE
+from nixgen.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, TYPE_CHECKING
 from nixgen.cli.parsing import Exit, current, option
-from nixgen.errors import NixgenError, Problem, ValidationError
 
 if TYPE_CHECKING:
+    from typing import Any, TypeVar
+
+    from nixgen.errors import NixgenError, Problem
     from nixgen.model import Flake, MicroVM
+
+    F = TypeVar("F", bound=Callable[..., Any])
 
 __all__ = [
     "EXIT_FAILED",
@@ -35,8 +38,6 @@ __all__ = [
     "secho",
     "verbose",
 ]
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 def json_option(help: str) -> Callable[[F], F]:
@@ -113,8 +114,9 @@ def error_json(err: NixgenError) -> dict[str, Any]:
     data: dict[str, Any] = {"type": type(err).__name__, "message": err.message, "text": str(err)}
     if err.hint:
         data["hint"] = err.hint
-    # the command and build layers' errors: imported only once something failed
+    # imported only once something failed: `nixgen build`'s no-op needs no attrs
     from nixgen.build import GuestEvalError
+    from nixgen.errors import ValidationError
     from nixgen.process.errors import CommandError
 
     if isinstance(err, ValidationError):
@@ -141,6 +143,8 @@ def full_commands(err: BaseException) -> Iterator[str]:
 
 def failure(err: NixgenError, *, as_json: bool, verbose: bool) -> None:
     """Show a failure: the message on stderr, and with --json the error as JSON on stdout."""
+    from nixgen.errors import ValidationError
+
     if as_json:
         echo(json.dumps({"ok": False, "error": error_json(err)}, indent=2))
     if isinstance(err, ValidationError):
