@@ -21,17 +21,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
 from nixgen import buildcache
 from nixgen.errors import NixgenError
-from nixgen.nixcmd import NixRunner
-from nixgen.nixcmd.errors import NixEvalError
-from nixgen.nixcmd.events import Event
+
+if TYPE_CHECKING:
+    # Imported where nix runs: listing guests and the runtime need this module's
+    # paths and results, not nix's runner (10 ms and more to import).
+    from nixgen.nixcmd import NixRunner
+    from nixgen.nixcmd.events import Event
 
 # The Nix serializer and render (and with them the model) are imported where
 # nix runs: a no-op build answered by the cache needs neither.
@@ -147,6 +149,8 @@ def kernel_image(hypervisor: str, system: str | None, outputs: Mapping[str, str]
 
 
 def _expression() -> str:
+    from importlib import resources
+
     return (resources.files("nixgen") / "build.nix").read_text(encoding="utf-8")
 
 
@@ -172,6 +176,7 @@ def evaluate(
     error is found; they are raised together in one :class:`BuildError`.
     """
     from nixgen.nix.emit import to_nix
+    from nixgen.nixcmd.errors import NixEvalError
 
     runner = _nix_for(directory, nix)
     ref = flake_ref(directory)
@@ -273,6 +278,8 @@ def cached(
 def _nix_for(
     directory: Path, nix: NixRunner | None, on_event: Callable[[Event], None] | None = None
 ) -> NixRunner:
+    from nixgen.nixcmd import NixRunner
+
     base = nix or NixRunner()
     changes: dict[str, Any] = {"source_root": str(directory)}
     if base.cwd is None:

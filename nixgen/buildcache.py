@@ -9,7 +9,6 @@ runner, the model): it must not be slower than ``nix build`` typed by hand.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
@@ -56,6 +55,8 @@ def fingerprint(
     nix never reads them.  The guests asked for are not part of it: the
     cache keeps every guest built under one fingerprint.
     """
+    import hashlib  # (OpenSSL's: 4 ms, which `nixgen list` does not need)
+
     digest = hashlib.sha256()
     digest.update(json.dumps([_CACHE_VERSION]).encode())
     digest.update(

@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, Any, cast
 
 import attrs
 
+# SOURCE_NAME's home is nixgen.datafile; the project and the editor import it from here too.
+from nixgen.datafile import SOURCE_NAME as SOURCE_NAME
 from nixgen.errors import NixEmitError, Problem, ValidationError, keyed
 from nixgen.files import clean_stale_temps, file_error, new_file_mode
 from nixgen.flake.errors import HandEditedError, RenderError
@@ -63,7 +65,6 @@ __all__ = [
 
 GUESTS_DIR = "vms"
 HOSTS_DIR = "hosts"
-SOURCE_NAME = "nixgen.toml"
 _CHECKSUM = re.compile(r"^# .*\(nixgen checksum ([0-9a-f]{16})\)\.?$", re.MULTILINE)
 
 

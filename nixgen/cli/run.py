@@ -68,7 +68,9 @@ def _runtime(
             f"{Path().resolve()} is not a project (no flake.nix or nixgen.toml here)",
             hint="run nixgen in the project folder, pass --flake DIR, or --state-dir DIR",
         )
-    nix = nixopts.make_nix(override_inputs, nix_option, nix_timeout)
+    # No nix settings given: no Nix runner either (its import costs `nixgen list` 10 ms).
+    given = override_inputs or nix_option or nix_timeout is not None
+    nix = nixopts.make_nix(override_inputs, nix_option, nix_timeout) if given else None
     return Runtime(project, state_root=state_dir, nix=nix, **kw)
 
 
