@@ -11,7 +11,7 @@ from contextlib import contextmanager
 
 import attrs
 
-from nixgen.cli import run
+from nixgen.cli import invoke
 
 
 @attrs.frozen
@@ -81,7 +81,7 @@ def run_cli(
     sys.stderr = io.TextIOWrapper(err, encoding="utf-8", write_through=True)
     try:
         with _environment(env or {}):
-            code = run(list(args))
+            code = invoke(list(args))
         sys.stdout.flush()
         sys.stderr.flush()
     finally:

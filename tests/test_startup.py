@@ -35,7 +35,7 @@ def _imported_after(code: str, cwd: Path | None = None) -> set[str]:
 
 
 def _run_cli(args: list[str]) -> str:
-    return f"from nixgen.cli import run\nrun({args!r})\n"
+    return f"from nixgen.cli import invoke\ninvoke({args!r})\n"
 
 
 def _heavy(modules: set[str]) -> list[str]:

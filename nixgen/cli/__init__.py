@@ -41,8 +41,8 @@ __all__ = [
     "EXIT_LOCKED",
     "EXIT_USAGE",
     "help_text",
+    "invoke",
     "main",
-    "run",
 ]
 
 #: what nixgen reports as failed: bad input, a failing nix, an unknown guest
@@ -265,8 +265,10 @@ def _report(err: Exception) -> int:
     return EXIT_INTERNAL
 
 
-def run(argv: Sequence[str]) -> int:
-    """Run the command line ``argv`` (without the program's name); the exit status."""
+def invoke(argv: Sequence[str]) -> int:
+    """Run the command line ``argv`` (without the program's name); the exit status.
+
+    (Not ``run``: the module of ``nixgen run`` would hide it once imported.)"""
     invocation = Invocation()
     begin(invocation)
     try:
@@ -307,4 +309,4 @@ def run(argv: Sequence[str]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     """Entry point of the `nixgen` script and `python -m nixgen`."""
-    sys.exit(run(sys.argv[1:] if argv is None else argv))
+    sys.exit(invoke(sys.argv[1:] if argv is None else argv))

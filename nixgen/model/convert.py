@@ -27,9 +27,6 @@ from pathlib import Path, PurePosixPath
 from typing import Any, TypeGuard, TypeVar
 
 import attrs
-import tomli_w
-import tomlkit
-import tomlkit.items
 
 from nixgen.errors import Problem, ProjectError, ValidationError, keyed
 from nixgen.model.expr import Nix
@@ -174,6 +171,8 @@ def dumps_toml(flake: Flake) -> str:
     Typed settings never need one (see :func:`to_dict`); a ``None`` inside a
     free value (``nixos``, ``extra``) does.
     """
+    import tomli_w  # the writers: imported to write (reading is tomllib's, 10 ms cheaper)
+
     _refuse_nulls(flake)
     return tomli_w.dumps(flake_to_dict(flake))
 
@@ -209,6 +208,8 @@ def _edited(
     after: dict[str, Any],
     renames: list[tuple[tuple[str, ...], str, str]],
 ) -> str | None:
+    import tomlkit
+
     for parents, old, new in renames:
         text = _rename_headers(text, parents, old, new)
         before = _with_renamed_key(before, parents, old, new)
@@ -224,6 +225,8 @@ def _edited(
 
 def _update_table(table: Any, before: Mapping[str, Any], after: Mapping[str, Any]) -> None:
     """Change the tomlkit ``table`` that reads as ``before`` so that it reads as ``after``."""
+    import tomlkit.items
+
     for key in before:
         if key not in after and key in table:
             del table[key]
