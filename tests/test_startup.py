@@ -15,8 +15,12 @@ from pathlib import Path
 import pytest
 
 import nixgen
+import nixgen.build as build_module
+from nixgen import buildcache
+from nixgen.build import BuildResult
 from nixgen.cli import COMMANDS
 from nixgen.cli.parsing import Command
+from nixgen.project import Project
 from tests.clirunner import run_cli
 
 ROOT = Path(nixgen.__file__).resolve().parent.parent
@@ -36,6 +40,25 @@ def _imported_after(code: str, cwd: Path | None = None) -> set[str]:
 
 def _run_cli(args: list[str]) -> str:
     return f"from nixgen.cli import invoke\ninvoke({args!r})\n"
+
+
+def _succeeds(args: list[str]) -> str:
+    """Code that runs ``nixgen ARGS`` and fails unless it exits 0."""
+    return f"from nixgen.cli import invoke\nassert invoke({args!r}) == 0\n"
+
+
+def _project(folder: Path, flake: nixgen.Flake) -> Path:
+    """A nixgen project (nixgen.toml and the flake) of ``flake`` in ``folder``."""
+    nixgen.write_project(flake, folder)
+    Project(folder).save(flake)
+    return folder
+
+
+def _among(modules: set[str], packages: tuple[str, ...]) -> list[str]:
+    """The modules that are one of ``packages`` or inside one."""
+    return sorted(
+        m for m in modules if m in packages or m.startswith(tuple(f"{p}." for p in packages))
+    )
 
 
 def _heavy(modules: set[str]) -> list[str]:
@@ -74,14 +97,36 @@ def test_help_shows_the_first_paragraph_of_every_command() -> None:
     assert shown == {name: first for name, (_, _, first) in COMMANDS.items()}
 
 
+#: What a command that runs no nix must not import: the flake editor, the
+#: comment-keeping TOML writer, the Nix runner, the runtime's helpers, deploy.
+NOT_WITHOUT_NIX = (
+    "tomlkit",
+    "tomli_w",
+    "nixgen.nixcmd",
+    "nixgen.runtime.helpers",
+    "nixgen.deploy",
+    "nixgen.starters",
+)
+
+
 @pytest.mark.parametrize("command", [["list", "--no-eval"], ["check", "--no-eval"]])
 def test_commands_without_nix_import_no_heavy_module(tmp_path: Path, command: list[str]) -> None:
-    nixgen.write_project(nixgen.Flake(guests=[nixgen.MicroVM(name="web")]), tmp_path)
-    modules = _imported_after(_run_cli(command), cwd=tmp_path)
+    _project(tmp_path, nixgen.Flake(guests=[nixgen.MicroVM(name="web")]))
+    modules = _imported_after(_succeeds(command), cwd=tmp_path)
     assert _heavy(modules) == []
+    assert _among(modules, NOT_WITHOUT_NIX) == []
     # The flake editor stays out (its lazy package and its errors are light).
     editor = [m for m in modules if m.startswith("nixgen.flake.") and m != "nixgen.flake.errors"]
-    assert editor == [] and "nixgen.deploy" not in modules
+    assert editor == []
+
+
+def test_list_reads_the_guest_names_without_the_model(tmp_path: Path) -> None:
+    _project(tmp_path, nixgen.Flake(guests=[nixgen.MicroVM(name="web"), nixgen.MicroVM(name="db")]))
+    modules = _imported_after(_succeeds(["list", "--no-eval"]), cwd=tmp_path)
+    layers = ("nixgen.model", "nixgen.project", "nixgen.render", "nixgen.validate")
+    assert _among(modules, layers) == []
+    listed = run_cli(["list", "--no-eval", "--flake", str(tmp_path)])
+    assert [line.split()[0] for line in listed.stdout.splitlines()[1:]] == ["web", "db"]
 
 
 def test_the_build_command_leaves_the_model_out() -> None:
@@ -90,6 +135,49 @@ def test_the_build_command_leaves_the_model_out() -> None:
     modules = _imported_after("import nixgen.cli.build")
     assert _heavy(modules) == []
     assert not any(m.startswith(("nixgen.model", "nixgen.nix.", "nixgen.render")) for m in modules)
+
+
+def _built_project(tmp_path: Path) -> Path:
+    """A project whose build cache holds ``web``, with stand-in paths for its artifacts."""
+    project = _project(tmp_path / "project", nixgen.Flake(guests=[nixgen.MicroVM(name="web")]))
+    store = tmp_path / "store"
+    store.mkdir()
+    artifacts = {key: store / key for key in ("runner", "kernel", "initrd", "toplevel")}
+    for path in artifacts.values():
+        path.write_text("")
+    result = BuildResult(
+        name="web",
+        hypervisor="qemu",
+        system="x86_64-linux",
+        reg_info=None,
+        store_disk=None,
+        drv_path="/nix/store/aaaa-microvm-qemu-web.drv",
+        **artifacts,
+    )
+    root = project.resolve()
+    key = buildcache.fingerprint(root, override_inputs={}, options={})
+    cache = {"key": key, "complete": True, "results": {"web": result.to_json()}}
+    (root / buildcache.STATE_DIR).mkdir(exist_ok=True)
+    (root / buildcache.STATE_DIR / buildcache.CACHE_FILE).write_text(json.dumps(cache))
+    return project
+
+
+def test_a_no_op_build_is_answered_before_nixs_side_is_imported(tmp_path: Path) -> None:
+    project = _built_project(tmp_path)
+    # the library agrees that nothing is to be done
+    assert build_module.cached(project) is not None
+    modules = _imported_after(_succeeds(["build"]), cwd=project)
+    # typing and pathlib too: each costs a no-op build ~4 ms (bench_startup.py)
+    late = ("attrs", "nixgen.build", "nixgen.nixcmd", "nixgen.model", "typing", "pathlib")
+    assert _among(modules, late) == []
+    shown = run_cli(["build", "--json", "--flake", str(project)])
+    assert shown.exit_code == 0, shown.output
+    web = json.loads(shown.stdout)["web"]
+    assert web["runner"] == str(tmp_path / "store/runner")
+    assert web["run_script"] == str(tmp_path / "store/runner/bin/microvm-run")
+    # a changed file of the flake: the cache no longer answers
+    (project / "flake.nix").write_text((project / "flake.nix").read_text() + "\n")
+    assert build_module.cached(project) is None
 
 
 def test_import_nixgen_model_imports_no_other_layer() -> None:
