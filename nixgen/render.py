@@ -18,13 +18,10 @@ by hand, which it recognises by the checksum in their header.
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
 import re
-import tempfile
 import typing
 from collections.abc import Callable, Mapping, Sequence
-from importlib import resources
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, cast
 
@@ -75,6 +72,8 @@ def layouts_dir() -> Path:
     """Where the files live that generated files are rendered from: the Jinja2 layouts
     (``flake/``; a *template* is a project template of ``nixgen init``), in the wheel
     or in a source checkout."""
+    from importlib import resources  # (8 ms at import: `nixgen check` renders nothing)
+
     packaged = Path(str(resources.files("nixgen"))) / "_templates"
     if packaged.is_dir():
         return packaged
@@ -134,6 +133,8 @@ def _with_header(layout: str, source: str | None, **context: Any) -> str:
 
 
 def _digest(body: str) -> str:
+    import hashlib  # (4 ms at import: only where a file is written or compared)
+
     return hashlib.sha256(body.encode()).hexdigest()[:16]
 
 
@@ -666,6 +667,8 @@ def _write_all(files: Mapping[Path, str]) -> None:
         return
     temps: dict[Path, str] = {}
     try:
+        import tempfile  # (5 ms at import, shutil and random with it: for writes only)
+
         folders: set[Path] = set()
         for path, text in files.items():
             if path.parent not in folders:
@@ -756,6 +759,8 @@ def atomic_write(path: Path, text: str, *, mode: int | None = None) -> None:
         ) from None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        import tempfile  # (5 ms at import, shutil and random with it: for writes only)
+
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as err:
         raise file_error(err, path) from None

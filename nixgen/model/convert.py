@@ -14,7 +14,6 @@ TOML has no null.
 
 from __future__ import annotations
 
-import difflib
 import functools
 import json
 import math
@@ -368,6 +367,8 @@ class _Reader:
             field = fields.get(key)
             where = _join(path, str(key))
             if field is None:
+                import difflib  # (only once a key is wrong)
+
                 close = difflib.get_close_matches(str(key), list(fields), n=1)
                 hint = (
                     f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(fields)}"
