@@ -15,14 +15,14 @@ import sys
 from collections.abc import Sequence
 
 from nixgen.cli.parsing import (
+    USAGE_STATUS,
     Command,
-    Exit,
     Invocation,
-    UsageError,
     begin,
     columns,
     current,
     new_parser,
+    usage_error,
 )
 
 # typing costs ~4 ms to import and nothing here needs it at run time (mypy
@@ -48,7 +48,7 @@ __all__ = [
 #: what nixgen reports as failed: bad input, a failing nix, an unknown guest
 EXIT_FAILED = 1
 #: the command line itself is wrong: an unknown option, a missing argument (argparse's code too)
-EXIT_USAGE = 2
+EXIT_USAGE = USAGE_STATUS
 #: a file could not be read or written: read-only, disk full, not a folder, …
 EXIT_FILES = 3
 #: another nixgen command held the project lock for too long
@@ -285,20 +285,19 @@ def invoke(argv: Sequence[str]) -> int:
                 sys.stdout.write(f"nixgen, version {__version__}\n")
                 return 0
             if word not in ("-v", "--verbose"):
-                raise UsageError(f"no such option: {word}", usage=_USAGE)
+                sys.stderr.write(usage_error(_USAGE, "nixgen", f"no such option: {word}"))
+                return EXIT_USAGE
             invocation.verbose = True
         if not words:
             sys.stderr.write(help_text())
             return EXIT_USAGE
         name = words.pop(0)
         if name not in COMMANDS:
-            raise UsageError(f"no such command: {name!r}", usage=_USAGE)
+            sys.stderr.write(usage_error(_USAGE, "nixgen", f"no such command: {name!r}"))
+            return EXIT_USAGE
         _load(name)(words)
-    except UsageError as err:
-        sys.stderr.write(err.show())
-        return EXIT_USAGE
-    except Exit as ended:
-        return ended.code
+    except SystemExit as ended:  # --help, a usage error, or a command's own exit status
+        return ended.code if isinstance(ended.code, int) else int(ended.code is not None)
     except (KeyboardInterrupt, EOFError):
         sys.stderr.write("aborted\n")
         return EXIT_INTERRUPTED

@@ -11,7 +11,7 @@ import attrs
 
 from nixgen.cli import nixopts, output
 from nixgen.cli.output import echo
-from nixgen.cli.parsing import Exit, argument, command, option
+from nixgen.cli.parsing import argument, command, option
 from nixgen.errors import NixgenError, ValidationError
 from nixgen.flake.errors import ProjectError
 from nixgen.project import Project
@@ -72,7 +72,7 @@ def check_command(
             _print_json(None, found, invalid, schema)
         output.problems(found)
         echo(f"microvm options: {schema.source}", err=True)
-        raise Exit(output.EXIT_FAILED) from None
+        raise SystemExit(output.EXIT_FAILED) from None
     unknown = [n for n in names if n not in {g.name for g in flake.guests}]
     if unknown:
         raise ProjectError(
@@ -95,7 +95,7 @@ def check_command(
             for full in output.full_commands(error) if verbose else ():
                 echo(f"  full command: {full}", err=True)
     if result.failed:
-        raise Exit(output.EXIT_FAILED)
+        raise SystemExit(output.EXIT_FAILED)
     if not as_json:
         output.guests(shown, as_json=False)
         echo(

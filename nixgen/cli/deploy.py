@@ -8,7 +8,7 @@ from typing import cast
 
 from nixgen.cli import nixopts, output
 from nixgen.cli.output import echo
-from nixgen.cli.parsing import Exit, argument, command, option
+from nixgen.cli.parsing import argument, command, option
 from nixgen.deploy import (
     Action,
     Activation,
@@ -110,7 +110,7 @@ def deploy_command(
     else:
         _summary(report.succeeded, report.failed, report.skipped)
     if not report.ok:
-        raise Exit(output.EXIT_FAILED)
+        raise SystemExit(output.EXIT_FAILED)
 
 
 def _show_step(host: str, step: StepResult) -> None:

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+from argparse import ArgumentError
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from nixgen.cli import nixopts, output
 from nixgen.cli.output import echo
-from nixgen.cli.parsing import Exit, UsageError, argument, command, int_at_least, option
+from nixgen.cli.parsing import argument, command, int_at_least, option
 from nixgen.errors import ValidationError
 from nixgen.flake import FlakeFile, GuestView
 from nixgen.lock import project_lock
@@ -77,7 +78,7 @@ def _run(edit: Any) -> None:
     except ValidationError as err:
         output.secho("nixgen: the edit was refused, no file was changed:", fg="red", err=True)
         output.problems([*err.problems, *err.warnings])
-        raise Exit(output.EXIT_FAILED) from None
+        raise SystemExit(output.EXIT_FAILED) from None
 
 
 def _relative(path: Path) -> str:
@@ -315,9 +316,10 @@ def _split_assignment(text: str) -> tuple[str, str]:
             quoted = not quoted
         elif ch == "=" and not quoted:
             return text[:i].strip(), text[i + 1 :].strip()
-    raise UsageError(
+    raise ArgumentError(
+        None,
         f"{text!r} is not KEY=VALUE; e.g. nixgen set web microvm.mem=1024 "
-        "'microvm.hypervisor=\"qemu\"'"
+        "'microvm.hypervisor=\"qemu\"'",
     )
 
 
@@ -345,7 +347,7 @@ def set_command(
     for item in assignments:
         key, text = _split_assignment(item)
         if not key:
-            raise UsageError(f"{item!r} has no option name before '='")
+            raise ArgumentError(None, f"{item!r} has no option name before '='")
         values[key] = parse_literal(text, key=key)
     _edit(flake_dir, dry_run, lambda flake: flake.update(name, values))
 

@@ -6,11 +6,12 @@ Thin over :mod:`nixgen.graph`; see docs/graph.md.
 from __future__ import annotations
 
 import sys
+from argparse import ArgumentError
 from pathlib import Path
 
 from nixgen.cli import nixopts, output
 from nixgen.cli.output import echo
-from nixgen.cli.parsing import Exit, UsageError, argument, command, directory, file, option
+from nixgen.cli.parsing import argument, command, directory, file, option
 from nixgen.errors import ValidationError
 from nixgen.flake.errors import ProjectError
 from nixgen.graph import (
@@ -116,18 +117,19 @@ def graph_command(
     elif output_path is not None:
         wanted = format_for(output_path)
         if wanted is None:
-            raise UsageError(
+            raise ArgumentError(
+                None,
                 f"{output_path}: which format? Pass --format, or name the file "
-                + ", ".join(f"*{suffix}" for suffix in SUFFIXES)
+                + ", ".join(f"*{suffix}" for suffix in SUFFIXES),
             )
         fmt = wanted
     if output_path is None and fmt == "png" and sys.stdout.isatty():
-        raise UsageError("a PNG on a terminal is noise: pass -o FILE.png, or pipe it")
+        raise ArgumentError(None, "a PNG on a terminal is noise: pass -o FILE.png, or pipe it")
     try:
         flake = _load(directory)
     except ValidationError as err:
         output.problems([*err.problems, *err.warnings])
-        raise Exit(1) from None
+        raise SystemExit(1) from None
     marks = (
         _status(directory, state_dir, no_eval, override_inputs, nix_option, nix_timeout)
         if status

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 
 from nixgen.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, TYPE_CHECKING
-from nixgen.cli.parsing import Exit, current, option
+from nixgen.cli.parsing import current, option
 
 if TYPE_CHECKING:
     from typing import Any, TypeVar
@@ -82,7 +82,7 @@ def confirm(question: str) -> None:
     answer = sys.stdin.readline().strip().lower()
     if answer not in ("y", "yes"):
         echo("aborted", err=True)
-        raise Exit(EXIT_INTERRUPTED)
+        raise SystemExit(EXIT_INTERRUPTED)
 
 
 def problems(found: Sequence[Problem]) -> None:

@@ -28,10 +28,9 @@ if TYPE_CHECKING:
     F = TypeVar("F", bound=Callable[..., Any])
 
 __all__ = [
+    "USAGE_STATUS",
     "Command",
-    "Exit",
     "Invocation",
-    "UsageError",
     "argument",
     "columns",
     "command",
@@ -42,31 +41,18 @@ __all__ = [
     "file",
     "int_at_least",
     "option",
+    "usage_error",
 ]
 
-
-class UsageError(Exception):
-    """The command line itself is wrong: exit status 2, and how to get help."""
-
-    def __init__(self, message: str, *, usage: str | None = None, prog: str = "nixgen") -> None:
-        super().__init__(message)
-        self.message = message
-        self.usage = usage
-        self.prog = prog
-
-    def show(self) -> str:
-        """The text on stderr: the usage, where to get help, what is wrong."""
-        lines = [f"usage: {self.usage}"] if self.usage else []
-        lines.append(f"Try '{self.prog} --help' for help.")
-        return "\n".join([*lines, "", f"error: {self.message}"]) + "\n"
+#: The exit status of a usage error (argparse's too).
+USAGE_STATUS = 2
 
 
-class Exit(Exception):  # noqa: N818  (an ending, not an error)
-    """Ends a command with an exit status; what it had to say is printed already."""
-
-    def __init__(self, code: int = 0) -> None:
-        super().__init__(code)
-        self.code = code
+def usage_error(usage: str | None, prog: str, message: str) -> str:
+    """What a usage error prints on stderr: the usage, where to get help, what is wrong."""
+    lines = [f"usage: {usage}"] if usage else []
+    lines.append(f"Try '{prog} --help' for help.")
+    return "\n".join([*lines, "", f"error: {message}"]) + "\n"
 
 
 class Invocation:
@@ -224,15 +210,10 @@ def _cleandoc(text: str) -> str:
 
 
 class _Parser(argparse.ArgumentParser):
-    """Hands usage errors and exits back as exceptions: main() decides what is printed."""
+    """Hands usage errors back as exceptions: the command prints them with its usage."""
 
     def error(self, message: str) -> NoReturn:
-        raise UsageError(message, usage=self.usage, prog=self.prog)
-
-    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
-        if message:
-            raise UsageError(message.strip(), usage=self.usage, prog=self.prog)
-        raise Exit(status)
+        raise argparse.ArgumentError(None, message)
 
 
 def columns() -> int:
@@ -315,7 +296,18 @@ class Command:
         return parser
 
     def __call__(self, argv: Sequence[str]) -> None:
-        """Parse ``argv`` (the words after the command's name) and run the command."""
+        """Parse ``argv`` (the words after the command's name) and run the command.
+
+        A usage error (argparse's, or an ``argparse.ArgumentError`` the command
+        raises) is printed with the command's usage, and ends it with exit
+        status 2 (``SystemExit``, as ``--help`` ends it with 0)."""
+        try:
+            self._run(argv)
+        except argparse.ArgumentError as err:
+            sys.stderr.write(usage_error(self.usage(), f"nixgen {self.name}", str(err)))
+            raise SystemExit(USAGE_STATUS) from None
+
+    def _run(self, argv: Sequence[str]) -> None:
         parser = self.parser()
         if self.unknown_options_are_arguments:
             # options first, then "--": the plain parse (the intermixed one misreads "--")
@@ -337,12 +329,7 @@ class Command:
                     tuple(item) if isinstance(item, list) else item for item in values[dest]
                 )
         _current.as_json = bool(values.get("as_json"))
-        try:
-            self.function(**values)
-        except UsageError as err:
-            if err.usage is None:  # raised by the command: its own usage
-                err.usage, err.prog = self.usage(), parser.prog
-            raise
+        self.function(**values)
 
 
 def _dest(param: _Param) -> str:

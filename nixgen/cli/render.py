@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from argparse import ArgumentError
 from pathlib import Path
 
 from nixgen.cli import nixopts, output
 from nixgen.cli.output import echo
-from nixgen.cli.parsing import UsageError, argument, command, directory, option
+from nixgen.cli.parsing import argument, command, directory, option
 from nixgen.hypervisors import markdown_table
 from nixgen.project import Project
 
@@ -25,7 +26,7 @@ def render_command(
     The project folder is DIRECTORY or --flake (default: the current folder).
     """
     if directory is not None and flake_dir is not None and directory != flake_dir:
-        raise UsageError("give the project folder once: DIRECTORY or --flake")
+        raise ArgumentError(None, "give the project folder once: DIRECTORY or --flake")
     project = Project.at(directory or flake_dir or Path())
     result = project.render(force=force)
     if as_json:

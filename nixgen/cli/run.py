@@ -18,7 +18,7 @@ from typing import Any, Literal, TypeVar
 
 from nixgen.cli import nixopts, output
 from nixgen.cli.output import echo
-from nixgen.cli.parsing import Exit, argument, command, directory, file, int_at_least, option
+from nixgen.cli.parsing import argument, command, directory, file, int_at_least, option
 from nixgen.errors import NixgenError
 from nixgen.process.errors import CommandError
 from nixgen.runtime import (
@@ -160,7 +160,7 @@ def run_command(
         code = ended.returncode if ended is not None else None
         if ended is not None and ended.crashed:
             echo(f"nixgen: guest {name!r} ended: {ended.describe()}", err=True)
-        raise Exit(code or 0)
+        raise SystemExit(code or 0)
     started = guest.start(build=False, runner=runner)
     echo(f"started {name} (pid {started.pid}); console: {started.console}")
     if not wait:
@@ -572,7 +572,7 @@ def ssh_command(
     # ssh owns the terminal now: a Ctrl-C is its business (or the remote's)
     with _ignoring_interrupts():
         code = client.wait()
-    raise Exit(code)
+    raise SystemExit(code)
 
 
 @contextlib.contextmanager
