@@ -333,10 +333,11 @@ class Command:
 
 
 def _dest(param: _Param) -> str:
+    """The name argparse stores a parameter under (its first long option's, as argparse does)."""
     if "dest" in param.kwargs:
         return str(param.kwargs["dest"])
-    longest = max(param.flags, key=len)
-    return longest.lstrip("-").replace("-", "_")
+    flag = next((f for f in param.flags if f.startswith("--")), param.flags[0])
+    return flag.lstrip("-").replace("-", "_")
 
 
 def _unknown_options_last(parser: argparse.ArgumentParser, words: list[str]) -> list[str]:
