@@ -225,9 +225,10 @@ def help_text() -> str:
 
 
 def _top_parser(epilog: str | None = None) -> argparse.ArgumentParser:
+    """nixgen's own options, for the help: :func:`invoke` reads them itself."""
     parser = new_parser(
         "nixgen",
-        "nixgen [OPTIONS] COMMAND [ARGS]...",
+        _USAGE,
         "Declare NixOS micro-VM guests (microvm.nix) and get a readable flake.",
         epilog,
     )
