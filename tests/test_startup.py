@@ -122,11 +122,13 @@ def test_commands_without_nix_import_no_heavy_module(tmp_path: Path, command: li
 
 def test_list_reads_the_guest_names_without_the_model(tmp_path: Path) -> None:
     _project(tmp_path, nixgen.Flake(guests=[nixgen.MicroVM(name="web"), nixgen.MicroVM(name="db")]))
-    modules = _imported_after(_succeeds(["list", "--no-eval"]), cwd=tmp_path)
-    layers = ("nixgen.model", "nixgen.project", "nixgen.render", "nixgen.validate")
-    assert _among(modules, layers) == []
     listed = run_cli(["list", "--no-eval", "--flake", str(tmp_path)])
     assert [line.split()[0] for line in listed.stdout.splitlines()[1:]] == ["web", "db"]
+    # (the first command in a project outside git linked .nixgen/vms out of the
+    # flake, asking nixgen.build how nix sees the folder; every later one does not)
+    modules = _imported_after(_succeeds(["list", "--no-eval"]), cwd=tmp_path)
+    layers = ("nixgen.model", "nixgen.project", "nixgen.render", "nixgen.validate", "nixgen.build")
+    assert _among(modules, layers) == []
 
 
 def test_the_build_command_leaves_the_model_out() -> None:

@@ -31,7 +31,7 @@ from nixgen import process
 from nixgen.errors import NixgenError
 from nixgen.process import proc
 from nixgen.process.errors import CommandError
-from nixgen.runtime.builder import Builder
+from nixgen.runtime.builder import Builder, NixgenBuild
 from nixgen.runtime.console import (
     DEFAULT_BOOT_MARKER,
     ConsoleInput,
@@ -249,9 +249,9 @@ class GuestStatus:
 
 
 def _default_builder() -> Builder:
-    import nixgen.build  # building costs imports that starting a built runner does not need
-
-    return nixgen.build
+    # nixgen.build, imported when something is built: listing or starting
+    # a built runner needs none of it
+    return NixgenBuild()
 
 
 def _store_path(path: Path) -> bool:
