@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from nixgen import Flake, Interface, MicroVM, Nix, Share, Volume, render_files, write_project
-from nixgen.build import BuildResult, build, evaluate, kernel_image
-from nixgen.errors import GuestEvalError, NixBuildError, NixOptionError, NixTimeoutError
+from nixgen.build import BuildResult, GuestEvalError, build, evaluate, kernel_image
 from nixgen.nixcmd import NixRunner
+from nixgen.nixcmd.errors import NixBuildError, NixOptionError, NixTimeoutError
 from nixgen.project import Project
 from tests.clirunner import run_cli
 from tests.standin import (

@@ -12,8 +12,7 @@ import attrs
 from nixgen.cli import nixopts, output
 from nixgen.cli.output import echo
 from nixgen.cli.parsing import argument, command, option
-from nixgen.errors import NixgenError, ValidationError
-from nixgen.flake.errors import ProjectError
+from nixgen.errors import NixgenError, ProjectError, ValidationError
 from nixgen.project import Project
 from nixgen.schema import Schema, known_schema
 

@@ -12,8 +12,7 @@ from pathlib import Path
 from nixgen.cli import nixopts, output
 from nixgen.cli.output import echo
 from nixgen.cli.parsing import argument, command, directory, file, option
-from nixgen.errors import ValidationError
-from nixgen.flake.errors import ProjectError
+from nixgen.errors import ProjectError, ValidationError
 from nixgen.graph import (
     FORMATS,
     SUFFIXES,
