@@ -56,7 +56,7 @@ def declaration(project: Path | None, *, nix: NixRunner | None, evaluate: bool) 
     """The guests of the project in ``project`` (see :class:`Declaration`)."""
     if project is None:
         return Declaration()
-    from nixgen.render import SOURCE_NAME
+    from nixgen.datafile import SOURCE_NAME
 
     if (project / SOURCE_NAME).is_file():
         return _from_toml(project)
@@ -66,21 +66,9 @@ def declaration(project: Path | None, *, nix: NixRunner | None, evaluate: bool) 
 
 
 def _from_toml(project: Path) -> Declaration:
-    from nixgen.project import Project
+    from nixgen.datafile import declared_guests  # the names only: no model to build
 
-    try:
-        guests = Project.at(project).load().guests
-    except NixgenError as err:
-        return Declaration(
-            source="nixgen.toml",
-            complete=False,
-            notes=(f"nixgen.toml not read: {str(err).splitlines()[0]}",),
-        )
-    return Declaration(
-        names=tuple(vm.name for vm in guests),
-        facts={vm.name: GuestFacts(vm.hypervisor, vm.vcpu, vm.mem) for vm in guests},
-        source="nixgen.toml",
-    )
+    return Declaration(names=tuple(declared_guests(project)), source="nixgen.toml")
 
 
 def _from_flake(project: Path, *, nix: NixRunner | None, evaluate: bool) -> Declaration:
