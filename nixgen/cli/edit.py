@@ -25,7 +25,7 @@ from nixgen.model.shape import pick_template, shaped_like
 from nixgen.nix.emit import to_nix
 from nixgen.nix.literal import parse_literal
 from nixgen.nix.parse import Span
-from nixgen.nix.read import HostConfig
+from nixgen.nix.read import NEEDS_NIX, HostConfig, UnreadModule
 from nixgen.settings import plain
 
 
@@ -126,6 +126,7 @@ def show_command(name: str | None, flake_dir: Path | None, as_json: bool) -> Non
                 {"name": u.name, "reason": u.reason, "where": _where(flake, u.span)}
                 for u in flake.unreadable
             ],
+            "needs_nix": NEEDS_NIX if flake.unreadable else None,
             "notes": list(flake.notes),
         }
         click.echo(json.dumps(data, indent=2))
@@ -162,11 +163,20 @@ def show_command(name: str | None, flake_dir: Path | None, as_json: bool) -> Non
                 for h in flake.hosts()
             ],
         )
+    unread = [(g.name, u) for g in flake.guests() for u in g.unread]
+    if unread:
+        click.echo(f"\n{_UNREAD}")
+        for who, module in unread:
+            click.echo(f"  {who}: {_unread_line(flake, module)}")
     if flake.unreadable:
         click.echo("\nnot readable without evaluating the flake:")
         for item in flake.unreadable:
             who = item.name if item.name is not None else "(guests)"
-            click.echo(f"  {who}: {item.reason} ({_where(flake, item.span)})")
+            where = _where(flake, item.span)
+            # the reason names its place first when it names the expression
+            shown = item.reason if item.binding is not None else f"{item.reason} ({where})"
+            click.echo(f"  {who}: {shown}")
+        click.echo(f"  {NEEDS_NIX}")
     for note in flake.notes:
         click.echo(f"note: {note}")
 
@@ -175,13 +185,17 @@ def _show_guest(flake: FlakeFile, guest: GuestView) -> None:
     click.echo(f"{guest.name}: system {_system(guest)}, declared at {_where(flake, guest.span)}")
     rows = []
     for key, defs in guest.definitions.items():
-        effective = guest.settings.get(key, _MISSING)
+        decision = guest.decision(key) if len(defs) > 1 else None
         for d in defs:
             mark = ""
-            if len(defs) > 1:
-                mark = " (wins)" if effective is d.value else " (overridden)"
-                if effective is _MISSING:
-                    mark = " (one of several)"
+            if decision is not None:
+                # one word per definition; the reason of an undecided one is said below
+                if not decision.winners:
+                    mark = " (undecided)"
+                elif d in decision.winners:
+                    mark = " (merged)" if decision.merged else " (wins)"
+                else:
+                    mark = " (overridden)"
             rows.append([key, _display(d.value) + mark, _where(flake, d.span)])
     if rows:
         click.echo()
@@ -190,13 +204,26 @@ def _show_guest(flake: FlakeFile, guest: GuestView) -> None:
         click.echo("\nkept as written, outside the model:")
         for item in guest.unmodelled.values():
             click.echo(f"  {item.key}: {item.reason}")
+    if guest.unread:
+        click.echo(f"\n{_UNREAD}")
+        for module in guest.unread:
+            click.echo(f"  {_unread_line(flake, module)}")
     if guest.problems:
         click.echo("\nproblems:")
         for problem in guest.problems:
             click.echo(f"  {problem}")
 
 
-_MISSING = object()
+_UNREAD = "modules nixgen could not read (the options they set are unknown):"
+
+
+def _unread_line(flake: FlakeFile, module: UnreadModule) -> str:
+    return f"`{_display_text(module.text)}` ({_where(flake, module.span)}): {module.reason}"
+
+
+def _display_text(text: str, limit: int = 60) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _host(flake: FlakeFile, name: str) -> HostConfig | None:
@@ -251,6 +278,11 @@ def _guest_json(flake: FlakeFile, guest: GuestView) -> dict[str, Any]:
         },
         "model": model,
         "unmodelled": {k: u.reason for k, u in guest.unmodelled.items()},
+        "unread": [
+            {"module": u.text, "reason": u.reason, "where": _where(flake, u.span)}
+            for u in guest.unread
+        ],
+        "unknown": list(guest.unknown),
         "problems": list(guest.problems),
     }
 
@@ -263,6 +295,8 @@ def _system(guest: GuestView) -> str:
 
 
 def _field(guest: GuestView, key: str, modelled: object) -> str:
+    if not guest.known(key):
+        return "unknown"  # set, perhaps, in a module nixgen could not read
     if key in guest.unmodelled:
         return _display(guest.unmodelled[key].value)
     return str(modelled)
