@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import shutil
 from pathlib import Path
 
@@ -259,6 +260,66 @@ def test_reading_problems_name_files_relative_to_the_flake(tmp_path: Path) -> No
     assert str(folder) not in str(caught.value) and "flake.nix" in str(caught.value)
 
 
+# ----------------------------------------------------------------- 5: hints
+
+
+def _suggestions(hint: str) -> list[str]:
+    """The assignments a hint offers to copy: ``KEY=VALUE`` as one shell word."""
+    found = re.findall(r"(?<![\w.])([A-Za-z][\w.-]*='[^']*'|[A-Za-z][\w.-]*=[^\s'`]+)", hint)
+    return [shlex.split(m)[0] for m in found]
+
+
+BAD_VALUES = [
+    "microvm.mem=big",
+    "microvm.mem=",
+    "microvm.mem=./x",
+    "microvm.vcpu=two",
+    "microvm.hypervisor=fire",
+    "microvm.hypervisor=qemu",
+    "microvm.hypervisor=firecrakcer",
+    "microvm.balloon=yes",
+    "microvm.socket=ctl",
+    "microvm.kernelParams=quiet",
+    "microvm.interfaces=tap",
+    "microvm.qemu.machine=pc",
+    "services.nginx.enable=yes",
+    "system=x86",
+    "system=x86_64-linux",
+    'system="x86"',
+    'microvm.mem="big"',
+    'microvm.hypervisor="fire"',
+    'microvm.balloon="yes"',
+    'microvm.optimize.enable="x"',
+]
+
+
+@pytest.mark.parametrize("assignment", BAD_VALUES)
+def test_every_suggested_value_is_accepted_as_such(tmp_path: Path, assignment: str) -> None:
+    """A refusal's suggested assignment is never refused for the same option again."""
+    folder = copy(tmp_path, "flakes/template.nix")
+    code, _, err = run("set", "my-microvm", assignment, "-f", str(folder), "--dry-run")
+    assert code != 0
+    key = assignment.split("=", 1)[0]
+    for hint in [line for line in err.splitlines() if line.strip().startswith("hint:")]:
+        for suggestion in _suggestions(hint):
+            assert suggestion.split("=", 1)[0] == key, hint
+            again, _, err2 = run("set", "my-microvm", suggestion, "-f", str(folder), "--dry-run")
+            if again == 0:
+                continue
+            # refused for another reason (firecracker cannot share over 9p), not this option
+            assert f"{key}:" not in err2 and f".{key}" not in err2.replace("guests", ""), err2
+
+
+def test_a_word_that_fits_the_option_is_suggested_quoted(tmp_path: Path) -> None:
+    folder = copy(tmp_path, "flakes/template.nix")
+    _, _, err = run("set", "my-microvm", "microvm.socket=ctl", "-f", str(folder))
+    assert "microvm.socket='\"ctl\"'" in err
+    _, _, err = run("set", "my-microvm", "microvm.hypervisor=firecrakcer", "-f", str(folder))
+    assert "microvm.hypervisor='\"firecracker\"'" in err
+    _, _, err = run("set", "my-microvm", "microvm.mem=big", "-f", str(folder))
+    assert "'\"big\"'" not in err and "microvm.mem takes positive integer" in err
+
+
 # ----------------------------------------------------------------- 6: no nixosConfigurations
 
 NO_CONFIGURATIONS = """{
@@ -322,3 +383,10 @@ def test_set_on_a_computed_guest_says_reading_it_needs_nix(
     assert snapshot(folder) == before
     with pytest.raises(NixgenError, match="needs nix"):
         FlakeFile.load(folder).unset("worker1", "microvm.mem")
+
+
+def test_suggestions_are_found_in_hints() -> None:
+    """The property test above reads hints with this: it must see the forms hints use."""
+    hint = "the shell eats double quotes, so quote them: microvm.mem='\"big\"'"
+    assert _suggestions(hint) == ['microvm.mem="big"']
+    assert _suggestions("give boolean (microvm.nix's type), or a { _nix = \"…\" }") == []

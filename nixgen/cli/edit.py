@@ -8,6 +8,7 @@ before every edit of the command has been made, read back and validated;
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -23,7 +24,7 @@ from nixgen.model import HYPERVISORS, SYSTEMS, MicroVM
 from nixgen.model.convert import to_dict
 from nixgen.model.shape import pick_template, shaped_like
 from nixgen.nix.emit import to_nix
-from nixgen.nix.literal import parse_literal
+from nixgen.nix.literal import Suggestion, parse_literal
 from nixgen.nix.parse import Span
 from nixgen.nix.read import NEEDS_NIX, HostConfig, UnreadModule
 from nixgen.settings import plain
@@ -355,6 +356,13 @@ def _split_assignment(text: str) -> tuple[str, str]:
     )
 
 
+def _suggest(key: str, word: str) -> Suggestion:
+    """What ``word`` may have meant as the value of ``key`` (asked only for a bad value)."""
+    from nixgen.flake.suggest import suggest_value
+
+    return suggest_value(key, word)
+
+
 @click.command("set")
 @click.argument("name")
 @click.argument("assignments", nargs=-1, required=True, metavar="KEY=VALUE...")
@@ -380,7 +388,7 @@ def set_command(
         key, text = _split_assignment(item)
         if not key:
             raise click.UsageError(f"{item!r} has no option name before '='")
-        values[key] = parse_literal(text, key=key)
+        values[key] = parse_literal(text, key=key, suggest=functools.partial(_suggest, key))
     _edit(flake_dir, dry_run, lambda flake: flake.update(name, values))
 
 
