@@ -340,12 +340,6 @@ def test_a_flake_without_nixos_configurations_gets_a_note(tmp_path: Path) -> Non
     assert code == 0 and "note: flake.nix has no nixosConfigurations" in out
     code, out, _ = run("show", "--json", "-f", str(tmp_path))
     assert any("has no nixosConfigurations" in n for n in json.loads(out)["notes"])
-    # `nixgen list` (which lists the guests of nixgen.toml and their state) says it too
-    code, out, err = run("list", "--no-eval", "-f", str(tmp_path))
-    assert code == 0 and out == "no guests\n"
-    assert "note: flake.nix has no nixosConfigurations" in err
-    code, out, err = run("list", "--no-eval", "--json", "-f", str(tmp_path))
-    assert json.loads(out) == [] and "has no nixosConfigurations" in err
     # a flake with guests, or a computed set, gets no such note
     assert not [n for n in FlakeFile.load(copy(tmp_path, "split")).notes if "no nixosConf" in n]
     computed = FlakeFile.load(copy(tmp_path, "flakes/computed-genattrs.nix"))
@@ -395,4 +389,4 @@ def test_suggestions_are_found_in_hints() -> None:
     """The property test above reads hints with this: it must see the forms hints use."""
     hint = "the shell eats double quotes, so quote them: microvm.mem='\"big\"'"
     assert _suggestions(hint) == ['microvm.mem="big"']
-    assert _suggestions('give boolean (microvm.nix\'s type), or a { _nix = "…" }') == []
+    assert _suggestions("give boolean (microvm.nix's type), or a { _nix = \"…\" }") == []

@@ -322,8 +322,6 @@ def list_command(
     """List every guest with its state, like microvm.nix's `microvm -l`."""
     runtime = _runtime(flake_dir, state_dir, override_inputs, nix_option, nix_timeout)
     found = runtime.status(evaluate=not no_eval, live=False, tail_lines=0)
-    if not found:
-        _reading_notes(runtime.project)
     if as_json:
         click.echo(json.dumps([s.to_json() for s in found], indent=2))
         return
@@ -353,23 +351,6 @@ def list_command(
         click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
     notes = sorted({n for s in found for n in s.notes if n.startswith("not evaluated")})
     for note in notes:
-        output.secho(f"note: {note}", fg="yellow", err=True)
-
-
-def _reading_notes(project: Path | None) -> None:
-    """No guests: what reading flake.nix noticed (it has no nixosConfigurations, a part
-    of it is computed), on stderr.  Only then is the flake read (list stays cheap)."""
-    if project is None or not (project / "flake.nix").is_file():
-        return
-    from nixgen.flake import FlakeFile
-
-    try:
-        flake = FlakeFile.load(project)
-    except NixgenError:
-        return  # `nixgen show` says what is wrong with it
-    for item in flake.unreadable:
-        output.secho(f"note: {item.reason}", fg="yellow", err=True)
-    for note in flake.notes:
         output.secho(f"note: {note}", fg="yellow", err=True)
 
 
