@@ -260,6 +260,21 @@ def test_reading_problems_name_files_relative_to_the_flake(tmp_path: Path) -> No
     assert str(folder) not in str(caught.value) and "flake.nix" in str(caught.value)
 
 
+def test_refusals_about_files_name_them_relative_to_the_flake(tmp_path: Path) -> None:
+    folder = copy(tmp_path, "split")
+    (folder / "vms/db.nix").write_text("{ microvm.mem = ; }\n")
+    with pytest.raises(FlakeEditError) as caught:
+        FlakeFile.load(folder).set("db", "microvm.vcpu", 2)
+    assert "vms/db.nix:1" in str(caught.value) and str(folder) not in str(caught.value)
+    folder = copy(tmp_path, "priorities")
+    flake = FlakeFile.load(folder)
+    flake.set("vm", "microvm.mem", 3000)
+    (folder / "vms/vm.nix").write_text("{ }\n")
+    with pytest.raises(FlakeEditError) as caught:
+        flake.save()
+    assert str(caught.value).startswith("vms/vm.nix changed on disk")
+
+
 # ----------------------------------------------------------------- 5: hints
 
 
@@ -389,4 +404,4 @@ def test_suggestions_are_found_in_hints() -> None:
     """The property test above reads hints with this: it must see the forms hints use."""
     hint = "the shell eats double quotes, so quote them: microvm.mem='\"big\"'"
     assert _suggestions(hint) == ['microvm.mem="big"']
-    assert _suggestions("give boolean (microvm.nix's type), or a { _nix = \"…\" }") == []
+    assert _suggestions('give boolean (microvm.nix\'s type), or a { _nix = "…" }') == []

@@ -236,7 +236,7 @@ class FlakeFile:
             try:
                 files.toml = load_flake_file(source)
             except ValidationError as err:
-                problem = f"{source} is not valid, so nixgen cannot keep it in step:\n{err}"
+                problem = f"{SOURCE_NAME} is not valid, so nixgen cannot keep it in step:\n{err}"
         result = cls(files, original)
         result._toml_source = toml_text_now
         result._toml_loaded = files.toml
@@ -548,7 +548,8 @@ class FlakeFile:
                     expected = None
                 if on_disk != expected:
                     raise FlakeEditError(
-                        f"{path} changed on disk since nixgen read it; nothing was written",
+                        f"{self._relative(path)} changed on disk since nixgen read it; "
+                        "nothing was written",
                         hint="load the flake again and redo the edit",
                     )
             for path, (_, new) in changes.items():

@@ -68,7 +68,10 @@ def add_guest(tx: Edit, vm: MicroVM) -> None:
             header = generated_state(tx.doc(own.file).text) != "foreign"
     if layout_file is not None:
         if layout_file.exists() or layout_file in tx.files.docs:
-            raise FlakeEditError(f"{layout_file} exists already; nixgen will not overwrite it")
+            raise FlakeEditError(
+                f"{relative(layout_file, tx.files.root)} exists already; "
+                "nixgen will not overwrite it"
+            )
         source = SOURCE_NAME if tx.files.toml is not None else None
         text = guest_module(vm, source=source, inputs=any("inputs" in a for a in args))
         if not header:

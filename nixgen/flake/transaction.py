@@ -40,7 +40,15 @@ from nixgen.nix import edit, outputs
 from nixgen.nix.emit import attr_path, to_nix
 from nixgen.nix.errors import NixPathError, NixSyntaxError
 from nixgen.nix.parse import Document, Span
-from nixgen.nix.read import PLAIN_PRIORITY, FlakeGuests, Module, Setting, decide, priority
+from nixgen.nix.read import (
+    PLAIN_PRIORITY,
+    FlakeGuests,
+    Module,
+    Setting,
+    decide,
+    priority,
+    relative_name,
+)
 from nixgen.render import option_module
 from nixgen.settings import (
     HOSTNAME,
@@ -108,7 +116,7 @@ class Edit:
         state = self.states.get(name)
         if state is None:
             refuse_missing(self.found, name, self.files)
-        _refuse_broken_modules(state)
+        _refuse_broken_modules(state, self.files.root)
         return state
 
     def doc(self, path: Path | None) -> Document:
@@ -466,7 +474,7 @@ def _within(inner: Span, outer: Span) -> bool:
     return same_file and outer.start <= inner.start and inner.end <= outer.end
 
 
-def _refuse_broken_modules(state: GuestState) -> None:
+def _refuse_broken_modules(state: GuestState, root: Path) -> None:
     """A module file of the guest that does not parse stops the edit: the
     setting would otherwise land in another file, beside a broken one."""
     for top in state.guest.modules:
@@ -476,8 +484,11 @@ def _refuse_broken_modules(state: GuestState) -> None:
             try:
                 Document.load(module.file)
             except NixSyntaxError as err:
+                message = err.message
+                if err.file is not None:  # named relative to the flake
+                    message = message.replace(str(err.file), relative_name(Path(err.file), root), 1)
                 raise FlakeEditError(
                     f"guest {state.guest.name!r} imports a module that nixgen cannot read, "
-                    f"so nothing was changed: {err.message}",
+                    f"so nothing was changed: {message}",
                     hint="fix that file (or remove it from the guest's modules), then redo the edit",
                 ) from None
