@@ -108,6 +108,9 @@ def test_show_json_says_what_is_unknown(tmp_path: Path) -> None:
     assert "microvm.vcpu" in guests["fn"]["unknown"]
     assert "microvm.mem" not in guests["fn"]["unknown"]  # written in a module it read
     assert guests["whole"]["unread"] == [] and guests["whole"]["unknown"] == []
+    # the model leaves out what is unknown, rather than show its default
+    assert guests["fn"]["model"] == {"mem": 1024, "system": "x86_64-linux"}
+    assert guests["whole"]["model"]["hypervisor"] == "qemu"
     code, out, _ = run("show", "deep", "--json", "-f", str(folder))
     [unread] = json.loads(out)["unread"]
     assert unread == {

@@ -23,7 +23,7 @@ from nixgen.lock import project_lock
 from nixgen.model import HYPERVISORS, SYSTEMS, MicroVM
 from nixgen.model.convert import to_dict
 from nixgen.model.shape import pick_template, shaped_like
-from nixgen.nix.emit import to_nix
+from nixgen.nix.emit import parse_attr_path, to_nix
 from nixgen.nix.literal import Suggestion, parse_literal
 from nixgen.nix.parse import Span
 from nixgen.nix.read import NEEDS_NIX, HostConfig, UnreadModule
@@ -269,6 +269,9 @@ def _host_json(flake: FlakeFile, host: HostConfig) -> dict[str, Any]:
 def _guest_json(flake: FlakeFile, guest: GuestView) -> dict[str, Any]:
     model = to_dict(guest.vm)
     model.pop("name", None)
+    # A field an unread module may set is unknown: not shown with the model's default.
+    for key in guest.unknown:
+        model.pop(_field_name(key), None)
     return {
         "name": guest.name,
         "system": plain(guest.system),
@@ -286,6 +289,13 @@ def _guest_json(flake: FlakeFile, guest: GuestView) -> dict[str, Any]:
         "unknown": list(guest.unknown),
         "problems": list(guest.problems),
     }
+
+
+def _field_name(key: str) -> str:
+    """The model's (nixgen.toml's) name of an option: ``microvm.hypervisor`` →
+    ``hypervisor``, ``system.stateVersion`` → ``stateVersion``, ``system``."""
+    path = parse_attr_path(key)
+    return path[-1] if path[0] == "system" else path[1]
 
 
 def _system(guest: GuestView) -> str:
