@@ -306,6 +306,7 @@ BAD_VALUES = [
     'system="x86"',
     'microvm.mem="big"',
     'microvm.hypervisor="fire"',
+    'microvm.hypervisor="cloud"',
     'microvm.balloon="yes"',
     'microvm.optimize.enable="x"',
 ]
@@ -334,6 +335,8 @@ def test_a_word_that_fits_the_option_is_suggested_quoted(tmp_path: Path) -> None
     assert "microvm.socket='\"ctl\"'" in err
     _, _, err = run("set", "my-microvm", "microvm.hypervisor=firecrakcer", "-f", str(folder))
     assert "microvm.hypervisor='\"firecracker\"'" in err
+    _, _, err = run("set", "my-microvm", 'system="x86"', "-f", str(folder))
+    assert "did you mean system='\"x86_64-linux\"'?" in err
     _, _, err = run("set", "my-microvm", "microvm.mem=big", "-f", str(folder))
     assert "'\"big\"'" not in err and "microvm.mem takes positive integer" in err
 

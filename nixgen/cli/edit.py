@@ -399,7 +399,16 @@ def set_command(
         if not key:
             raise click.UsageError(f"{item!r} has no option name before '='")
         values[key] = parse_literal(text, key=key, suggest=functools.partial(_suggest, key))
-    _edit(flake_dir, dry_run, lambda flake: flake.update(name, values))
+
+    def update(flake: FlakeFile) -> None:
+        try:
+            flake.update(name, values)
+        except ValidationError as err:
+            from nixgen.flake.suggest import with_suggestions
+
+            raise with_suggestions(err, values) from None
+
+    _edit(flake_dir, dry_run, update)
 
 
 @click.command("unset")

@@ -10,17 +10,20 @@ value.
 from __future__ import annotations
 
 import difflib
+import shlex
 from collections.abc import Iterator, Mapping, Sequence
 
-from nixgen.errors import NixgenError
+import attrs
+
+from nixgen.errors import NixgenError, ValidationError
 from nixgen.model import SYSTEMS, Flake
-from nixgen.nix.emit import parse_attr_path
+from nixgen.nix.emit import parse_attr_path, to_nix
 from nixgen.nix.literal import Suggestion
 from nixgen.schema import Schema, packaged_schema
 from nixgen.settings import SYSTEM, model_from_settings
 from nixgen.validate import check
 
-__all__ = ["suggest_value"]
+__all__ = ["suggest_value", "with_suggestions"]
 
 
 def suggest_value(key: str, word: str, schema: Schema | None = None) -> Suggestion:
@@ -39,6 +42,26 @@ def suggest_value(key: str, word: str, schema: Schema | None = None) -> Suggesti
         if _accepted(key, path, candidate, schema):
             return Suggestion(values=(candidate,), takes=takes)
     return Suggestion(takes=takes)
+
+
+def with_suggestions(
+    err: ValidationError, values: Mapping[str, object], schema: Schema | None = None
+) -> ValidationError:
+    """``err`` (an edit setting ``values`` was refused) with a value to try added to the
+    hint of each problem about one of those options whose string value was not one the
+    option takes, when a close one is (``system="x86"``: ``system='"x86_64-linux"'``)."""
+    problems = []
+    for problem in err.problems:
+        for key, value in values.items():
+            if isinstance(value, str) and problem.path.endswith(f".{key}"):
+                found = suggest_value(key, value, schema)
+                if found.values and found.values[0] != value:
+                    shown = shlex.quote(to_nix(found.values[0]))
+                    hint = f"{problem.hint}; did you mean {key}={shown}?"
+                    problem = attrs.evolve(problem, hint=hint)
+                break
+        problems.append(problem)
+    return ValidationError(problems, source=err.source, warnings=err.warnings)
 
 
 def _candidates(path: tuple[str, ...], word: str, schema: Schema) -> Iterator[object]:
