@@ -133,6 +133,26 @@ def test_guest_view_says_which_options_are_known(tmp_path: Path) -> None:
     assert whole.known("microvm.hypervisor") and whole.known("services.nginx.enable")
 
 
+INHERITED_MODULES = """{
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs/nixos-unstable";
+  outputs = { self, nixpkgs, modules }: {
+    nixosConfigurations.vm = nixpkgs.lib.nixosSystem {
+      system = "x86_64-linux";
+      inherit modules;
+    };
+  };
+}
+"""
+
+
+def test_modules_inherited_from_outside_are_unread(tmp_path: Path) -> None:
+    (tmp_path / "flake.nix").write_text(INHERITED_MODULES)
+    vm = FlakeFile.load(tmp_path).guest("vm")
+    [unread] = vm.unread
+    assert unread.text == "inherit modules;" and "inherited" in unread.reason
+    assert not vm.known("microvm.hypervisor")
+
+
 def test_modules_of_inputs_are_not_unread(tmp_path: Path) -> None:
     """``microvm.nixosModules.microvm`` and the like are libraries, not the guest's modules."""
     flake = FlakeFile.load(copy(tmp_path, "flakes/template.nix"))

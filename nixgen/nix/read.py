@@ -726,6 +726,15 @@ class _Reader:
             modules_node = doc.binding_value(found[0])
             if modules_node is None:
                 problems.append("`modules` is inherited from a scope nixgen cannot read")
+                modules = [
+                    Module(
+                        kind="opaque",
+                        text=_short(doc.text_of(found[0].node)),
+                        span=doc.span(found[0].node),
+                        file=doc.path,
+                        unread="`modules` is inherited from a scope nixgen cannot read",
+                    )
+                ]
             else:
                 modules = self._modules(modules_node, (*locator, "modules"), problems)
         elif not found:
