@@ -16,7 +16,8 @@ from click.testing import CliRunner
 
 from nixgen import FlakeFile, Nix
 from nixgen.cli import cli
-from nixgen.errors import FlakeEditError, NixgenError
+from nixgen.errors import NixgenError
+from nixgen.flake.errors import FlakeEditError
 from nixgen.nix.parse import Document
 from nixgen.nix.read import priority, read_guests
 

@@ -28,10 +28,10 @@ from pathlib import Path
 import pytest
 
 from nixgen import Flake, Host, HostVM, MicroVM, Network
-from nixgen.errors import StartError, UnsupportedError
 from nixgen.process import proc
 from nixgen.project import Project
 from nixgen.runtime import GuestRuntime, Runtime
+from nixgen.runtime.errors import StartError, UnsupportedError
 from nixgen.runtime.helpers import has_net_admin
 from tests.fakerunner import BOOTS, kill_leftovers, leftovers, make_runner
 
@@ -226,7 +226,7 @@ REFUSED = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from nixgen.errors import StartError
+    from nixgen.runtime.errors import StartError
     from nixgen.runtime import Runtime
 
     runner, state = Path(sys.argv[1]), Path(sys.argv[2])
