@@ -25,7 +25,8 @@ CORPUS = Path(__file__).parent / "corpus"
 
 
 def run(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    """The command without nix (--no-eval): these findings are about reading the text."""
+    result = CliRunner().invoke(cli, [*args, "--no-eval"], catch_exceptions=False)
     return result.exit_code, result.stdout, result.stderr
 
 
