@@ -12,21 +12,20 @@ import shutil
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from nixgen import FlakeFile, Nix
-from nixgen.cli import cli
 from nixgen.errors import NixgenError
 from nixgen.flake.errors import FlakeEditError
 from nixgen.nix.parse import Document
 from nixgen.nix.read import priority, read_guests
+from tests.clirunner import run_cli
 
 CORPUS = Path(__file__).parent / "corpus"
 
 
 def run(*args: str) -> tuple[int, str, str]:
     """The command without nix (--no-eval): these findings are about reading the text."""
-    result = CliRunner().invoke(cli, [*args, "--no-eval"], catch_exceptions=False)
+    result = run_cli([*args, "--no-eval"])
     return result.exit_code, result.stdout, result.stderr
 
 

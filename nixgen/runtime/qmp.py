@@ -15,9 +15,7 @@ command replies), each call run to completion on a private event loop::
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
-import socket
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
@@ -27,6 +25,7 @@ from nixgen.runtime.errors import QMPCommandError, QMPConnectionError
 
 if TYPE_CHECKING:
     import asyncio
+    import socket
 
 __all__ = ["QMP", "socket_accepts"]
 
@@ -42,6 +41,8 @@ _SUN_PATH_MAX = 107
 def connect_unix(path: Path, timeout: float) -> socket.socket:
     """A connected unix stream socket, even when ``path`` is longer than a
     socket address may be (through ``/proc/self/fd/DIRFD/NAME`` on Linux)."""
+    import socket  # (with logging, 7 ms of imports `nixgen list` does without)
+
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.settimeout(timeout)
     try:
@@ -81,6 +82,7 @@ class QMP:
 
     def connect(self) -> QMP:
         import asyncio  # heavy, like qemu.qmp: only when a connection is made
+        import logging
 
         from qemu.qmp import QMPClient
 
