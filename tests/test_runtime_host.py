@@ -32,7 +32,7 @@ from nixgen.errors import StartError, UnsupportedError
 from nixgen.process import proc
 from nixgen.project import Project
 from nixgen.runtime import GuestRuntime, Runtime
-from nixgen.runtime.helpers import has_net_admin
+from nixgen.runtime.helpers import _socket_in_use, find_virtiofsd, has_net_admin
 from tests.fakerunner import BOOTS, kill_leftovers, leftovers, make_runner
 
 REPO = Path(__file__).resolve().parent.parent
@@ -104,7 +104,8 @@ def test_virtiofsd_per_share_starts_before_the_runner_and_ends_after(
     web.start(runner=virtiofs_runner(tmp_path, source), wait=True)
     assert "socket-was-ready" in web.console_tail()
     args = (web.state.path / "virtiofsd.args").read_text().split()
-    assert args == ["--socket-path=data.sock", "-o", f"source={source}"]  # C virtiofsd syntax
+    # C virtiofsd syntax; the socket in the state folder, by its absolute path
+    assert args == [f"--socket-path={web.state.path}/data.sock", "-o", f"source={source}"]
     [daemon] = [p for p in leftovers(tmp_path) if str(fake_virtiofsd) in proc.cmdline(p)[:2]]
     web.stop(timeout=10)
     assert not proc.alive(daemon)
@@ -163,6 +164,32 @@ def test_a_virtiofsd_that_fails_fails_the_start_with_its_log(
     assert "cannot open the shared folder" in str(caught.value)
     assert "socket-was-ready" not in web.console_tail()  # the runner never started
     assert not web.is_running()
+
+
+needs_real_virtiofsd = pytest.mark.skipif(
+    os.geteuid() != 0 or find_virtiofsd() is None,
+    reason="needs root and virtiofsd (apt-get install qemu-system-common for "
+    "/usr/lib/qemu/virtiofsd, or virtiofsd)",
+)
+
+
+@needs_real_virtiofsd
+def test_two_projects_run_guests_of_one_name_and_share_tag_side_by_side(tmp_path: Path) -> None:
+    """QEMU's C virtiofsd locks a pid file named after its socket path: with the
+    runner's relative socket name two projects' ``web`` guests would collide."""
+    source = tmp_path / "shared"
+    source.mkdir()
+    runner = virtiofs_runner(tmp_path, source)  # no bin/virtiofsd-run: nixgen starts virtiofsd
+    guests = [Runtime(None, state_root=tmp_path / p / "vms").guest("web") for p in ("a", "b")]
+    for each in guests:
+        each.start(runner=runner, wait=True)
+    for each in guests:
+        assert each.is_running()
+        assert "socket-was-ready" in each.console_tail()
+        assert _socket_in_use(each.state.path / "data.sock"), each.console_tail()
+    for each in guests:
+        each.stop(timeout=10)
+        assert not (each.state.path / "data.sock").exists()
 
 
 # ---------------------------------------------------------------------- tap devices

@@ -197,17 +197,24 @@ def _virtiofsd_is_rust(binary: Path) -> bool:
     return "--shared-dir" in text
 
 
-def virtiofsd_argv(binary: Path, share: VirtiofsShare) -> tuple[str, ...]:
-    """One virtiofsd for one share, from the runner's share files only."""
+def virtiofsd_argv(binary: Path, share: VirtiofsShare, state: Path) -> tuple[str, ...]:
+    """One virtiofsd for one share, from the runner's share files only.
+
+    The socket is passed as an absolute path in the guest's state folder:
+    QEMU's C virtiofsd names its pid file (``/run/virtiofsd/<socket path>.pid``)
+    after the path it is given, so a relative name (``web-virtiofs-data.sock``)
+    would collide between two projects running a guest of the same name.
+    """
+    socket_path = state / share.socket
     if _virtiofsd_is_rust(binary):
         extra = () if os.geteuid() == 0 else ("--sandbox=none",)
         return (
             str(binary),
-            f"--socket-path={share.socket}",
+            f"--socket-path={socket_path}",
             f"--shared-dir={share.source}",
             *extra,
         )
-    return (str(binary), f"--socket-path={share.socket}", "-o", f"source={share.source}")
+    return (str(binary), f"--socket-path={socket_path}", "-o", f"source={share.source}")
 
 
 def _socket_in_use(path: Path) -> bool:
@@ -261,7 +268,8 @@ def virtiofs_daemons(name: str, info: RunnerInfo, state: Path) -> tuple[Daemon, 
             "for /usr/lib/qemu/virtiofsd), or put it on PATH",
         )
     return tuple(
-        Daemon(f"virtiofsd-{s.tag}", virtiofsd_argv(binary, s), (s.socket,)) for s in info.virtiofs
+        Daemon(f"virtiofsd-{s.tag}", virtiofsd_argv(binary, s, state), (s.socket,))
+        for s in info.virtiofs
     )
 
 

@@ -130,9 +130,14 @@ let
     }
     if "$virtiofsd" --help 2>&1 | grep -q -e --shared-dir; then source=--shared-dir=; else source="-o source="; fi
     pids=
+    # QEMU's C virtiofsd names its pid file (/run/virtiofsd/<socket path>.pid)
+    # after the socket path it is given: an absolute one keeps two projects'
+    # guests of the same name apart.
     ${lib.concatMapStrings (s: ''
+      sock=${sq (virtiofsSocket s)}
+      case $sock in /*) ;; *) sock="$PWD/$sock" ;; esac
       # shellcheck disable=SC2086
-      "$virtiofsd" --socket-path=${sq (virtiofsSocket s)} $source${sq s.source} &
+      "$virtiofsd" --socket-path="$sock" $source${sq s.source} &
       pids="$pids $!"
     '') virtiofsShares}
     trap 'kill $pids 2>/dev/null; wait; exit 0' TERM INT
