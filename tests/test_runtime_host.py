@@ -22,8 +22,9 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -31,11 +32,12 @@ from nixgen import Flake, Host, HostVM, MicroVM, Network
 from nixgen.errors import StartError, UnsupportedError
 from nixgen.process import proc
 from nixgen.project import Project
-from nixgen.runtime import GuestRuntime, Runtime
+from nixgen.runtime import GuestRuntime, Runtime, helpers
 from nixgen.runtime.helpers import _socket_in_use, find_virtiofsd, has_net_admin
 from tests.fakerunner import BOOTS, kill_leftovers, leftovers, make_runner
 
 REPO = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
 
 FAKE_VIRTIOFSD = f"""#!{sys.executable}
 import os, socket, sys, time
@@ -48,12 +50,17 @@ with open("virtiofsd.args", "a") as log:
 if os.environ.get("FAKE_VIRTIOFSD_FAIL"):
     print("virtiofsd: cannot open the shared folder", file=sys.stderr)
     sys.exit(1)
-path = next(a.split("=", 1)[1] for a in args if a.startswith("--socket-path="))
-server = socket.socket(socket.AF_UNIX)
-server.bind(path)
-server.listen(1)
+fd = next((int(a.split("=", 1)[1]) for a in args if a.startswith("--fd=")), None)
+if fd is not None:  # a socket the supervisor listens on
+    server = socket.socket(fileno=fd)
+else:
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(next(a.split("=", 1)[1] for a in args if a.startswith("--socket-path=")))
+    server.listen(1)
 while True:
-    time.sleep(1)
+    connection, _ = server.accept()
+    connection.sendall(f"served by {{os.getpid()}}\\n".encode())
+    connection.close()
 """
 
 #: microvm-run that says whether its virtiofs socket was there when it started.
@@ -128,6 +135,91 @@ def test_virtiofsd_is_never_orphaned(tmp_path: Path, fake_virtiofsd: Path) -> No
         time.sleep(0.02)
     web.stop(timeout=5)
     assert not leftovers(tmp_path)
+
+
+def test_a_virtiofsd_that_dies_is_noticed_reported_and_started_again(
+    tmp_path: Path, fake_virtiofsd: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(helpers, "DAEMON_RESTART_DELAY", 1.0)
+    source = tmp_path / "shared"
+    source.mkdir()
+    web = guest(tmp_path)
+    web.start(runner=virtiofs_runner(tmp_path, source), wait=True)
+    [before] = web.status(live=False).daemons
+    assert before.name == "virtiofsd-data" and before.alive() and not before.died
+    assert not web.status(live=False).notes
+
+    os.kill(before.pid or 0, signal.SIGKILL)
+    status = wait_until(lambda: web.status(live=False), lambda s: s.daemons[0].died)
+    [down] = status.daemons
+    assert status.running and down.last_exit == "was killed by signal 9"
+    assert any("virtiofsd-data was killed by signal 9" in note for note in status.notes)
+    assert any("nixgen stop web && nixgen run web" in note for note in status.notes)
+    said = f"virtiofsd-data (pid {before.pid}) was killed by signal 9 while the guest ran"
+    assert said in (web.state.path / "virtiofsd-data.log").read_text()
+    assert said in web.state.console.read_text()
+
+    status = wait_until(lambda: web.status(live=False), lambda s: s.daemons[0].restarts == 1)
+    [again] = status.daemons
+    assert again.alive() and again.pid != before.pid and again.state == "running"
+    # listening again, on a fresh socket
+    wait_until(lambda: _socket_in_use(web.state.path / "data.sock"), bool)
+    assert "was started again (once)" in " ".join(status.notes)
+    assert status.to_json()["daemons"][0]["restarts"] == 1
+    web.stop(timeout=10)
+    assert not proc.alive(again.pid or 0)
+    assert not web.status(live=False).daemons  # a stopped guest has none
+
+
+def test_a_socket_path_too_long_for_an_address_is_bound_by_the_supervisor(
+    tmp_path: Path, fake_virtiofsd: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A unix socket address holds 107 bytes: in a deep state folder the
+    supervisor binds the share's socket (by its relative name) and passes it
+    to virtiofsd as --fd; a virtiofsd started again serves the same socket."""
+    monkeypatch.setattr(helpers, "DAEMON_RESTART_DELAY", 0.5)
+    source = tmp_path / "shared"
+    source.mkdir()
+    web = Runtime(None, state_root=tmp_path / ("deep" * 20) / "vms").guest("web")
+    assert len(str(web.state.path / "data.sock")) > helpers.SOCKET_PATH_MAX
+    web.start(runner=virtiofs_runner(tmp_path, source), wait=True)
+    assert "socket-was-ready" in web.console_tail()
+    record = web.state.path / "virtiofsd.args"
+    wait_until(record.exists, bool)  # the start does not wait for a daemon with --fd
+    [args] = wait_until(lambda: record.read_text().splitlines(), bool)
+    assert args.startswith("-o source=") and "--fd=" in args and "--socket-path" not in args
+    [first] = web.status(live=False).daemons
+    assert ask(web.state.path, "data.sock") == f"served by {first.pid}"
+    os.kill(first.pid or 0, signal.SIGKILL)
+    status = wait_until(lambda: web.status(live=False), lambda s: s.daemons[0].restarts == 1)
+    again = status.daemons[0].pid
+    assert again != first.pid
+    assert ask(web.state.path, "data.sock") == f"served by {again}"
+    web.stop(timeout=10)
+    assert not proc.alive(again or 0) and not (web.state.path / "data.sock").exists()
+
+
+def ask(folder: Path, name: str) -> str:
+    """Connect to the unix socket ``name`` in ``folder`` (by its relative name) and read a line."""
+    here = Path.cwd()
+    os.chdir(folder)
+    try:
+        with socket.socket(socket.AF_UNIX) as client:
+            client.settimeout(10)
+            client.connect(name)
+            return client.makefile().readline().strip()
+    finally:
+        os.chdir(here)
+
+
+def wait_until(get: Callable[[], T], done: Callable[[T], bool], timeout: float = 15.0) -> T:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = get()
+        if done(value):
+            return value
+        assert time.monotonic() < deadline, f"not reached within {timeout} s: {value}"
+        time.sleep(0.05)
 
 
 def test_the_runners_own_virtiofsd_run_is_preferred(tmp_path: Path, fake_virtiofsd: Path) -> None:

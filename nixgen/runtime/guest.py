@@ -70,7 +70,9 @@ from nixgen.runtime.state import (
     BOOTED,
     CONSOLE_IN,
     CURRENT,
+    DAEMONS,
     EXIT,
+    DaemonRecord,
     ExitRecord,
     RunRecord,
     StateDir,
@@ -143,7 +145,9 @@ class StopResult:
     output: str = ""
     #: where the guest was when asked: ``booting`` (no boot marker yet),
     #: ``booted``, ``hung`` (booted, but it did not react to a clean shutdown),
-    #: or QEMU's run state when not running (``paused``, ``internal-error``, …)
+    #: ``share-lost`` (a virtiofsd of the guest died while it ran: a clean
+    #: shutdown would hang on the share), or QEMU's run state when not running
+    #: (``paused``, ``internal-error``, …)
     phase: str | None = None
     #: what was tried, in order, with what the guest did
     steps: tuple[str, ...] = ()
@@ -211,6 +215,8 @@ class GuestStatus:
     #: ``nixgen``, or ``other`` for a guest something else started (systemd's microvm@)
     managed_by: str | None = None
     notes: tuple[str, ...] = ()
+    #: the daemons serving the guest (virtiofsd) while it runs, and whether they died
+    daemons: tuple[DaemonRecord, ...] = ()
 
     @property
     def running(self) -> bool:
@@ -241,8 +247,10 @@ class GuestStatus:
                 return str(value)
             if isinstance(value, ExitRecord):
                 return value.to_json() | {"description": value.describe()}
+            if isinstance(value, DaemonRecord):
+                return value.to_json()
             if isinstance(value, tuple):
-                return list(value)
+                return [plain(item) for item in value]
             return value
 
         data = {k: plain(v) for k, v in attrs.asdict(self, recurse=False).items()}
@@ -434,7 +442,7 @@ class GuestRuntime:
         self._settle(self.state.read_run())
         self.state.clean_stale()
         self._prestart = self.prestart(runner)
-        self.state.remove(EXIT)
+        self.state.remove(EXIT, DAEMONS)
         self.set_current(runner)
         if self.project is not None:
             from nixgen.build import flake_ref
@@ -917,6 +925,12 @@ class GuestRuntime:
             else (),
             managed_by=managed_by,
         )
+        if managed_by == "nixgen" or state is GuestState.CRASHED:
+            daemons = self.state.read_daemons()
+            found_notes.extend(
+                _daemon_notes(self.name, daemons, running=state is GuestState.RUNNING)
+            )
+            status = attrs.evolve(status, daemons=daemons)
         if live and state is GuestState.RUNNING and managed_by == "nixgen" and record is not None:
             status = self._live(status, record, found_notes)
         return attrs.evolve(status, notes=tuple(found_notes))
@@ -1125,8 +1139,13 @@ class _Shutdown:
         sock = guest.control_socket(record)
         qmp_sock = sock if sock is not None and sock.exists() else None
         run_state = guest._qmp_state(record, timeout=0.5) if qmp_sock is not None else None
+        lost = [d.name for d in guest.state.read_daemons() if d.died or not d.alive()]
         if run_state in _DEAF_STATES:
             self.phase = run_state
+        elif lost:
+            # The guest's processes hang on a virtiofs share whose daemon is gone
+            # (the hypervisor does not reconnect): its shutdown would hang too.
+            self.phase = "share-lost"
         else:
             self.phase = "booted" if guest.has_booted() else "booting"
         if self.phase == "booted":
@@ -1135,6 +1154,11 @@ class _Shutdown:
                 return method
             if self._silent:
                 self.phase = "hung"
+        elif self.phase == "share-lost":
+            self.steps.append(
+                f"{', '.join(lost)} died while the guest ran: a clean shutdown would hang "
+                "on its virtiofs shares, skipped"
+            )
         else:
             self.steps.append(f"{self.phase}: a clean shutdown cannot work yet, skipped")
         if qmp_sock is not None and self._quit(qmp_sock):
@@ -1218,6 +1242,45 @@ class _Shutdown:
             hint="it is stuck in the kernel (uninterruptible I/O?); look at "
             f"/proc/{record.pid}/stack, or wait and try again",
         )
+
+
+def _daemon_notes(name: str, daemons: Sequence[DaemonRecord], *, running: bool) -> list[str]:
+    """What ``status`` says about daemons (virtiofsd) that died while the guest ran."""
+    notes = []
+    restart = f"restart the guest (`nixgen stop {name} && nixgen run {name}`)"
+    for daemon in daemons:
+        ago = f" {_ago(daemon.died_at)} ago" if daemon.died_at is not None else ""
+        if running and daemon.state == "restarting":
+            notes.append(
+                f"{daemon.name} {daemon.last_exit}{ago} while the guest ran and is started "
+                f"again shortly (as microvm.nix's unit restarts it); the guest's virtiofs "
+                f"shares do not work: the hypervisor does not reconnect to a new virtiofsd, "
+                f"{restart}"
+            )
+        elif running and not daemon.alive():
+            notes.append(
+                f"{daemon.name} (pid {daemon.pid}) is not running: the guest's virtiofs "
+                f"shares do not work; {restart}"
+            )
+        elif daemon.died:
+            times = "once" if daemon.restarts <= 1 else f"{daemon.restarts} times"
+            what = (
+                f"and was started again ({times}); the guest's virtiofs shares stopped "
+                f"working then: the hypervisor does not reconnect to a new virtiofsd, {restart}"
+                if running
+                else "(its virtiofs shares stopped working then)"
+            )
+            notes.append(f"{daemon.name} {daemon.last_exit}{ago} while the guest ran {what}")
+    return notes
+
+
+def _ago(when: float) -> str:
+    seconds = max(0, int(time.time() - when))
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 7200:
+        return f"{seconds // 60}m"
+    return f"{seconds // 3600}h"
 
 
 def _read(path: Path) -> str:

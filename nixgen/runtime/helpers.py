@@ -125,6 +125,12 @@ def _text(data: bytes | None) -> str:
 # ---------------------------------------------------------------------- before the hypervisor
 
 
+#: Seconds before a daemon (virtiofsd) that ended while its guest runs is
+#: started again: microvm.nix's ``microvm-virtiofsd@`` unit has
+#: ``Restart=always`` with ``RestartSec=5s``.
+DAEMON_RESTART_DELAY = 5.0
+
+
 @attrs.frozen
 class Daemon:
     """A process that serves the guest while it runs (virtiofsd): started
@@ -133,6 +139,13 @@ class Daemon:
     name: str
     argv: tuple[str, ...]
     sockets: tuple[str, ...] = ()
+    #: a socket (relative to the state folder) that the supervisor binds and
+    #: listens on itself, passing it as ``--fd=N``: for a socket whose absolute
+    #: path is longer than a socket address holds (see :func:`virtiofsd_daemon`).
+    #: The socket outlives a daemon that dies: a restarted one serves it again.
+    #: The start cannot wait for such a daemon to be ready: one that fails
+    #: early is reported as a daemon that died while the guest ran.
+    listen: str | None = None
 
 
 @attrs.frozen
@@ -150,6 +163,8 @@ class Prestart:
     after: tuple[tuple[str, ...], ...] = ()
     #: how long the daemons may take to create their sockets
     timeout: float = 10.0
+    #: seconds before a daemon that ended while the guest runs is started again
+    restart_delay: float = attrs.field(factory=lambda: DAEMON_RESTART_DELAY)
 
     @property
     def empty(self) -> bool:
@@ -159,11 +174,17 @@ class Prestart:
         return {
             "before": [list(c) for c in self.before],
             "daemons": [
-                {"name": d.name, "argv": list(d.argv), "sockets": list(d.sockets)}
+                {
+                    "name": d.name,
+                    "argv": list(d.argv),
+                    "sockets": list(d.sockets),
+                    "listen": d.listen,
+                }
                 for d in self.daemons
             ],
             "after": [list(c) for c in self.after],
             "timeout": self.timeout,
+            "restart_delay": self.restart_delay,
         }
 
 
@@ -197,24 +218,31 @@ def _virtiofsd_is_rust(binary: Path) -> bool:
     return "--shared-dir" in text
 
 
-def virtiofsd_argv(binary: Path, share: VirtiofsShare, state: Path) -> tuple[str, ...]:
+#: The longest path a unix socket address holds (``sun_path`` less its NUL).
+SOCKET_PATH_MAX = 107
+
+
+def virtiofsd_daemon(binary: Path, share: VirtiofsShare, state: Path) -> Daemon:
     """One virtiofsd for one share, from the runner's share files only.
 
-    The socket is passed as an absolute path in the guest's state folder:
-    QEMU's C virtiofsd names its pid file (``/run/virtiofsd/<socket path>.pid``)
-    after the path it is given, so a relative name (``web-virtiofs-data.sock``)
-    would collide between two projects running a guest of the same name.
+    Its socket is named by its absolute path in the guest's state folder:
+    QEMU's C virtiofsd names its pid file (``/run/virtiofsd/<socket
+    path>.pid``) after the path it is given, so the runner's relative name
+    (``web-virtiofs-data.sock``) would collide between two projects running a
+    guest of the same name.  Where that path is too long for a socket, the
+    supervisor binds the socket itself and passes it as ``--fd=N`` (then
+    virtiofsd writes no pid file at all).
     """
-    socket_path = state / share.socket
     if _virtiofsd_is_rust(binary):
         extra = () if os.geteuid() == 0 else ("--sandbox=none",)
-        return (
-            str(binary),
-            f"--socket-path={socket_path}",
-            f"--shared-dir={share.source}",
-            *extra,
-        )
-    return (str(binary), f"--socket-path={socket_path}", "-o", f"source={share.source}")
+        rest: tuple[str, ...] = (f"--shared-dir={share.source}", *extra)
+    else:
+        rest = ("-o", f"source={share.source}")
+    name = f"virtiofsd-{share.tag}"
+    path = state / share.socket
+    if len(os.fsencode(path)) <= SOCKET_PATH_MAX:
+        return Daemon(name, (str(binary), f"--socket-path={path}", *rest), (share.socket,))
+    return Daemon(name, (str(binary), *rest), (share.socket,), listen=share.socket)
 
 
 def _socket_in_use(path: Path) -> bool:
@@ -267,10 +295,7 @@ def virtiofs_daemons(name: str, info: RunnerInfo, state: Path) -> tuple[Daemon, 
             hint="install virtiofsd (Debian: apt-get install virtiofsd, or qemu-system-common "
             "for /usr/lib/qemu/virtiofsd), or put it on PATH",
         )
-    return tuple(
-        Daemon(f"virtiofsd-{s.tag}", virtiofsd_argv(binary, s, state), (s.socket,))
-        for s in info.virtiofs
-    )
+    return tuple(virtiofsd_daemon(binary, share, state) for share in info.virtiofs)
 
 
 # ---------------------------------------------------------------------- tap devices

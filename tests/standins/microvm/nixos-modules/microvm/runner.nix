@@ -132,10 +132,10 @@ let
     pids=
     # QEMU's C virtiofsd names its pid file (/run/virtiofsd/<socket path>.pid)
     # after the socket path it is given: an absolute one keeps two projects'
-    # guests of the same name apart.
+    # guests of the same name apart (where it fits in a socket address).
     ${lib.concatMapStrings (s: ''
       sock=${sq (virtiofsSocket s)}
-      case $sock in /*) ;; *) sock="$PWD/$sock" ;; esac
+      case $sock in /*) ;; *) abs="$PWD/$sock"; [ ''${#abs} -gt 107 ] || sock=$abs ;; esac
       # shellcheck disable=SC2086
       "$virtiofsd" --socket-path="$sock" $source${sq s.source} &
       pids="$pids $!"
