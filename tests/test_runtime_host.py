@@ -341,6 +341,173 @@ def test_tap_devices_are_made_on_the_bridge_and_removed(tmp_path: Path) -> None:
     assert done.returncode == 0 and "tap-ok" in done.stdout, done.stdout + done.stderr
 
 
+#: A parent link for macvtap interfaces: a dummy where the kernel has it, else a veth.
+MACVTAP_NETNS_SETUP = """
+import subprocess
+from pathlib import Path
+from tests.fakerunner import BOOTS, make_runner
+# the runner finds /dev/tap<ifindex> in /sys/class/net, as upstream's does:
+# sysfs shows the interfaces of the namespace that mounts it
+subprocess.run(["mount", "-t", "sysfs", "sysfs", "/sys"], check=True)
+if subprocess.run(["ip", "link", "add", "eth9", "type", "dummy"]).returncode != 0:
+    subprocess.run(["ip", "link", "add", "eth9", "type", "veth", "peer", "name", "eth9p"], check=True)
+subprocess.run(["ip", "link", "set", "eth9", "up"], check=True)
+def show(name):
+    return subprocess.run(["ip", "-d", "-o", "link", "show", name], capture_output=True,
+                          text=True).stdout
+def macvtap_runner(folder, line):
+    # opens the interface's tap device as upstream's qemu runner does (fd 3)
+    opens = 'exec 3<>"/dev/tap$(cat /sys/class/net/vm-mv/ifindex)" && echo macvtap-open\\n'
+    runner = make_runner(folder, opens + BOOTS)
+    (runner / "share/microvm/macvtap-interfaces").write_text(line + "\\n")
+    return runner
+"""
+
+IN_NETNS_MACVTAP = MACVTAP_NETNS_SETUP + textwrap.dedent(
+    """
+    import sys
+    from nixgen.errors import StartError
+    from nixgen.runtime import Runtime
+
+    tmp = Path(sys.argv[1])
+    runner = macvtap_runner(tmp / "runner", "vm-mv 02:00:00:00:00:0a eth9 bridge")
+    guest = Runtime(None, state_root=tmp / "vms").guest("web")
+    guest.start(runner=runner, wait=True)
+    assert "macvtap-open" in guest.console_tail(), guest.console_tail()
+    link = show("vm-mv")
+    assert "vm-mv@eth9" in link and "macvtap mode bridge" in link, link
+    assert "02:00:00:00:00:0a" in link and "ALLMULTI" in link and ",UP" in link, link
+    guest.stop(timeout=10)
+    assert not show("vm-mv"), show("vm-mv")  # removed with the guest
+    # one that exists already (made by an administrator) is used and left in place
+    subprocess.run(["ip", "link", "add", "link", "eth9", "name", "vm-mv", "type", "macvtap"],
+                   check=True)
+    guest.start(runner=runner, wait=True)
+    assert "macvtap-open" in guest.console_tail(), guest.console_tail()
+    guest.stop(timeout=10)
+    assert show("vm-mv")
+    subprocess.run(["ip", "link", "delete", "vm-mv"], check=True)
+    # a parent link that does not exist: refused before anything starts
+    runner = macvtap_runner(tmp / "runner2", "vm-mv 02:00:00:00:00:0a eth7 bridge")
+    try:
+        guest.start(runner=runner)
+    except StartError as err:
+        assert "the link 'eth7' that macvtap vm-mv sits on (it does not exist)" in str(err), err
+        assert not guest.is_running() and not show("vm-mv")
+    else:
+        raise AssertionError("started without the parent link")
+    print("macvtap-ok")
+    """
+)
+
+
+@needs_root_and_netns
+def test_macvtap_interfaces_are_made_and_removed(tmp_path: Path) -> None:
+    done = subprocess.run(
+        ["unshare", "-n", "-m", sys.executable, "-c", IN_NETNS_MACVTAP, str(tmp_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0 and "macvtap-ok" in done.stdout, done.stdout + done.stderr
+
+
+def user_python() -> list[str]:
+    """A Python that another user may run, with nixgen and its packages on its path.
+
+    This one may sit under /root (pyenv), which other users cannot enter: take
+    the system's of the same version then."""
+    system = Path("/usr/bin/python3")
+    if system.exists() and not str(Path(sys.executable).resolve()).startswith("/root/"):
+        return [sys.executable]
+    version = subprocess.run(
+        [str(system), "-c", "import sys; print(sys.version_info[:2])"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    if version != str(sys.version_info[:2]):
+        pytest.skip(f"{sys.executable} is not for other users, and {system} is another version")
+    import site
+
+    path = ":".join([str(REPO), *site.getsitepackages()])
+    return ["env", f"PYTHONPATH={path}", str(system)]
+
+
+AS_USER_MACVTAP = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from nixgen.errors import StartError
+    from nixgen.runtime import Runtime
+
+    runner, state = Path(sys.argv[1]), Path(sys.argv[2])
+    guest = Runtime(None, state_root=state).guest("web")
+    try:
+        guest.start(runner=runner, wait=True)
+    except StartError as err:
+        print(err)
+        sys.exit(3)
+    print("\\n".join(guest.console_tail()))
+    guest.stop(timeout=10)
+    """
+)
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or not all(shutil.which(p) for p in ("unshare", "ip", "setpriv")),
+    reason="needs root, unshare and setpriv (util-linux) and ip (iproute2)",
+)
+@pytest.mark.parametrize("caps", ["+net_admin,+chown", ""])
+def test_macvtap_as_a_user_with_or_without_the_capabilities(caps: str) -> None:
+    """With CAP_NET_ADMIN and CAP_CHOWN nixgen makes the interface and hands its
+    /dev/tap<ifindex> to its user, whose runner opens it; without them the
+    start is refused early, saying what is missing and how to do it by hand."""
+    base = Path(os.path.realpath("/tmp")) / f"nixgen-macvtap-{os.getpid()}"
+    try:
+        (base / "vms").mkdir(parents=True)
+        for path in (base, base / "vms"):
+            path.chmod(0o777)
+        setup = MACVTAP_NETNS_SETUP + textwrap.dedent(
+            f"""
+            import os, sys
+            macvtap_runner(Path({str(base / "runner")!r}), "vm-mv 02:00:00:00:00:0b eth9 bridge")
+            caps = {caps!r}
+            user = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+            if caps:
+                user += ["--inh-caps=" + caps, "--ambient-caps=" + caps]
+            else:
+                user += ["--inh-caps=-all"]
+            done = subprocess.run(user + {user_python()!r} + ["-c", sys.argv[1],
+                                  {str(base / "runner")!r}, {str(base / "vms")!r}])
+            print("macvtap left behind:", bool(show("vm-mv")))
+            sys.exit(done.returncode)
+            """
+        )
+        done = subprocess.run(
+            ["unshare", "-n", "-m", sys.executable, "-c", setup, AS_USER_MACVTAP],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        out = done.stdout + done.stderr
+        assert "macvtap left behind: False" in out, out
+        if caps:
+            assert done.returncode == 0 and "macvtap-open" in done.stdout, out
+        else:
+            assert done.returncode == 3, out
+            assert "vm-mv do not exist and creating them needs root, or CAP_NET_ADMIN" in out
+            assert "without CAP_NET_ADMIN and CAP_CHOWN" in out
+            assert "ip link add link eth9 name vm-mv address 02:00:00:00:00:0b" in out
+    finally:
+        kill_leftovers(base)
+        shutil.rmtree(base, ignore_errors=True)
+
+
 REFUSED = textwrap.dedent(
     """
     import sys

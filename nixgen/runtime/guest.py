@@ -60,6 +60,7 @@ from nixgen.runtime.errors import (
 from nixgen.runtime.helpers import (
     Helper,
     Prestart,
+    macvtap_commands,
     run_helper,
     tap_commands,
     virtiofs_daemons,
@@ -452,7 +453,8 @@ class GuestRuntime:
         return program
 
     def prestart(self, runner: Path) -> Prestart:
-        """What must run around the hypervisor: virtiofsd per share, tap devices.
+        """What must run around the hypervisor: virtiofsd per share, tap and macvtap
+        interfaces.
 
         Raises :class:`StartError` before anything starts when it cannot be
         done (no virtiofsd, no right to create a tap, a missing share folder).
@@ -461,7 +463,10 @@ class GuestRuntime:
         daemons = virtiofs_daemons(self.name, info, self.state.path)
         bridges = self.tap_bridges() if info.tap_interfaces and self.tap_bridges else {}
         before, after = tap_commands(self.name, info, bridges)
-        return Prestart(before=before, daemons=daemons, after=after)
+        macvtap_before, macvtap_after = macvtap_commands(self.name, info)
+        return Prestart(
+            before=before + macvtap_before, daemons=daemons, after=after + macvtap_after
+        )
 
     def _spawn(self, runner: Path, *, foreground: bool) -> tuple[Popen[bytes], RunRecord]:
         program = self._prepare(runner)

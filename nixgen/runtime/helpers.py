@@ -23,6 +23,7 @@ import functools
 import os
 import shutil
 import signal
+import socket
 import stat
 import subprocess
 import time
@@ -36,7 +37,7 @@ from nixgen import process
 from nixgen.process import proc
 from nixgen.process.errors import CommandError
 from nixgen.runtime.errors import StartError
-from nixgen.runtime.runner import RunnerInfo, VirtiofsShare
+from nixgen.runtime.runner import MacvtapInterface, RunnerInfo, VirtiofsShare
 
 __all__ = [
     "Daemon",
@@ -44,6 +45,7 @@ __all__ = [
     "HelperResult",
     "Prestart",
     "has_net_admin",
+    "macvtap_commands",
     "run_helper",
     "tap_commands",
     "virtiofs_daemons",
@@ -300,20 +302,32 @@ def virtiofs_daemons(name: str, info: RunnerInfo, state: Path) -> tuple[Daemon, 
 
 # ---------------------------------------------------------------------- tap devices
 
+_CAP_CHOWN = 0
 _CAP_NET_ADMIN = 12
 
 
-def has_net_admin() -> bool:
-    """Root, or CAP_NET_ADMIN in this process's effective capabilities."""
+def _has_capability(bit: int) -> bool:
+    """Root, or capability ``bit`` in this process's effective capabilities."""
     if os.geteuid() == 0:
         return True
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
             if line.startswith("CapEff:"):
-                return bool(int(line.split()[1], 16) >> _CAP_NET_ADMIN & 1)
+                return bool(int(line.split()[1], 16) >> bit & 1)
     except (OSError, ValueError, IndexError):
         pass
     return False
+
+
+def has_net_admin() -> bool:
+    """Root, or CAP_NET_ADMIN in this process's effective capabilities."""
+    return _has_capability(_CAP_NET_ADMIN)
+
+
+def _find_ip() -> str | None:
+    return shutil.which("ip") or next(
+        (p for p in ("/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip") if os.access(p, os.X_OK)), None
+    )
 
 
 def _link_exists(name: str) -> bool:
@@ -339,9 +353,7 @@ def tap_commands(
     missing = [tap for tap in info.tap_interfaces if not _link_exists(tap)]
     if not missing:
         return (), ()
-    ip = shutil.which("ip") or next(
-        (p for p in ("/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip") if os.access(p, os.X_OK)), None
-    )
+    ip = _find_ip()
     lacking = []
     if ip is None:
         lacking.append("the `ip` command (Debian: apt-get install iproute2)")
@@ -375,4 +387,100 @@ def tap_commands(
             before.append((ip, "link", "set", tap, "master", bridges[tap]))
         before.append((ip, "link", "set", tap, "up"))
         after.append((ip, "link", "delete", tap))
+    return tuple(before), tuple(after)
+
+
+# ---------------------------------------------------------------------- macvtap interfaces
+
+#: Creates one macvtap interface (``ip link add … type macvtap``) and hands its
+#: ``/dev/tap<ifindex>`` to the user nixgen runs as.
+MACVTAP_UP = Path(__file__).with_name("macvtap-up.sh")
+
+
+def _tap_device(interface: str) -> Path | None:
+    """``/dev/tap<ifindex>`` of a macvtap interface of this network namespace."""
+    try:
+        return Path(f"/dev/tap{socket.if_nametoindex(interface)}")
+    except OSError:
+        return None
+
+
+def macvtap_commands(
+    name: str, info: RunnerInfo
+) -> tuple[tuple[tuple[str, ...], ...], tuple[tuple[str, ...], ...]]:
+    """Commands that create (before) and remove (after) the guest's macvtap interfaces.
+
+    As microvm.nix's ``microvm-macvtap-interfaces@`` unit does (``bin/macvtap-up``:
+    ``ip link add link LINK name ID address MAC type macvtap mode MODE``,
+    all-multicast, no IPv6, up) and then, when nixgen is not root, gives the
+    interface's ``/dev/tap<ifindex>``, which the runner opens, to nixgen's
+    user.  Interfaces that exist already are used as they are and left in
+    place, once their ``/dev/tap<ifindex>`` is found usable.  Refuses, before
+    anything starts, what cannot be done.
+    """
+    if not info.macvtap_interfaces:
+        return (), ()
+    problems: list[str] = []
+    missing: list[MacvtapInterface] = []
+    for iface in info.macvtap_interfaces:
+        if not _link_exists(iface.id):
+            missing.append(iface)
+            continue
+        device = _tap_device(iface.id)
+        if device is None or not device.exists():
+            problems.append(f"{device or '/dev/tap<ifindex>'} of macvtap {iface.id} is missing")
+        elif not os.access(device, os.R_OK | os.W_OK):
+            problems.append(f"{device} of macvtap {iface.id} is not writable by uid {os.getuid()}")
+    ip = _find_ip()
+    root = os.geteuid() == 0
+    if missing:
+        if ip is None:
+            problems.append("the `ip` command (Debian: apt-get install iproute2)")
+        rights = [
+            cap
+            for cap, bit in (("CAP_NET_ADMIN", _CAP_NET_ADMIN), ("CAP_CHOWN", _CAP_CHOWN))
+            if not _has_capability(bit)
+        ]
+        if rights:
+            problems.append(
+                f"root, or CAP_NET_ADMIN and CAP_CHOWN (nixgen runs as uid {os.geteuid()} "
+                f"without {' and '.join(rights)})"
+            )
+        for iface in missing:
+            if iface.link is None or iface.mac is None or iface.mode is None:
+                problems.append(
+                    f"the link, MAC and mode of macvtap {iface.id} (its runner does not "
+                    "name them: set microvm.interfaces.*.macvtap.link and .mode)"
+                )
+            elif not _link_exists(iface.link):
+                problems.append(
+                    f"the link {iface.link!r} that macvtap {iface.id} sits on (it does not exist)"
+                )
+    if problems:
+        first = (missing or list(info.macvtap_interfaces))[0]
+        ids = ", ".join(i.id for i in missing)
+        what = (
+            f"its macvtap interface(s) {ids} do not exist and creating them needs "
+            if missing
+            else "its macvtap interface(s) cannot be used: "
+        )
+        raise StartError(
+            name,
+            what + "; ".join(problems),
+            hint="run nixgen as root, or create them beforehand: "
+            f"ip link add link {first.link or 'LINK'} name {first.id} "
+            f"address {first.mac or 'MAC'} type macvtap mode {first.mode or 'bridge'} && "
+            f"ip link set {first.id} up && "
+            f"chown {os.getuid()} /dev/tap$(cat /sys/class/net/{first.id}/ifindex)",
+        )
+    assert ip is not None or not missing
+    before: list[tuple[str, ...]] = []
+    after: list[tuple[str, ...]] = []
+    for iface in missing:
+        assert ip is not None and iface.mac and iface.link and iface.mode
+        owner = () if root else (str(os.getuid()),)
+        before.append(
+            ("sh", str(MACVTAP_UP), ip, iface.id, iface.mac, iface.link, iface.mode, *owner)
+        )
+        after.append((ip, "link", "delete", iface.id))
     return tuple(before), tuple(after)

@@ -30,7 +30,13 @@ let
 
   idsOfType = type: map (i: i.id) (builtins.filter (i: i.type == type) cfg.interfaces);
   tapInterfaces = idsOfType "tap";
-  macvtapInterfaces = idsOfType "macvtap";
+  # Upstream's share/microvm/macvtap-interfaces: `ID MAC LINK MODE` per
+  # interface whose macvtap.link and mode are set.
+  macvtapLines = map (i: "${i.id} ${i.mac} ${i.macvtap.link} ${toString i.macvtap.mode}") (
+    builtins.filter (
+      i: i.type == "macvtap" && (i.macvtap.link or null) != null && (i.macvtap.mode or null) != null
+    ) cfg.interfaces
+  );
   virtiofsShares = builtins.filter (s: s.proto == "virtiofs") cfg.shares;
   virtiofsSocket = s: if s.socket != null then s.socket else "${hostName}-virtiofs-${s.tag}.sock";
 
@@ -193,8 +199,8 @@ pkgs.runCommand "microvm-${hypervisor}-${hostName}"
     ${lib.optionalString (tapInterfaces != [ ]) ''
       printf '%s' ${sq (lib.concatStringsSep " " tapInterfaces)} > "$out/share/microvm/tap-interfaces"
     ''}
-    ${lib.optionalString (macvtapInterfaces != [ ]) ''
-      printf '%s' ${sq (lib.concatStringsSep " " macvtapInterfaces)} > "$out/share/microvm/macvtap-interfaces"
+    ${lib.optionalString (macvtapLines != [ ]) ''
+      printf '%s\n' ${lib.escapeShellArgs macvtapLines} > "$out/share/microvm/macvtap-interfaces"
     ''}
     ${lib.optionalString (cfg.vsock.cid != null) ''
       printf '%s' ${sq (toString cfg.vsock.cid)} > "$out/share/microvm/vsock-cid"
