@@ -36,6 +36,8 @@ from nixgen.errors import (
     GuestRunningError,
     KvmInternalError,
     NoRunnerError,
+    QMPCommandError,
+    QMPConnectionError,
     StartError,
     UnsupportedError,
 )
@@ -43,6 +45,7 @@ from nixgen.process import proc
 from nixgen.project import Project
 from nixgen.runtime import GuestRuntime, GuestState, Runtime
 from nixgen.runtime.console import tail
+from nixgen.runtime.qmp import ctrl_alt_del_events, execute_once
 from nixgen.runtime.runner import RunnerInfo, qmp_socket_from_args
 from nixgen.runtime.state import ExitRecord, RunRecord, write_json
 from tests.fakerunner import (
@@ -512,6 +515,48 @@ def test_qmp_socket_paths_longer_than_a_socket_address(tmp_path: Path) -> None:
     assert len(str(web.control_socket())) > 108
     assert web.status().run_state == "running"
     web.stop(timeout=3)
+
+
+def test_one_shot_qmp_skips_events_and_maps_errors(tmp_path: Path) -> None:
+    """The plain-socket QMP call of the boot wait and of stop: greeting,
+    capabilities, the command; events before a reply are skipped."""
+    path = tmp_path / "qmp.sock"
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(path))
+    server.listen(4)
+    seen: list[dict[str, Any]] = []
+
+    def serve() -> None:
+        for _ in range(2):
+            conn, _ = server.accept()
+            with conn, conn.makefile("rb") as lines:
+                conn.sendall(b'{"QMP": {"version": {}, "capabilities": []}}\r\n')
+                for line in lines:
+                    seen.append(json.loads(line))
+                    conn.sendall(b'{"event": "RTC_CHANGE", "data": {}}\r\n')
+                    if seen[-1]["execute"] == "query-status":
+                        conn.sendall(b'{"return": {"status": "paused"}}\r\n')
+                    elif seen[-1]["execute"] == "qmp_capabilities":
+                        conn.sendall(b'{"return": {}}\r\n')
+                    else:
+                        conn.sendall(b'{"error": {"class": "GenericError", "desc": "no"}}\r\n')
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    assert execute_once(path, "query-status") == {"status": "paused"}
+    with pytest.raises(QMPCommandError, match="no"):
+        execute_once(path, "input-send-event", ctrl_alt_del_events())
+    thread.join(5)
+    server.close()
+    assert [m["execute"] for m in seen] == [
+        "qmp_capabilities",
+        "query-status",
+        "qmp_capabilities",
+        "input-send-event",
+    ]
+    assert seen[-1]["arguments"]["events"][0]["data"]["key"]["data"] == "ctrl"
+    with pytest.raises(QMPConnectionError):
+        execute_once(tmp_path / "nobody.sock", "query-status", timeout=0.5)
 
 
 def test_runner_facts() -> None:

@@ -65,7 +65,7 @@ from nixgen.runtime.helpers import (
     tap_commands,
     virtiofs_daemons,
 )
-from nixgen.runtime.qmp import QMP, socket_accepts
+from nixgen.runtime.qmp import QMP, ctrl_alt_del_events, execute_once, socket_accepts
 from nixgen.runtime.runner import RunnerInfo, qmp_socket_from_args
 from nixgen.runtime.state import (
     BOOTED,
@@ -688,10 +688,10 @@ class GuestRuntime:
         if sock is None or not sock.exists():
             return None
         try:
-            with QMP(sock, timeout=timeout) as client:
-                return client.status()
+            result = execute_once(sock, "query-status", timeout=timeout)
         except (QMPConnectionError, QMPCommandError):
             return None
+        return str(result.get("status")) if isinstance(result, dict) else "unknown"
 
     # ================================================================ stop
 
@@ -1190,12 +1190,15 @@ class _Shutdown:
             return None
         if qmp_sock is None:
             return None
-        for name, press in (("Ctrl-Alt-Del", QMP.ctrl_alt_del), ("power button", QMP.powerdown)):
+        presses = (
+            ("Ctrl-Alt-Del", "input-send-event", ctrl_alt_del_events()),
+            ("power button", "system_powerdown", None),
+        )
+        for name, command, arguments in presses:
             if time.monotonic() >= self.clean_until:
                 break
             try:
-                with QMP(qmp_sock, timeout=1.0) as client:
-                    press(client)
+                execute_once(qmp_sock, command, arguments, timeout=1.0)
             except (QMPConnectionError, QMPCommandError) as err:
                 self.steps.append(f"{name} over QMP failed: {err}")
                 continue
@@ -1215,11 +1218,15 @@ class _Shutdown:
 
     def _quit(self, qmp_sock: Path) -> bool:
         try:
-            with QMP(qmp_sock, timeout=1.0) as client:
-                client.quit()
-        except (QMPConnectionError, QMPCommandError) as err:
+            execute_once(qmp_sock, "quit", timeout=1.0)
+        except QMPCommandError as err:
             self.steps.append(f"QMP quit failed: {err}")
             return False
+        except QMPConnectionError as err:
+            # QEMU may hang up before its reply: whether it ended tells
+            if not self.guest._gone(self.record, time.monotonic() + QUIT_GRACE):
+                self.steps.append(f"QMP quit failed: {err}")
+                return False
         if self.guest._gone(self.record, time.monotonic() + QUIT_GRACE):
             self.steps.append("QMP quit: QEMU ended")
             return True
