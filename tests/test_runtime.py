@@ -31,6 +31,7 @@ from nixgen.build import BuildResult
 from nixgen.cli import cli
 from nixgen.errors import (
     BootError,
+    GuestError,
     GuestLockedError,
     GuestNotRunningError,
     GuestRunningError,
@@ -515,6 +516,26 @@ def test_qmp_socket_paths_longer_than_a_socket_address(tmp_path: Path) -> None:
     assert len(str(web.control_socket())) > 108
     assert web.status().run_state == "running"
     web.stop(timeout=3)
+
+
+def test_a_guest_something_else_runs_in_the_state_folder(tmp_path: Path, runtime: Runtime) -> None:
+    """As microvm.nix's microvm@ unit does: a process whose working directory
+    is the state folder is the guest, and nixgen leaves it alone."""
+    web = runtime.guest("web")
+    web.state.create()
+    unit = subprocess.Popen(["sleep", "60"], cwd=web.state.path)
+    try:
+        status = web.status(live=False)
+        assert status.running and status.managed_by == "other" and status.pid == unit.pid
+        with pytest.raises(GuestRunningError, match=f"pid {unit.pid}") as refused:
+            web.start(runner=runner(tmp_path, "a"))
+        assert "systemctl stop microvm@web" in str(refused.value)
+        with pytest.raises(GuestError, match="nixgen did not start it"):
+            web.stop(timeout=3)
+    finally:
+        unit.kill()
+        unit.wait()
+    assert not web.status(live=False).running
 
 
 def test_one_shot_qmp_skips_events_and_maps_errors(tmp_path: Path) -> None:

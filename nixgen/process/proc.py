@@ -185,21 +185,26 @@ def processes_in(directory: Path) -> list[int]:
     than nixgen started.
     """
     try:
-        wanted = directory.resolve()
+        wanted = str(directory.resolve())
+        entries = os.listdir(_PROC)  # noqa: PTH208 (plain names: no Path per process)
     except OSError:
         return []
     found: list[int] = []
-    own = os.getpid()
-    for item in _all():
-        if item.gone or item.pid == own:
+    own = str(os.getpid())
+    # One readlink per process, and /proc/PID/stat only for those found there:
+    # every start asks, and a host runs hundreds of processes.
+    for entry in entries:
+        if not entry.isdigit() or entry == own:
             continue
         try:
-            where = (_PROC / str(item.pid) / "cwd").readlink()
+            where = os.readlink(f"{_PROC}/{entry}/cwd")  # noqa: PTH115
         except OSError:
             continue
         if where == wanted:
-            found.append(item.pid)
-    return found
+            item = stat(int(entry))
+            if item is not None and not item.gone:
+                found.append(item.pid)
+    return sorted(found)
 
 
 def signal_pids(pids: Iterable[int], sig: int) -> None:
