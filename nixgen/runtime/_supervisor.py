@@ -33,10 +33,10 @@ ignores SIGTERM/SIGINT/SIGHUP, which are meant for the runner's group.
 File formats: see :mod:`nixgen.runtime.state` (JSON, written atomically).
 """
 
-# os.path and open() on purpose: pathlib would cost import time on every start.
-# ruff: noqa: PTH108, PTH110, PTH116, PTH118, PTH120, PTH123, PTH208
+# os.path and open() on purpose: pathlib (and contextlib) would cost import
+# time on every start.
+# ruff: noqa: PTH108, PTH110, PTH116, PTH118, PTH120, PTH123, PTH208, SIM105
 
-import contextlib
 import os
 import signal
 import stat
@@ -251,8 +251,10 @@ class _Daemon:
             for sock in self.sockets:  # a dead daemon's socket: nobody listens on it
                 path = os.path.join(self.state, sock)
                 if self.pid and _is_socket(path):
-                    with contextlib.suppress(OSError):
+                    try:
                         os.unlink(path)
+                    except OSError:
+                        pass
         self.pid = _spawn(argv, self.state, out, self.log, keep=self.listen_fd)
         info = _stat(self.pid)
         self.ticks = info[4] if info else None
@@ -341,8 +343,10 @@ def _start_daemons(spec: _Spec, state: str, out: int) -> tuple[str | None, list[
 
 
 def _daemon_ended(daemon: _Daemon, status: int, delay: float, out: int) -> None:
-    with contextlib.suppress(OSError):  # what it started (virtiofsd-run's virtiofsd)
+    try:  # what it started (virtiofsd-run's virtiofsd)
         os.killpg(daemon.pid, signal.SIGKILL)
+    except OSError:
+        pass
     daemon.last_exit = _describe(status)
     daemon.died_at = time.time()
     daemon.due = time.monotonic() + delay
