@@ -45,7 +45,7 @@ from nixgen.errors import (
 from nixgen.process import proc
 from nixgen.project import Project
 from nixgen.runtime import GuestRuntime, GuestState, Runtime
-from nixgen.runtime.console import tail
+from nixgen.runtime.console import DEFAULT_BOOT_MARKER, ConsoleWakeup, MarkerWatch, tail
 from nixgen.runtime.qmp import ctrl_alt_del_events, execute_once
 from nixgen.runtime.runner import RunnerInfo, qmp_socket_from_args
 from nixgen.runtime.state import ExitRecord, RunRecord, write_json
@@ -536,6 +536,42 @@ def test_a_guest_something_else_runs_in_the_state_folder(tmp_path: Path, runtime
         unit.kill()
         unit.wait()
     assert not web.status(live=False).running
+
+
+def test_a_boot_marker_found_across_the_pieces_of_console_text() -> None:
+    """The console arrives in pieces; only new text (and the end of the old)
+    is searched again, so a marker split between writes is still found."""
+    watch = MarkerWatch(DEFAULT_BOOT_MARKER)
+    assert not watch.feed("[    0.1] booting\n" * 700)  # more than the window keeps
+    assert not watch.feed("web lo")
+    assert watch.feed("gin: ")
+    one_by_one = MarkerWatch("NIXGEN-GUEST-BOOTED")
+    assert [bool(one_by_one.feed(c)) for c in "a NIXGEN-GUEST-BOOTED"][-1]
+    long_first = MarkerWatch("NIXGEN-GUEST-BOOTED")
+    assert not long_first.feed("y" * 9000 + "NIXGEN-GUEST")
+    assert long_first.feed("-BOOTED fs")
+
+
+def test_waiting_for_the_marker_wakes_on_console_writes(tmp_path: Path) -> None:
+    """inotify and a pidfd: the wait sleeps until the log is written to or
+    the process ends, not for a fixed poll."""
+    log = tmp_path / "console.log"
+    log.write_text("")
+    sleeper = subprocess.Popen(["sleep", "30"])
+    with ConsoleWakeup(log, sleeper.pid) as wakeup:
+        began = time.monotonic()
+        assert not wakeup.wait(0.3, 0.3)  # the process runs: no need to look
+        assert time.monotonic() - began >= 0.25  # nothing happened: it slept
+        writer = threading.Timer(0.2, lambda: log.write_text("NIXGEN-GUEST-BOOTED\n"))
+        writer.start()
+        began = time.monotonic()
+        assert not wakeup.wait(20, 20)
+        assert time.monotonic() - began < 10  # woken by the write
+        sleeper.kill()
+        began = time.monotonic()
+        assert wakeup.wait(20, 20)  # the process ended
+        assert time.monotonic() - began < 10
+    sleeper.wait()
 
 
 def test_one_shot_qmp_skips_events_and_maps_errors(tmp_path: Path) -> None:

@@ -61,10 +61,18 @@ class ProcStat:
 
 def stat(pid: int) -> ProcStat | None:
     """``/proc/PID/stat``, or None when there is no such process (or no /proc)."""
+    # A plain path and read: nixgen asks this while it waits on a guest, and
+    # pathlib would cost more than the read itself.
     try:
-        text = (_PROC / str(pid) / "stat").read_text()
+        fd = os.open(f"{_PROC}/{pid}/stat", os.O_RDONLY)
     except (OSError, ValueError):
         return None
+    try:
+        text = os.read(fd, 4096).decode("utf-8", "replace")
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
     return _parse_stat(pid, text)
 
 
@@ -106,8 +114,14 @@ def boot_id() -> str | None:
     return _boot_id
 
 
+_proc_mounted: bool | None = None
+
+
 def _have_proc() -> bool:
-    return (_PROC / "self" / "stat").exists()
+    global _proc_mounted
+    if _proc_mounted is None:
+        _proc_mounted = (_PROC / "self" / "stat").exists()
+    return _proc_mounted
 
 
 def alive(pid: int, ticks: int | None = None) -> bool:

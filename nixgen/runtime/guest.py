@@ -39,6 +39,7 @@ from nixgen.runtime.console import (
     DEFAULT_BOOT_MARKER,
     ConsoleInput,
     ConsoleReader,
+    ConsoleWakeup,
     MarkerWatch,
     follow,
     tail,
@@ -576,7 +577,13 @@ class GuestRuntime:
         # session during a busy boot costs the (TCG) guest noticeable time.
         next_qmp = started + _QUIET
         last_output = started
-        with ConsoleReader(self.state.console) as reader:
+        with (
+            ConsoleReader(self.state.console) as reader,
+            ConsoleWakeup(self.state.console, record.pid) as wakeup,
+        ):
+            # The pidfd may name a later process of the same pid: the first alive()
+            # tells; after that the pidfd says when the runner ends.
+            check_alive = True
             while True:
                 text = reader.read()
                 if text:
@@ -587,7 +594,7 @@ class GuestRuntime:
                     sock = self.control_socket(record)
                     if sock is not None and socket_accepts(sock):
                         return time.time() - record.started_at
-                if not record.alive():
+                if check_alive and not record.alive():
                     if until != "socket" and watch.feed(reader.read()):
                         return time.time() - record.started_at
                     self._raise_ended(record, "it exited before booting")
@@ -612,7 +619,14 @@ class GuestRuntime:
                         console=self.console_tail(),
                         console_file=self.state.console,
                     )
-                time.sleep(poll)
+                if until != "marker":
+                    time.sleep(poll)  # a socket that starts to listen makes no event
+                    continue
+                # until the next write, the end of the runner, or the next QMP check
+                wake = started + timeout
+                if qemu:
+                    wake = min(wake, max(next_qmp, last_output + _QUIET))
+                check_alive = wakeup.wait(max(wake - now, poll), poll)
 
     def _raise_ended(self, record: RunRecord | None, reason: str) -> None:
         if record is not None and record.supervisor is not None:
