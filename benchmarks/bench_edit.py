@@ -15,7 +15,7 @@ other load on the machine does not inflate), printed beside its anchor and goal
 
 from __future__ import annotations
 
-import os
+import itertools
 import statistics
 import subprocess
 import sys
@@ -28,11 +28,10 @@ from nixgen import FlakeFile
 from nixgen.nix import edit
 from nixgen.nix.parse import Document
 from nixgen.nix.read import read_guests
-from nixgen.project import toml_text
 from nixgen.render import write_project
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_core import make_flake
+from bench_core import fresh_render_figures, make_flake
 from bench_parse import FOOTER, HEADER
 
 # 32 lines a guest: 1,562 guests make a 50,000-line flake.
@@ -102,13 +101,22 @@ def show(label: str, figures: tuple[float, float], goal: str = "") -> None:
     print(f"{label:<52} {wall * 1000:9.1f} ms wall {cpu * 1000:9.1f} ms cpu  {goal}")
 
 
-def edit_figures(guests: int, repeat: int, *, anchors: bool) -> tuple[float, float]:
+def edit_figures(
+    guests: int, repeat: int, *, grow: bool = False
+) -> tuple[tuple[float, float], tuple[float, float]]:
+    """One ``FlakeFile.set`` + ``save`` of the middle guest's memory, and its anchor:
+    the Document-level edit of the same binding alone.
+
+    ``grow``: the value alternates between 3 and 4 digits, so every guest after
+    the edited one moves (its places are read again shifted); otherwise each
+    value has the length of the last one, and nothing moves.
+    """
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         (folder / "flake.nix").write_text(flake_text(guests))
         flake = FlakeFile.load(folder)
         middle = f"vm{guests // 2}"
-        values = iter(range(1024, 1024 + 64 * 1000, 64))
+        values = itertools.cycle([512, 1024]) if grow else iter(range(1024, 1024 + 64 * 100, 64))
 
         def set_and_save() -> None:
             flake.set(middle, "microvm.mem", next(values))
@@ -116,19 +124,12 @@ def edit_figures(guests: int, repeat: int, *, anchors: bool) -> tuple[float, flo
 
         set_and_save()  # the first edit also fills what later ones reuse
         figures = timed(set_and_save, repeat)
-        if anchors:
-            doc = Document.load(folder / "flake.nix")
-            setting = read_guests(doc)[middle].definitions["microvm.mem"][0]
-            locator = setting.locator
-            assert locator is not None
-            show(
-                "  anchor: the Document-level edit alone",
-                timed(lambda: edit.set_value(doc, locator, setting.path, "4096"), repeat),
-            )
-            show(
-                "  for scale: reading every guest of the flake", timed(lambda: read_guests(doc), 3)
-            )
-        return figures
+        doc = Document.load(folder / "flake.nix")
+        setting = read_guests(doc)[middle].definitions["microvm.mem"][0]
+        locator = setting.locator
+        assert locator is not None
+        anchor = timed(lambda: edit.set_value(doc, locator, setting.path, "40960"), repeat)
+        return figures, anchor
 
 
 def rewrite_figures(guests: int, repeat: int) -> tuple[float, float]:
@@ -136,43 +137,6 @@ def rewrite_figures(guests: int, repeat: int) -> tuple[float, float]:
     with tempfile.TemporaryDirectory() as tmp:
         write_project(flake, Path(tmp))
         return timed(lambda: write_project(flake, Path(tmp)), repeat)
-
-
-# Project.render timed inside a fresh interpreter, nixgen already imported.
-IN_PROCESS = """
-import sys, time
-from nixgen.project import Project
-wall, cpu = time.perf_counter(), time.process_time()
-Project.at(sys.argv[1]).render()
-print(time.perf_counter() - wall, time.process_time() - cpu)
-"""
-
-
-def fresh_render_figures(guests: int, repeat: int, *, cli: bool) -> tuple[float, float]:
-    text = toml_text(make_flake(guests))
-    runs: list[tuple[float, float]] = []
-    for _ in range(repeat):
-        with tempfile.TemporaryDirectory() as tmp:
-            (Path(tmp) / "nixgen.toml").write_text(text)
-            if cli:
-                wall, before = time.perf_counter(), os.times()
-                subprocess.run(
-                    [sys.executable, "-m", "nixgen", "render", tmp], check=True, capture_output=True
-                )
-                after = os.times()
-                child_cpu = (after.children_user - before.children_user) + (
-                    after.children_system - before.children_system
-                )
-                runs.append((time.perf_counter() - wall, child_cpu))
-            else:
-                # A fresh interpreter each time: a repeat in this process would reuse
-                # the guest modules and validation it remembers from the last run.
-                out = subprocess.run(
-                    [sys.executable, "-c", IN_PROCESS, tmp], check=True, capture_output=True
-                )
-                wall_s, cpu_s = out.stdout.split()
-                runs.append((float(wall_s), float(cpu_s)))
-    return statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
 
 
 def create_files(count: int) -> None:
@@ -185,15 +149,21 @@ def create_files(count: int) -> None:
 def main() -> None:
     quick = "--quick" in sys.argv
     sizes = [10, 100, 1000] if quick else [10, 100, 1000, 10000]
-    print("FlakeFile.set + save (one option of the middle guest)")
-    show(
-        "  1,562 guests, 50,000 lines",
-        edit_figures(1562, 5, anchors=True),
-        "(goal < 50 ms; main: 5.4 s)",
-    )
-    for n in sizes:
-        wall, cpu = edit_figures(n, 3, anchors=False)
-        show(f"  {n} guests", (wall, cpu), f"{cpu / n * 1e6:8.1f} µs cpu a guest")
+    print("FlakeFile.set + save (one option of the middle guest), beside the Document-level edit")
+    figures, anchor = edit_figures(1562, 5)
+    show("  1,562 guests, 50,000 lines", figures, "(goal < 50 ms; main: 5.4 s)")
+    show("    anchor: the Document-level edit alone", anchor)
+    for grow in (False, True):
+        kind = "the value changes length (guests after it move)" if grow else "same length"
+        print(f"  {kind}:")
+        for n in sizes:
+            figures, anchor = edit_figures(n, 3, grow=grow)
+            beyond = figures[1] - anchor[1]
+            show(
+                f"    {n} guests",
+                figures,
+                f"anchor {anchor[1] * 1000:7.1f} ms cpu; beyond it {beyond / n * 1e6:7.1f} µs a guest",
+            )
     print("write_project of an unchanged project")
     for n in sizes:
         wall, cpu = rewrite_figures(n, 3)

@@ -43,13 +43,13 @@ if TYPE_CHECKING:
         NixgenError,
         OptionError,
         Problem,
+        ProjectError,
         ValidationError,
     )
     from nixgen.flake import FlakeFile, GuestView
     from nixgen.flake.errors import (
         FlakeEditError,
         HandEditedError,
-        ProjectError,
         ProjectLockedError,
         RenderError,
     )
@@ -188,7 +188,7 @@ _EXPORTS = {
     "OptionError": "nixgen.errors",
     "PortEnd": "nixgen.model",
     "Problem": "nixgen.errors",
-    "ProjectError": "nixgen.flake.errors",
+    "ProjectError": "nixgen.errors",
     "ProjectLockedError": "nixgen.flake.errors",
     "QMPCommandError": "nixgen.runtime.errors",
     "QMPConnectionError": "nixgen.runtime.errors",

@@ -33,8 +33,7 @@ import attrs
 
 from nixgen import process
 from nixgen.build import flake_ref
-from nixgen.errors import NixgenError, ValidationError, keyed
-from nixgen.flake.errors import ProjectError
+from nixgen.errors import NixgenError, ProjectError, ValidationError, keyed
 from nixgen.model import Flake, Host
 from nixgen.nix.emit import attr_path
 from nixgen.nixcmd import NixRunner, build_argv, parse_build_json
@@ -42,7 +41,7 @@ from nixgen.nixcmd.errors import NixCommandError
 from nixgen.process import CmdOut
 from nixgen.process.errors import CommandError
 from nixgen.project import Project
-from nixgen.render import SOURCE_NAME, generated_state, render_files
+from nixgen.render import SOURCE_NAME, may_replace, render_files
 from nixgen.validate import ssh_destination_problem
 
 __all__ = [
@@ -274,7 +273,8 @@ class Fleet:
         for rel, text in render_files(flake, source=SOURCE_NAME).items():
             path = project.root / rel
             current = path.read_text(encoding="utf-8") if path.is_file() else None
-            if current is None or (current != text and generated_state(current) == "pristine"):
+            # Stale: what render would write there, and is allowed to (missing or unedited).
+            if current != text and may_replace(current):
                 stale.append(str(rel))
         if stale:
             raise ProjectError(

@@ -7,12 +7,14 @@ is drawn in docs/python-api.md ("Errors").  Every class is exported from
 
 Here: :class:`NixgenError`, :class:`Problem` and :class:`ValidationError`
 (the model's problems, reported by every layer), and the errors several layers
-raise (:class:`OptionError`, :class:`NixEmitError`, :class:`GraphError`).  The
-others live beside their domain: :mod:`nixgen.nix.errors` (Nix text),
-:mod:`nixgen.flake.errors` (rendering, projects, the flake editor),
-:mod:`nixgen.process.errors` (commands), :mod:`nixgen.nixcmd.errors` (nix),
-:mod:`nixgen.build` (building), :mod:`nixgen.runtime.errors` (guests, QMP);
-they stay importable from here too.
+raise (:class:`OptionError`, :class:`NixEmitError`, :class:`GraphError`,
+:class:`FileError`, :class:`ProjectError`).  The others live beside their
+domain: :mod:`nixgen.nix.errors` (Nix text), :mod:`nixgen.flake.errors`
+(rendering, the project lock, the flake editor), :mod:`nixgen.process.errors`
+(commands), :mod:`nixgen.nixcmd.errors` (nix), :mod:`nixgen.build`
+(building), :mod:`nixgen.runtime.errors` (guests, QMP).  nixgen's own modules
+import each from its home; for code written when every error lived here, this
+module still hands them out (looked up in the package's one table of exports).
 
 This module imports nothing else from nixgen, so every layer can raise its
 errors without an import cycle.
@@ -20,129 +22,12 @@ errors without an import cycle.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import attrs
-
-from nixgen._lazy import export_lazily
-
-if TYPE_CHECKING:  # the names below, for type checkers (explicit re-exports)
-    from nixgen.build import (
-        BuildError as BuildError,
-    )
-    from nixgen.build import (
-        GuestEvalError as GuestEvalError,
-    )
-    from nixgen.flake.errors import (
-        FlakeEditError as FlakeEditError,
-    )
-    from nixgen.flake.errors import (
-        HandEditedError as HandEditedError,
-    )
-    from nixgen.flake.errors import (
-        ProjectError as ProjectError,
-    )
-    from nixgen.flake.errors import (
-        ProjectLockedError as ProjectLockedError,
-    )
-    from nixgen.flake.errors import (
-        RenderError as RenderError,
-    )
-    from nixgen.hostcheck import (
-        HostEvalError as HostEvalError,
-    )
-    from nixgen.lockschema import (
-        LockSchemaError as LockSchemaError,
-    )
-    from nixgen.nix.errors import (
-        NixEditError as NixEditError,
-    )
-    from nixgen.nix.errors import (
-        NixPathError as NixPathError,
-    )
-    from nixgen.nix.errors import (
-        NixSyntaxError as NixSyntaxError,
-    )
-    from nixgen.nix.errors import (
-        UnsupportedSyntaxError as UnsupportedSyntaxError,
-    )
-    from nixgen.nixcmd.errors import (
-        FlakesDisabledError as FlakesDisabledError,
-    )
-    from nixgen.nixcmd.errors import (
-        NixBuildError as NixBuildError,
-    )
-    from nixgen.nixcmd.errors import (
-        NixCommandError as NixCommandError,
-    )
-    from nixgen.nixcmd.errors import (
-        NixEvalError as NixEvalError,
-    )
-    from nixgen.nixcmd.errors import (
-        NixInputError as NixInputError,
-    )
-    from nixgen.nixcmd.errors import (
-        NixNotFoundError as NixNotFoundError,
-    )
-    from nixgen.nixcmd.errors import (
-        NixOptionError as NixOptionError,
-    )
-    from nixgen.nixcmd.errors import (
-        NixTimeoutError as NixTimeoutError,
-    )
-    from nixgen.nixcmd.errors import (
-        NixVersionError as NixVersionError,
-    )
-    from nixgen.process.errors import (
-        CommandError as CommandError,
-    )
-    from nixgen.process.errors import (
-        CommandNotFoundError as CommandNotFoundError,
-    )
-    from nixgen.process.errors import (
-        CommandTimeoutError as CommandTimeoutError,
-    )
-    from nixgen.runtime.errors import (
-        BootError as BootError,
-    )
-    from nixgen.runtime.errors import (
-        GuestError as GuestError,
-    )
-    from nixgen.runtime.errors import (
-        GuestLockedError as GuestLockedError,
-    )
-    from nixgen.runtime.errors import (
-        GuestNotRunningError as GuestNotRunningError,
-    )
-    from nixgen.runtime.errors import (
-        GuestRunningError as GuestRunningError,
-    )
-    from nixgen.runtime.errors import (
-        KvmInternalError as KvmInternalError,
-    )
-    from nixgen.runtime.errors import (
-        NoRunnerError as NoRunnerError,
-    )
-    from nixgen.runtime.errors import (
-        QMPCommandError as QMPCommandError,
-    )
-    from nixgen.runtime.errors import (
-        QMPConnectionError as QMPConnectionError,
-    )
-    from nixgen.runtime.errors import (
-        QMPError as QMPError,
-    )
-    from nixgen.runtime.errors import (
-        StartError as StartError,
-    )
-    from nixgen.runtime.errors import (
-        StopError as StopError,
-    )
-    from nixgen.runtime.errors import (
-        UnsupportedError as UnsupportedError,
-    )
 
 
 class NixgenError(Exception):
@@ -259,55 +144,22 @@ class FileError(NixgenError):
         super().__init__(f"{path}: {message}", hint=hint)
 
 
-#: Errors defined beside their domain, still importable from here (code
-#: written when every error lived in this module keeps working).
-_ELSEWHERE = {
-    **dict.fromkeys(
-        ["CommandError", "CommandNotFoundError", "CommandTimeoutError"], "nixgen.process.errors"
-    ),
-    **dict.fromkeys(
-        [
-            "FlakesDisabledError",
-            "NixBuildError",
-            "NixCommandError",
-            "NixEvalError",
-            "NixInputError",
-            "NixNotFoundError",
-            "NixOptionError",
-            "NixTimeoutError",
-            "NixVersionError",
-        ],
-        "nixgen.nixcmd.errors",
-    ),
-    **dict.fromkeys(["BuildError", "GuestEvalError"], "nixgen.build"),
-    "HostEvalError": "nixgen.hostcheck",
-    **dict.fromkeys(
-        ["NixEditError", "NixPathError", "NixSyntaxError", "UnsupportedSyntaxError"],
-        "nixgen.nix.errors",
-    ),
-    **dict.fromkeys(
-        ["FlakeEditError", "HandEditedError", "ProjectError", "ProjectLockedError", "RenderError"],
-        "nixgen.flake.errors",
-    ),
-    "LockSchemaError": "nixgen.lockschema",
-    **dict.fromkeys(
-        [
-            "BootError",
-            "GuestError",
-            "GuestLockedError",
-            "GuestNotRunningError",
-            "GuestRunningError",
-            "KvmInternalError",
-            "NoRunnerError",
-            "QMPCommandError",
-            "QMPConnectionError",
-            "QMPError",
-            "StartError",
-            "StopError",
-            "UnsupportedError",
-        ],
-        "nixgen.runtime.errors",
-    ),
-}
+class ProjectError(NixgenError):
+    """A nixgen project folder or its ``nixgen.toml`` is missing, incomplete or would
+    be clobbered (raised from reading the data file up to the command line)."""
 
-export_lazily(__name__, _ELSEWHERE)
+
+if not TYPE_CHECKING:  # type checkers send importers to each error's home
+
+    def __getattr__(name: str) -> type[NixgenError]:
+        """An error that lives beside its domain, asked for here (PEP 562).
+
+        The package's table of exports (``nixgen/__init__.py``) says where each
+        lives, so there is no second table to keep in step.
+        """
+        package = sys.modules["nixgen"]  # a submodule is imported after its package
+        if name.endswith("Error") and name in package.__all__:
+            found = getattr(package, name)
+            if isinstance(found, type) and issubclass(found, NixgenError):
+                return found
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -25,7 +25,7 @@ _RM_HINT = "the files are removed: unstage them yourself (`git rm --cached`)"
 def track(root: Path, created: Sequence[Path] = (), removed: Sequence[Path] = ()) -> None:
     """Stage ``created`` files and unstage ``removed`` ones, inside a git work tree.
 
-    Raises :class:`~nixgen.errors.CommandError` when git refuses (the files
+    Raises :class:`~nixgen.process.errors.CommandError` when git refuses (the files
     stay written): a flake in a work tree would not see an unstaged module.
     """
     git = shutil.which("git")

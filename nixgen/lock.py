@@ -21,8 +21,9 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+from nixgen.errors import ProjectError
 from nixgen.files import file_error
-from nixgen.flake.errors import ProjectError, ProjectLockedError
+from nixgen.flake.errors import ProjectLockedError
 
 __all__ = ["DEFAULT_TIMEOUT", "LOCK_NAME", "ProjectLockedError", "project_lock"]
 

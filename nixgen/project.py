@@ -13,9 +13,8 @@ from pathlib import Path, PurePosixPath
 
 import attrs
 
-from nixgen.errors import Problem, ValidationError
+from nixgen.errors import Problem, ProjectError, ValidationError
 from nixgen.files import clean_stale_temps, file_error
-from nixgen.flake.errors import ProjectError
 from nixgen.gitutil import track
 from nixgen.lock import project_lock
 from nixgen.model import Flake, Hypervisor

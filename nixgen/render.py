@@ -39,6 +39,7 @@ from nixgen.model.attrpath import parse_attr_path
 from nixgen.model.convert import NIX_KEY
 from nixgen.model.fields import describe
 from nixgen.model.flake import MICROVM_CACHE, MICROVM_CACHE_KEY
+from nixgen.model.memo import ByIdentity
 from nixgen.network import NetworkPlan, guest_side, host_side, plan_networks
 from nixgen.nix.emit import attr_name, attr_path, bindings, selection, to_nix
 from nixgen.settings import guest_sections, merge_free_settings
@@ -90,6 +91,8 @@ def _environment() -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
         autoescape=False,
+        # The layouts ship with nixgen: no stat() of each one every time it is used.
+        auto_reload=False,
     )
     env.filters["nix"] = lambda value, indent=0: to_nix(value, indent)
     env.filters["nix_bindings"] = lambda value, indent=0: bindings(value, indent)
@@ -357,7 +360,7 @@ def flake_nix(flake: Flake, *, source: str | None = None) -> str:
             {
                 "attr": attr_name(vm.name),
                 "system": vm.system,
-                "module": to_nix(PurePosixPath(GUESTS_DIR) / f"{vm.name}.nix"),
+                "module": to_nix(PurePosixPath(f"{GUESTS_DIR}/{vm.name}.nix")),
             }
             for vm in flake.guests
         ],
@@ -406,13 +409,25 @@ def verbatim_problems(flake: Flake) -> list[Problem]:
     """Verbatim expressions (``Nix("…")``, ``{ _nix = "…" }``) that are not one
     whole Nix expression: written as they are, they would break the file."""
     found: list[Problem] = []
+    for field, cls in (("hosts", Host), ("guests", MicroVM)):
+        for item in reversed(getattr(flake, field)):  # the order of problems with one path
+            if isinstance(item, cls):
+                found += _verbatim_problems_of(item, keyed(field, item.name))
+    return sorted(found, key=lambda p: p.path)
+
+
+#: The problems of each guest and host, by the object (and the path it was seen at).
+_VERBATIM: ByIdentity[object, tuple[str, list[Problem]]] = ByIdentity()
+
+
+def _verbatim_problems_of(item: object, at: str) -> list[Problem]:
+    """:func:`verbatim_problems` of one guest or host at path ``at``."""
+    known = _VERBATIM.get(item)
+    if known is not None and known[0] == at:
+        return known[1]
+    found: list[Problem] = []
     # (path, value); only fields whose type can hold Nix are followed.
-    stack: list[tuple[str, object]] = [
-        (keyed(field, item.name), item)
-        for field, cls in (("guests", MicroVM), ("hosts", Host))
-        for item in getattr(flake, field)
-        if isinstance(item, cls)
-    ]
+    stack: list[tuple[str, object]] = [(at, item)]
     while stack:
         path, value = stack.pop()
         if isinstance(value, Nix):
@@ -432,7 +447,8 @@ def verbatim_problems(flake: Flake) -> list[Problem]:
             model: Any = type(value)  # a class is hashable; typeshed does not say so
             for name, option in _verbatim_fields(model):
                 stack.append((f"{path}.{option}", getattr(value, name)))
-    return sorted(found, key=lambda p: p.path)
+    _VERBATIM.put(item, (at, found))
+    return found
 
 
 @functools.cache
@@ -453,9 +469,9 @@ def _may_hold_nix(typ: object) -> bool:
 
 # A guest's module is a pure function of immutable values: a render in the same process
 # (a script rendering again, the flake editor keeping nixgen.toml in step, which renders
-# the project before and after each edit) renders only the guests that changed.
-_MODULES: dict[tuple[object, ...], str] = {}
-_MODULES_LIMIT = 50_000
+# the project before and after each edit) renders only the guests that changed.  By the
+# guest object (see nixgen.model.memo), with what else the text depends on beside it.
+_MODULES: ByIdentity[MicroVM, tuple[tuple[object, ...], str]] = ByIdentity()
 
 
 def _remembered_guest_module(
@@ -465,22 +481,18 @@ def _remembered_guest_module(
     interfaces: Sequence[Interface],
     network: Mapping[str, Any],
 ) -> str:
-    try:
-        # Free values are keyed by their repr too: `True == 1` in Python, not in Nix.
-        free = repr((vm.nixos, vm.extra, network))
-        key: tuple[object, ...] = (vm, free, source, inputs, tuple(interfaces))
-        hash(key)
-    except TypeError:  # pragma: no cover - the model is hashable; be safe anyway
-        return guest_module(
-            vm, source=source, inputs=inputs, interfaces=interfaces, network=network
-        )
-    text = _MODULES.get(key)
-    if text is None:
-        if len(_MODULES) >= _MODULES_LIMIT:
-            _MODULES.clear()
-        text = _MODULES[key] = guest_module(
-            vm, source=source, inputs=inputs, interfaces=interfaces, network=network
-        )
+    # The network's settings by their repr too: `True == 1` in Python, not in Nix.
+    context: tuple[object, ...] = (
+        source,
+        inputs,
+        tuple(interfaces),
+        repr(network) if network else "",
+    )
+    known = _MODULES.get(vm)
+    if known is not None and known[0] == context:
+        return known[1]
+    text = guest_module(vm, source=source, inputs=inputs, interfaces=interfaces, network=network)
+    _MODULES.put(vm, (context, text))
     return text
 
 
@@ -618,8 +630,8 @@ def _write_files(
     stale = [
         p
         for folder in (GUESTS_DIR, HOSTS_DIR)
-        for p in sorted((directory / folder).glob("*.nix"))
-        if p not in files and _is_generated(p)
+        for p in _modules_in(directory / folder, rendered, folder)
+        if _is_generated(p)
     ]
     blocked: list[Path] = []
     unchanged: dict[Path, None] = {}  # ordered, and each look-up is O(1)
@@ -640,6 +652,18 @@ def _write_files(
     for path in removed:
         path.unlink()
     return RenderResult(tuple(written), tuple(unchanged), tuple(removed), tuple(edited_stale))
+
+
+def _modules_in(folder: Path, rendered: Mapping[PurePosixPath, str], name: str) -> list[Path]:
+    """The ``*.nix`` entries of ``folder`` (as ``Path.glob`` finds them), by name, that
+    this render does not write: a name becomes a Path only when it is one of those."""
+    try:
+        entries = [e.name for e in os.scandir(folder)]
+    except (FileNotFoundError, NotADirectoryError, PermissionError):
+        return []
+    written = {rel.name for rel in rendered if rel.parent.name == name and len(rel.parts) == 2}
+    names = sorted(n for n in entries if n.endswith(".nix"))
+    return [folder / n for n in names if n not in written]
 
 
 def _read_text(path: Path) -> str:

@@ -107,13 +107,20 @@ class Unmodelled:
 
 def microvm_options(vm: MicroVM, extra_interfaces: Sequence[Interface] = ()) -> dict[str, Any]:
     """The ``microvm = { … }`` attrset of a guest (``extra_interfaces``: from its networks)."""
-    resolved = attrs.evolve(vm, interfaces=(*vm.resolved_interfaces(), *extra_interfaces))
-    out = {k: v for k, v in option_values(resolved).items() if k not in _NON_MICROVM_KEYS}
+    interfaces = (*vm.resolved_interfaces(), *extra_interfaces)
+    if vm.interfaces or not interfaces:
+        values = option_values(vm)
+        if interfaces:  # in place, so the options keep the order of the fields
+            values[_INTERFACES] = [option_values(i) for i in interfaces]
+    else:  # only its networks give it interfaces: a new key, placed by rebuilding
+        values = option_values(attrs.evolve(vm, interfaces=interfaces))
+    out = {k: v for k, v in values.items() if k not in _NON_MICROVM_KEYS}
     for key, value in vm.extra.items():
         _set_dotted(out, parse_attr_path(key), nix_values(value))
     return out
 
 
+_INTERFACES = option_name(attrs.fields(MicroVM).interfaces)
 _NON_MICROVM_KEYS = frozenset(
     option_name(f) for f in attrs.fields(MicroVM) if f.name in NON_MICROVM_FIELDS
 )

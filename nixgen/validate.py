@@ -9,7 +9,6 @@ every error and returns the warnings; nothing here prints.
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import PurePosixPath
@@ -23,6 +22,7 @@ from nixgen.model.attrpath import parse_attr_path
 from nixgen.model.convert import check_types
 from nixgen.model.fields import describe, group_class
 from nixgen.model.guest import NON_MICROVM_FIELDS
+from nixgen.model.memo import ByIdentity
 from nixgen.network import plan_networks
 from nixgen.schema import NIXOS_NAMESPACES, Schema, Side, packaged_schema
 
@@ -635,10 +635,12 @@ class _Checker:
         if not flake.guests:
             self.warn("guests", "the flake has no guests", "add a MicroVM")
         for vm in flake.guests:
-            at = keyed("guests", vm.name)
             if vm.name in names:
                 self.error(
-                    f"{at}.name", "two guests share this name", "rename one of them", vm.name
+                    f"{keyed('guests', vm.name)}.name",
+                    "two guests share this name",
+                    "rename one of them",
+                    vm.name,
                 )
             names.setdefault(vm.name, 0)
             found, well_typed = _guest_problems(vm, self.schema)
@@ -649,21 +651,16 @@ class _Checker:
                 other = cids.get(vm.vsock.cid)
                 if other is not None and other != vm.name:
                     self.error(
-                        f"{at}.vsock.cid",
+                        f"{keyed('guests', vm.name)}.vsock.cid",
                         f"guest {other!r} has the same vsock cid; a cid must be unique on the host",
                         "give each guest its own cid (3 or more)",
                         vm.vsock.cid,
                     )
                 cids.setdefault(vm.vsock.cid, vm.name)
-            for i, iface in enumerate(vm.resolved_interfaces()):
-                self._unique_across(
-                    macs, (iface.mac or "").lower(), vm, f"{at}.interfaces[{i}].mac", "MAC address"
-                )
-                if iface.type in ("tap", "macvtap"):
-                    # The host creates these interfaces: their names are host-global.
-                    self._unique_across(
-                        host_ifaces, iface.id, vm, f"{at}.interfaces[{i}].id", "host interface name"
-                    )
+            for i, mac, host_iface in _addresses(vm):
+                self._unique_across(macs, mac, vm, i, "mac", "MAC address")
+                if host_iface is not None:
+                    self._unique_across(host_ifaces, host_iface, vm, i, "id", "host interface name")
         if flake.default is not None and flake.default not in names:
             self.error(
                 "default",
@@ -831,12 +828,13 @@ class _Checker:
                 )
 
     def _unique_across(
-        self, seen: dict[str, str], value: str, vm: MicroVM, path: str, what: str
+        self, seen: dict[str, str], value: str, vm: MicroVM, index: int, key: str, what: str
     ) -> None:
+        """``value`` (the ``key`` of interface ``index`` of ``vm``) is no other guest's."""
         owner = seen.get(value)
         if owner is not None and owner != vm.name:
             self.error(
-                path,
+                f"{keyed('guests', vm.name)}.interfaces[{index}].{key}",
                 f"guest {owner!r} has the same {what}",
                 f"give each guest its own {what}",
                 value,
@@ -953,24 +951,44 @@ def _modelled_options(cls: type = MicroVM, prefix: str = "") -> frozenset[str]:
 _MODELLED = _modelled_options()
 
 
+def _addresses(vm: MicroVM) -> tuple[tuple[int, str, str | None], ...]:
+    """What of each interface must be unique on the host: (index, MAC in lower case,
+    the host's interface name for tap and macvtap, which the host creates); remembered
+    per guest object, as checking a flake after an edit of one guest asks it of all."""
+    known = _ADDRESSES.get(vm)
+    if known is None:
+        known = tuple(
+            (i, (iface.mac or "").lower(), iface.id if iface.type in ("tap", "macvtap") else None)
+            for i, iface in enumerate(vm.resolved_interfaces())
+        )
+        _ADDRESSES.put(vm, known)
+    return known
+
+
+_ADDRESSES: ByIdentity[MicroVM, tuple[tuple[int, str, str | None], ...]] = ByIdentity()
+
+
 def _guest_problems(vm: MicroVM, schema: Schema) -> tuple[tuple[Problem, ...], bool]:
     """The problems of one guest on its own, and whether its types are right.
 
-    Remembered per guest and schema (the model is immutable, a schema compares
-    by identity): the flake editor checks the whole flake after each edit, and
-    only the guests it changed are new.
+    Remembered per guest object and schema (the model is immutable, a schema
+    compares by identity): the flake editor checks the whole flake after each
+    edit, and only the guests it changed are new objects.
     """
-    try:
-        # Keyed by the repr too: `True == 1` (and hashes alike) in Python, but
-        # `vcpu = True` is a mistake that `vcpu = 1` is not, in any field.
-        return _remembered_guest_problems(vm, schema, repr(vm))
-    except TypeError:  # a free value that cannot be hashed
-        return _guest_problems_now(vm, schema)
+    known = _GUEST_PROBLEMS.get(vm)
+    if known is not None and known[0] is schema:
+        return known[1]
+    found = _guest_problems_now(vm, schema)
+    _GUEST_PROBLEMS.put(vm, (schema, found))
+    return found
 
 
-def _guest_problems_now(
-    vm: MicroVM, schema: Schema, free: str = ""
-) -> tuple[tuple[Problem, ...], bool]:
+#: By identity, not equality: `MicroVM(vcpu=True) == MicroVM(vcpu=1)`, but
+#: `vcpu = True` is a mistake that `vcpu = 1` is not.
+_GUEST_PROBLEMS: ByIdentity[MicroVM, tuple[Schema, tuple[tuple[Problem, ...], bool]]] = ByIdentity()
+
+
+def _guest_problems_now(vm: MicroVM, schema: Schema) -> tuple[tuple[Problem, ...], bool]:
     checker = _Checker(schema)
     at = keyed("guests", vm.name)
     typed, well_typed = check_types(vm, at)
@@ -978,9 +996,6 @@ def _guest_problems_now(
     if well_typed:  # rules would trip over wrong types: report those first
         checker.guest(vm, at)
     return tuple(checker.found), well_typed
-
-
-_remembered_guest_problems = functools.lru_cache(maxsize=65536)(_guest_problems_now)
 
 
 def check(

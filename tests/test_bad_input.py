@@ -9,6 +9,7 @@ the folder is byte-identical afterwards (nixgen's own lock in .nixgen/ aside).
 
 from __future__ import annotations
 
+import gc
 import os
 import resource
 import shutil
@@ -29,15 +30,19 @@ from nixgen import (
     NixgenError,
     Share,
     User,
+    ValidationError,
     Volume,
     Vsock,
     check,
     load_flake_file,
+    loads_flake,
+    render_files,
     validate,
     write_project,
 )
 from nixgen.cli import cli
 from nixgen.model import ForwardPort, Nix
+from nixgen.model.memo import ByIdentity
 from nixgen.project import init_project
 
 CORPUS = Path(__file__).parent / "corpus"
@@ -598,3 +603,29 @@ def test_init_with_a_key_file_of_a_bad_key(tmp_path: Path) -> None:
 def test_the_table_has_more_than_80_kinds() -> None:
     kinds = len(API_CASES) + len(TOML_CASES) + len(CLI_CASES) + len(HAND_CASES)
     assert kinds >= 80, kinds
+
+
+def test_a_well_typed_guest_is_remembered_by_identity_not_equality() -> None:
+    """render_files checks types again; what it remembers is the object, so an
+    equal guest with a bool for a number is still refused after a good one."""
+    good, bad = MicroVM(name="vm", vcpu=1), MicroVM(name="vm", vcpu=True)
+    assert good == bad and hash(good) == hash(bad)
+    render_files(Flake(guests=[good]))
+    with pytest.raises(ValidationError, match=r'guests\["vm"\]\.vcpu'):
+        render_files(Flake(guests=[bad]))
+    # Read from data, a guest was checked on the way in: the same answers.
+    read = loads_flake("[guests.vm]\nvcpu = 1\n").guests[0]
+    assert read == good and check(read) == check(good)
+    with pytest.raises(ValidationError, match="expected a whole number"):
+        loads_flake("[guests.vm]\nvcpu = true\n")
+
+
+def test_what_is_remembered_for_an_object_goes_with_it() -> None:
+    memo: ByIdentity[MicroVM, str] = ByIdentity()
+    first = MicroVM(name="a")
+    memo.put(first, "checked")
+    assert memo.get(first) == "checked" and first in memo
+    assert memo.get(MicroVM(name="a")) is None  # equal, but another object
+    del first
+    gc.collect()
+    assert len(memo) == 0

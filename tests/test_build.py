@@ -12,10 +12,10 @@ import pytest
 from click.testing import CliRunner
 
 from nixgen import Flake, Interface, MicroVM, Nix, Share, Volume, render_files, write_project
-from nixgen.build import BuildResult, build, evaluate, kernel_image
+from nixgen.build import BuildResult, GuestEvalError, build, evaluate, kernel_image
 from nixgen.cli import cli
-from nixgen.errors import GuestEvalError, NixBuildError, NixOptionError, NixTimeoutError
 from nixgen.nixcmd import NixRunner
+from nixgen.nixcmd.errors import NixBuildError, NixOptionError, NixTimeoutError
 from nixgen.project import Project
 from tests.standin import (
     NIX_SKIP_REASON,

@@ -12,6 +12,7 @@ from typing import Any
 
 import attrs
 import pytest
+import tomli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -751,3 +752,16 @@ def test_keys_of_free_tables_are_checked_too() -> None:
         _problems(json.dumps({"guests": {"web": {"nixos": {"a": {"b\x00": 1}}}}}), "json")
     )
     assert "NUL" in problems['guests["web"].nixos["a"]["b\x00"]'].message
+
+
+def test_toml_nested_deeper_than_the_compiled_parser_takes() -> None:
+    """tomli stops at 400 levels where tomllib reads on: such a file is read again
+    by tomllib, so what nixgen reports is what it always did (the nesting limit
+    of free values), not a TOML error."""
+    depth = 450
+    text = f"[guests.vm.nixos]\nx = {'[' * depth}{']' * depth}\n"
+    with pytest.raises(RecursionError):
+        tomli.loads(text)
+    with pytest.raises(ValidationError, match="nested more than 100 levels deep") as info:
+        loads_flake(text)
+    assert not any("cannot read toml" in p.message for p in info.value.problems)

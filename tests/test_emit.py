@@ -16,12 +16,15 @@ from hypothesis import strategies as st
 from nixgen.errors import NixEmitError, NixgenError
 from nixgen.model import Nix
 from nixgen.nix.emit import (
+    _syntax_problem,
     attr_name,
     bindings,
     parse_attr_path,
     quote_string,
     to_nix,
 )
+from nixgen.nix.errors import NixSyntaxError
+from nixgen.nix.parse import Document
 
 NIX_INSTANTIATE = shutil.which("nix-instantiate")
 needs_nix = pytest.mark.skipif(
@@ -276,3 +279,26 @@ def test_indented_string_expressions_in_lists() -> None:
     text = to_nix(values)
     assert text == "[ (''a'' + ''b'') ''x'' ''it'''s'' 1 ]"
     assert nix_eval(text) == ["ab", "x", "it''s", 1]
+
+
+_NAMES_AND_DOTS = st.lists(
+    st.one_of(
+        st.sampled_from(["pkgs", "htop", "if", "or", "rec", "a'", "_x", "-b", "1a", "true"]),
+        st.text(alphabet="ab_'-.1 ", max_size=4),
+    ),
+    min_size=1,
+    max_size=4,
+).map(".".join)
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=_NAMES_AND_DOTS)
+def test_a_verbatim_name_is_let_through_only_where_the_parser_would(text: str) -> None:
+    """Names and selections (`pkgs.htop`) skip the parser; what they let through,
+    the parser takes too (keywords, stray dots and dashes go to the parser)."""
+    try:
+        Document.parse(text)
+        parses = True
+    except NixSyntaxError:
+        parses = False
+    assert (_syntax_problem(text) is None) == parses, text

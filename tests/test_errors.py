@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+import pytest
+
 import nixgen
 import nixgen.errors
 from nixgen.errors import NixgenError
@@ -139,23 +141,44 @@ def test_nixgen_all_is_sorted() -> None:
 
 def test_errors_py_imports_nothing_from_nixgen() -> None:
     """nixgen.errors is the bottom layer: every other module may import it
-    (its names from the domains are looked up lazily, through nixgen._lazy)."""
+    (the errors it hands out for their domains are looked up in the package)."""
     tree = ast.parse((PACKAGE / "errors.py").read_text())
-    only_typing = {
-        id(inner)
-        for node in ast.walk(tree)
-        if isinstance(node, ast.If) and ast.unparse(node.test).endswith("TYPE_CHECKING")
-        for inner in ast.walk(node)
-    }
     imported = []
     for node in ast.walk(tree):
-        if id(node) in only_typing:
-            continue
         if isinstance(node, ast.ImportFrom) and node.module:
             imported.append(node.module)
         elif isinstance(node, ast.Import):
             imported += [alias.name for alias in node.names]
-    assert [n for n in imported if n.split(".")[0] == "nixgen"] == ["nixgen._lazy"]
+    assert [n for n in imported if n.split(".")[0] == "nixgen"] == []
+
+
+def test_nixgen_imports_each_error_from_its_home() -> None:
+    """Only code written for older nixgen asks nixgen.errors for the errors of
+    other domains: nixgen's own modules, tests and benchmarks import each
+    error from where it is defined (the model does not reach into the flake layer)."""
+    own = {
+        name
+        for name, obj in vars(nixgen.errors).items()
+        if not name.startswith("_") and getattr(obj, "__module__", None) == "nixgen.errors"
+    }
+    offenders = []
+    for folder in (PACKAGE, PACKAGE.parent / "tests", PACKAGE.parent / "benchmarks"):
+        for path in sorted(folder.rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                if isinstance(node, ast.ImportFrom) and node.module == "nixgen.errors":
+                    offenders += [
+                        f"{path.name}:{node.lineno}: {alias.name}"
+                        for alias in node.names
+                        if alias.name not in own
+                    ]
+    assert offenders == []
+
+
+def test_the_root_hands_out_only_errors() -> None:
+    with pytest.raises(AttributeError, match="no attribute 'Flake'"):
+        getattr(nixgen.errors, "Flake")  # noqa: B009 - the name is the point
+    with pytest.raises(AttributeError, match="no attribute 'NoSuchError'"):
+        getattr(nixgen.errors, "NoSuchError")  # noqa: B009
 
 
 def test_import_nixgen_leaves_the_runtime_out() -> None:

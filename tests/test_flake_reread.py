@@ -7,8 +7,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from nixgen import Flake, FlakeFile, MicroVM
+from nixgen import Flake, FlakeFile, MicroVM, NixgenError, check
 from nixgen.flake.state import read_files
 from nixgen.nix import edit
 from nixgen.nix.emit import to_nix
@@ -92,3 +94,59 @@ def test_after_an_edit_every_later_guest_has_moved(tmp_path: Path) -> None:
         assert flake.guest(n).span.line > lines_before[n]
     flake.save()
     assert FlakeFile.load(target)._found.guests == flake._found.guests
+
+
+def _view(flake: FlakeFile) -> object:
+    """Everything a FlakeFile shows of its guests, and what checking them finds."""
+    guests = {
+        n: (v.vm, dict(v.settings), dict(v.unmodelled), v.span, v.definitions)
+        for n, v in ((n, flake.guest(n)) for n in flake.names())
+    }
+    return flake.names(), guests, check(flake.model())
+
+
+EDIT_KEYS = ["microvm.mem", "microvm.vcpu", "services.nginx.enable", "networking.domain"]
+EDIT_VALUES = st.one_of(
+    st.integers(1, 10**7),  # values of every length: later guests move, or do not
+    st.booleans(),
+    st.text(alphabet="abcxyz-.", min_size=1, max_size=12),
+)
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    edits=st.lists(
+        st.tuples(st.integers(0, 3), st.sampled_from(EDIT_KEYS), st.none() | EDIT_VALUES),
+        min_size=1,
+        max_size=6,
+    ),
+    layout=st.sampled_from(["multi-guest.nix", "project"]),
+)
+def test_a_flake_edited_many_times_reads_as_loading_it_afresh(
+    tmp_path_factory: pytest.TempPathFactory,
+    edits: list[tuple[int, str, object]],
+    layout: str,
+) -> None:
+    """What the editor remembers between edits (guests read again or moved, their
+    states, models and problems kept by object) shows what loading the saved files
+    shows, after every edit: unchanged guests, moved ones and the edited one."""
+    target = tmp_path_factory.mktemp("flake")
+    if layout == "project":
+        write_project(Flake(guests=[MicroVM(name=f"vm{i}") for i in range(4)]), target)
+    else:
+        shutil.copyfile(CORPUS / "flakes" / layout, target / "flake.nix")
+    flake = FlakeFile.load(target)
+    names = flake.names()
+    for index, key, value in edits:
+        name = names[index % len(names)]
+        try:
+            if value is None:
+                flake.unset(name, key)
+            else:
+                flake.set(name, key, value)
+        except NixgenError:
+            continue  # refused (an option it does not set, a value the model refuses)
+        flake.save()
+        assert _view(flake) == _view(FlakeFile.load(target)), (name, key, value)

@@ -24,7 +24,8 @@ from nixgen import (
     Volume,
 )
 from nixgen.build import build
-from nixgen.errors import FlakeEditError, NixgenError, OptionError
+from nixgen.errors import NixgenError, OptionError
+from nixgen.flake.errors import FlakeEditError
 from nixgen.nix.emit import attr_path, parse_attr_path
 from nixgen.nix.literal import parse_literal
 from nixgen.nix.parse import Document

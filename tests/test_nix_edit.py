@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from tree_sitter import Node
 
-from nixgen.errors import NixEditError, NixPathError, NixSyntaxError
 from nixgen.nix import edit
 from nixgen.nix.emit import Nix, to_nix
+from nixgen.nix.errors import NixEditError, NixPathError, NixSyntaxError
 from nixgen.nix.parse import Document
 from nixgen.nix.read import read_guests
 

@@ -12,9 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tree_sitter import Node
 
-from nixgen.errors import NixEditError
 from nixgen.nix import edit
 from nixgen.nix.emit import attr_path, to_nix
+from nixgen.nix.errors import NixEditError
 from nixgen.nix.parse import ATTRSET_TYPES, Document, Step, unwrap
 
 CORPUS = Path(__file__).parent / "corpus"

@@ -10,8 +10,8 @@ from pathlib import Path, PurePosixPath
 import pytest
 from tree_sitter import Node
 
-from nixgen.errors import NixPathError, NixSyntaxError, UnsupportedSyntaxError
 from nixgen.nix.emit import Nix
+from nixgen.nix.errors import NixPathError, NixSyntaxError, UnsupportedSyntaxError
 from nixgen.nix.parse import Document
 
 CORPUS = Path(__file__).parent / "corpus"

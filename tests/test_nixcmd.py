@@ -19,18 +19,7 @@ from typing import Any
 import pytest
 from pytest_subprocess import FakeProcess
 
-from nixgen.errors import (
-    FlakesDisabledError,
-    NixBuildError,
-    NixCommandError,
-    NixEvalError,
-    NixgenError,
-    NixInputError,
-    NixNotFoundError,
-    NixOptionError,
-    NixTimeoutError,
-    NixVersionError,
-)
+from nixgen.errors import NixgenError
 from nixgen.nixcmd import (
     FLAKE_FEATURE_FLAGS,
     BuildFinished,
@@ -56,6 +45,17 @@ from nixgen.nixcmd import (
     parse_errors,
     run,
     strip_ansi,
+)
+from nixgen.nixcmd.errors import (
+    FlakesDisabledError,
+    NixBuildError,
+    NixCommandError,
+    NixEvalError,
+    NixInputError,
+    NixNotFoundError,
+    NixOptionError,
+    NixTimeoutError,
+    NixVersionError,
 )
 from nixgen.nixcmd.version import message_file
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from nixgen import process
-from nixgen.errors import CommandError, CommandNotFoundError, CommandTimeoutError
 from nixgen.gitutil import track
 from nixgen.process import proc
+from nixgen.process.errors import CommandError, CommandNotFoundError, CommandTimeoutError
 
 PACKAGE = Path(process.__file__).resolve().parent.parent
 

@@ -29,7 +29,11 @@ from click.testing import CliRunner
 from nixgen import Flake, MicroVM, Volume
 from nixgen.build import BuildResult
 from nixgen.cli import cli
-from nixgen.errors import (
+from nixgen.process import proc
+from nixgen.project import Project
+from nixgen.runtime import GuestRuntime, GuestState, Runtime
+from nixgen.runtime.console import DEFAULT_BOOT_MARKER, ConsoleWakeup, MarkerWatch, tail
+from nixgen.runtime.errors import (
     BootError,
     GuestError,
     GuestLockedError,
@@ -42,10 +46,6 @@ from nixgen.errors import (
     StartError,
     UnsupportedError,
 )
-from nixgen.process import proc
-from nixgen.project import Project
-from nixgen.runtime import GuestRuntime, GuestState, Runtime
-from nixgen.runtime.console import DEFAULT_BOOT_MARKER, ConsoleWakeup, MarkerWatch, tail
 from nixgen.runtime.qmp import ctrl_alt_del_events, execute_once
 from nixgen.runtime.runner import RunnerInfo, qmp_socket_from_args
 from nixgen.runtime.state import ExitRecord, RunRecord, write_json
@@ -420,7 +420,7 @@ def test_the_lock_serialises_nixgen_processes(tmp_path: Path, runtime: Runtime) 
 
 _STARTER = """
 import sys
-from nixgen.errors import GuestRunningError
+from nixgen.runtime.errors import GuestRunningError
 from nixgen.runtime import Runtime
 guest = Runtime(None, state_root=sys.argv[1]).guest("web")
 try:

@@ -29,10 +29,10 @@ from typing import TypeVar
 import pytest
 
 from nixgen import Flake, Host, HostVM, MicroVM, Network
-from nixgen.errors import StartError, UnsupportedError
 from nixgen.process import proc
 from nixgen.project import Project
 from nixgen.runtime import GuestRuntime, Runtime, helpers
+from nixgen.runtime.errors import StartError, UnsupportedError
 from nixgen.runtime.helpers import _socket_in_use, find_virtiofsd, has_net_admin
 from tests.fakerunner import BOOTS, kill_leftovers, leftovers, make_runner
 
@@ -366,7 +366,7 @@ def macvtap_runner(folder, line):
 IN_NETNS_MACVTAP = MACVTAP_NETNS_SETUP + textwrap.dedent(
     """
     import sys
-    from nixgen.errors import StartError
+    from nixgen.runtime.errors import StartError
     from nixgen.runtime import Runtime
 
     tmp = Path(sys.argv[1])
@@ -440,7 +440,7 @@ AS_USER_MACVTAP = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from nixgen.errors import StartError
+    from nixgen.runtime.errors import StartError
     from nixgen.runtime import Runtime
 
     runner, state = Path(sys.argv[1]), Path(sys.argv[2])
@@ -512,7 +512,7 @@ REFUSED = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from nixgen.errors import StartError
+    from nixgen.runtime.errors import StartError
     from nixgen.runtime import Runtime
 
     runner, state = Path(sys.argv[1]), Path(sys.argv[2])

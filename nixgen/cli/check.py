@@ -11,8 +11,7 @@ import attrs
 import click
 
 from nixgen.cli import nixopts, output
-from nixgen.errors import NixgenError, ValidationError
-from nixgen.flake.errors import ProjectError
+from nixgen.errors import NixgenError, ProjectError, ValidationError
 from nixgen.project import Project
 from nixgen.schema import Schema, known_schema
 

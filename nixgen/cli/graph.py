@@ -11,8 +11,7 @@ from pathlib import Path
 import click
 
 from nixgen.cli import nixopts, output
-from nixgen.errors import ValidationError
-from nixgen.flake.errors import ProjectError
+from nixgen.errors import ProjectError, ValidationError
 from nixgen.graph import (
     FORMATS,
     SUFFIXES,

@@ -1,12 +1,15 @@
 """The errors of the flake files: rendering them (:mod:`nixgen.render`), the
-project folder (:mod:`nixgen.project`) and editing flakes (:mod:`nixgen.flake`)."""
+project lock (:mod:`nixgen.lock`) and editing flakes (:mod:`nixgen.flake`).
+
+:class:`~nixgen.errors.ProjectError` lives in the root, since reading
+``nixgen.toml`` (the model layer) raises it too; it is importable from here as well."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
 
-from nixgen.errors import NixgenError
+from nixgen.errors import NixgenError, ProjectError
 
 __all__ = [
     "FlakeEditError",
@@ -32,10 +35,6 @@ class HandEditedError(RenderError):
             hint="move your edits into nixgen.toml (or a module listed in `modules`), "
             "or pass --force (Python: force=True) to overwrite them",
         )
-
-
-class ProjectError(NixgenError):
-    """A nixgen project folder is missing, incomplete or would be clobbered."""
 
 
 class ProjectLockedError(ProjectError):

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import attrs
 
-from nixgen.errors import Problem, ValidationError
+from nixgen.errors import Problem, ProjectError, ValidationError
 from nixgen.files import file_error
-from nixgen.flake.errors import FlakeEditError, ProjectError
+from nixgen.flake.errors import FlakeEditError
 from nixgen.flake.guests import add_guest, remove_guest, rename_guest
 from nixgen.flake.state import (
     Files,
@@ -154,7 +154,7 @@ class FlakeFile:
     def load(cls, path: Path | str = ".") -> FlakeFile:
         """Read a flake: a folder holding ``flake.nix``, or the file itself.
 
-        Raises :class:`~nixgen.errors.NixSyntaxError` (file:line:column) when
+        Raises :class:`~nixgen.nix.errors.NixSyntaxError` (file:line:column) when
         flake.nix does not parse, :class:`~nixgen.errors.ProjectError` when it
         is missing, :class:`~nixgen.errors.FileError` when it cannot be read.
         """

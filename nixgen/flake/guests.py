@@ -214,17 +214,8 @@ def remove_guest(tx: Edit, name: str) -> None:
             tx.put(progress(doc, replaced))
             tx.notes.append(f"the default package now points at {replacement!r}")
     # 2. runner packages
-    while True:
-        doc = tx.flake_doc
-        runners = [
-            (n, r)
-            for n, r in outputs.runner_bindings(doc, name)
-            if outputs.written_keys(doc, n)[-1] == name
-        ]
-        if not runners:
-            break
-        node, _ = runners[0]
-        tx.put(progress(doc, outputs.drop_binding(doc, node)))
+    for before, after in outputs.rewrite_runners(tx.flake_doc, name, name, outputs.drop_binding):
+        tx.put(progress(before, after))
     # 3. the guest itself
     doc = tx.flake_doc
     node = outputs.binding_node(doc, outputs.guest_span(doc, name))
@@ -301,18 +292,11 @@ def rename_guest(tx: Edit, old: str, new: str) -> None:
     ]
     if reps:
         tx.put(edit.apply(doc, reps))
-    # 3. runner package keys
-    while True:
-        doc = tx.flake_doc
-        runners = [
-            (n, r)
-            for n, r in outputs.runner_bindings(doc, new)
-            if outputs.written_keys(doc, n)[-1] == old
-        ]
-        if not runners:
-            break
-        node, _ = runners[0]
-        tx.put(progress(doc, outputs.rename_binding(doc, node, old, new)))
+    # 3. runner package keys (step 2 made their values refer to the new name)
+    for before, after in outputs.rewrite_runners(
+        tx.flake_doc, new, old, lambda d, node: outputs.rename_binding(d, node, old, new)
+    ):
+        tx.put(progress(before, after))
     # 4. the guest binding
     doc = tx.flake_doc
     node = outputs.binding_node(doc, outputs.guest_span(doc, old))

@@ -124,7 +124,9 @@ def guest_states(
     states: dict[str, GuestState] = {}
     for guest in found.guests:
         old = before.get(guest.name) if before is not None else None
-        if (
+        if old is not None and old.guest is guest:  # not read again: nothing changed
+            states[guest.name] = old
+        elif (
             old is not None
             and old.guest.settings is guest.settings
             and all(len(defs) == 1 for defs in guest.definitions.values())

@@ -36,11 +36,12 @@ from nixgen.flake.state import (
     show,
     where,
 )
+from nixgen.model.memo import ByIdentity
 from nixgen.nix import edit, outputs
 from nixgen.nix.emit import attr_path, to_nix
 from nixgen.nix.errors import NixPathError, NixSyntaxError
 from nixgen.nix.parse import Document, Span
-from nixgen.nix.read import FlakeGuests, Module, Setting
+from nixgen.nix.read import DeclaredGuest, FlakeGuests, Module, Setting
 from nixgen.render import option_module
 from nixgen.settings import (
     HOSTNAME,
@@ -167,10 +168,8 @@ class Edit:
         """
         owners: dict[tuple[Path | None, int], set[str]] = {}
         for config in configurations(self.found):
-            for defs in config.definitions.values():
-                for s in defs:
-                    if not _within(s.binding, config.span):
-                        owners.setdefault(where(s), set()).add(config.name)
+            for place in _read_from_outside(config):
+                owners.setdefault(place, set()).add(config.name)
         return owners
 
     @functools.cached_property
@@ -419,6 +418,25 @@ def progress(old: Document, new: Document) -> Document:
     if new.source == old.source:
         raise FlakeEditError("internal: an edit of flake.nix changed nothing; nothing was written")
     return new
+
+
+# What each configuration read reads from outside its binding: a guest that an edit
+# did not touch (read again or moved) is the same object, and is not looked at again.
+_OUTSIDE: ByIdentity[DeclaredGuest, tuple[tuple[Path | None, int], ...]] = ByIdentity()
+
+
+def _read_from_outside(config: DeclaredGuest) -> tuple[tuple[Path | None, int], ...]:
+    """Where the settings are that ``config`` reads from outside its own binding."""
+    known = _OUTSIDE.get(config)
+    if known is None:
+        known = tuple(
+            where(s)
+            for defs in config.definitions.values()
+            for s in defs
+            if not _within(s.binding, config.span)
+        )
+        _OUTSIDE.put(config, known)
+    return known
 
 
 def _within(inner: Span, outer: Span) -> bool:

@@ -27,6 +27,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, TypeGuard, TypeVar
 
 import attrs
+import tomli
 import tomli_w
 import tomlkit
 import tomlkit.items
@@ -38,6 +39,7 @@ from nixgen.model.flake import Flake, Input
 from nixgen.model.frozen import MAX_DEPTH
 from nixgen.model.guest import MicroVM
 from nixgen.model.host import Host, HostVM, Network
+from nixgen.model.memo import ByIdentity
 
 __all__ = [
     "NIX_KEY",
@@ -83,6 +85,11 @@ def to_dict(obj: Any, *, nulls: bool = False) -> dict[str, Any]:
     keeps ``None`` for fields that are always written, where ``mountPoint =
     null`` means something.
     """
+    return _to_dict(obj, nulls, False)
+
+
+def _to_dict(obj: Any, nulls: bool, nix: bool) -> dict[str, Any]:
+    """:func:`to_dict`; ``nix``: verbatim Nix as :class:`Nix` (see :func:`option_values`)."""
     out: dict[str, Any] = {}
     for info in describe(type(obj)):
         value = getattr(obj, info.name)
@@ -94,15 +101,18 @@ def to_dict(obj: Any, *, nulls: bool = False) -> dict[str, Any]:
             continue
         if not info.always and not info.required and value == info.default:
             continue
-        out[info.option] = _plain(value, nulls)
+        out[info.option] = _plain(value, nulls, nix)
     return out
 
 
 def option_values(obj: Any) -> dict[str, Any]:
     """An attrs value as the Nix attrset it stands for: its non-default
     settings, ``None`` kept where the option is always written, verbatim Nix
-    as :class:`Nix` (not its data-file spelling ``{_nix = …}``)."""
-    return {k: nix_values(v) for k, v in to_dict(obj, nulls=True).items()}
+    as :class:`Nix` (not its data-file spelling ``{_nix = …}``).
+
+    The same as ``nix_values`` of each value of ``to_dict(obj, nulls=True)``,
+    in one walk (rendering asks it of every guest)."""
+    return _to_dict(obj, True, True)
 
 
 def nix_values(value: Any) -> Any:
@@ -116,19 +126,24 @@ def nix_values(value: Any) -> Any:
     return value
 
 
-def _plain(value: Any, nulls: bool = False) -> Any:
+def _plain(value: Any, nulls: bool = False, nix: bool = False) -> Any:
+    kind = type(value)
+    if kind is str or kind is int or kind is bool:
+        return value
     if isinstance(value, Nix):
-        return {NIX_KEY: value.text}
+        return value if nix else {NIX_KEY: value.text}
     if isinstance(value, PurePosixPath):
         return str(value)
-    if attrs.has(type(value)):
-        return to_dict(value, nulls=nulls)
+    if attrs.has(kind):
+        return _to_dict(value, nulls, nix)
     if isinstance(value, Mapping):
+        if nix and len(value) == 1 and NIX_KEY in value:
+            return Nix(value[NIX_KEY])  # the data-file spelling, as nix_values reads it
         # Keys are kept as they are: a key that is not a string is for the
         # type check to report, not to turn silently into one.
-        return {k: _plain(v, nulls) for k, v in value.items()}
+        return {k: _plain(v, nulls, nix) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_plain(v, nulls) for v in value]
+        return [_plain(v, nulls, nix) for v in value]
     return value
 
 
@@ -359,7 +374,8 @@ class _Reader:
             )
             return None
         before = len(self.problems)
-        fields = {info.option: info for info in describe(cls)}
+        model: Any = cls  # a class is hashable; typeshed does not say so
+        fields = _fields_by_option(model)
         kwargs: dict[str, Any] = {}
         for key, value in data.items():
             field = fields.get(key)
@@ -400,10 +416,12 @@ class _Reader:
         if len(self.problems) > before:
             return None
         try:
-            return cls(**kwargs)
+            built = cls(**kwargs)
         except (TypeError, ValueError) as err:
             self.problem(path or cls.__name__, str(err), "fix the value named above")
             return None
+        _WELL_TYPED.put(built, True)  # every value was checked on the way in
+        return built
 
     def keyed_table(
         self, cls: type[T], name: str, data: Mapping[str, Any], path: str, hint: str
@@ -467,6 +485,8 @@ class _Reader:
         return attrs.evolve(host, vms=tuple(vms), networks=tuple(networks))
 
     def value(self, typ: Any, data: object, path: str) -> Any:
+        if typ is str or typ is int or typ is bool:  # most values: no type to take apart
+            return self.scalar(typ, data, path)
         origin, args = _shape(typ)
         if typ is Any:
             return self.free(data, path)
@@ -514,6 +534,10 @@ class _Reader:
         if _is_model(typ):
             result = self.structure(typ, data, path)
             return _INVALID if result is None else result
+        raise TypeError(f"nixgen cannot read values of type {typ!r} (at {path})")
+
+    def scalar(self, typ: type, data: object, path: str) -> Any:
+        """A value of a field typed ``bool``, ``int`` or ``str``."""
         if typ is bool:
             if isinstance(data, bool):
                 return data
@@ -524,12 +548,10 @@ class _Reader:
                 return data if self.integer(data, path) else _INVALID
             self.problem(path, "expected a whole number", "write a number without quotes", data)
             return _INVALID
-        if typ is str:
-            if isinstance(data, str):
-                return data if self.text(data, path) else _INVALID
-            self.problem(path, "expected a string", "put the value in quotes", data)
-            return _INVALID
-        raise TypeError(f"nixgen cannot read values of type {typ!r} (at {path})")
+        if isinstance(data, str):
+            return data if self.text(data, path) else _INVALID
+        self.problem(path, "expected a string", "put the value in quotes", data)
+        return _INVALID
 
     # The limits of what Nix can hold, shared by typed settings and free values.
 
@@ -697,6 +719,12 @@ def _shape(typ: Any) -> tuple[Any, tuple[Any, ...]]:
 
 
 @functools.cache
+def _fields_by_option(cls: Any) -> dict[str, Any]:
+    """The fields of a model class by the key a data file spells them with."""
+    return {info.option: info for info in describe(cls)}
+
+
+@functools.cache
 def _is_model(typ: Any) -> bool:
     return isinstance(typ, type) and attrs.has(typ)
 
@@ -745,6 +773,12 @@ def type_problems(obj: Any, path: str) -> list[Problem]:
     return check_types(obj, path)[0]
 
 
+#: Model objects with no type problem at all: read from data (each value checked
+#: on the way in) or checked here once.  Validating and then rendering a flake,
+#: or checking a whole flake after an edit of one guest, checks each object once.
+_WELL_TYPED: ByIdentity[Any, bool] = ByIdentity()
+
+
 def check_types(obj: Any, path: str) -> tuple[list[Problem], bool]:
     """:func:`type_problems`, and whether every value has its field's type.
 
@@ -752,8 +786,12 @@ def check_types(obj: Any, path: str) -> tuple[list[Problem], bool]:
     integer beyond 64 bits) are problems, but leave the object well-typed:
     the validator's rules can still read it.
     """
+    if obj in _WELL_TYPED:
+        return [], True
     reader = _Reader()
     reader.check_object(obj, path)
+    if not reader.problems:
+        _WELL_TYPED.put(obj, True)
     return reader.problems, not reader.mistyped
 
 
@@ -841,10 +879,20 @@ def flake_from_dict(data: Mapping[str, Any], *, source: str | None = None) -> Fl
     return attrs.evolve(top, **changes)
 
 
+def _toml(text: str) -> dict[str, Any]:
+    """TOML text as data: read by tomli, the standard library's parser compiled
+    (twice as fast on a fleet's nixgen.toml).  What it refuses is read again by
+    tomllib itself, so errors, limits and their types are the standard library's."""
+    try:
+        return tomli.loads(text)
+    except (tomli.TOMLDecodeError, RecursionError):
+        return tomllib.loads(text)
+
+
 def loads_flake(text: str, *, format: str = "toml", source: str | None = None) -> Flake:
     """A flake from TOML or JSON text."""
     try:
-        data = json.loads(text) if format == "json" else tomllib.loads(text)
+        data = json.loads(text) if format == "json" else _toml(text)
     except RecursionError:
         raise ValidationError(
             [

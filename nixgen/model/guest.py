@@ -20,6 +20,7 @@ from nixgen.model.devices import (
 from nixgen.model.expr import Nix
 from nixgen.model.fields import option, to_tuple
 from nixgen.model.frozen import frozen_mapping, optional_frozen_mapping
+from nixgen.model.memo import ByIdentity
 
 Hypervisor = Literal[
     "qemu", "cloud-hypervisor", "firecracker", "crosvm", "kvmtool", "stratovirt", "alioth", "vfkit"
@@ -249,10 +250,14 @@ class MicroVM:
 
     def resolved_interfaces(self) -> tuple[Interface, ...]:
         """The interfaces with every missing MAC filled in from :func:`stable_mac`."""
-        return tuple(
-            i if i.mac is not None else attrs.evolve(i, mac=stable_mac(self.name, i.id))
-            for i in self.interfaces
-        )
+        known = _RESOLVED.get(self)  # validating and rendering ask, for every guest
+        if known is None:
+            known = tuple(
+                i if i.mac is not None else attrs.evolve(i, mac=stable_mac(self.name, i.id))
+                for i in self.interfaces
+            )
+            _RESOLVED.put(self, known)
+        return known
 
     def effective_store_on_disk(self) -> bool:
         """What microvm.nix will decide: a store image unless the host store is shared."""
@@ -263,3 +268,6 @@ class MicroVM:
     def evolve(self, **changes: Any) -> MicroVM:
         """A copy with ``changes`` applied (the model is immutable)."""
         return attrs.evolve(self, **changes)
+
+
+_RESOLVED: ByIdentity[MicroVM, tuple[Interface, ...]] = ByIdentity()

@@ -17,11 +17,13 @@ import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import PurePath, PurePosixPath
+from typing import TypeAlias
 
-from nixgen.errors import NixEmitError, NixSyntaxError, keyed
+from nixgen.errors import NixEmitError, keyed
 from nixgen.model.attrpath import parse_attr_path
 from nixgen.model.expr import Nix
 from nixgen.model.frozen import MAX_DEPTH
+from nixgen.nix.errors import NixSyntaxError
 
 __all__ = [
     "INDENT",
@@ -56,19 +58,37 @@ _NEEDS_QUOTE_ESCAPE = re.compile(r'[\\"\n\r\t]|\$\{')
 def quote_string(value: str) -> str:
     """A double-quoted Nix string literal whose value is exactly ``value``."""
     _check_string(value)
+    return _quoted(value)
+
+
+def _quoted(value: str) -> str:
+    """:func:`quote_string` of a string that was checked."""
+    if _NEEDS_QUOTE_ESCAPE.search(value) is None:
+        return f'"{value}"'
     return '"' + _NEEDS_QUOTE_ESCAPE.sub(lambda m: _QUOTE_ESCAPES[m.group()], value) + '"'
+
+
+# Attribute names already spelled: a fleet's modules repeat the same few dozen.
+_ATTR_NAMES: dict[str, str] = {}
+_ATTR_NAMES_LIMIT = 100_000
 
 
 def attr_name(key: str) -> str:
     """An attribute name: bare when it is an identifier, quoted otherwise."""
-    if not isinstance(key, str):
+    if type(key) is str:
+        known = _ATTR_NAMES.get(key)
+        if known is not None:
+            return known
+    elif not isinstance(key, str):
         raise NixEmitError(
             f"attribute names must be strings, got {type(key).__name__} {key!r}",
             hint="convert the key with str() before handing it to nixgen",
         )
-    if _IDENTIFIER.match(key) and key not in _KEYWORDS:
-        return key
-    return quote_string(key)
+    name = key if _IDENTIFIER.match(key) and key not in _KEYWORDS else quote_string(key)
+    if len(_ATTR_NAMES) >= _ATTR_NAMES_LIMIT:
+        _ATTR_NAMES.clear()
+    _ATTR_NAMES[key] = name
+    return name
 
 
 def attr_path(keys: Sequence[str]) -> str:
@@ -98,30 +118,53 @@ def bindings(values: Mapping[str, object], indent: int = 0) -> str:
     Nested single-binding sets are written as dotted paths
     (``services.openssh.enable = true;``), as a person would write them.
     """
+    lines = _bindings(values, indent, "value", 0)
+    if not lines:
+        return ""
     pad = INDENT * indent
-    return "\n".join(pad + binding for binding in _bindings(values, indent, "value", 0))
+    return pad + ("\n" + pad).join(lines)
 
 
 # --------------------------------------------------------------------------- internals
 
 
-def _check_string(value: str, where: str = "") -> None:
-    at = f"{_short_path(where)}: " if where else ""
+# Where a value sits, for messages: the root's name, then (parent, key) for a
+# binding or (parent, index) for a list element.  Spelled out only for an error
+# (a 1,000-guest render emits some 100,000 values and no error).
+_Where: TypeAlias = "str | tuple[_Where, str | int]"
+
+
+def _text(where: _Where) -> str:
+    """The path of ``where`` as messages show it: ``value["a"]["b"][0]``."""
+    steps: list[str | int] = []
+    while isinstance(where, tuple):
+        where, step = where
+        steps.append(step)
+    text = where
+    for step in reversed(steps):
+        text = f"{text}[{step}]" if isinstance(step, int) else keyed(text, step)
+    return text
+
+
+def _check_string(value: str, where: _Where = "") -> None:
     try:
-        value.encode("utf-8")
+        if not value.isascii():  # ASCII text holds no lone surrogate
+            value.encode("utf-8")
     except UnicodeEncodeError as err:
+        at = f"{_short_path(_text(where))}: " if where else ""
         raise NixEmitError(
             f"{at}a Nix string holds UTF-8 text; {_short(value)} has a lone surrogate",
             hint="decode the text properly before handing it to nixgen",
         ) from err
     if "\x00" in value:
+        at = f"{_short_path(_text(where))}: " if where else ""
         raise NixEmitError(
             f"{at}a Nix string cannot hold a NUL character: {_short(value)}",
             hint="remove the \\x00 character from the value",
         )
 
 
-def _emit(value: object, indent: int, where: str, width: int, depth: int) -> str:
+def _emit(value: object, indent: int, where: _Where, width: int, depth: int) -> str:
     """``width``: the columns left on the first line, to decide what fits on one line;
     ``depth``: how many lists and sets enclose ``value``."""
     if value is None:
@@ -130,6 +173,11 @@ def _emit(value: object, indent: int, where: str, width: int, depth: int) -> str
         return "true"
     if value is False:
         return "false"
+    kind = type(value)  # the common cases first, by exact type
+    if kind is str:
+        return _string(value, indent, where)  # type: ignore[arg-type]
+    if kind is int:
+        return _int(value, where)  # type: ignore[arg-type]
     if isinstance(value, Nix):
         _check_expression(value.text, where)
         return _reindent(value.text, indent)
@@ -143,7 +191,7 @@ def _emit(value: object, indent: int, where: str, width: int, depth: int) -> str
         return _path(value, where)
     if isinstance(value, Mapping | list | tuple) and depth >= MAX_DEPTH:
         raise NixEmitError(
-            f"{_short_path(where)}: lists and sets are nested more than {MAX_DEPTH} levels deep",
+            f"{_short_path(_text(where))}: lists and sets are nested more than {MAX_DEPTH} levels deep",
             hint="flatten the value, or write it as Nix('…') built by a function",
         )
     if isinstance(value, Mapping):
@@ -151,29 +199,29 @@ def _emit(value: object, indent: int, where: str, width: int, depth: int) -> str
     if isinstance(value, list | tuple):
         return _list(value, indent, where, width, depth + 1)
     raise NixEmitError(
-        f"{where}: no Nix spelling for a {type(value).__name__}: {value!r}",
+        f"{_text(where)}: no Nix spelling for a {type(value).__name__}: {value!r}",
         hint="use None, bool, int, float, str, a path, a list, a dict, or Nix('expression')",
     )
 
 
-def _int(value: int, where: str) -> str:
+def _int(value: int, where: _Where) -> str:
     if not _INT_MIN <= value <= _INT_MAX:
         raise NixEmitError(
-            f"{where}: {value} does not fit in Nix's 64-bit integers",
+            f"{_text(where)}: {value} does not fit in Nix's 64-bit integers",
             hint=f"use a value between {_INT_MIN} and {_INT_MAX}",
         )
     return str(value)
 
 
-def _float(value: float, where: str) -> str:
+def _float(value: float, where: _Where) -> str:
     if not math.isfinite(value):
         raise NixEmitError(
-            f"{where}: Nix has no literal for {value!r}",
+            f"{_text(where)}: Nix has no literal for {value!r}",
             hint="use a finite number",
         )
     if value != 0 and abs(value) < sys.float_info.min:
         raise NixEmitError(
-            f"{where}: Nix cannot read the subnormal number {value!r}",
+            f"{_text(where)}: Nix cannot read the subnormal number {value!r}",
             hint="use 0.0 or a number of at least 2.3e-308",
         )
     if value == 0 and math.copysign(1.0, value) < 0:
@@ -186,11 +234,11 @@ def _float(value: float, where: str) -> str:
     return f"-{text}" if math.copysign(1.0, value) < 0 else text
 
 
-def _string(value: str, indent: int, where: str) -> str:
+def _string(value: str, indent: int, where: _Where) -> str:
     _check_string(value, where)
     if "\n" in value.rstrip("\n") and _fits_indented(value):
         return _indented_string(value, indent)
-    return quote_string(value)
+    return _quoted(value)
 
 
 def _fits_indented(value: str) -> bool:
@@ -246,8 +294,8 @@ def _indented_string(value: str, indent: int) -> str:
     return "''\n" + "\n".join(rendered) + "''"
 
 
-def _path(value: PurePath, where: str) -> str:
-    text = PurePosixPath(value).as_posix()
+def _path(value: PurePath, where: _Where) -> str:
+    text = str(value) if type(value) is PurePosixPath else PurePosixPath(value).as_posix()
     if value.is_absolute():
         parts = text.split("/")[1:]
         if parts and all(_PATH_CHARS.match(p) for p in parts):
@@ -262,34 +310,41 @@ def _path(value: PurePath, where: str) -> str:
     if all(_PATH_CHARS.match(p) for p in parts):
         return rel
     raise NixEmitError(
-        f"{where}: relative path {text!r} has characters a Nix path literal cannot hold",
+        f"{_text(where)}: relative path {text!r} has characters a Nix path literal cannot hold",
         hint="rename the file to use only letters, digits and . _ + -",
     )
 
 
 def _is_scalar(value: object) -> bool:
+    if type(value) in _SCALARS:
+        return True
     return not isinstance(value, Mapping | list | tuple) and not (
         isinstance(value, Nix) and "\n" in value.text
     )
 
 
-def _list(values: Sequence[object], indent: int, where: str, width: int, depth: int) -> str:
+def _list(values: Sequence[object], indent: int, where: _Where, width: int, depth: int) -> str:
     if not values:
         return "[ ]"
     inner_width = LINE_WIDTH - len(INDENT) * (indent + 1)
     items = [
-        _list_item(v, indent + 1, f"{where}[{i}]", inner_width, depth) for i, v in enumerate(values)
+        _list_item(v, indent + 1, (where, i), inner_width, depth) for i, v in enumerate(values)
     ]
-    if all(_is_scalar(v) for v in values) and not any("\n" in item for item in items):
+    if all(map(_is_scalar, values)) and "\n" not in "".join(items):
         one_line = "[ " + " ".join(items) + " ]"
         if len(one_line) <= width:
             return one_line
     pad = INDENT * (indent + 1)
-    return "[\n" + "\n".join(pad + item for item in items) + "\n" + INDENT * indent + "]"
+    return "[\n" + pad + ("\n" + pad).join(items) + "\n" + INDENT * indent + "]"
 
 
-def _list_item(value: object, indent: int, where: str, width: int, depth: int) -> str:
+_SCALARS = frozenset({str, int, bool, type(None)})
+
+
+def _list_item(value: object, indent: int, where: _Where, width: int, depth: int) -> str:
     text = _emit(value, indent, where, width, depth)
+    if type(value) is str:
+        return text  # a string literal stands as an element
     # List elements are not full expressions: negative numbers, function
     # applications and other operators need parentheses.
     needs_parens = (
@@ -342,47 +397,62 @@ def _balanced_wrapper(text: str) -> bool:
     return depth == 0
 
 
-def _attrset(values: Mapping[str, object], indent: int, where: str, depth: int) -> str:
+def _attrset(values: Mapping[str, object], indent: int, where: _Where, depth: int) -> str:
     if not values:
         return "{ }"
     pad = INDENT * (indent + 1)
-    body = "\n".join(pad + binding for binding in _bindings(values, indent + 1, where, depth))
+    body = pad + ("\n" + pad).join(_bindings(values, indent + 1, where, depth))
     return "{\n" + body + "\n" + INDENT * indent + "}"
 
 
-def _bindings(values: Mapping[str, object], indent: int, where: str, depth: int) -> list[str]:
+def _bindings(values: Mapping[str, object], indent: int, where: _Where, depth: int) -> list[str]:
     """One text per binding; lines after the first are already indented."""
     out: list[str] = []
     for key, value in values.items():
         path = [key]
         inner = value
         # Collapse chains of one-binding sets into a dotted path.
-        while isinstance(inner, Mapping) and len(inner) == 1:
+        while (type(inner) is dict or isinstance(inner, Mapping)) and len(inner) == 1:
             ((k, v),) = inner.items()
             path.append(k)
             inner = v
             depth += 1
-        sub = functools.reduce(keyed, path, where)
-        key = attr_path(path)
+        if len(path) == 1:
+            sub: _Where = (where, str(key))
+            key = attr_name(key)
+        else:
+            sub = where
+            for step in path:
+                sub = (sub, str(step))
+            key = attr_path(path)
         width = LINE_WIDTH - len(INDENT) * indent - len(key) - len(" = ;")
         out.append(f"{key} = {_emit(inner, indent, sub, width, depth)};")
     return out
 
 
-def _check_expression(text: str, where: str) -> None:
+def _check_expression(text: str, where: _Where) -> None:
     """A verbatim expression must be one whole Nix expression, or the file will not parse."""
     _check_string(text, where)
     problem = _syntax_problem(text)
     if problem is not None:
         message, hint = problem
         raise NixEmitError(
-            f"{where}: Nix({_short(text)}) is not a whole Nix expression: {message}",
+            f"{_text(where)}: Nix({_short(text)}) is not a whole Nix expression: {message}",
             hint=hint or "fix the expression (it is written into the file as it is)",
         )
 
 
+# `pkgs.htop`, `self`, `lib.mkDefault`: a name or a selection of names is one whole
+# expression; most verbatim Nix of a fleet (its packages) is this, and is let through
+# without loading the parser.
+_NAME = r"[A-Za-z_][A-Za-z0-9_'-]*"
+_SELECTION = re.compile(rf"{_NAME}(?:\.{_NAME})*\Z")
+
+
 @functools.lru_cache(maxsize=4096)
 def _syntax_problem(text: str) -> tuple[str, str | None] | None:
+    if _SELECTION.match(text) and not _KEYWORDS.intersection(text.split(".")):
+        return None
     from nixgen.nix.parse import Document  # parse imports this module
 
     try:

@@ -10,7 +10,7 @@ importing tree-sitter themselves.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from tree_sitter import Node, Query, QueryCursor
 
@@ -123,6 +123,24 @@ def runner_bindings(doc: Document, name: str) -> list[tuple[Node, Node]]:
             continue
         out.append((binding, ref))
     return out
+
+
+def rewrite_runners(
+    doc: Document, name: str, key: str, change: Callable[[Document, Node], Document]
+) -> Iterator[tuple[Document, Document]]:
+    """``change`` each runner binding of guest ``name`` whose key is ``key``, one at a time.
+
+    Yields (before, after) for each: the next binding is looked for in the
+    document the last change gave, since its nodes are those of a new tree.
+    The caller stops a ``change`` that changes nothing (it would come back).
+    """
+    while True:
+        keyed = [n for n, _ in runner_bindings(doc, name) if written_keys(doc, n)[-1] == key]
+        if not keyed:
+            return
+        changed = change(doc, keyed[0])
+        yield doc, changed
+        doc = changed
 
 
 def default_bindings(doc: Document, name: str) -> list[tuple[Node, Node]]:

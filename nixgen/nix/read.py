@@ -1065,10 +1065,10 @@ def _reread_in_flake(
     if old.source == new.source:
         return found
     start, old_end, new_end = _changed_range(old.source, new.source)
-    inside = [
+    inside = [  # the cheap comparisons first: a flake may have thousands of guests
         g
         for g in found.guests
-        if g.span.file == old.path and g.span.start <= start and old_end <= g.span.end
+        if g.span.start <= start and old_end <= g.span.end and g.span.file == old.path
     ]
     if len(inside) != 1:
         return None

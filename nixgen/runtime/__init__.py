@@ -14,7 +14,7 @@ The library behind ``nixgen run/stop/status/list/update/console/balloon``::
 The state folder of each guest follows microvm.nix's host module
 (``/var/lib/microvms/<name>`` with ``current`` and ``booted``); see
 :mod:`nixgen.runtime.state` and docs/running-guests.md.  Its errors are in
-:mod:`nixgen.errors` (:class:`~nixgen.errors.GuestError` and below).
+:mod:`nixgen.runtime.errors` (:class:`~nixgen.runtime.errors.GuestError` and below).
 """
 
 from __future__ import annotations
