@@ -138,10 +138,21 @@ let
     pids=
     # QEMU's C virtiofsd names its pid file (/run/virtiofsd/<socket path>.pid)
     # after the socket path it is given: an absolute one keeps two projects'
-    # guests of the same name apart (where it fits in a socket address).
+    # guests of the same name apart. Where it is too long for a socket
+    # address, a short link in /tmp named after this folder leads to it.
     ${lib.concatMapStrings (s: ''
       sock=${sq (virtiofsSocket s)}
-      case $sock in /*) ;; *) abs="$PWD/$sock"; [ ''${#abs} -gt 107 ] || sock=$abs ;; esac
+      case $sock in
+        /*) ;;
+        *)
+          here=$PWD
+          if [ $((''${#here} + ''${#sock})) -gt 106 ]; then
+            here=/tmp/nixgen-virtiofsd-$(printf %s "$PWD" | cksum | cut -d' ' -f1)
+            ln -sfn "$PWD" "$here"
+          fi
+          sock="$here/$sock"
+          ;;
+      esac
       # shellcheck disable=SC2086
       "$virtiofsd" --socket-path="$sock" $source${sq s.source} &
       pids="$pids $!"
