@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     )
     from nixgen.flake import FlakeFile, GuestView
     from nixgen.flake.errors import (
+        EvaluationError,
         FlakeEditError,
         HandEditedError,
         ProjectLockedError,
@@ -144,6 +145,7 @@ _EXPORTS = {
     "Device": "nixgen.model",
     "FirecrackerOptions": "nixgen.model",
     "Flake": "nixgen.model",
+    "EvaluationError": "nixgen.flake.errors",
     "FileError": "nixgen.errors",
     "FlakeEditError": "nixgen.flake.errors",
     "FlakeFile": "nixgen.flake",
@@ -231,6 +233,7 @@ __all__ = [
     "DeployOptions",
     "DeployReport",
     "Device",
+    "EvaluationError",
     "FileError",
     "FirecrackerOptions",
     "Flake",

@@ -160,7 +160,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "show": (
         "nixgen.cli.edit",
         "show_command",
-        "Show the guests of a flake and their settings, read without evaluating.",
+        "Show the guests of a flake and their settings (nix eval where the text is computed).",
     ),
     "status": (
         "nixgen.cli.run",

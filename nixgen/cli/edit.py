@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import attrs
 import click
 
 from nixgen.cli import nixopts, output
-from nixgen.errors import ValidationError
+from nixgen.errors import NixgenError, ValidationError
 from nixgen.flake import FlakeFile, GuestView
 from nixgen.lock import project_lock
 from nixgen.model import HYPERVISORS, SYSTEMS, MicroVM
@@ -35,11 +37,68 @@ def _dry_run(function: Any) -> Any:
     )(function)
 
 
-def _load(flake_dir: Path | None) -> FlakeFile:
-    return FlakeFile.load(flake_dir or Path())
+def _eval_option(function: Any) -> Any:
+    return click.option(
+        "--eval/--no-eval",
+        "eval_mode",
+        default=None,
+        help="Read the flake through `nix eval` (default: only when the text leaves "
+        "something unknown: computed guests, options defined several times); "
+        "--no-eval never runs nix.",
+    )(function)
 
 
-def _edit(flake_dir: Path | None, dry_run: bool, edit: Callable[[FlakeFile], None]) -> None:
+@attrs.frozen
+class _NixArgs:
+    """The nix options of show/set/unset, as build and check take them."""
+
+    override_inputs: tuple[tuple[str, str], ...] = ()
+    nix_option: tuple[tuple[str, str], ...] = ()
+    nix_timeout: float | None = None
+    eval_mode: bool | None = None
+
+
+def _load(flake_dir: Path | None, nix: _NixArgs | None = None) -> FlakeFile:
+    if nix is None or nix.eval_mode is False:
+        return FlakeFile.load(flake_dir or Path())
+    from nixgen.evaluate import FlakeEvaluator
+
+    runner = nixopts.make_nix(nix.override_inputs, nix.nix_option, nix.nix_timeout)
+    return FlakeFile.load(flake_dir or Path(), evaluator=FlakeEvaluator(runner))
+
+
+def _evaluate(flake: FlakeFile, nix: _NixArgs, name: str | None, *, strict: bool) -> bool:
+    """Evaluate when asked (--eval) or when the text leaves something unknown and
+    nix is there.  ``strict``: a failure is the command's error (an edit cannot go
+    on without it); otherwise a warning, and what is written is shown."""
+    if nix.eval_mode is False:
+        return False
+    reason = flake.evaluation_reason(name)
+    if nix.eval_mode is None and (reason is None or shutil.which("nix") is None):
+        return False
+    try:
+        flake.evaluate()
+    except NixgenError as err:
+        if strict or nix.eval_mode:
+            raise
+        output.secho(
+            f"warning: {reason}, but the flake could not be evaluated: {err.message}",
+            fg="yellow",
+            err=True,
+        )
+        if err.hint:
+            output.secho(f"  hint: {err.hint}", fg="yellow", err=True)
+        return False
+    return True
+
+
+def _edit(
+    flake_dir: Path | None,
+    dry_run: bool,
+    edit: Callable[[FlakeFile], None],
+    nix: _NixArgs | None = None,
+    name: str | None = None,
+) -> None:
     """Load, edit and save under the project lock, so that concurrent edits
     never lose one another's changes (--dry-run writes nothing: no lock)."""
     given = flake_dir or Path()
@@ -47,8 +106,19 @@ def _edit(flake_dir: Path | None, dry_run: bool, edit: Callable[[FlakeFile], Non
     with contextlib.ExitStack() as stack:
         if not dry_run and folder.is_dir():
             stack.enter_context(project_lock(folder))
-        flake = _load(flake_dir)
+        flake = _load(flake_dir, nix)
+        if nix is not None and not flake.project:
+            # Without the evaluation, a guest the text does not declare cannot be edited;
+            # one it does is edited as written (with a warning why nix did not help).
+            _evaluate(flake, nix, name, strict=name is not None and name not in flake)
         _run(lambda: edit(flake))
+        if dry_run and flake.evaluation is not None and flake.dirty:
+            output.secho(
+                "note: not evaluated again (--dry-run): written, the edit is checked by "
+                "evaluating the flake again",
+                fg="yellow",
+                err=True,
+            )
         _finish(flake, dry_run)
 
 
@@ -93,15 +163,34 @@ def _relative(path: Path) -> str:
 @click.command("show")
 @click.argument("name", required=False)
 @nixopts.flake_option
+@nixopts.nix_options
+@_eval_option
 @output.json_option("Print JSON (for scripts).")
-def show_command(name: str | None, flake_dir: Path | None, as_json: bool) -> None:
-    """Show the guests of a flake and their settings, read without evaluating.
+def show_command(
+    name: str | None,
+    flake_dir: Path | None,
+    override_inputs: tuple[tuple[str, str], ...],
+    nix_option: tuple[tuple[str, str], ...],
+    nix_timeout: float | None,
+    eval_mode: bool | None,
+    as_json: bool,
+) -> None:
+    """Show the guests of a flake and their settings (nix eval where the text is computed).
 
     Without NAME: one line per guest, then the hosts (configurations that run
     guests, which nixgen does not edit), the guests nixgen cannot read and
     why.  With NAME: every setting of that guest and where it is written.
+    The text is read; where it leaves something unknown (computed guests,
+    options defined several times) and nix is there, the flake is evaluated
+    (--eval always, --no-eval never).
     """
-    flake = _load(flake_dir)
+    nix = _NixArgs(override_inputs, nix_option, nix_timeout, eval_mode)
+    flake = _load(flake_dir, nix)
+    if _evaluate(flake, nix, name, strict=name is not None and name not in flake):
+        from nixgen.cli import evalshow
+
+        evalshow.show(flake, name, as_json)
+        return
     if name is not None:
         host = _host(flake, name)
         if host is not None:
@@ -325,9 +414,18 @@ def _split_assignment(text: str) -> tuple[str, str]:
 @click.argument("name")
 @click.argument("assignments", nargs=-1, required=True, metavar="KEY=VALUE...")
 @nixopts.flake_option
+@nixopts.nix_options
+@_eval_option
 @_dry_run
 def set_command(
-    name: str, assignments: tuple[str, ...], flake_dir: Path | None, dry_run: bool
+    name: str,
+    assignments: tuple[str, ...],
+    flake_dir: Path | None,
+    override_inputs: tuple[tuple[str, str], ...],
+    nix_option: tuple[tuple[str, str], ...],
+    nix_timeout: float | None,
+    eval_mode: bool | None,
+    dry_run: bool,
 ) -> None:
     """Set options of guest NAME, in place: KEY is an option path, VALUE a Nix literal.
 
@@ -339,7 +437,9 @@ def set_command(
 
     Values are numbers, true, false, null, "strings" (quote them for the
     shell) and lists or attribute sets of those.  All assignments are
-    validated together before any file is written.
+    validated together before any file is written.  On a computed flake
+    (evaluated, see `nixgen show`) the definition that wins is changed in its
+    own file, and the flake is evaluated again to check it.
     """
     values: dict[str, object] = {}
     for item in assignments:
@@ -347,17 +447,33 @@ def set_command(
         if not key:
             raise click.UsageError(f"{item!r} has no option name before '='")
         values[key] = parse_literal(text, key=key)
-    _edit(flake_dir, dry_run, lambda flake: flake.update(name, values))
+    nix = _NixArgs(override_inputs, nix_option, nix_timeout, eval_mode)
+    _edit(flake_dir, dry_run, lambda flake: flake.update(name, values), nix, name)
 
 
 @click.command("unset")
 @click.argument("name")
 @click.argument("keys", nargs=-1, required=True, metavar="KEY...")
 @nixopts.flake_option
+@nixopts.nix_options
+@_eval_option
 @_dry_run
-def unset_command(name: str, keys: tuple[str, ...], flake_dir: Path | None, dry_run: bool) -> None:
-    """Remove options of guest NAME: every binding that sets them (microvm.nix's default applies)."""
-    _edit(flake_dir, dry_run, lambda flake: flake.unset(name, *keys))
+def unset_command(
+    name: str,
+    keys: tuple[str, ...],
+    flake_dir: Path | None,
+    override_inputs: tuple[tuple[str, str], ...],
+    nix_option: tuple[tuple[str, str], ...],
+    nix_timeout: float | None,
+    eval_mode: bool | None,
+    dry_run: bool,
+) -> None:
+    """Remove options of guest NAME: every binding that sets them (microvm.nix's default applies).
+
+    On a computed flake, the winning literal binding is removed and the flake
+    is evaluated again to check it."""
+    nix = _NixArgs(override_inputs, nix_option, nix_timeout, eval_mode)
+    _edit(flake_dir, dry_run, lambda flake: flake.unset(name, *keys), nix, name)
 
 
 # ----------------------------------------------------------------- add / rm / rename

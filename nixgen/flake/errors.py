@@ -12,6 +12,7 @@ from pathlib import Path
 from nixgen.errors import NixgenError, ProjectError
 
 __all__ = [
+    "EvaluationError",
     "FlakeEditError",
     "HandEditedError",
     "ProjectError",
@@ -54,3 +55,9 @@ class ProjectLockedError(ProjectError):
 
 class FlakeEditError(NixgenError):
     """An edit of an existing flake that nixgen refuses (nothing was changed)."""
+
+
+class EvaluationError(NixgenError):
+    """nix could not evaluate the flake's nixosConfigurations (an input it cannot
+    fetch, an evaluation error), or an edit checked by evaluating again did not do
+    what was asked (then every file is as it was)."""

@@ -7,9 +7,20 @@ from pathlib import Path
 
 import attrs
 
-from nixgen.errors import Problem, ProjectError, ValidationError
+from nixgen.errors import NixgenError, OptionError, Problem, ProjectError, ValidationError
 from nixgen.files import file_error
 from nixgen.flake.errors import FlakeEditError
+from nixgen.flake.evaluated import (
+    EvaluatedFlake,
+    EvaluationError,
+    Evaluator,
+    Placed,
+    Planned,
+    compare,
+    place,
+    plan_set,
+    plan_unset,
+)
 from nixgen.flake.guests import add_guest, remove_guest, rename_guest
 from nixgen.flake.state import (
     Files,
@@ -36,7 +47,7 @@ from nixgen.nix.read import FlakeGuests, HostConfig, Module, Setting, Unreadable
 from nixgen.project import toml_text
 from nixgen.render import SOURCE_NAME, atomic_write, generated_state, rehash
 from nixgen.schema import known_schema
-from nixgen.settings import UNSET, Unmodelled, to_settings
+from nixgen.settings import SYSTEM, UNSET, Unmodelled, to_settings
 from nixgen.validate import check
 
 __all__ = ["FlakeFile", "GuestView", "SaveResult"]
@@ -141,6 +152,10 @@ class FlakeFile:
         self._toml_source: str | None = None
         self._toml_loaded: Flake | None = None
         self._toml_written: tuple[Flake, str | None, str] | None = None
+        self._evaluator: Evaluator | None = None
+        self._evaluation: EvaluatedFlake | None = None
+        #: edits made through the evaluation, checked by evaluating again on save
+        self._checks: list[tuple[str, Planned]] = []
         self._refresh()
         # microvm.* names are checked against the flake's own microvm.nix when
         # `nixgen check` has read its options (cached by the lock), else the shipped ones.
@@ -151,8 +166,12 @@ class FlakeFile:
     # ------------------------------------------------------------------ loading
 
     @classmethod
-    def load(cls, path: Path | str = ".") -> FlakeFile:
+    def load(cls, path: Path | str = ".", *, evaluator: Evaluator | None = None) -> FlakeFile:
         """Read a flake: a folder holding ``flake.nix``, or the file itself.
+
+        ``evaluator`` (e.g. :class:`nixgen.evaluate.FlakeEvaluator`) lets
+        :meth:`evaluate` read what the text does not say (computed
+        ``nixosConfigurations``); nothing is evaluated before it is called.
 
         Raises :class:`~nixgen.nix.errors.NixSyntaxError` (file:line:column) when
         flake.nix does not parse, :class:`~nixgen.errors.ProjectError` when it
@@ -185,6 +204,7 @@ class FlakeFile:
             except ValidationError as err:
                 problem = f"{source} is not valid, so nixgen cannot keep it in step:\n{err}"
         result = cls(files, original)
+        result._evaluator = evaluator
         result._toml_source = toml_text_now
         result._toml_loaded = files.toml
         if problem is not None:
@@ -289,6 +309,126 @@ class FlakeFile:
         self._found = found
         self._states = guest_states(found)
 
+    # ------------------------------------------------------------------ evaluation
+
+    @property
+    def evaluation(self) -> EvaluatedFlake | None:
+        """What the last :meth:`evaluate` found (None before)."""
+        return self._evaluation
+
+    def evaluation_reason(self, name: str | None = None) -> str | None:
+        """Why reading the text is not enough (None: it is): computed or unreadable
+        guests (guest ``name`` may be one of them), options defined several times, or
+        modules nixgen cannot read (``import ./x.nix { … }``, a missing file)."""
+        if self._found.unreadable:
+            item = self._found.unreadable[0]
+            if name is not None and name not in self._states and self._found.host(name) is None:
+                return f"guest {name!r} is not written literally ({item.reason})"
+            return item.reason if item.name is None else f"{item.name}: {item.reason}"
+        states = [self._states[name]] if name in self._states else self._states.values()
+        for state in states:
+            for key, defs in state.guest.definitions.items():
+                if len(defs) > 1:
+                    return f"{state.guest.name}: {key} is defined several times"
+            for listed in state.guest.modules:
+                for module in listed.walk():
+                    if module.kind == "opaque" or (module.kind == "file" and module.problems):
+                        return f"{state.guest.name}: a module nixgen cannot read ({module.text})"
+        return None
+
+    def evaluate(self) -> EvaluatedFlake:
+        """Evaluate the flake with the evaluator given to :meth:`load` (one nix call).
+
+        Afterwards :meth:`set`/:meth:`unset` of a guest the evaluation knows
+        (outside a nixgen project) edit the definition that wins, and
+        :meth:`save` evaluates again to check the edit, restoring every file
+        when it did not do exactly what was asked.
+        """
+        if self._evaluator is None:
+            raise EvaluationError(
+                "this FlakeFile has no evaluator",
+                hint="FlakeFile.load(path, evaluator=nixgen.evaluate.FlakeEvaluator())",
+            )
+        self._evaluation = self._evaluator(self.root)
+        return self._evaluation
+
+    def definition_places(self, name: str, key: str) -> list[Placed]:
+        """Where the winning definitions of option ``key`` of configuration ``name``
+        are written, as the last :meth:`evaluate` found them."""
+        evaluated = self._evaluation
+        if evaluated is None or name not in evaluated.configurations:
+            return []
+        option = evaluated.configurations[name].options.get(key)
+        if option is None:
+            return []
+        return [
+            p
+            for d in option.definitions
+            for p in place(self.root, option, d, self._load_doc, self._evaluated_text)
+        ]
+
+    def _evaluated_text(self, path: Path) -> bytes | None:
+        """A file's text as the last evaluation saw it: as on disk when read."""
+        return self._original.get(path.resolve())
+
+    def _load_doc(self, path: Path) -> Document:
+        path = path.resolve()
+        doc = self._files.docs.get(path)
+        if doc is None:
+            try:
+                doc = Document.load(path)
+            except OSError as err:
+                raise file_error(err, path, "cannot read a module of the flake") from None
+            self._files.docs[path] = doc
+            self._original.setdefault(path, doc.source)
+        return doc
+
+    def _update_evaluated(self, name: str, changes: Mapping[str, object]) -> None:
+        evaluated = self._evaluation
+        assert evaluated is not None
+        if self.project:
+            raise FlakeEditError(
+                f"{name!r} is edited through nixgen.toml in this project, not through evaluation",
+                hint="edit nixgen.toml (or run without --eval)",
+            )
+        planned: list[Planned] = []
+        docs = dict(self._files.docs)
+        try:
+            for key, value in changes.items():
+                if key == SYSTEM:
+                    raise FlakeEditError(
+                        f"{name}: `system` of a computed guest is not an option nixgen can place",
+                        hint="change the system where the flake computes it",
+                    )
+                path = key_path(key)
+                if value is not UNSET and path[0] == "microvm":
+                    # Checked before any place is suggested: a hint never leads to a refusal.
+                    for issue in self._schema.problems("guest", path[1:], value):
+                        raise OptionError(f"{name}: {issue.message}", hint=issue.hint)
+                if value is UNSET:
+                    step = plan_unset(
+                        evaluated, self.root, name, key, self._load_doc, self._evaluated_text
+                    )
+                else:
+                    step = plan_set(
+                        evaluated,
+                        self.root,
+                        name,
+                        key,
+                        path,
+                        value,
+                        self._load_doc,
+                        self._evaluated_text,
+                    )
+                self._files.docs[step.path.resolve()] = step.doc
+                planned.append(step)
+        except Exception:
+            self._files.docs = docs
+            raise
+        self._checks.extend((name, p) for p in planned)
+        self._notes = []
+        self._refresh()
+
     # ------------------------------------------------------------------ editing
 
     def set(self, name: str, key: str, value: object) -> None:
@@ -310,6 +450,13 @@ class FlakeFile:
         """Several set (value) and unset (:data:`nixgen.settings.UNSET`) at once, validated together."""
         paths = {key: key_path(key) for key in changes}
         values = {key: (v if v is UNSET else as_value(v)) for key, v in changes.items()}
+        if (
+            self._evaluation is not None
+            and name in self._evaluation.configurations
+            and not self.project
+        ):
+            self._update_evaluated(name, values)
+            return
 
         def run(tx: Edit) -> None:
             for key, value in values.items():
@@ -487,6 +634,34 @@ class FlakeFile:
             return rehash(text)
         return text
 
+    def _verify(self, changes: Mapping[Path, tuple[str | None, str | None]]) -> None:
+        """Evaluate again after edits placed by evaluation: each option has its new
+        value and no other configuration changed, else every file is restored."""
+        before = self._evaluation
+        assert before is not None and self._evaluator is not None
+        checks = list(self._checks)
+        try:
+            after = self._evaluator(self.root)
+        except NixgenError as err:
+            _restore(changes)
+            raise EvaluationError(
+                f"after the edit the flake no longer evaluates, so every file was restored: "
+                f"{err.message}",
+                hint=err.hint or "the value may have the wrong type for the option",
+            ) from err
+        wrong: list[str] = []
+        for name in dict.fromkeys(n for n, _ in checks):
+            wrong += compare(before, after, name, [p for n, p in checks if n == name])
+        if wrong:
+            _restore(changes)
+            raise EvaluationError(
+                "the edit did not do what was asked, so every file was restored:\n  "
+                + "\n  ".join(wrong),
+                hint="the value is computed elsewhere too; edit the flake by hand",
+            )
+        self._evaluation = after
+        self._checks = []
+
     def save(self) -> SaveResult:
         """Write every changed file atomically (module files first, flake.nix, then nixgen.toml).
 
@@ -519,6 +694,8 @@ class FlakeFile:
                     path.unlink(missing_ok=True)
                     removed.append(path)
             track(self._files.root, [p for p in written if p in self._files.created], removed)
+            if self._checks:
+                self._verify(changes)
         # What is on disk now is the new baseline.
         for path in written:
             self._original[path] = path.read_bytes()
@@ -546,6 +723,14 @@ class FlakeFile:
         if reparsed or removed:
             self._refresh()
         return SaveResult(tuple(written), tuple(removed))
+
+
+def _restore(changes: Mapping[Path, tuple[str | None, str | None]]) -> None:
+    for path, (old, _) in changes.items():
+        if old is None:
+            path.unlink(missing_ok=True)
+        else:
+            atomic_write(path, old)
 
 
 def _refuse_dangling(found: FlakeGuests, gone: Sequence[str], files: Files) -> None:

@@ -21,6 +21,15 @@ let
       _file = "<nixgen-standin>/nixos/lib/eval-config.nix";
       nixpkgs.pkgs = pkgs;
     }
+    # As nixpkgs' eval-config.nix does, the caller's own modules are a module
+    # argument (`config._module.args.modules`): nixgen's evaluator reads the
+    # places of inline modules' definitions there.
+    ++ [
+      {
+        _file = "<nixgen-standin>/nixos/lib/eval-config.nix";
+        _module.args.modules = modules;
+      }
+    ]
     ++ modules;
     specialArgs = {
       modulesPath = toString ../modules;

@@ -1,0 +1,6 @@
+{ ... }:
+{
+  networking.hostName = "app";
+  microvm.mem = 4096;
+  microvm.vcpu = 4;
+}

@@ -1,0 +1,6 @@
+{ ... }:
+{
+  networking.hostName = "worker";
+  microvm.balloon = true;
+  microvm.kernelParams = [ "quiet" ];
+}

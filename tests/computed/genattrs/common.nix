@@ -1,0 +1,5 @@
+{ lib, ... }:
+{
+  microvm.hypervisor = "qemu";
+  microvm.mem = lib.mkDefault 512;
+}

@@ -1,0 +1,6 @@
+{
+  microvm = {
+    mem = 1024;
+    socket = "worker1.socket";
+  };
+}

@@ -1,0 +1,4 @@
+{
+  networking.hostName = "dns";
+  microvm.vcpu = 1;
+}

@@ -1,0 +1,5 @@
+{
+  networking.hostName = "mail";
+  microvm.vcpu = 2;
+  microvm.balloon = true;
+}

@@ -1,0 +1,6 @@
+{
+  microvm = {
+    hypervisor = "cloud-hypervisor";
+    mem = 1024;
+  };
+}

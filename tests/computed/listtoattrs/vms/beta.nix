@@ -1,0 +1,4 @@
+{
+  microvm.mem = 768;
+  microvm.vcpu = 2;
+}

@@ -1,0 +1,5 @@
+{ ... }:
+{
+  microvm.vcpu = 2;
+  microvm.socket = "web.socket";
+}

@@ -1,0 +1,4 @@
+{
+  microvm.mem = 2222;
+  microvm.kernelParams = [ "quiet" ];
+}

@@ -1,0 +1,5 @@
+{ lib, ... }:
+{
+  microvm.mem = 256;
+  microvm.balloon = true;
+}

@@ -1,0 +1,5 @@
+{ lib, ... }:
+{
+  microvm.mem = 384;
+  microvm.kernelParams = [ "quiet" ];
+}
