@@ -3,8 +3,10 @@
 Prints the median wall time and the median CPU time (user + system, which a
 busy machine disturbs less) of:
 
-- ``python -c pass`` (the anchor) and ``python -c "import click"`` (the floor
-  of any click command line);
+- ``python -c pass`` (the anchor), ``python -c "import argparse"`` (the
+  floor of nixgen's command line, which argparse parses) and ``python -c
+  "import attrs"`` (the floor of every command that builds the model or asks
+  the runtime: both are attrs classes, and attrs imports inspect);
 - ``nixgen --help``, ``nixgen list --no-eval``, ``nixgen check --no-eval`` in a
   fresh ``nixgen init`` project (target: < 0.1 s);
 - where nix is installed: a no-op ``nixgen build`` of an already-built
@@ -82,8 +84,13 @@ def main() -> None:
         anchor = measure([sys.executable, "-c", "pass"], rounds, cwd=project, env=env)
         show("python -c pass (anchor)", anchor)
         show(
-            "python -c 'import click' (floor)",
-            measure([sys.executable, "-c", "import click"], rounds, cwd=project, env=env),
+            "python -c 'import argparse' (floor)",
+            measure([sys.executable, "-c", "import argparse"], rounds, cwd=project, env=env),
+        )
+        show(
+            "python -c 'import attrs' (floor)",
+            measure([sys.executable, "-c", "import attrs"], rounds, cwd=project, env=env),
+            "(list and check: the model and runtime are attrs classes)",
         )
         for args in (["--help"], ["list", "--no-eval"], ["check", "--no-eval"]):
             figures = measure([*nixgen, *args], rounds, cwd=project, env=env)

@@ -19,20 +19,21 @@ at once without running nix.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from importlib import resources
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
+from nixgen import buildcache
 from nixgen.errors import NixgenError
-from nixgen.nixcmd import NixRunner
-from nixgen.nixcmd.errors import NixEvalError
-from nixgen.nixcmd.events import Event
+
+if TYPE_CHECKING:
+    # Imported where nix runs: listing guests and the runtime need this module's
+    # paths and results, not nix's runner (10 ms and more to import).
+    from nixgen.nixcmd import NixRunner
+    from nixgen.nixcmd.events import Event
 
 # The Nix serializer and render (and with them the model) are imported where
 # nix runs: a no-op build answered by the cache needs neither.
@@ -65,12 +66,7 @@ class GuestEvalError(BuildError):
         )
 
 
-STATE_DIR = ".nixgen"
-_CACHE_FILE = "build-cache.json"
-_CACHE_VERSION = 2
-# Never part of what nix sees as the flake's source, or changing all the time.
-_IGNORED_DIRS = frozenset({".git", STATE_DIR, "__pycache__"})
-_IGNORED_SUFFIXES = (".img", ".qcow2", ".raw", ".sock", ".socket")
+STATE_DIR = buildcache.STATE_DIR
 
 
 @attrs.frozen
@@ -153,6 +149,8 @@ def kernel_image(hypervisor: str, system: str | None, outputs: Mapping[str, str]
 
 
 def _expression() -> str:
+    from importlib import resources
+
     return (resources.files("nixgen") / "build.nix").read_text(encoding="utf-8")
 
 
@@ -178,6 +176,7 @@ def evaluate(
     error is found; they are raised together in one :class:`BuildError`.
     """
     from nixgen.nix.emit import to_nix
+    from nixgen.nixcmd.errors import NixEvalError
 
     runner = _nix_for(directory, nix)
     ref = flake_ref(directory)
@@ -279,6 +278,8 @@ def cached(
 def _nix_for(
     directory: Path, nix: NixRunner | None, on_event: Callable[[Event], None] | None = None
 ) -> NixRunner:
+    from nixgen.nixcmd import NixRunner
+
     base = nix or NixRunner()
     changes: dict[str, Any] = {"source_root": str(directory)}
     if base.cwd is None:
@@ -327,91 +328,33 @@ def _gc_root(runner: NixRunner, state: Path, name: str, out: Path) -> Path:
 
 
 def _fingerprint(directory: Path, runner: NixRunner) -> str:
-    """What a build depends on that nixgen can see without running nix.
-
-    Sizes and modification times of every file of the flake folder (hashing
-    contents would cost time on large trees) and the nix settings.  Volumes
-    and sockets are left out: a running guest changes them all the time and
-    nix never reads them.  The guests asked for are not part of it: the
-    cache keeps every guest built under one fingerprint.
-    """
-    digest = hashlib.sha256()
-    digest.update(json.dumps([_CACHE_VERSION]).encode())
-    digest.update(
-        json.dumps(
-            [
-                sorted(runner.override_inputs.items()),
-                sorted(runner.options.items()),
-                list(runner.extra_args),
-            ]
-        ).encode()
+    """What a build depends on that nixgen can see (see :func:`nixgen.buildcache.fingerprint`)."""
+    return buildcache.fingerprint(
+        directory,
+        override_inputs=runner.override_inputs,
+        options=runner.options,
+        extra_args=runner.extra_args,
     )
-    for path, stat in sorted(_files(directory)):
-        digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
-    for value in runner.override_inputs.values():
-        local = value.removeprefix("path:")
-        if local.startswith("/") and Path(local).is_dir():
-            for path, stat in sorted(_files(Path(local))):
-                digest.update(f"{local}/{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
-    return digest.hexdigest()
-
-
-def _files(root: Path) -> Iterable[tuple[str, os.stat_result]]:
-    for folder, dirs, files in os.walk(root):
-        dirs[:] = [d for d in dirs if d not in _IGNORED_DIRS and not d.startswith("result")]
-        for name in files:
-            if name.endswith(_IGNORED_SUFFIXES) or name.startswith("result"):
-                continue
-            path = Path(folder, name)
-            try:
-                yield str(path.relative_to(root)), path.stat()
-            except OSError:
-                continue
-
-
-def _cache_data(state: Path, key: str) -> dict[str, Any] | None:
-    try:
-        data = json.loads((state / _CACHE_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(data, dict) or data.get("key") != key:
-        return None
-    if not isinstance(data.get("results"), dict):
-        return None
-    return data
 
 
 def _cached(state: Path, key: str, names: Sequence[str] | None) -> dict[str, BuildResult] | None:
-    data = _cache_data(state, key)
-    if data is None:
+    entries = buildcache.cached_entries(state, key, names)
+    if entries is None:
         return None
-    entries = data["results"]
-    if names is None:
-        if data.get("complete") is not True:
-            return None
-        wanted = list(entries)
-    else:
-        wanted = list(names)
-        if any(name not in entries for name in wanted):
-            return None
     try:
-        results = {name: BuildResult.from_json(entries[name]) for name in wanted}
+        return {name: BuildResult.from_json(entry) for name, entry in entries.items()}
     except (KeyError, TypeError, ValueError):
         return None
-    # Garbage collection may have removed something since: then build again.
-    if all(p.exists() for r in results.values() for p in r.paths()):
-        return results
-    return None
 
 
 def _store_cache(
     state: Path, key: str, results: Mapping[str, BuildResult], *, complete: bool
 ) -> None:
     """Keep the results; guests built before under the same fingerprint stay."""
-    old = _cache_data(state, key) or {"results": {}, "complete": False}
+    old = buildcache.read_cache(state, key) or {"results": {}, "complete": False}
     entries = dict(old["results"])
     entries.update({n: r.to_json() for n, r in results.items()})
     data = {"key": key, "complete": complete or old.get("complete") is True, "results": entries}
     from nixgen.render import atomic_write
 
-    atomic_write(state / _CACHE_FILE, json.dumps(data, indent=2) + "\n")
+    atomic_write(state / buildcache.CACHE_FILE, json.dumps(data, indent=2) + "\n")

@@ -28,7 +28,6 @@ from nixgen.render import (
     write_validated,
 )
 from nixgen.schema import Schema, known_schema
-from nixgen.starters import Choices, build_template
 from nixgen.validate import check, validate
 
 __all__ = ["InitResult", "Project", "init_project", "read_key_file", "toml_text"]
@@ -195,6 +194,8 @@ def init_project(
     only see tracked files.
     """
     root = Path(directory)
+    from nixgen.starters import Choices, build_template  # (the templates: for init only)
+
     choices = Choices(
         name=name,
         hypervisor=hypervisor,

@@ -18,18 +18,17 @@ by hand, which it recognises by the checksum in their header.
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
 import re
-import tempfile
 import typing
 from collections.abc import Callable, Mapping, Sequence
-from importlib import resources
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, cast
 
 import attrs
 
+# SOURCE_NAME's home is nixgen.datafile; the project and the editor import it from here too.
+from nixgen.datafile import SOURCE_NAME as SOURCE_NAME
 from nixgen.errors import NixEmitError, Problem, ValidationError, keyed
 from nixgen.files import clean_stale_temps, file_error, new_file_mode
 from nixgen.flake.errors import HandEditedError, RenderError
@@ -64,7 +63,6 @@ __all__ = [
 
 GUESTS_DIR = "vms"
 HOSTS_DIR = "hosts"
-SOURCE_NAME = "nixgen.toml"
 _CHECKSUM = re.compile(r"^# .*\(nixgen checksum ([0-9a-f]{16})\)\.?$", re.MULTILINE)
 
 
@@ -75,6 +73,8 @@ def layouts_dir() -> Path:
     """Where the files live that generated files are rendered from: the Jinja2 layouts
     (``flake/``; a *template* is a project template of ``nixgen init``), in the wheel
     or in a source checkout."""
+    from importlib import resources  # (8 ms at import: `nixgen check` renders nothing)
+
     packaged = Path(str(resources.files("nixgen"))) / "_templates"
     if packaged.is_dir():
         return packaged
@@ -136,6 +136,8 @@ def _with_header(layout: str, source: str | None, **context: Any) -> str:
 
 
 def _digest(body: str) -> str:
+    import hashlib  # (4 ms at import: only where a file is written or compared)
+
     return hashlib.sha256(body.encode()).hexdigest()[:16]
 
 
@@ -689,6 +691,8 @@ def _write_all(files: Mapping[Path, str]) -> None:
         return
     temps: dict[Path, str] = {}
     try:
+        import tempfile  # (5 ms at import, shutil and random with it: for writes only)
+
         folders: set[Path] = set()
         for path, text in files.items():
             if path.parent not in folders:
@@ -779,6 +783,8 @@ def atomic_write(path: Path, text: str, *, mode: int | None = None) -> None:
         ) from None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        import tempfile  # (5 ms at import, shutil and random with it: for writes only)
+
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as err:
         raise file_error(err, path) from None

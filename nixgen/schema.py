@@ -16,14 +16,11 @@ Option trees map a name to an option ``{"type", "default", "readOnly",
 
 from __future__ import annotations
 
-import difflib
-import hashlib
 import json
 import math
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
@@ -198,7 +195,7 @@ def _unknown_hint(unknown: Unknown) -> str:
 
 def _unknown(path: Sequence[str], i: int, node: Tree, below: str | None = None) -> Unknown:
     choices = tuple(sorted(n for n in node if not n.startswith("_")))
-    close = difflib.get_close_matches(path[i], choices, n=1, cutoff=0.6)
+    close = _close_matches(path[i], choices, n=1, cutoff=0.6)
     if not close:
         # A change of case only (vcpu, vCPU) is below difflib's cutoff.
         close = [c for c in choices if c.lower() == path[i].lower()]
@@ -287,7 +284,7 @@ def type_mismatch(typ: Tree, value: object) -> str | None:
         values = typ.get("values") or []
         if value in values and type(value) in {type(v) for v in values}:
             return None
-        close = difflib.get_close_matches(str(value), [str(v) for v in values], n=1)
+        close = _close_matches(str(value), [str(v) for v in values], n=1)
         return f"{value!r} is not one of them" + (f" (did you mean {close[0]!r}?)" if close else "")
     if name == "either":
         left, right = nested.get("left"), nested.get("right")
@@ -347,7 +344,7 @@ def _submodule_mismatch(options: Tree, value: Mapping[str, Any]) -> str | None:
         if entry is None:
             if "_freeformOptions" in options:
                 continue
-            close = difflib.get_close_matches(str(key), list(options), n=1)
+            close = _close_matches(str(key), list(options), n=1)
             return f"it has no option {key!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
         if "group" in entry:
             if isinstance(item, Mapping):
@@ -377,11 +374,24 @@ def _kind(value: object) -> str:
     return type(value).__name__
 
 
+def _close_matches(word: str, choices: Sequence[str], n: int, cutoff: float = 0.6) -> list[str]:
+    """difflib's, which is imported once a name is wrong (a correct check needs none)."""
+    import difflib
+
+    return difflib.get_close_matches(word, choices, n=n, cutoff=cutoff)
+
+
+def _data(*parts: str) -> Path:
+    """A file shipped in the nixgen package.  (Beside this module, not through
+    importlib.resources: nixgen is installed as files, and importing that costs
+    ``nixgen check`` 8 ms, tempfile and shutil with it.)"""
+    return Path(__file__).parent.joinpath(*parts)
+
+
 @cache
 def packaged_schema() -> Schema:
     """The schema nixgen ships (microvm.nix at the revision it records)."""
-    text = (resources.files("nixgen") / _DATA / _SCHEMA_FILE).read_text(encoding="utf-8")
-    data = json.loads(text)
+    data = json.loads(_data(_DATA, _SCHEMA_FILE).read_text(encoding="utf-8"))
     rev = (data.get("source") or {}).get("rev") or "unknown"
     return Schema.from_data(data, f"packaged with nixgen (microvm.nix {rev[:7]})")
 
@@ -421,9 +431,11 @@ def _resolve(nodes: Mapping[str, Any], root: str, ref: object, depth: int = 0) -
 @cache
 def _walker_hash() -> str:
     """Changes when nixgen reads schemas differently: old cache entries then go unused."""
+    import hashlib  # (4 ms at import: only once a lock is read)
+
     digest = hashlib.sha256()
     for name in ("schema.nix", "lockschema.nix"):
-        digest.update((resources.files("nixgen") / name).read_bytes())
+        digest.update(_data(name).read_bytes())
     return digest.hexdigest()[:12]
 
 
@@ -472,7 +484,7 @@ def known_schema(directory: Path) -> Schema:
 
 @cache
 def _namespaces() -> frozenset[str]:
-    text = (resources.files("nixgen") / _DATA / _NAMESPACES_FILE).read_text(encoding="utf-8")
+    text = _data(_DATA, _NAMESPACES_FILE).read_text(encoding="utf-8")
     names = json.loads(text)["namespaces"]
     return frozenset(names)
 
@@ -484,7 +496,7 @@ class _Namespaces:
         return name in _namespaces()
 
     def closest(self, name: str) -> str | None:
-        close = difflib.get_close_matches(name, sorted(_namespaces()), n=1, cutoff=0.7)
+        close = _close_matches(name, sorted(_namespaces()), n=1, cutoff=0.7)
         return close[0] if close else None
 
 

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-from click.testing import CliRunner
 from hypothesis import strategies as st
 
 from nixgen import (
@@ -35,13 +34,13 @@ from nixgen import (
     render_files,
     validate,
 )
-from nixgen.cli import cli
 from nixgen.errors import NixEmitError
 from nixgen.flake import FlakeFile
 from nixgen.model.guest import Graphics, QemuOptions
 from nixgen.nix.emit import to_nix
 from nixgen.nix.parse import Document
 from nixgen.project import Project
+from tests.clirunner import run_cli
 from tests.stress import out_of_step
 
 NIX_INSTANTIATE = shutil.which("nix-instantiate")
@@ -216,7 +215,7 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 def check_edit(project: Path, args: list[str]) -> None:
     """An edit either succeeds and leaves a consistent project, or changes nothing."""
     before = snapshot(project)
-    result = CliRunner().invoke(cli, [*args, "-f", str(project)], catch_exceptions=False)
+    result = run_cli([*args, "-f", str(project)])
     output = result.stdout + result.stderr
     assert "Traceback" not in output and "internal error" not in output, output
     if result.exit_code != 0:

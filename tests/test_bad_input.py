@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
 from nixgen import (
     Flake,
@@ -40,10 +39,10 @@ from nixgen import (
     validate,
     write_project,
 )
-from nixgen.cli import cli
 from nixgen.model import ForwardPort, Nix
 from nixgen.model.memo import ByIdentity
 from nixgen.project import init_project
+from tests.clirunner import run_cli
 
 CORPUS = Path(__file__).parent / "corpus"
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA/PuEtAu8SXppI2pMMgzaBDwga1mYYi90W8DZ8Diyl3 me@host"
@@ -73,7 +72,7 @@ def project(pristine: Path, tmp_path: Path) -> Path:
 
 
 def run(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    result = run_cli(list(args))
     return result.exit_code, result.stdout + result.stderr
 
 

@@ -9,14 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
 from nixgen import Flake, Interface, MicroVM, Nix, Share, Volume, render_files, write_project
 from nixgen.build import BuildResult, GuestEvalError, build, evaluate, kernel_image
-from nixgen.cli import cli
 from nixgen.nixcmd import NixRunner
 from nixgen.nixcmd.errors import NixBuildError, NixOptionError, NixTimeoutError
 from nixgen.project import Project
+from tests.clirunner import run_cli
 from tests.standin import (
     NIX_SKIP_REASON,
     nix_available,
@@ -229,23 +228,22 @@ def test_interrupted_build_leaves_nothing_behind(tmp_path: Path, inputs: dict[st
 def test_cli_build_and_check(tmp_path: Path, inputs: dict[str, str]) -> None:
     folder = project(tmp_path, qemu("web"), qemu("db"))
     overrides = [a for name, url in inputs.items() for a in ("--override-input", name, url)]
-    runner = CliRunner()
-    result = runner.invoke(cli, ["build", "web", "--flake", str(folder), *overrides, "--json"])
+    result = run_cli(["build", "web", "--flake", str(folder), *overrides, "--json"])
     assert result.exit_code == 0, result.output
     assert '"web"' in result.output and '"db"' not in result.output
     # The no-op cache answers the same build without starting nix (none on PATH).
     args = ["build", "web", "--flake", str(folder), *overrides, "--json"]
-    again = runner.invoke(cli, args, env={"PATH": str(tmp_path / "no-nix-here")})
+    again = run_cli(args, env={"PATH": str(tmp_path / "no-nix-here")})
     assert again.exit_code == 0 and again.output == result.output
-    result = runner.invoke(cli, ["check", str(folder), *overrides])
+    result = run_cli(["check", str(folder), *overrides])
     assert result.exit_code == 0, result.output
     assert "evaluated with nix" in result.output
     # An evaluation error fails check with the guest named (nixgen does not
     # type free NixOS settings; the stand-in's boot.kernelParams is a list).
     toml = folder / "nixgen.toml"
     toml.write_text(toml.read_text() + '\n[guests.db.nixos]\n"boot.kernelParams" = 1\n')
-    assert runner.invoke(cli, ["render", str(folder)]).exit_code == 0
-    result = runner.invoke(cli, ["check", str(folder), *overrides])
+    assert run_cli(["render", str(folder)]).exit_code == 0
+    result = run_cli(["check", str(folder), *overrides])
     assert result.exit_code == 1
     assert "guest 'db'" in result.output and "boot.kernelParams" in result.output
 

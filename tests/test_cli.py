@@ -8,19 +8,18 @@ import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from nixgen.cli import cli
 from nixgen.hypervisors import markdown_table
 from nixgen.project import Project, init_project
 from nixgen.starters import TEMPLATES, write_static_templates
+from tests.clirunner import run_cli
 
 REPO = Path(__file__).resolve().parents[1]
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA/PuEtAu8SXppI2pMMgzaBDwga1mYYi90W8DZ8Diyl3 me@host"
 
 
 def run(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    result = run_cli(list(args))
     return result.exit_code, result.output
 
 

@@ -8,14 +8,13 @@ import shutil
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from nixgen import Flake, FlakeFile, Interface, MicroVM, Share, Volume, write_project
 from nixgen.build import build
-from nixgen.cli import cli
 from nixgen.nixcmd import NixRunner
 from nixgen.project import Project, init_project
 from nixgen.render import generated_state
+from tests.clirunner import run_cli
 from tests.standin import (
     NIX_SKIP_REASON,
     nix_available,
@@ -27,7 +26,7 @@ CORPUS = Path(__file__).parent / "corpus"
 
 
 def run(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    result = run_cli(list(args))
     return result.exit_code, result.stdout, result.stderr
 
 
@@ -199,13 +198,13 @@ def test_bad_values_are_refused_and_nothing_changes(
 def test_usage_errors(tmp_path: Path) -> None:
     folder = copy(tmp_path, "flakes/template.nix")
     before = snapshot(folder)
-    result = CliRunner().invoke(cli, ["set", "my-microvm", "microvm.mem", "-f", str(folder)])
+    result = run_cli(["set", "my-microvm", "microvm.mem", "-f", str(folder)])
     assert result.exit_code == 2 and "is not KEY=VALUE" in result.stderr
     code, _, err = run("set", "nope", "microvm.mem=1", "-f", str(folder))
     assert code == 1 and "no guest 'nope'" in err and "my-microvm" in err
     code, _, err = run("unset", "my-microvm", "microvm.balloon", "-f", str(folder))
     assert code == 1 and "does not set microvm.balloon" in err
-    result = CliRunner().invoke(cli, ["show", "-f", str(tmp_path / "missing")])
+    result = run_cli(["show", "-f", str(tmp_path / "missing")])
     assert result.exit_code == 2
     empty = tmp_path / "empty"
     empty.mkdir()

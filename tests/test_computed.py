@@ -18,13 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
-from nixgen.cli import cli
 from nixgen.evaluate import FlakeEvaluator, evaluate_flake
 from nixgen.flake import FlakeFile
 from nixgen.flake.errors import EvaluationError
 from nixgen.nixcmd import NixRunner
+from tests.clirunner import run_cli
 from tests.standin import NIX_SKIP_REASON, STANDINS_DIR, nix_available, prepare_inputs
 
 pytestmark = pytest.mark.skipif(not nix_available(), reason=NIX_SKIP_REASON)
@@ -78,7 +77,7 @@ def _snapshot(folder: Path) -> dict[str, bytes]:
 
 
 def _run(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(cli, list(args))
+    result = run_cli(list(args))
     return result.exit_code, result.stdout, result.stderr
 
 

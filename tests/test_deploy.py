@@ -11,7 +11,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 from pytest_subprocess import FakeProcess
 
 from nixgen import (
@@ -26,11 +25,11 @@ from nixgen import (
     ProjectError,
     ValidationError,
 )
-from nixgen.cli import cli
 from nixgen.deploy import CommandRunner
 from nixgen.nixcmd import FLAKE_FEATURE_FLAGS, NixRunner
 from nixgen.project import Project
 from nixgen.render import write_project
+from tests.clirunner import run_cli
 
 BUILD_STDERR = "error: builder for '/nix/store/x-nixos-system-beta.drv' failed with exit code 1;\n"
 
@@ -393,7 +392,7 @@ def test_cli_reports_every_host(fp: FakeProcess, fake_nix: Path, project: Path) 
         returncode=1,
     )
     register_host(fp, fake_nix, project, "beta", "beta")
-    result = CliRunner().invoke(cli, ["deploy", "-f", str(project)], catch_exceptions=False)
+    result = run_cli(["deploy", "-f", str(project)])
     assert result.exit_code == 1
     assert "alpha: build FAILED" in result.output
     assert "beta: activate ok" in result.output
@@ -402,9 +401,7 @@ def test_cli_reports_every_host(fp: FakeProcess, fake_nix: Path, project: Path) 
 
 def test_cli_json_and_dry_run(fp: FakeProcess, fake_nix: Path, project: Path) -> None:
     register_host(fp, fake_nix, project, "beta", "beta")
-    result = CliRunner().invoke(
-        cli, ["deploy", "-f", str(project), "beta", "--json"], catch_exceptions=False
-    )
+    result = run_cli(["deploy", "-f", str(project), "beta", "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["ok"] and [s["step"] for s in data["hosts"][0]["steps"]] == [
@@ -412,7 +409,7 @@ def test_cli_json_and_dry_run(fp: FakeProcess, fake_nix: Path, project: Path) ->
         "copy",
         "activate",
     ]
-    dry = CliRunner().invoke(cli, ["deploy", "-f", str(project), "--dry-run"])
+    dry = run_cli(["deploy", "-f", str(project), "--dry-run"])
     assert (
         dry.exit_code == 0
         and "nixos-rebuild switch" in dry.output
@@ -421,7 +418,7 @@ def test_cli_json_and_dry_run(fp: FakeProcess, fake_nix: Path, project: Path) ->
 
 
 def test_cli_unknown_host(project: Path, fake_nix: Path) -> None:
-    result = CliRunner().invoke(cli, ["deploy", "-f", str(project), "delta"])
+    result = run_cli(["deploy", "-f", str(project), "delta"])
     assert result.exit_code == 1 and "no host(s) delta" in result.output
 
 
@@ -457,7 +454,7 @@ def test_a_target_host_that_looks_like_an_option_runs_nothing(
     assert 'hosts["beta"].targetHost' in str(refused[0]) and "starts with '-'" in str(refused[0])
     # and the data file is refused before anything runs
     Project(project).save(evil)
-    result = CliRunner().invoke(cli, ["deploy", "-f", str(project), "beta"])
+    result = run_cli(["deploy", "-f", str(project), "beta"])
     assert result.exit_code == 1 and 'hosts["beta"].targetHost' in result.output
 
 

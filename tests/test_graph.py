@@ -12,12 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nixgen import Flake, Host, HostVM, Interface, MicroVM, Network, plan_networks
-from nixgen.cli import cli
 from nixgen.errors import GraphError
 from nixgen.graph import (
     MARKS,
@@ -32,6 +30,7 @@ from nixgen.graph import (
 from nixgen.project import init_project
 from nixgen.runtime import GuestState, GuestStatus
 from nixgen.starters import TEMPLATES, Choices, build_template
+from tests.clirunner import run_cli
 from tests.fleet import make_fleet
 from tests.guestimage import cache_dir
 
@@ -407,10 +406,8 @@ def test_cli_status_colours_guests_from_the_runtime(
 
     monkeypatch.setattr(Runtime, "status", fake_status)
     state = tmp_path / "state"
-    result = CliRunner().invoke(
-        cli,
+    result = run_cli(
         ["graph", str(tmp_path / "p"), "--status", "--no-eval", "--state-dir", str(state)],
-        catch_exceptions=False,
     )
     assert result.exit_code == 0, result.output
     assert seen["evaluate"] is False and seen["root"] == state.resolve()
@@ -467,7 +464,7 @@ def test_cli_status_with_no_state_shows_every_guest_stopped(tmp_path: Path) -> N
 
 
 def invoke(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    result = run_cli(list(args))
     return result.exit_code, result.output
 
 

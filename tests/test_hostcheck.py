@@ -6,13 +6,12 @@ import os
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from nixgen import Flake, Host, HostVM, MicroVM, Nix, write_project
-from nixgen.cli import cli
 from nixgen.hostcheck import HostEvalError, evaluate_hosts
 from nixgen.nixcmd import NixRunner
 from nixgen.project import Project
+from tests.clirunner import run_cli
 from tests.standin import NIX_SKIP_REASON, nix_available, offline_nix_env, prepare_inputs
 
 pytestmark = [pytest.mark.nix, pytest.mark.skipif(not nix_available(), reason=NIX_SKIP_REASON)]
@@ -30,7 +29,7 @@ def overrides(inputs: dict[str, str]) -> list[str]:
 
 
 def multi(folder: Path) -> Path:
-    assert CliRunner().invoke(cli, ["init", "-t", "multi", str(folder)]).exit_code == 0
+    assert run_cli(["init", "-t", "multi", str(folder)]).exit_code == 0
     return folder
 
 
@@ -43,7 +42,7 @@ def test_the_multi_templates_module_only_host_is_evaluated(
     tmp_path: Path, inputs: dict[str, str]
 ) -> None:
     folder = multi(tmp_path / "p")
-    result = CliRunner().invoke(cli, ["check", str(folder), *overrides(inputs)])
+    result = run_cli(["check", str(folder), *overrides(inputs)])
     assert result.exit_code == 0, result.output
     assert "evaluated with nix (1 host(s) too)" in result.output
 
@@ -55,7 +54,7 @@ def test_a_misspelt_option_in_a_host_module_is_the_hosts_error_at_its_line(
     module = folder / "hosts/vmhost.nix"
     text = module.read_text(encoding="utf-8")
     module.write_text(text.replace("autostart = true;", "autostrat = true;", 1), encoding="utf-8")
-    result = CliRunner().invoke(cli, ["check", str(folder), *overrides(inputs)])
+    result = run_cli(["check", str(folder), *overrides(inputs)])
     assert result.exit_code == 1
     line = line_of(module, "autostrat")
     assert (
@@ -79,7 +78,7 @@ def test_a_full_host_that_fails_is_reported_as_a_host(
     module = folder / "hosts/alpha.nix"
     text = module.read_text(encoding="utf-8")
     module.write_text(text.replace("autostart = true;", "autostrat = true;", 1), encoding="utf-8")
-    result = CliRunner().invoke(cli, ["check", str(folder), *overrides(inputs)])
+    result = run_cli(["check", str(folder), *overrides(inputs)])
     assert result.exit_code == 1
     assert "error: host 'alpha': the option `microvm.vms.web.autostrat' does not exist" in (
         result.output

@@ -14,22 +14,21 @@ import time
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from nixgen import Flake, MicroVM, ProjectLockedError, write_project
-from nixgen.cli import cli
 from nixgen.files import clean_stale_temps, new_file_mode
 from nixgen.lock import project_lock
 from nixgen.project import Project, init_project
 from nixgen.render import atomic_write
 from nixgen.runtime.state import StateDir
 from tests import stress
+from tests.clirunner import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, list(args), catch_exceptions=False, env=env)
+    result = run_cli(list(args), env=env)
     return result.exit_code, result.stdout + result.stderr
 
 

@@ -8,12 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
-from nixgen.cli import cli
 from nixgen.lockschema import LockSchemaError, lock_schema
 from nixgen.nixcmd import NixRunner
 from nixgen.schema import CACHE_DIR, packaged_schema
+from tests.clirunner import run_cli
 from tests.standin import NIX_SKIP_REASON, nix_available, offline_nix_env, prepare_inputs
 
 pytestmark = [pytest.mark.nix, pytest.mark.skipif(not nix_available(), reason=NIX_SKIP_REASON)]
@@ -39,8 +38,7 @@ def overrides(inputs: dict[str, str]) -> list[str]:
 
 
 def project_using_the_new_option(folder: Path) -> Path:
-    runner = CliRunner()
-    assert runner.invoke(cli, ["init", str(folder)]).exit_code == 0
+    assert run_cli(["init", str(folder)]).exit_code == 0
     toml = folder / "nixgen.toml"
     toml.write_text(
         toml.read_text(encoding="utf-8") + f"\n[guests.my-microvm.extra]\n{NEW_OPTION} = true\n",
@@ -66,15 +64,14 @@ def test_an_option_only_the_locked_microvm_has_is_accepted_through_the_lock(
 ) -> None:
     inputs = newer_microvm(tmp_path / "inputs")
     folder = project_using_the_new_option(tmp_path / "p")
-    runner = CliRunner()
     # Without nix, the packaged schema does not know it.
-    result = runner.invoke(cli, ["check", str(folder), "--no-eval"])
+    result = run_cli(["check", str(folder), "--no-eval"])
     assert result.exit_code == 1
     assert f"microvm.nix has no option microvm.{NEW_OPTION}" in result.output
     assert "microvm options: packaged with nixgen" in result.output
     # With nix, the locked input's schema does, and nix agrees when it evaluates.
     calls = nix_calls(monkeypatch)
-    result = runner.invoke(cli, ["check", str(folder), *overrides(inputs)])
+    result = run_cli(["check", str(folder), *overrides(inputs)])
     assert result.exit_code == 0, result.output
     assert "evaluated with nix" in result.output
     assert "microvm options: the flake's locked microvm input (path:" in result.output
@@ -83,7 +80,7 @@ def test_an_option_only_the_locked_microvm_has_is_accepted_through_the_lock(
     assert cached.name.startswith("sha256-")
     # Read once: the next check takes it from the cache under .nixgen/.
     calls.clear()
-    result = runner.invoke(cli, ["check", str(folder), *overrides(inputs)])
+    result = run_cli(["check", str(folder), *overrides(inputs)])
     assert result.exit_code == 0, result.output
     assert not [c for c in calls if "--file" in c]
 
@@ -92,7 +89,7 @@ def test_the_lock_decides_both_ways(tmp_path: Path, env: None) -> None:
     """A microvm.nix without the option refuses it before nix, like the packaged schema."""
     plain = {n: f"path:{p}" for n, p in prepare_inputs(tmp_path / "inputs").items()}
     folder = project_using_the_new_option(tmp_path / "p")
-    result = CliRunner().invoke(cli, ["check", str(folder), *overrides(plain)])
+    result = run_cli(["check", str(folder), *overrides(plain)])
     assert result.exit_code == 1
     assert f"has no option microvm.{NEW_OPTION}" in result.output
     assert "microvm options: the flake's locked microvm input" in result.output
@@ -113,7 +110,7 @@ def test_a_flake_nix_cannot_lock_falls_back_with_a_note(tmp_path: Path, env: Non
     # No overrides: the github inputs cannot be fetched offline.
     with pytest.raises(LockSchemaError):
         lock_schema(folder, nix=NixRunner(timeout=60))
-    result = CliRunner().invoke(cli, ["check", str(folder)])
+    result = run_cli(["check", str(folder)])
     assert "using the options nixgen ships" in result.output
     assert f"has no option microvm.{NEW_OPTION}" in result.output
     assert result.exit_code == 1
@@ -133,22 +130,19 @@ def test_once_read_the_locked_schema_serves_commands_without_nix(tmp_path: Path,
     )
     assert lock.returncode == 0, lock.stderr
     assert (folder / "flake.lock").is_file()
-    runner = CliRunner()
-    assert "packaged with nixgen" in runner.invoke(cli, ["check", str(folder), "--no-eval"]).output
-    result = runner.invoke(cli, ["check", str(folder)])
+    assert "packaged with nixgen" in run_cli(["check", str(folder), "--no-eval"]).output
+    result = run_cli(["check", str(folder)])
     assert result.exit_code == 0, result.output
     assert "microvm options: the flake's locked microvm input" in result.output
-    result = runner.invoke(cli, ["check", str(folder), "--no-eval"])
+    result = run_cli(["check", str(folder), "--no-eval"])
     assert result.exit_code == 0, result.output
     assert "microvm options: the flake's locked microvm input" in result.output
-    assert runner.invoke(cli, ["render", str(folder)]).exit_code == 0
+    assert run_cli(["render", str(folder)]).exit_code == 0
     assert f"{NEW_OPTION} = true;" in (folder / "vms/my-microvm.nix").read_text(encoding="utf-8")
     # nixgen set (FlakeFile) too: the option the flake's microvm.nix has is settable
     # (unset first, so that setting it is a new use, not one there before).
-    unset = runner.invoke(cli, ["unset", "-f", str(folder), "my-microvm", f"microvm.{NEW_OPTION}"])
+    unset = run_cli(["unset", "-f", str(folder), "my-microvm", f"microvm.{NEW_OPTION}"])
     assert unset.exit_code == 0, unset.output
-    result = runner.invoke(
-        cli, ["set", "-f", str(folder), "my-microvm", f"microvm.{NEW_OPTION}=false"]
-    )
+    result = run_cli(["set", "-f", str(folder), "my-microvm", f"microvm.{NEW_OPTION}=false"])
     assert result.exit_code == 0, result.output
     assert f"{NEW_OPTION} = false;" in (folder / "vms/my-microvm.nix").read_text(encoding="utf-8")

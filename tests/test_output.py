@@ -9,15 +9,15 @@ import shlex
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 
 from nixgen import Flake, Interface, MicroVM, Share, write_project
-from nixgen.cli import EXIT_FAILED, EXIT_USAGE, cli
+from nixgen.cli import EXIT_FAILED, EXIT_USAGE
 from nixgen.cli.progress import progress
 from nixgen.nixcmd import BuildStarted
 from nixgen.nixcmd.errors import NixEvalError
 from nixgen.process.errors import shown_command
 from nixgen.project import Project, init_project
+from tests.clirunner import Result, run_cli
 from tests.standin import (
     NIX_SKIP_REASON,
     nix_available,
@@ -29,7 +29,7 @@ BUILD_NIX = (Path(__file__).parent.parent / "nixgen" / "build.nix").read_text()
 
 
 def invoke(*args: str, env: dict[str, str] | None = None, color: bool = False) -> Result:
-    return CliRunner().invoke(cli, list(args), env=env, color=color, catch_exceptions=False)
+    return run_cli(list(args), env=env, color=color)
 
 
 def a_project(tmp_path: Path, *guests: MicroVM) -> Path:

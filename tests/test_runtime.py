@@ -24,11 +24,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
 from nixgen import Flake, MicroVM, Volume
 from nixgen.build import BuildResult
-from nixgen.cli import cli
 from nixgen.process import proc
 from nixgen.project import Project
 from nixgen.runtime import GuestRuntime, GuestState, Runtime
@@ -49,6 +47,7 @@ from nixgen.runtime.errors import (
 from nixgen.runtime.qmp import ctrl_alt_del_events, execute_once
 from nixgen.runtime.runner import RunnerInfo, qmp_socket_from_args
 from nixgen.runtime.state import ExitRecord, RunRecord, write_json
+from tests.clirunner import run_cli
 from tests.fakerunner import (
     BOOTS,
     EXITS_3,
@@ -848,7 +847,7 @@ def test_status_without_evaluation(tmp_path: Path, flake: FakeFlake) -> None:
 
 
 def invoke(*args: str) -> Any:
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    return run_cli(list(args))
 
 
 def test_cli_run_status_list_console_stop(tmp_path: Path) -> None:

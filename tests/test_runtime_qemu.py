@@ -19,14 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
 from nixgen import Flake, MicroVM, Nix, Share, write_project
-from nixgen.cli import cli
 from nixgen.nixcmd import NixRunner
 from nixgen.process import proc
 from nixgen.project import Project
 from nixgen.runtime import GuestRuntime, GuestState, Runtime
+from tests.clirunner import run_cli
 from tests.fakerunner import kill_leftovers, leftovers
 from tests.guestimage import BOOT_MARKER, REBOOT_MARKER, SHARE_MARKER, guest_image
 from tests.standin import (
@@ -76,7 +75,7 @@ def overrides(inputs: dict[str, str]) -> list[str]:
 
 
 def invoke(*args: str) -> Any:
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    return run_cli(list(args))
 
 
 def test_run_wait_status_and_clean_stop(tmp_path: Path, inputs: dict[str, str]) -> None:

@@ -9,14 +9,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from nixgen import Flake, FlakeFile, Host, HostVM, MicroVM, ValidationError, check, validate
-from nixgen.cli import cli
 from nixgen.model import Nix
 from nixgen.model.convert import loads_flake
 from nixgen.render import render_files
 from nixgen.schema import Schema, packaged_schema
+from tests.clirunner import run_cli
 from tests.standin import NIX_SKIP_REASON, STANDINS_DIR, nix_available, offline_nix_env
 
 REPO = Path(__file__).resolve().parents[1]
@@ -249,15 +248,14 @@ def test_host_module_options_are_checked() -> None:
 
 
 def test_nixgen_set_refuses_a_misspelt_option(tmp_path: Path) -> None:
-    runner = CliRunner()
     folder = tmp_path / "p"
-    assert runner.invoke(cli, ["init", str(folder)]).exit_code == 0
+    assert run_cli(["init", str(folder)]).exit_code == 0
     before = {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
-    result = runner.invoke(cli, ["set", "-f", str(folder), "my-microvm", "microvm.memory=1024"])
+    result = run_cli(["set", "-f", str(folder), "my-microvm", "microvm.memory=1024"])
     assert result.exit_code == 1
     assert "did you mean microvm.mem?" in result.output
     assert {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()} == before
-    ok = runner.invoke(cli, ["set", "-f", str(folder), "my-microvm", "microvm.mem=1024"])
+    ok = run_cli(["set", "-f", str(folder), "my-microvm", "microvm.mem=1024"])
     assert ok.exit_code == 0, ok.output
 
 
@@ -266,7 +264,7 @@ def test_nixgen_set_refuses_a_misspelt_option(tmp_path: Path) -> None:
 
 def test_flakefile_edits_are_checked(tmp_path: Path) -> None:
     folder = tmp_path / "p"
-    assert CliRunner().invoke(cli, ["init", str(folder)]).exit_code == 0
+    assert run_cli(["init", str(folder)]).exit_code == 0
     flake = FlakeFile.load(folder)
     with pytest.raises(ValidationError) as err:
         flake.set("my-microvm", "microvm.memory", 1024)
@@ -281,7 +279,7 @@ def test_flakefile_edits_are_checked(tmp_path: Path) -> None:
 def test_a_misspelt_option_written_by_hand_can_still_be_unset(tmp_path: Path) -> None:
     """Edits are refused for what they bring, not for what was there: unset removes it."""
     folder = tmp_path / "p"
-    assert CliRunner().invoke(cli, ["init", str(folder)]).exit_code == 0
+    assert run_cli(["init", str(folder)]).exit_code == 0
     module = next((folder / "vms").glob("*.nix"))
     text = module.read_text(encoding="utf-8")
     module.write_text(

@@ -5,14 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import attrs
-from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nixgen import FlakeFile, MicroVM
-from nixgen.cli import cli
 from nixgen.model.convert import loads_flake, update_toml
 from nixgen.project import Project, init_project
+from tests.clirunner import run_cli
 
 COMMENTED = """\
 # my fleet: keep this header
@@ -101,7 +100,6 @@ def test_every_edit_command_keeps_the_users_comments(tmp_path: Path) -> None:
         "[guests.my-microvm]\n", "# my own note\n[guests.my-microvm]\n"
     )
     source.write_text(text)
-    runner = CliRunner()
     for args in (
         ["set", "my-microvm", "microvm.mem=1024"],
         ["add", "extra"],
@@ -109,7 +107,7 @@ def test_every_edit_command_keeps_the_users_comments(tmp_path: Path) -> None:
         ["unset", "main", "microvm.socket"],
         ["rm", "extra"],
     ):
-        result = runner.invoke(cli, [*args, "--flake", str(folder)], catch_exceptions=False)
+        result = run_cli([*args, "--flake", str(folder)])
         assert result.exit_code == 0, (args, result.output)
         now = source.read_text()
         assert "vcpu = 1  # keep\n" in now, args

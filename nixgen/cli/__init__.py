@@ -8,11 +8,29 @@ parts of nixgen it uses.
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import os
 import sys
+from collections.abc import Sequence
 
-import click
+from nixgen.cli.parsing import (
+    USAGE_STATUS,
+    Command,
+    Invocation,
+    begin,
+    columns,
+    current,
+    new_parser,
+    usage_error,
+)
+
+# typing costs ~4 ms to import and nothing here needs it at run time (mypy
+# reads a TYPE_CHECKING of one's own as typing's): the command line starts fast.
+TYPE_CHECKING = False
+
+if TYPE_CHECKING:
+    from typing import NoReturn
 
 __all__ = [
     "COMMANDS",
@@ -22,16 +40,15 @@ __all__ = [
     "EXIT_INTERRUPTED",
     "EXIT_LOCKED",
     "EXIT_USAGE",
-    "JSON_KEY",
-    "VERBOSE_KEY",
-    "cli",
+    "help_text",
+    "invoke",
     "main",
 ]
 
 #: what nixgen reports as failed: bad input, a failing nix, an unknown guest
 EXIT_FAILED = 1
-#: the command line itself is wrong: an unknown option, a missing argument (click's code)
-EXIT_USAGE = 2
+#: the command line itself is wrong: an unknown option, a missing argument (argparse's code too)
+EXIT_USAGE = USAGE_STATUS
 #: a file could not be read or written: read-only, disk full, not a folder, …
 EXIT_FILES = 3
 #: another nixgen command held the project lock for too long
@@ -41,11 +58,9 @@ EXIT_INTERNAL = 70
 #: stopped with Ctrl-C
 EXIT_INTERRUPTED = 130
 
-#: ``ctx.meta`` keys: the command was given --json; nixgen was given -v
-JSON_KEY = "nixgen.json"
-VERBOSE_KEY = "nixgen.verbose"
+_USAGE = "nixgen [OPTIONS] COMMAND [ARGS]..."
 
-CONVENTIONS = """\b
+CONVENTIONS = """\
 Output:
   stdout   results (tables, paths, JSON)
   stderr   progress, notes, warnings and errors
@@ -54,7 +69,6 @@ Output:
   colour   off when NO_COLOR is set or TERM=dumb
   -v       errors show the full commands nixgen ran
 
-\b
 Exit status:
   0    done
   1    failed: invalid input, a nix or guest error, an unknown guest
@@ -66,7 +80,7 @@ Exit status:
   run --foreground exits with the guest's own status
 """
 
-#: Each command: its module, the click command in it, and the first paragraph
+#: Each command: its module, the :class:`Command` in it, and the first paragraph
 #: of its help (what ``nixgen --help`` lists; a test keeps it equal to the
 #: command's own).
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -187,46 +201,45 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 }
 
 
-class _Group(click.Group):
-    """Loads each command from its module when it is asked for, and turns every
-    failure into a message and an exit code (:func:`_report`)."""
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(COMMANDS)
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        spec = COMMANDS.get(cmd_name)
-        if spec is None:
-            return None
-        module, attribute, _ = spec
-        command = getattr(importlib.import_module(module), attribute)
-        assert isinstance(command, click.Command)
-        return command
-
-    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        """The command list from :data:`COMMANDS`, laid out as click lays out its own."""
-        names = self.list_commands(ctx)
-        if not names:
-            return
-        limit = formatter.width - 6 - max(len(name) for name in names)
-        # a bare stand-in command shortens each help the way the real one would
-        rows = [
-            (name, click.Command(name, help=COMMANDS[name][2]).get_short_help_str(limit))
-            for name in names
-        ]
-        with formatter.section("Commands"):
-            formatter.write_dl(rows)
-
-    def invoke(self, ctx: click.Context) -> object:
-        try:
-            return super().invoke(ctx)
-        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
-            raise
-        except Exception as err:
-            ctx.exit(_report(err, ctx))
+def _load(name: str) -> Command:
+    """The command called ``name``, imported from its module now that it runs."""
+    module, attribute, _ = COMMANDS[name]
+    command = getattr(importlib.import_module(module), attribute)
+    assert isinstance(command, Command)
+    return command
 
 
-def _report(err: Exception, ctx: click.Context) -> int:
+def help_text() -> str:
+    """``nixgen --help``: the options, every command's first paragraph, the conventions."""
+    import textwrap
+
+    width = max(columns() - 2, 40)
+    column = max(len(name) for name in COMMANDS) + 4
+    rows = []
+    for name in sorted(COMMANDS):
+        lines = textwrap.wrap(COMMANDS[name][2], max(width - column, 20), break_on_hyphens=False)
+        rows.append(f"  {name.ljust(column - 2)}{lines[0]}")
+        rows.extend(" " * column + line for line in lines[1:])
+    epilog = "commands:\n" + "\n".join(rows) + "\n\n" + CONVENTIONS
+    return _top_parser(epilog).format_help()
+
+
+def _top_parser(epilog: str | None = None) -> argparse.ArgumentParser:
+    """nixgen's own options, for the help: :func:`invoke` reads them itself."""
+    parser = new_parser(
+        "nixgen",
+        _USAGE,
+        "Declare NixOS micro-VM guests (microvm.nix) and get a readable flake.",
+        epilog,
+    )
+    parser.add_argument("--version", action="store_true", help="Show the version and exit.")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="Show the full commands behind an error."
+    )
+    return parser
+
+
+def _report(err: Exception) -> int:
     """The one place that turns a failure into a message and an exit code: a CLI
     user never sees a traceback (unless NIXGEN_DEBUG=1 asks for it)."""
     # Imported only when something failed: the command line starts fast.
@@ -238,63 +251,62 @@ def _report(err: Exception, ctx: click.Context) -> int:
     if isinstance(err, OSError) and not isinstance(err, NixgenError):
         err = file_error(err, doing="failed")
     if isinstance(err, NixgenError):
-        output.failure(
-            err,
-            as_json=bool(ctx.meta.get(JSON_KEY)),
-            verbose=bool(ctx.meta.get(VERBOSE_KEY)),
-        )
+        invocation = current()
+        output.failure(err, as_json=invocation.as_json, verbose=invocation.verbose)
         if isinstance(err, ProjectLockedError):
             return EXIT_LOCKED
         return EXIT_FILES if isinstance(err, FileError) else EXIT_FAILED
     if os.environ.get("NIXGEN_DEBUG"):
         raise err
-    click.echo(
+    sys.stderr.write(
         f"nixgen: internal error: {type(err).__name__}: {err}\n"
         "  hint: this is a bug in nixgen; run again with NIXGEN_DEBUG=1 for the "
-        "traceback and report it",
-        err=True,
+        "traceback and report it\n"
     )
     return EXIT_INTERNAL
 
 
-def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
-    if not value or ctx.resilient_parsing:
-        return
-    from nixgen._version import __version__
+def invoke(argv: Sequence[str]) -> int:
+    """Run the command line ``argv`` (without the program's name); the exit status.
 
-    click.echo(f"nixgen, version {__version__}")
-    ctx.exit()
-
-
-@click.group(
-    cls=_Group, context_settings={"help_option_names": ["-h", "--help"]}, epilog=CONVENTIONS
-)
-@click.option(
-    "--version",
-    is_flag=True,
-    expose_value=False,
-    is_eager=True,
-    callback=_print_version,
-    help="Show the version and exit.",
-)
-@click.option("-v", "--verbose", is_flag=True, help="Show the full commands behind an error.")
-@click.pass_context
-def cli(ctx: click.Context, verbose: bool) -> None:
-    """Declare NixOS micro-VM guests (microvm.nix) and get a readable flake."""
-    ctx.meta[VERBOSE_KEY] = verbose
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Entry point of the `nixgen` script and `python -m nixgen`."""
+    (Not ``run``: the module of ``nixgen run`` would hide it once imported.)"""
+    invocation = Invocation()
+    begin(invocation)
     try:
-        # standalone_mode=False hands back ctx.exit()'s code instead of exiting.
-        code = cli.main(args=argv, prog_name="nixgen", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        sys.exit(EXIT_INTERRUPTED)
-    except click.ClickException as err:
-        err.show()
-        sys.exit(err.exit_code)
-    except click.exceptions.Exit as err:
-        sys.exit(err.exit_code)
-    sys.exit(code if isinstance(code, int) else 0)
+        words = list(argv)
+        # nixgen's own options come before the command's name, as with git
+        while words and words[0].startswith("-"):
+            word = words.pop(0)
+            if word in ("-h", "--help"):
+                sys.stdout.write(help_text())
+                return 0
+            if word == "--version":
+                from nixgen._version import __version__
+
+                sys.stdout.write(f"nixgen, version {__version__}\n")
+                return 0
+            if word not in ("-v", "--verbose"):
+                sys.stderr.write(usage_error(_USAGE, "nixgen", f"no such option: {word}"))
+                return EXIT_USAGE
+            invocation.verbose = True
+        if not words:
+            sys.stderr.write(help_text())
+            return EXIT_USAGE
+        name = words.pop(0)
+        if name not in COMMANDS:
+            sys.stderr.write(usage_error(_USAGE, "nixgen", f"no such command: {name!r}"))
+            return EXIT_USAGE
+        _load(name)(words)
+    except SystemExit as ended:  # --help, a usage error, or a command's own exit status
+        return ended.code if isinstance(ended.code, int) else int(ended.code is not None)
+    except (KeyboardInterrupt, EOFError):
+        sys.stderr.write("aborted\n")
+        return EXIT_INTERRUPTED
+    except Exception as err:
+        return _report(err)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> NoReturn:
+    """Entry point of the `nixgen` script and `python -m nixgen`."""
+    sys.exit(invoke(sys.argv[1:] if argv is None else argv))

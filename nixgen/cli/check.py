@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
-import click
 
 from nixgen.cli import nixopts, output
+from nixgen.cli.output import echo
+from nixgen.cli.parsing import argument, command, option
 from nixgen.errors import NixgenError, ProjectError, ValidationError
 from nixgen.project import Project
 from nixgen.schema import Schema, known_schema
@@ -35,12 +36,12 @@ class _Evaluation:
         return bool(self.errors or self.host_errors)
 
 
-@click.command("check")
-@click.argument("names", nargs=-1)
+@command("check")
+@argument("names", nargs="*")
 @nixopts.flake_option
 @nixopts.nix_options
 @output.json_option("Print the guests, problems and evaluation as JSON.")
-@click.option("--no-eval", is_flag=True, help="Only nixgen's own validation; do not run nix.")
+@option("--no-eval", action="store_true", help="Only nixgen's own validation; do not run nix.")
 def check_command(
     names: tuple[str, ...],
     flake_dir: Path | None,
@@ -69,8 +70,8 @@ def check_command(
             invalid = _Evaluation(False, "not evaluated: invalid nixgen.toml")
             _print_json(None, found, invalid, schema)
         output.problems(found)
-        click.echo(f"microvm options: {schema.source}", err=True)
-        raise click.exceptions.Exit(output.EXIT_FAILED) from None
+        echo(f"microvm options: {schema.source}", err=True)
+        raise SystemExit(output.EXIT_FAILED) from None
     unknown = [n for n in names if n not in {g.name for g in flake.guests}]
     if unknown:
         raise ProjectError(
@@ -85,21 +86,21 @@ def check_command(
     if as_json:
         _print_json(shown, warnings, result, schema)
     output.problems(warnings)
-    verbose = bool(click.get_current_context().meta.get(output.VERBOSE_KEY))
+    verbose = output.verbose()
     failures = [("guest", result.errors), ("host", result.host_errors)]
     for kind, errors in failures:
         for name, error in errors.items():
             output.secho(f"error: {kind} {name!r}: {error}", fg="red", err=True)
-            for command in output.full_commands(error) if verbose else ():
-                click.echo(f"  full command: {command}", err=True)
+            for full in output.full_commands(error) if verbose else ():
+                echo(f"  full command: {full}", err=True)
     if result.failed:
-        raise click.exceptions.Exit(output.EXIT_FAILED)
+        raise SystemExit(output.EXIT_FAILED)
     if not as_json:
         output.guests(shown, as_json=False)
-        click.echo(
+        echo(
             f"\n{len(shown.guests)} guest(s), no errors, {len(warnings)} warning(s); {result.note}"
         )
-        click.echo(f"microvm options: {schema.source}")
+        echo(f"microvm options: {schema.source}")
 
 
 def _print_json(
@@ -117,7 +118,7 @@ def _print_json(
         "host_errors": {name: output.error_json(e) for name, e in result.host_errors.items()},
         "microvm_options": schema.source,
     }
-    click.echo(json.dumps(data, indent=2))
+    echo(json.dumps(data, indent=2))
 
 
 def _schema(directory: Path, settings: NixSettings, no_eval: bool) -> Schema:

@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 from typing import cast
 
-import click
-
 from nixgen.cli import nixopts, output
+from nixgen.cli.output import echo
+from nixgen.cli.parsing import argument, command, option
 from nixgen.deploy import (
     Action,
     Activation,
@@ -19,51 +19,51 @@ from nixgen.deploy import (
 )
 
 
-@click.command("deploy")
-@click.argument("hosts", nargs=-1)
+@command("deploy")
+@argument("hosts", nargs="*")
 @nixopts.flake_option
 @nixopts.nix_options
-@click.option(
+@option(
     "--builders",
     default=None,
     metavar="SPEC",
     help="Build on these remote builders (nix --builders, e.g. 'ssh://builder x86_64-linux').",
 )
-@click.option(
+@option(
     "--store",
     default=None,
     metavar="URL",
     help="Build in this store (e.g. ssh-ng://builder) and copy from there.",
 )
-@click.option(
+@option(
     "--action",
-    type=click.Choice(["switch", "boot", "test", "dry-activate"]),
+    choices=["switch", "boot", "test", "dry-activate"],
     default="switch",
     show_default=True,
     help="What activation does (as nixos-rebuild).",
 )
-@click.option(
+@option(
     "--activate-with",
-    type=click.Choice(["nixos-rebuild", "ssh"]),
+    choices=["nixos-rebuild", "ssh"],
     default="nixos-rebuild",
     show_default=True,
     help="nixos-rebuild --target-host, or switch-to-configuration over ssh.",
 )
-@click.option("--sudo", is_flag=True, help="Activate through sudo (a non-root target user).")
-@click.option(
+@option("--sudo", action="store_true", help="Activate through sudo (a non-root target user).")
+@option(
     "--substitute-on-destination",
-    is_flag=True,
+    action="store_true",
     help="Let the hosts download from their binary caches what they can (nix copy -s).",
 )
-@click.option("--fail-fast", is_flag=True, help="Stop at the first host that fails.")
-@click.option(
+@option("--fail-fast", action="store_true", help="Stop at the first host that fails.")
+@option(
     "--timeout",
     type=float,
     default=None,
     metavar="SECONDS",
     help="Stop nixos-rebuild/ssh after this long (nix calls: --nix-timeout).",
 )
-@click.option("--dry-run", is_flag=True, help="Print the commands instead of running them.")
+@option("--dry-run", action="store_true", help="Print the commands instead of running them.")
 @output.json_option("Print the report as JSON.")
 def deploy_command(
     hosts: tuple[str, ...],
@@ -95,28 +95,28 @@ def deploy_command(
     options = DeployOptions(
         builders=builders,
         store=store,
-        action=cast(Action, action),  # click.Choice checked both
+        action=cast(Action, action),  # the parser's choices checked both
         activate_with=cast(Activation, activate_with),
         sudo=sudo,
         substitute_on_destination=substitute_on_destination,
         fail_fast=fail_fast,
     )
     if dry_run:
-        click.echo(fleet.plan(hosts, options), nl=False)
+        echo(fleet.plan(hosts, options), nl=False)
         return
     report = fleet.deploy(hosts, options, on_step=None if as_json else _show_step)
     if as_json:
-        click.echo(json.dumps(report.to_json(), indent=2))
+        echo(json.dumps(report.to_json(), indent=2))
     else:
         _summary(report.succeeded, report.failed, report.skipped)
     if not report.ok:
-        raise click.exceptions.Exit(output.EXIT_FAILED)
+        raise SystemExit(output.EXIT_FAILED)
 
 
 def _show_step(host: str, step: StepResult) -> None:
     if step.ok:
         extra = f" {step.output}" if step.output else ""
-        click.echo(f"{host}: {step.step} ok ({step.duration:.1f} s){extra}")
+        echo(f"{host}: {step.step} ok ({step.duration:.1f} s){extra}")
     else:
         output.secho(f"{host}: {step.step} FAILED", fg="red", err=True)
         output.secho(f"  {step.error}".replace("\n", "\n  "), fg="red", err=True)
@@ -130,4 +130,4 @@ def _summary(succeeded: tuple[str, ...], failed: tuple[str, ...], skipped: tuple
         parts.append(f"{len(failed)} failed ({', '.join(failed)})")
     if skipped:
         parts.append(f"{len(skipped)} skipped after a failure ({', '.join(skipped)})")
-    click.echo("; ".join(parts))
+    echo("; ".join(parts))

@@ -7,6 +7,7 @@ before every edit of the command has been made, read back and validated;
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import shutil
@@ -15,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-import click
 
 from nixgen.cli import nixopts, output
+from nixgen.cli.output import echo
+from nixgen.cli.parsing import argument, command, int_at_least, option
 from nixgen.errors import NixgenError, ValidationError
 from nixgen.flake import FlakeFile, GuestView
 from nixgen.lock import project_lock
@@ -32,15 +34,16 @@ from nixgen.settings import plain
 
 
 def _dry_run(function: Any) -> Any:
-    return click.option(
-        "--dry-run", is_flag=True, help="Print the changes as a unified diff; write nothing."
+    return option(
+        "--dry-run", action="store_true", help="Print the changes as a unified diff; write nothing."
     )(function)
 
 
 def _eval_option(function: Any) -> Any:
-    return click.option(
-        "--eval/--no-eval",
-        "eval_mode",
+    return option(
+        "--eval",
+        dest="eval_mode",
+        action=argparse.BooleanOptionalAction,
         default=None,
         help="Read the flake through `nix eval` (default: only when the text leaves "
         "something unknown: computed guests, options defined several times); "
@@ -129,15 +132,15 @@ def _finish(flake: FlakeFile, dry_run: bool) -> None:
         output.secho(f"note: {note}", fg="yellow", err=True)
     if dry_run:
         diff = flake.diff()
-        click.echo(diff if diff else "no change", nl=not diff)
+        echo(diff if diff else "no change", nl=not diff)
         return
     result = flake.save()
     for path in result.written:
-        click.echo(f"wrote   {_relative(path)}")
+        echo(f"wrote   {_relative(path)}")
     for path in result.removed:
-        click.echo(f"removed {_relative(path)}")
+        echo(f"removed {_relative(path)}")
     if not result.written and not result.removed:
-        click.echo("no change")
+        echo("no change")
 
 
 def _run(edit: Any) -> None:
@@ -147,7 +150,7 @@ def _run(edit: Any) -> None:
     except ValidationError as err:
         output.secho("nixgen: the edit was refused, no file was changed:", fg="red", err=True)
         output.problems([*err.problems, *err.warnings])
-        raise click.exceptions.Exit(output.EXIT_FAILED) from None
+        raise SystemExit(output.EXIT_FAILED) from None
 
 
 def _relative(path: Path) -> str:
@@ -160,8 +163,8 @@ def _relative(path: Path) -> str:
 # ----------------------------------------------------------------- show
 
 
-@click.command("show")
-@click.argument("name", required=False)
+@command("show")
+@argument("name", required=False)
 @nixopts.flake_option
 @nixopts.nix_options
 @_eval_option
@@ -195,13 +198,13 @@ def show_command(
         host = _host(flake, name)
         if host is not None:
             if as_json:
-                click.echo(json.dumps(_host_json(flake, host), indent=2))
+                echo(json.dumps(_host_json(flake, host), indent=2))
             else:
                 _show_host(flake, host)
             return
         guest = flake.guest(name)
         if as_json:
-            click.echo(json.dumps(_guest_json(flake, guest), indent=2))
+            echo(json.dumps(_guest_json(flake, guest), indent=2))
         else:
             _show_guest(flake, guest)
         return
@@ -217,7 +220,7 @@ def show_command(
             ],
             "notes": list(flake.notes),
         }
-        click.echo(json.dumps(data, indent=2))
+        echo(json.dumps(data, indent=2))
         return
     rows = [
         [
@@ -235,9 +238,9 @@ def show_command(
     if rows:
         _table(headers, rows)
     else:
-        click.echo("no guests nixgen can read")
+        echo("no guests nixgen can read")
     if flake.hosts():
-        click.echo("\nhosts (they run guests; nixgen does not edit them):")
+        echo("\nhosts (they run guests; nixgen does not edit them):")
         _table(
             ["host", "kind", "system", "runs", "declared"],
             [
@@ -252,16 +255,16 @@ def show_command(
             ],
         )
     if flake.unreadable:
-        click.echo("\nnot readable without evaluating the flake:")
+        echo("\nnot readable without evaluating the flake:")
         for item in flake.unreadable:
             who = item.name if item.name is not None else "(guests)"
-            click.echo(f"  {who}: {item.reason} ({_where(flake, item.span)})")
+            echo(f"  {who}: {item.reason} ({_where(flake, item.span)})")
     for note in flake.notes:
-        click.echo(f"note: {note}")
+        echo(f"note: {note}")
 
 
 def _show_guest(flake: FlakeFile, guest: GuestView) -> None:
-    click.echo(f"{guest.name}: system {_system(guest)}, declared at {_where(flake, guest.span)}")
+    echo(f"{guest.name}: system {_system(guest)}, declared at {_where(flake, guest.span)}")
     rows = []
     for key, defs in guest.definitions.items():
         effective = guest.settings.get(key, _MISSING)
@@ -273,16 +276,16 @@ def _show_guest(flake: FlakeFile, guest: GuestView) -> None:
                     mark = " (one of several)"
             rows.append([key, _display(d.value) + mark, _where(flake, d.span)])
     if rows:
-        click.echo()
+        echo()
         _table(["option", "value", "where"], rows)
     if guest.unmodelled:
-        click.echo("\nkept as written, outside the model:")
+        echo("\nkept as written, outside the model:")
         for item in guest.unmodelled.values():
-            click.echo(f"  {item.key}: {item.reason}")
+            echo(f"  {item.key}: {item.reason}")
     if guest.problems:
-        click.echo("\nproblems:")
+        echo("\nproblems:")
         for problem in guest.problems:
-            click.echo(f"  {problem}")
+            echo(f"  {problem}")
 
 
 _MISSING = object()
@@ -297,16 +300,16 @@ def _host(flake: FlakeFile, name: str) -> HostConfig | None:
 
 def _show_host(flake: FlakeFile, host: HostConfig) -> None:
     what = "nixosConfigurations" if host.kind == "configuration" else "nixosModules"
-    click.echo(
+    echo(
         f"{host.name}: a host, not a guest ({what}.{host.name}, declared at "
         f"{_where(flake, host.span)}); nixgen does not edit hosts"
     )
-    click.echo(f"  recognised: {host.reason}")
+    echo(f"  recognised: {host.reason}")
     if host.system is not None:
-        click.echo(f"  system: {_host_system(host)}")
+        echo(f"  system: {_host_system(host)}")
     if host.file is not None:
-        click.echo(f"  host module: {_relative_to(flake, host.file)}")
-    click.echo(f"  runs: {', '.join(host.runs) or '-'}")
+        echo(f"  host module: {_relative_to(flake, host.file)}")
+    echo(f"  runs: {', '.join(host.runs) or '-'}")
 
 
 def _host_system(host: HostConfig) -> str:
@@ -388,9 +391,9 @@ def _where(flake: FlakeFile, span: Span | None) -> str:
 
 def _table(headers: list[str], rows: list[list[str]]) -> None:
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-    click.echo("  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
+    echo("  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
     for row in rows:
-        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+        echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
 
 
 # ----------------------------------------------------------------- set / unset
@@ -404,15 +407,16 @@ def _split_assignment(text: str) -> tuple[str, str]:
             quoted = not quoted
         elif ch == "=" and not quoted:
             return text[:i].strip(), text[i + 1 :].strip()
-    raise click.UsageError(
+    raise argparse.ArgumentError(
+        None,
         f"{text!r} is not KEY=VALUE; e.g. nixgen set web microvm.mem=1024 "
-        "'microvm.hypervisor=\"qemu\"'"
+        "'microvm.hypervisor=\"qemu\"'",
     )
 
 
-@click.command("set")
-@click.argument("name")
-@click.argument("assignments", nargs=-1, required=True, metavar="KEY=VALUE...")
+@command("set")
+@argument("name")
+@argument("assignments", nargs="+", metavar="KEY=VALUE...")
 @nixopts.flake_option
 @nixopts.nix_options
 @_eval_option
@@ -445,15 +449,15 @@ def set_command(
     for item in assignments:
         key, text = _split_assignment(item)
         if not key:
-            raise click.UsageError(f"{item!r} has no option name before '='")
+            raise argparse.ArgumentError(None, f"{item!r} has no option name before '='")
         values[key] = parse_literal(text, key=key)
     nix = _NixArgs(override_inputs, nix_option, nix_timeout, eval_mode)
     _edit(flake_dir, dry_run, lambda flake: flake.update(name, values), nix, name)
 
 
-@click.command("unset")
-@click.argument("name")
-@click.argument("keys", nargs=-1, required=True, metavar="KEY...")
+@command("unset")
+@argument("name")
+@argument("keys", nargs="+", metavar="KEY...")
 @nixopts.flake_option
 @nixopts.nix_options
 @_eval_option
@@ -479,14 +483,14 @@ def unset_command(
 # ----------------------------------------------------------------- add / rm / rename
 
 
-@click.command("add")
-@click.argument("name")
+@command("add")
+@argument("name")
 @nixopts.flake_option
-@click.option("--hypervisor", type=click.Choice(HYPERVISORS), default="qemu", show_default=True)
-@click.option("--mem", type=click.IntRange(min=1), default=512, show_default=True, help="MiB.")
-@click.option("--vcpu", type=click.IntRange(min=1), default=1, show_default=True)
-@click.option("--system", type=click.Choice(SYSTEMS), default="x86_64-linux", show_default=True)
-@click.option("--bare", is_flag=True, help="No interfaces, volumes or shares of another guest.")
+@option("--hypervisor", choices=HYPERVISORS, default="qemu", show_default=True)
+@option("--mem", type=int_at_least(1), default=512, metavar="MIB", show_default=True, help="MiB.")
+@option("--vcpu", type=int_at_least(1), default=1, show_default=True, metavar="N")
+@option("--system", choices=SYSTEMS, default="x86_64-linux", show_default=True)
+@option("--bare", action="store_true", help="No interfaces, volumes or shares of another guest.")
 @_dry_run
 def add_command(
     name: str,
@@ -503,14 +507,14 @@ def add_command(
     It follows the layout of their files, and takes the interfaces, volumes and
     shares of the last one with the same hypervisor, renamed for NAME (--bare
     leaves them out)."""
-    vm = MicroVM(name=name, hypervisor=hypervisor, mem=mem, vcpu=vcpu, system=system)  # type: ignore[arg-type]  # click.Choice checked them
+    vm = MicroVM(name=name, hypervisor=hypervisor, mem=mem, vcpu=vcpu, system=system)  # type: ignore[arg-type]  # the parser's choices checked them
 
     def add(flake: FlakeFile) -> None:
         shaped = vm
         template = None if bare else pick_template(flake.model().guests, vm)
         if template is not None:
             shaped = shaped_like(vm, template)
-            click.echo(
+            echo(
                 f"{name}: the interfaces, volumes and shares of {template.name} "
                 f"({len(shaped.interfaces)}, {len(shaped.volumes)}, {len(shaped.shares)})",
                 err=True,
@@ -520,8 +524,8 @@ def add_command(
     _edit(flake_dir, dry_run, add)
 
 
-@click.command("rm")
-@click.argument("name")
+@command("rm")
+@argument("name")
 @nixopts.flake_option
 @_dry_run
 def rm_command(name: str, flake_dir: Path | None, dry_run: bool) -> None:
@@ -529,9 +533,9 @@ def rm_command(name: str, flake_dir: Path | None, dry_run: bool) -> None:
     _edit(flake_dir, dry_run, lambda flake: flake.remove(name))
 
 
-@click.command("rename")
-@click.argument("old")
-@click.argument("new")
+@command("rename")
+@argument("old")
+@argument("new")
 @nixopts.flake_option
 @_dry_run
 def rename_command(old: str, new: str, flake_dir: Path | None, dry_run: bool) -> None:

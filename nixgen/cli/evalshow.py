@@ -9,8 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import click
-
+from nixgen.cli.output import echo
 from nixgen.flake import FlakeFile
 from nixgen.flake.errors import FlakeEditError
 from nixgen.flake.evaluated import EvalConfiguration, EvaluatedFlake, display
@@ -29,7 +28,7 @@ def show(flake: FlakeFile, name: str | None, as_json: bool) -> None:
                 hint="see `nixgen show` for the guests",
             )
         if as_json:
-            click.echo(json.dumps(_config_json(flake, config), indent=2))
+            echo(json.dumps(_config_json(flake, config), indent=2))
         else:
             _show_one(flake, config)
         return
@@ -45,7 +44,7 @@ def show(flake: FlakeFile, name: str | None, as_json: bool) -> None:
             "failed": evaluated.failed(),
             "notes": list(flake.notes),
         }
-        click.echo(json.dumps(data, indent=2))
+        echo(json.dumps(data, indent=2))
         return
     _show_all(flake, evaluated)
 
@@ -67,14 +66,14 @@ def _show_all(flake: FlakeFile, evaluated: EvaluatedFlake) -> None:
                 _declared(flake, n),
             ]
         )
-    click.echo("evaluated with nix:")
+    echo("evaluated with nix:")
     if rows:
         _table(["name", "system", "hypervisor", "vcpu", "mem", "settings", "declared"], rows)
     else:
-        click.echo("no microvm guests")
+        echo("no microvm guests")
     hosts = evaluated.hosts()
     if hosts:
-        click.echo("\nhosts (they run guests; nixgen does not edit them):")
+        echo("\nhosts (they run guests; nixgen does not edit them):")
         _table(
             ["host", "system", "runs", "declared"],
             [
@@ -89,35 +88,35 @@ def _show_all(flake: FlakeFile, evaluated: EvaluatedFlake) -> None:
         )
     others = _others(evaluated)
     if others:
-        click.echo(f"\nnot microvm guests or hosts: {', '.join(others)}")
+        echo(f"\nnot microvm guests or hosts: {', '.join(others)}")
     failed = evaluated.failed()
     if failed:
-        click.echo(
+        echo(
             f"\nthese do not evaluate (see `nix eval .#nixosConfigurations.NAME.config.microvm`): "
             f"{', '.join(failed)}"
         )
     if not evaluated.configurations:
-        click.echo("\nnote: the flake has no nixosConfigurations")
+        echo("\nnote: the flake has no nixosConfigurations")
 
 
 def _show_one(flake: FlakeFile, config: EvalConfiguration) -> None:
     kind = {"guest": "a guest", "host": "a host (it runs guests)"}.get(config.kind, "not a guest")
-    click.echo(
+    echo(
         f"{config.name}: {kind}, system {config.system or '-'}, evaluated with nix "
         f"(declared at {_declared(flake, config.name)})"
     )
     if config.kind == "host":
-        click.echo(f"  runs: {', '.join(config.runs) or '-'}")
+        echo(f"  runs: {', '.join(config.runs) or '-'}")
     rows = []
     for key, option in config.options.items():
         places = flake.definition_places(config.name, key)
         where = ", ".join(p.where(flake.root) for p in places) or "-"
         rows.append([key, _short(display(option.value)), where + _priority(option.highest_prio)])
     if rows:
-        click.echo()
+        echo()
         _table(["option", "value", "defined at (the definition that wins)"], rows)
     else:
-        click.echo("\nno option is defined in the flake's own files")
+        echo("\nno option is defined in the flake's own files")
 
 
 def _priority(prio: int) -> str:
@@ -186,6 +185,6 @@ def _short(text: str, limit: int = 60) -> str:
 
 def _table(headers: list[str], rows: list[list[str]]) -> None:
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-    click.echo("  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
+    echo("  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
     for row in rows:
-        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+        echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())

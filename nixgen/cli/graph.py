@@ -6,11 +6,12 @@ Thin over :mod:`nixgen.graph`; see docs/graph.md.
 from __future__ import annotations
 
 import sys
+from argparse import ArgumentError
 from pathlib import Path
 
-import click
-
 from nixgen.cli import nixopts, output
+from nixgen.cli.output import echo
+from nixgen.cli.parsing import argument, command, directory, file, option
 from nixgen.errors import ProjectError, ValidationError
 from nixgen.graph import (
     FORMATS,
@@ -62,34 +63,36 @@ def _status(
     return marks_from_status(runtime.status(evaluate=not no_eval, tail_lines=0))
 
 
-@click.command("graph")
-@click.argument("directory", type=click.Path(file_okay=False, path_type=Path), default=".")
-@click.option(
+@command("graph")
+@argument("directory", type=directory, nargs="?", default=Path())
+@option(
     "--format",
-    "format_",
-    type=click.Choice(FORMATS),
+    dest="format_",
+    choices=FORMATS,
     default=None,
     help="dot (default), svg or png (through Graphviz's dot), or mermaid; "
     "default: from the --output file's suffix.",
 )
-@click.option(
+@option(
     "-o",
     "--output",
-    "output_path",
-    type=click.Path(dir_okay=False, path_type=Path),
+    dest="output_path",
+    type=file,
+    metavar="FILE",
     default=None,
     help="Write the picture to this file instead of stdout.",
 )
-@click.option(
+@option(
     "--status",
-    is_flag=True,
+    action="store_true",
     help="Colour each guest by its state as `nixgen status` knows it "
     "(running, stopped, crashed, outdated, stale).",
 )
-@click.option("--no-eval", is_flag=True, help="With --status: do not evaluate the flake.")
-@click.option(
+@option("--no-eval", action="store_true", help="With --status: do not evaluate the flake.")
+@option(
     "--state-dir",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=directory,
+    metavar="DIR",
     default=None,
     envvar="NIXGEN_STATE_DIR",
     help="With --status: the folder of the guests' state folders (as for `nixgen status`).",
@@ -113,18 +116,19 @@ def graph_command(
     elif output_path is not None:
         wanted = format_for(output_path)
         if wanted is None:
-            raise click.UsageError(
+            raise ArgumentError(
+                None,
                 f"{output_path}: which format? Pass --format, or name the file "
-                + ", ".join(f"*{suffix}" for suffix in SUFFIXES)
+                + ", ".join(f"*{suffix}" for suffix in SUFFIXES),
             )
         fmt = wanted
     if output_path is None and fmt == "png" and sys.stdout.isatty():
-        raise click.UsageError("a PNG on a terminal is noise: pass -o FILE.png, or pipe it")
+        raise ArgumentError(None, "a PNG on a terminal is noise: pass -o FILE.png, or pipe it")
     try:
         flake = _load(directory)
     except ValidationError as err:
         output.problems([*err.problems, *err.warnings])
-        raise click.exceptions.Exit(1) from None
+        raise SystemExit(1) from None
     marks = (
         _status(directory, state_dir, no_eval, override_inputs, nix_option, nix_timeout)
         if status
@@ -133,11 +137,7 @@ def graph_command(
     graph = Graph.of(flake, status=marks)
     if output_path is not None:
         graph.write(output_path, fmt)
-        click.echo(f"wrote   {output_path}")
+        echo(f"wrote   {output_path}")
         return
     sys.stdout.buffer.write(graph.render(fmt))
     sys.stdout.flush()
-
-
-def register(group: click.Group) -> None:
-    group.add_command(graph_command)

@@ -4,32 +4,33 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import click
-
 from nixgen.cli import output
+from nixgen.cli.output import echo
+from nixgen.cli.parsing import argument, command, directory, existing_file, option
 from nixgen.model import HYPERVISORS
 from nixgen.project import init_project, read_key_file
 from nixgen.starters import TEMPLATES
 
 
-@click.command("init")
-@click.argument("directory", type=click.Path(file_okay=False, path_type=Path), default=".")
-@click.option("-t", "--template", default="microvm", show_default=True, help="Template to use.")
-@click.option("--name", help="Guest name (the multi template uses it as a prefix).")
-@click.option("--hypervisor", type=click.Choice(HYPERVISORS), help="Hypervisor for the guests.")
-@click.option(
+@command("init")
+@argument("directory", type=directory, nargs="?", default=Path())
+@option("-t", "--template", default="microvm", show_default=True, help="Template to use.")
+@option("--name", help="Guest name (the multi template uses it as a prefix).")
+@option("--hypervisor", choices=HYPERVISORS, help="Hypervisor for the guests.")
+@option(
     "--ssh-key",
-    "ssh_key_files",
-    type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    multiple=True,
+    dest="ssh_key_files",
+    type=existing_file,
+    action="append",
+    metavar="FILE",
     help="Public key file allowed to log in as root (repeatable).",
 )
-@click.option(
+@option(
     "--allow-empty-root-password",
-    is_flag=True,
+    action="store_true",
     help="Let root log in with an empty password (throw-away demos only).",
 )
-@click.option("--list", "list_templates", is_flag=True, help="List the templates and exit.")
+@option("--list", dest="list_templates", action="store_true", help="List the templates and exit.")
 def init_command(
     directory: Path,
     template: str,
@@ -43,7 +44,7 @@ def init_command(
     if list_templates:
         width = max(len(n) for n in TEMPLATES)
         for tmpl in TEMPLATES.values():
-            click.echo(f"{tmpl.name.ljust(width)}  {tmpl.description}")
+            echo(f"{tmpl.name.ljust(width)}  {tmpl.description}")
         return
     keys = [
         line.strip()
@@ -55,23 +56,23 @@ def init_command(
         directory,
         template=template,
         name=name,
-        hypervisor=hypervisor,  # type: ignore[arg-type]  # click.Choice checked it
+        hypervisor=hypervisor,  # type: ignore[arg-type]  # the parser's choices checked it
         ssh_keys=keys,
         allow_empty_root_password=allow_empty_root_password,
     )
     output.problems(result.warnings)
-    click.echo(f"created a nixgen project from template {template!r} in {directory}:")
+    echo(f"created a nixgen project from template {template!r} in {directory}:")
     for path in result.created:
-        click.echo(f"  {path}")
+        echo(f"  {path}")
     first = result.flake.guests[0].name
-    click.echo("\nnext:")
-    click.echo(f"  cd {directory}")
-    click.echo("  nixgen check    # validate the guests")
-    click.echo(f"  nix run .#{first}    # build and boot {first}")
+    echo("\nnext:")
+    echo(f"  cd {directory}")
+    echo("  nixgen check    # validate the guests")
+    echo(f"  nix run .#{first}    # build and boot {first}")
     if any(g.forward_ports for g in result.flake.guests):
-        click.echo("  ssh -p 2222 root@localhost    # once it has booted")
+        echo("  ssh -p 2222 root@localhost    # once it has booted")
     if not keys and not allow_empty_root_password:
-        click.echo(
+        echo(
             "\nno login is set up: add an SSH key to nixgen.toml (see its header) and run "
             "`nixgen render`, or re-run init with --ssh-key ~/.ssh/id_ed25519.pub"
         )

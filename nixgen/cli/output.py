@@ -11,46 +11,50 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import sys
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
 
-import click
-
-from nixgen.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, JSON_KEY, VERBOSE_KEY
-from nixgen.errors import NixgenError, Problem, ValidationError
+from nixgen.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, TYPE_CHECKING
+from nixgen.cli.parsing import current, option
 
 if TYPE_CHECKING:
+    from typing import Any, TypeVar
+
+    from nixgen.errors import NixgenError, Problem
     from nixgen.model import Flake, MicroVM
+
+    F = TypeVar("F", bound=Callable[..., Any])
 
 __all__ = [
     "EXIT_FAILED",
     "EXIT_INTERRUPTED",
     "EXIT_USAGE",
-    "JSON_KEY",
-    "VERBOSE_KEY",
+    "confirm",
+    "echo",
     "error_json",
     "failure",
     "json_option",
     "problems",
     "secho",
+    "verbose",
 ]
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 def json_option(help: str) -> Callable[[F], F]:
-    """``--json``; remembered in the context so that a failure is printed as JSON too."""
+    """``--json`` (``as_json``): a failure of the command is printed as JSON too."""
+    return option("--json", dest="as_json", action="store_true", help=help)
 
-    def remember(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
-        ctx.meta[JSON_KEY] = value
-        return value
 
-    def decorate(function: F) -> F:
-        return click.option("--json", "as_json", is_flag=True, help=help, callback=remember)(
-            function
-        )
+def verbose() -> bool:
+    """nixgen was given -v: errors show the full commands behind them."""
+    return current().verbose
 
-    return decorate
+
+def echo(text: str = "", *, nl: bool = True, err: bool = False) -> None:
+    """Print a line on stdout (or stderr), at once: progress and results interleave as they come."""
+    stream = sys.stderr if err else sys.stdout
+    stream.write(f"{text}\n" if nl else text)
+    stream.flush()
 
 
 def colour_allowed() -> bool:
@@ -58,12 +62,27 @@ def colour_allowed() -> bool:
     return not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
 
 
+#: the ANSI colours nixgen uses
+_COLOURS = {"red": 31, "green": 32, "yellow": 33}
+
+
 def secho(text: str, *, fg: str | None = None, err: bool = False, bold: bool = False) -> None:
-    """click.secho that honours NO_COLOR and TERM=dumb."""
-    if colour_allowed() and (fg or bold):
-        click.secho(text, fg=fg, bold=bold, err=err)
-    else:
-        click.echo(text, err=err)
+    """Print in colour, on a terminal only, and never where NO_COLOR or TERM=dumb says no."""
+    stream = sys.stderr if err else sys.stdout
+    if (fg or bold) and colour_allowed() and stream.isatty():
+        codes = [str(_COLOURS[fg])] if fg else []
+        codes += ["1"] if bold else []
+        text = f"\x1b[{';'.join(codes)}m{text}\x1b[0m"
+    echo(text, err=err)
+
+
+def confirm(question: str) -> None:
+    """Ask ``question [y/N]`` on the terminal; anything but yes stops the command (exit 130)."""
+    echo(f"{question} [y/N]: ", nl=False)
+    answer = sys.stdin.readline().strip().lower()
+    if answer not in ("y", "yes"):
+        echo("aborted", err=True)
+        raise SystemExit(EXIT_INTERRUPTED)
 
 
 def problems(found: Sequence[Problem]) -> None:
@@ -95,8 +114,9 @@ def error_json(err: NixgenError) -> dict[str, Any]:
     data: dict[str, Any] = {"type": type(err).__name__, "message": err.message, "text": str(err)}
     if err.hint:
         data["hint"] = err.hint
-    # the command and build layers' errors: imported only once something failed
+    # imported only once something failed: `nixgen build`'s no-op needs no attrs
     from nixgen.build import GuestEvalError
+    from nixgen.errors import ValidationError
     from nixgen.process.errors import CommandError
 
     if isinstance(err, ValidationError):
@@ -123,8 +143,10 @@ def full_commands(err: BaseException) -> Iterator[str]:
 
 def failure(err: NixgenError, *, as_json: bool, verbose: bool) -> None:
     """Show a failure: the message on stderr, and with --json the error as JSON on stdout."""
+    from nixgen.errors import ValidationError
+
     if as_json:
-        click.echo(json.dumps({"ok": False, "error": error_json(err)}, indent=2))
+        echo(json.dumps({"ok": False, "error": error_json(err)}, indent=2))
     if isinstance(err, ValidationError):
         secho(f"nixgen: {err.message.splitlines()[0]}", fg="red", err=True)
         problems([*err.problems, *err.warnings])
@@ -132,7 +154,7 @@ def failure(err: NixgenError, *, as_json: bool, verbose: bool) -> None:
         secho(f"nixgen: {err}", fg="red", err=True)
     if verbose:
         for command in full_commands(err):
-            click.echo(f"  full command: {command}", err=True)
+            echo(f"  full command: {command}", err=True)
 
 
 def guest_row(vm: MicroVM) -> dict[str, Any]:
@@ -151,7 +173,7 @@ def guest_row(vm: MicroVM) -> dict[str, Any]:
 def guests(flake: Flake, *, as_json: bool) -> None:
     rows = [guest_row(vm) for vm in flake.guests]
     if as_json:
-        click.echo(json.dumps(rows, indent=2))
+        echo(json.dumps(rows, indent=2))
         return
     headers = ["name", "hypervisor", "vcpu", "mem", "interfaces", "shares", "volumes"]
     table = [
@@ -167,6 +189,6 @@ def guests(flake: Flake, *, as_json: bool) -> None:
         for r in rows
     ]
     widths = [max(len(h), *(len(row[i]) for row in table)) for i, h in enumerate(headers)]
-    click.echo("  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
+    echo("  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
     for row in table:
-        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+        echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())

@@ -8,8 +8,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Protocol
 
-import click
-
 from nixgen.nixcmd import BuildStarted, Event, ProgressTracker
 
 
@@ -26,7 +24,8 @@ def progress(title: str, *, force_plain: bool = False) -> Iterator[Reporter]:
         def plain(event: Event) -> None:
             tracker.update(event)
             if isinstance(event, BuildStarted):
-                click.echo(f"building {event.name}", err=True)
+                sys.stderr.write(f"building {event.name}\n")
+                sys.stderr.flush()
 
         yield plain
         return

@@ -16,9 +16,9 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-import click
-
 from nixgen.cli import nixopts, output
+from nixgen.cli.output import echo
+from nixgen.cli.parsing import argument, command, directory, file, int_at_least, option
 from nixgen.errors import NixgenError
 from nixgen.process.errors import CommandError
 from nixgen.runtime import (
@@ -38,9 +38,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _state_option(function: F) -> F:
-    return click.option(
+    return option(
         "--state-dir",
-        type=click.Path(file_okay=False, path_type=Path),
+        type=directory,
+        metavar="DIR",
         default=None,
         envvar="NIXGEN_STATE_DIR",
         help="Folder holding one state folder per guest (default: PROJECT/.nixgen/vms; "
@@ -67,7 +68,9 @@ def _runtime(
             f"{Path().resolve()} is not a project (no flake.nix or nixgen.toml here)",
             hint="run nixgen in the project folder, pass --flake DIR, or --state-dir DIR",
         )
-    nix = nixopts.make_nix(override_inputs, nix_option, nix_timeout)
+    # No nix settings given: no Nix runner either (its import costs `nixgen list` 10 ms).
+    given = override_inputs or nix_option or nix_timeout is not None
+    nix = nixopts.make_nix(override_inputs, nix_option, nix_timeout) if given else None
     return Runtime(project, state_root=state_dir, nix=nix, **kw)
 
 
@@ -89,22 +92,22 @@ def _duration(seconds: float | None) -> str:
 # ---------------------------------------------------------------------- run
 
 
-@click.command("run")
-@click.argument("name")
+@command("run")
+@argument("name")
 @nixopts.flake_option
 @_state_option
 @nixopts.nix_options
-@click.option("--foreground", is_flag=True, help="Run attached to this terminal until it exits.")
-@click.option("--wait", is_flag=True, help="Return once the guest has booted.")
-@click.option(
+@option("--foreground", action="store_true", help="Run attached to this terminal until it exits.")
+@option("--wait", action="store_true", help="Return once the guest has booted.")
+@option(
     "--wait-for",
-    type=click.Choice(["marker", "socket", "either"]),
+    choices=["marker", "socket", "either"],
     default="marker",
     show_default=True,
     help="What --wait waits for: the boot marker on the console, or a control socket.",
 )
-@click.option("--marker", default=None, metavar="REGEX", help="Boot marker (a regex).")
-@click.option(
+@option("--marker", default=None, metavar="REGEX", help="Boot marker (a regex).")
+@option(
     "--timeout",
     type=float,
     default=DEFAULT_BOOT_TIMEOUT,
@@ -112,9 +115,11 @@ def _duration(seconds: float | None) -> str:
     metavar="SECONDS",
     help="How long --wait waits.",
 )
-@click.option("--no-build", is_flag=True, help="Start what `current` points at; do not build.")
-@click.option(
-    "--keep-on-failure", is_flag=True, help="Leave a guest that did not boot running (--wait)."
+@option("--no-build", action="store_true", help="Start what `current` points at; do not build.")
+@option(
+    "--keep-on-failure",
+    action="store_true",
+    help="Leave a guest that did not boot running (--wait).",
 )
 def run_command(
     name: str,
@@ -154,34 +159,34 @@ def run_command(
         ended = guest.run_foreground(build=False, runner=runner)
         code = ended.returncode if ended is not None else None
         if ended is not None and ended.crashed:
-            click.echo(f"nixgen: guest {name!r} ended: {ended.describe()}", err=True)
-        raise click.exceptions.Exit(code or 0)
+            echo(f"nixgen: guest {name!r} ended: {ended.describe()}", err=True)
+        raise SystemExit(code or 0)
     started = guest.start(build=False, runner=runner)
-    click.echo(f"started {name} (pid {started.pid}); console: {started.console}")
+    echo(f"started {name} (pid {started.pid}); console: {started.console}")
     if not wait:
         return
     try:
         seconds = guest.wait_booted(
             timeout,
             marker=marker,
-            until=wait_for,  # type: ignore[arg-type]  # click.Choice checked it
+            until=wait_for,  # type: ignore[arg-type]  # the parser's choices checked it
         )
     except BootError:
         if not keep_on_failure and guest.is_running():
             guest.stop()
-            click.echo(f"stopped {name}, which did not boot (--keep-on-failure keeps it)", err=True)
+            echo(f"stopped {name}, which did not boot (--keep-on-failure keeps it)", err=True)
         raise
-    click.echo(f"{name} booted in {seconds:.2f} s")
+    echo(f"{name} booted in {seconds:.2f} s")
 
 
 # ---------------------------------------------------------------------- stop
 
 
-@click.command("stop")
-@click.argument("names", nargs=-1, required=True)
+@command("stop")
+@argument("names", nargs="+")
 @nixopts.flake_option
 @_state_option
-@click.option(
+@option(
     "--timeout",
     type=float,
     default=DEFAULT_STOP_TIMEOUT,
@@ -197,14 +202,14 @@ def stop_command(
     for name in names:
         result = runtime.guest(name).stop(timeout=timeout)
         if not result.was_running:
-            click.echo(f"{name} was not running")
+            echo(f"{name} was not running")
             continue
         how = result.exit.describe() if result.exit else "exit unknown"
         where = f"{result.phase}; " if result.phase and result.phase != "booted" else ""
-        click.echo(f"stopped {name} with {result.method} in {result.seconds:.2f} s ({where}{how})")
+        echo(f"stopped {name} with {result.method} in {result.seconds:.2f} s ({where}{how})")
         if len(result.steps) > 1:  # it took escalating: say what was tried
             for step in result.steps:
-                click.echo(f"  {step}")
+                echo(f"  {step}")
 
 
 # ---------------------------------------------------------------------- status / list
@@ -266,14 +271,14 @@ def _collect(
     return runtime.status(list(names) or None, evaluate=not no_eval, tail_lines=lines)
 
 
-@click.command("status")
-@click.argument("names", nargs=-1)
+@command("status")
+@argument("names", nargs="*")
 @nixopts.flake_option
 @_state_option
 @nixopts.nix_options
 @output.json_option("Print the status as JSON.")
-@click.option("--no-eval", is_flag=True, help="Do not evaluate the flake (outdated unknown).")
-@click.option("-n", "--lines", type=int, default=10, show_default=True, help="Console lines.")
+@option("--no-eval", action="store_true", help="Do not evaluate the flake (outdated unknown).")
+@option("-n", "--lines", type=int, default=10, show_default=True, help="Console lines.")
 def status_command(
     names: tuple[str, ...],
     flake_dir: Path | None,
@@ -290,26 +295,26 @@ def status_command(
     runtime = _runtime(flake_dir, state_dir, override_inputs, nix_option, nix_timeout)
     found = _collect(runtime, names, no_eval, lines)
     if as_json:
-        click.echo(json.dumps([s.to_json() for s in found], indent=2))
+        echo(json.dumps([s.to_json() for s in found], indent=2))
         return
     if not found:
-        click.echo("no guests")
+        echo("no guests")
     for index, status in enumerate(found):
         if index:
-            click.echo()
+            echo()
         colour = {"running": "green", "crashed": "red"}.get(str(status.state))
         first, *rest = _status_lines(status)
         output.secho(first, fg=colour)
         for line in rest:
-            click.echo(line)
+            echo(line)
 
 
-@click.command("list")
+@command("list")
 @nixopts.flake_option
 @_state_option
 @nixopts.nix_options
 @output.json_option("Print the guests as JSON.")
-@click.option("--no-eval", is_flag=True, help="Do not evaluate the flake (outdated unknown).")
+@option("--no-eval", action="store_true", help="Do not evaluate the flake (outdated unknown).")
 def list_command(
     flake_dir: Path | None,
     state_dir: Path | None,
@@ -323,7 +328,7 @@ def list_command(
     runtime = _runtime(flake_dir, state_dir, override_inputs, nix_option, nix_timeout)
     found = runtime.status(evaluate=not no_eval, live=False, tail_lines=0)
     if as_json:
-        click.echo(json.dumps([s.to_json() for s in found], indent=2))
+        echo(json.dumps([s.to_json() for s in found], indent=2))
         return
     headers = ["name", "state", "pid", "uptime", "hypervisor", "vcpu", "mem", "runner"]
     rows = [
@@ -343,12 +348,12 @@ def list_command(
         for s in found
     ]
     if not rows:
-        click.echo("no guests")
+        echo("no guests")
         return
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-    click.echo("  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
+    echo("  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
     for row in rows:
-        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+        echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
     notes = sorted({n for s in found for n in s.notes if n.startswith("not evaluated")})
     for note in notes:
         output.secho(f"note: {note}", fg="yellow", err=True)
@@ -378,13 +383,13 @@ def _update_lines(result: UpdateResult) -> list[str]:
     return lines
 
 
-@click.command("update")
-@click.argument("names", nargs=-1)
+@command("update")
+@argument("names", nargs="*")
 @nixopts.flake_option
 @_state_option
 @nixopts.nix_options
-@click.option("-R", "--restart", is_flag=True, help="Restart running guests whose runner changed.")
-@click.option("--no-diff", is_flag=True, help="Do not compare the closures.")
+@option("-R", "--restart", action="store_true", help="Restart running guests whose runner changed.")
+@option("--no-diff", action="store_true", help="Do not compare the closures.")
 @nixopts.jobs_option
 @output.json_option("Print what was done as JSON.")
 def update_command(
@@ -409,25 +414,25 @@ def update_command(
         )
         results = runtime.update(list(names) or None, restart=restart, diff=not no_diff, jobs=jobs)
     if as_json:
-        click.echo(json.dumps([r.to_json() for r in results], indent=2))
+        echo(json.dumps([r.to_json() for r in results], indent=2))
         return
     for result in results:
         for line in _update_lines(result):
-            click.echo(line)
+            echo(line)
 
 
 # ---------------------------------------------------------------------- console / balloon
 
 
-@click.command("console")
-@click.argument("name")
+@command("console")
+@argument("name")
 @nixopts.flake_option
 @_state_option
-@click.option("-n", "--lines", type=int, default=20, show_default=True, help="Lines shown first.")
-@click.option("--no-follow", is_flag=True, help="Print the last lines and exit.")
-@click.option(
+@option("-n", "--lines", type=int, default=20, show_default=True, help="Lines shown first.")
+@option("--no-follow", action="store_true", help="Print the last lines and exit.")
+@option(
     "--attach",
-    is_flag=True,
+    action="store_true",
     help="Type into the console too (a terminal: Ctrl-] detaches); the guest keeps running.",
 )
 def console_command(
@@ -454,13 +459,13 @@ def console_command(
         return
     if no_follow:
         for line in guest.console_tail(lines):
-            click.echo(line)
+            echo(line)
         return
     try:
         for text in guest.follow_console(lines=lines):
-            click.echo(text, nl=False)
+            echo(text, nl=False)
     except KeyboardInterrupt:
-        click.echo(f"\n(left the console; {name} keeps running)", err=True)
+        echo(f"\n(left the console; {name} keeps running)", err=True)
 
 
 def _attach(guest: GuestRuntime, lines: int) -> None:
@@ -480,9 +485,9 @@ def _attach(guest: GuestRuntime, lines: int) -> None:
             tty.setraw(stdin, termios.TCSANOW)  # (not TCSAFLUSH: keep what was typed ahead)
         end = "\r\n" if terminal else "\n"  # raw: no newline translation
         banner = f"attached to {name}'s console" + ("; Ctrl-] detaches" if terminal else "")
-        click.echo(banner + end, nl=False, err=True)
+        echo(banner + end, nl=False, err=True)
         for line in start:
-            click.echo(line + end, nl=False)
+            echo(line + end, nl=False)
         ended_input = None  # when the piped input ended
         next_check = time.monotonic()
         while True:
@@ -502,7 +507,7 @@ def _attach(guest: GuestRuntime, lines: int) -> None:
                     sink.send(data)
             text = reader.read()
             if text:
-                click.echo(text, nl=False)
+                echo(text, nl=False)
                 if ended_input is not None:
                     ended_input = time.monotonic()
             elif ended_input is not None and time.monotonic() - ended_input > 0.5:
@@ -510,7 +515,7 @@ def _attach(guest: GuestRuntime, lines: int) -> None:
             if time.monotonic() >= next_check:
                 next_check = time.monotonic() + 0.5
                 if not guest.is_running():
-                    click.echo(reader.read(), nl=False)
+                    echo(reader.read(), nl=False)
                     how = "the guest stopped"
                     break
     finally:
@@ -519,19 +524,19 @@ def _attach(guest: GuestRuntime, lines: int) -> None:
         sink.close()
         reader.close()
     keeps = f"; {name} keeps running" if how == "detached" else ""
-    click.echo(f"\r\n({how}{keeps})", err=True)
+    echo(f"\r\n({how}{keeps})", err=True)
 
 
-@click.command("ssh", context_settings={"ignore_unknown_options": True})
-@click.argument("name")
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@command("ssh", unknown_options_are_arguments=True)
+@argument("name")
+@argument("args", nargs="*")
 @nixopts.flake_option
 @_state_option
-@click.option("-l", "--login", "user", default="root", show_default=True, help="User to log in as.")
-@click.option(
-    "-i", "--identity", type=click.Path(dir_okay=False), default=None, help="ssh's -i KEY."
+@option("-l", "--login", dest="user", default="root", show_default=True, help="User to log in as.")
+@option("-i", "--identity", type=file, default=None, metavar="KEY", help="ssh's -i KEY.")
+@option(
+    "--print", dest="print_only", action="store_true", help="Print the ssh command; do not run it."
 )
-@click.option("--print", "print_only", is_flag=True, help="Print the ssh command; do not run it.")
 def ssh_command(
     name: str,
     args: tuple[str, ...],
@@ -552,9 +557,9 @@ def ssh_command(
     guest = _runtime(flake_dir, state_dir).guest(name)
     command = guest.ssh_command(args, user=user, options=options)
     if print_only:
-        click.echo(shlex.join(command.argv))
+        echo(shlex.join(command.argv))
         return
-    click.echo(f"connecting to {name} over {command.via}", err=True)
+    echo(f"connecting to {name} over {command.via}", err=True)
     from nixgen import process
 
     try:
@@ -567,7 +572,7 @@ def ssh_command(
     # ssh owns the terminal now: a Ctrl-C is its business (or the remote's)
     with _ignoring_interrupts():
         code = client.wait()
-    raise click.exceptions.Exit(code)
+    raise SystemExit(code)
 
 
 @contextlib.contextmanager
@@ -579,12 +584,12 @@ def _ignoring_interrupts() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-@click.command("destroy")
-@click.argument("names", nargs=-1, required=True)
+@command("destroy")
+@argument("names", nargs="+")
 @nixopts.flake_option
 @_state_option
-@click.option("-y", "--yes", is_flag=True, help="Do not ask.")
-@click.option("--stop", is_flag=True, help="Stop a running guest first (else it is refused).")
+@option("-y", "--yes", action="store_true", help="Do not ask.")
+@option("--stop", action="store_true", help="Stop a running guest first (else it is refused).")
 def destroy_command(
     names: tuple[str, ...], flake_dir: Path | None, state_dir: Path | None, yes: bool, stop: bool
 ) -> None:
@@ -596,35 +601,35 @@ def destroy_command(
     runtime = _runtime(flake_dir, state_dir)
     plans = {name: runtime.destroy_plan(name) for name in names}
     if not any(plans.values()):
-        click.echo("nothing to remove")
+        echo("nothing to remove")
         return
     for name, paths in plans.items():
-        click.echo(f"{name}: " + ("nothing to remove" if not paths else "would remove"))
+        echo(f"{name}: " + ("nothing to remove" if not paths else "would remove"))
         for path in paths:
-            click.echo(f"  {path}")
+            echo(f"  {path}")
     if not yes:
         if not sys.stdin.isatty():
             raise NixgenError(
                 "nixgen destroy removes data and asks first, but there is no terminal to ask on",
                 hint="pass --yes to remove without asking",
             )
-        click.confirm("remove these?", abort=True)
+        output.confirm("remove these?")
     for name, paths in plans.items():
         if not paths:
             continue
         result = runtime.destroy(name, stop=stop)
         if result.stopped is not None and result.stopped.was_running:
-            click.echo(f"stopped {name} with {result.stopped.method}")
-        click.echo(f"destroyed {name} ({len(result.removed)} removed)")
+            echo(f"stopped {name} with {result.stopped.method}")
+        echo(f"destroyed {name} ({len(result.removed)} removed)")
 
 
-@click.command("balloon")
-@click.argument("name")
-@click.argument("mib", type=click.IntRange(min=0), metavar="MB")
+@command("balloon")
+@argument("name")
+@argument("mib", type=int_at_least(0), metavar="MB")
 @nixopts.flake_option
 @_state_option
 def balloon_command(name: str, mib: int, flake_dir: Path | None, state_dir: Path | None) -> None:
     """Set guest NAME's memory balloon target to MB MiB (bin/microvm-balloon)."""
     answer = _runtime(flake_dir, state_dir).guest(name).balloon(mib)
     if answer.strip():
-        click.echo(answer.rstrip("\n"))
+        echo(answer.rstrip("\n"))

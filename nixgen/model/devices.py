@@ -6,7 +6,6 @@ Value classes only; the rules about which combinations work live in
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from typing import Literal
 
@@ -31,6 +30,8 @@ def stable_mac(guest: str, interface_id: str) -> str:
     The same guest and interface always get the same address, so a
     re-render never changes a guest's network identity.
     """
+    import hashlib  # (OpenSSL's: 4 ms at import; a MAC is made when asked for)
+
     digest = hashlib.sha256(f"nixgen:{guest}:{interface_id}".encode()).digest()
     # 0x02 in the first octet: locally administered (bit 1) and unicast (bit 0 clear).
     octets = [(digest[0] & 0xFC) | 0x02, *digest[1:6]]

@@ -12,7 +12,6 @@ Value classes only: interface names, MAC and IP addresses are worked out by
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import PurePosixPath
 from typing import Any, Literal
@@ -54,6 +53,8 @@ def tap_id(name: str) -> str:
     candidate = f"vm-{name}"
     if len(candidate) <= IFNAME_MAX:
         return candidate
+    import hashlib  # (4 ms at import: only for long names)
+
     digest = hashlib.sha256(name.encode()).hexdigest()[:4]
     return f"vm-{name[:7]}-{digest}"
 

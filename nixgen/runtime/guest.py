@@ -17,24 +17,21 @@ import json
 import os
 import select
 import shlex
-import shutil
 import signal
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from subprocess import Popen
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
 from nixgen import process
 from nixgen.errors import NixgenError
-from nixgen.nixcmd import Event, NixRunner
 from nixgen.process import proc
 from nixgen.process.errors import CommandError
-from nixgen.runtime.builder import Builder
+from nixgen.runtime.builder import Builder, NixgenBuild
 from nixgen.runtime.console import (
     DEFAULT_BOOT_MARKER,
     ConsoleInput,
@@ -58,14 +55,6 @@ from nixgen.runtime.errors import (
     StopError,
     UnsupportedError,
 )
-from nixgen.runtime.helpers import (
-    Helper,
-    Prestart,
-    macvtap_commands,
-    run_helper,
-    tap_commands,
-    virtiofs_daemons,
-)
 from nixgen.runtime.qmp import QMP, ctrl_alt_del_events, execute_once, socket_accepts
 from nixgen.runtime.runner import RunnerInfo, qmp_socket_from_args
 from nixgen.runtime.state import (
@@ -79,6 +68,12 @@ from nixgen.runtime.state import (
     RunRecord,
     StateDir,
 )
+
+if TYPE_CHECKING:
+    from subprocess import Popen
+
+    from nixgen.nixcmd import Event, NixRunner
+    from nixgen.runtime.helpers import Helper, Prestart
 
 __all__ = [
     "DEFAULT_BOOT_TIMEOUT",
@@ -263,9 +258,9 @@ class GuestStatus:
 
 
 def _default_builder() -> Builder:
-    import nixgen.build  # building costs imports that starting a built runner does not need
-
-    return nixgen.build
+    # nixgen.build, imported when something is built: listing or starting
+    # a built runner needs none of it
+    return NixgenBuild()
 
 
 def _store_path(path: Path) -> bool:
@@ -297,7 +292,8 @@ class GuestRuntime:
     #: the guest's static addresses on the model's networks (asked only by :meth:`ssh_command`)
     network_addresses: Callable[[], Sequence[str]] | None = None
 
-    _prestart: Prestart = attrs.field(factory=Prestart, init=False, repr=False)
+    #: set by _prepare (the helpers are imported when a guest starts: `nixgen list` needs none)
+    _prestart: Prestart | None = attrs.field(default=None, init=False, repr=False)
 
     @classmethod
     def at(cls, state_dir: Path | str, name: str | None = None, **kw: Any) -> GuestRuntime:
@@ -340,6 +336,8 @@ class GuestRuntime:
         if not (self.gc_roots and _store_path(target)):
             return
         with contextlib.suppress(NixgenError, OSError):
+            from nixgen.nixcmd import NixRunner  # (only to register a GC root)
+
             (self.nix or NixRunner()).run(
                 ["build", "--out-link", str(link), str(target)], overrides=False
             )
@@ -460,6 +458,13 @@ class GuestRuntime:
         Raises :class:`StartError` before anything starts when it cannot be
         done (no virtiofsd, no right to create a tap, a missing share folder).
         """
+        from nixgen.runtime.helpers import (
+            Prestart,
+            macvtap_commands,
+            tap_commands,
+            virtiofs_daemons,
+        )
+
         info = RunnerInfo.read(runner)
         daemons = virtiofs_daemons(self.name, info, self.state.path)
         bridges = self.tap_bridges() if info.tap_interfaces and self.tap_bridges else {}
@@ -471,7 +476,8 @@ class GuestRuntime:
 
     def _spawn(self, runner: Path, *, foreground: bool) -> tuple[Popen[bytes], RunRecord]:
         program = self._prepare(runner)
-        spec = "-" if self._prestart.empty else json.dumps(self._prestart.to_json())
+        prestart = self._prestart
+        spec = "-" if prestart is None or prestart.empty else json.dumps(prestart.to_json())
         read_fd, write_fd = os.pipe()
         argv = [
             sys.executable,
@@ -864,6 +870,8 @@ class GuestRuntime:
             if self.state.path.is_dir():
                 # the lock file goes with the folder: another nixgen waiting on it
                 # gets a lock on a file nobody will use again, and starts afresh
+                import shutil
+
                 shutil.rmtree(self.state.path)
                 removed.append(self.state.path)
             _forget_gc_roots(links)
@@ -1073,6 +1081,8 @@ class GuestRuntime:
             )
         if mib < 0:
             raise GuestError(self.name, f"balloon target {mib} MiB is negative")
+        from nixgen.runtime.helpers import run_helper
+
         result = run_helper([script, str(mib)], cwd=self.state.path, timeout=timeout)
         if result.timed_out:
             raise GuestError(
@@ -1187,6 +1197,8 @@ class _Shutdown:
     def _clean(self, info: RunnerInfo | None, qmp_sock: Path | None) -> str | None:
         script = info.shutdown_script if info else None
         if script is not None:
+            from nixgen.runtime.helpers import Helper
+
             with Helper([script], cwd=self.guest.state.path) as helper:
                 gone, reacted = self._watch(self.clean_until, helper)
                 result = helper.end() if helper.running() else helper.finish(0)

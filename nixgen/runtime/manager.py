@@ -9,7 +9,6 @@ read guests that microvm.nix's host module manages (``current`` and
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -17,10 +16,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
-import nixgen.build
-from nixgen.build import STATE_DIR, BuildResult, flake_ref
+from nixgen.buildcache import STATE_DIR
 from nixgen.errors import NixgenError
-from nixgen.nixcmd import Event, NixRunner
 from nixgen.runtime.builder import Builder
 from nixgen.runtime.console import DEFAULT_BOOT_MARKER
 from nixgen.runtime.errors import GuestError
@@ -31,12 +28,15 @@ from nixgen.runtime.guest import (
     DestroyResult,
     GuestRuntime,
     GuestStatus,
+    _default_builder,
 )
 from nixgen.runtime.state import StateDir
 
 if TYPE_CHECKING:
+    from nixgen.build import BuildResult
     from nixgen.model import Flake
     from nixgen.network import Attachment
+    from nixgen.nixcmd import Event, NixRunner
 
 __all__ = [
     "STATE_SUBDIR",
@@ -62,6 +62,8 @@ def external_state_root(project: Path) -> Path:
     included, and refuses sockets; a symlink is copied as a symlink.
     """
     base = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
+    import hashlib
+
     digest = hashlib.sha256(str(project).encode()).hexdigest()[:12]
     return base / "nixgen" / f"{project.name}-{digest}" / STATE_SUBDIR
 
@@ -112,8 +114,8 @@ class Runtime:
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT
     on_event: Callable[[Event], None] | None = None
     gc_roots: bool = True
-    #: how guests are built and evaluated (default: :mod:`nixgen.build`)
-    builder: Builder = nixgen.build
+    #: how guests are built and evaluated (default: :mod:`nixgen.build`, imported when asked for)
+    builder: Builder = attrs.field(factory=_default_builder)
 
     _default_root: bool = attrs.field(default=False, init=False)
 
@@ -132,6 +134,8 @@ class Runtime:
         root = self.root
         if not self._default_root or self.project is None or root.is_symlink() or root.exists():
             return
+        from nixgen.build import flake_ref
+
         if not flake_ref(self.project).startswith("path:"):
             return  # git: nix sees tracked files only, and .nixgen/ is never tracked
         target = external_state_root(self.project)
@@ -205,12 +209,9 @@ class Runtime:
         """The guests of the project's ``nixgen.toml`` (empty without one)."""
         if self.project is None:
             return []
-        from nixgen.project import Project
+        from nixgen.datafile import declared_guests  # the names only: no model to build
 
-        try:
-            return [vm.name for vm in Project.at(self.project).load().guests]
-        except NixgenError:
-            return []
+        return declared_guests(self.project)
 
     def known(self) -> list[str]:
         """Guests with a state folder under the state root."""
@@ -340,6 +341,8 @@ class Runtime:
                 f"no guests to update in {self.project}",
                 hint="name the guests: nixgen update NAME…",
             )
+        from nixgen.build import flake_ref
+
         guests = {name: self.guest(name) for name in wanted}
         with contextlib.ExitStack() as stack:
             for name in sorted(guests):  # one order for everyone: no deadlocks
@@ -383,6 +386,8 @@ class Runtime:
             return None
         if not str(new).startswith("/nix/store/"):
             return None
+        from nixgen.nixcmd import NixRunner
+
         runner = self.nix or NixRunner()
         try:
             dialect = runner.dialect()

@@ -19,9 +19,7 @@ for those hot paths.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
-import socket
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
@@ -31,6 +29,7 @@ from nixgen.runtime.errors import QMPCommandError, QMPConnectionError
 
 if TYPE_CHECKING:
     import asyncio
+    import socket
 
 __all__ = ["QMP", "ctrl_alt_del_events", "execute_once", "socket_accepts"]
 
@@ -46,6 +45,8 @@ _SUN_PATH_MAX = 107
 def connect_unix(path: Path, timeout: float) -> socket.socket:
     """A connected unix stream socket, even when ``path`` is longer than a
     socket address may be (through ``/proc/self/fd/DIRFD/NAME`` on Linux)."""
+    import socket  # (with logging, 7 ms of imports `nixgen list` does without)
+
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.settimeout(timeout)
     try:
@@ -82,6 +83,8 @@ def execute_once(
     :class:`QMPConnectionError` when nothing answers as QMP, and
     :class:`QMPCommandError` when QEMU refuses the command.
     """
+    import json
+
     try:
         with connect_unix(path, timeout) as sock, sock.makefile("rb") as replies:
             greeting = _message(replies)
@@ -105,6 +108,8 @@ def execute_once(
 
 
 def _message(replies: Any) -> dict[str, Any]:
+    import json
+
     line = replies.readline()
     if not line:
         raise EOFError("QEMU closed the connection")

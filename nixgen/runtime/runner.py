@@ -30,23 +30,25 @@ _SCRIPT_LIMIT = 1 << 20
 
 # First match wins. Scripts quote their words (`'-m' '384M'`), or not.
 _Q = "['\"]?"
+# Patterns, compiled by re on first use (and cached there): `nixgen list` reads
+# no runner script of a guest never built, and compiling them all costs 2-3 ms.
 _VCPU = [
-    re.compile(rf"(?:^|[\s'\"])-smp{_Q}\s+{_Q}(?:cpus=)?(\d+)"),
-    re.compile(rf"--cpus{_Q}\s+{_Q}boot=(\d+)"),
-    re.compile(rf"--cpus{_Q}\s+{_Q}(\d+)"),
-    re.compile(r"\"vcpu_count\"\s*:\s*(\d+)"),
-    re.compile(r"\bvcpu=(\d+)"),  # the stand-in runner of the tests prints `vcpu=N mem=N`
+    rf"(?:^|[\s'\"])-smp{_Q}\s+{_Q}(?:cpus=)?(\d+)",
+    rf"--cpus{_Q}\s+{_Q}boot=(\d+)",
+    rf"--cpus{_Q}\s+{_Q}(\d+)",
+    r"\"vcpu_count\"\s*:\s*(\d+)",
+    r"\bvcpu=(\d+)",  # the stand-in runner of the tests prints `vcpu=N mem=N`
 ]
 _MEM = [
-    re.compile(rf"(?:^|[\s'\"])-m{_Q}\s+{_Q}(?:size=)?(\d+)([MmGg]?)\b"),
-    re.compile(rf"--memory{_Q}\s+{_Q}(?:[a-z]+=[a-z]+,)*size=(\d+)M"),
-    re.compile(rf"--mem{_Q}\s+{_Q}(\d+)"),
-    re.compile(r"\"mem_size_mib\"\s*:\s*(\d+)"),
-    re.compile(r"\bmem=(\d+)"),
+    rf"(?:^|[\s'\"])-m{_Q}\s+{_Q}(?:size=)?(\d+)([MmGg]?)\b",
+    rf"--memory{_Q}\s+{_Q}(?:[a-z]+=[a-z]+,)*size=(\d+)M",
+    rf"--mem{_Q}\s+{_Q}(\d+)",
+    r"\"mem_size_mib\"\s*:\s*(\d+)",
+    r"\bmem=(\d+)",
 ]
 # qemu user networking: hostfwd=tcp:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT
-_HOSTFWD = re.compile(r"hostfwd=(tcp|udp):([^:,'\"\s]*):(\d+)-([^:,'\"\s]*):(\d+)")
-_QMP_SCRIPT = re.compile(rf"-qmp(?:-pretty)?{_Q}\s+{_Q}unix:([^,'\"\s]+)")
+_HOSTFWD = r"hostfwd=(tcp|udp):([^:,'\"\s]*):(\d+)-([^:,'\"\s]*):(\d+)"
+_QMP_SCRIPT = rf"-qmp(?:-pretty)?{_Q}\s+{_Q}unix:([^,'\"\s]+)"
 
 
 def qmp_socket_from_args(args: Iterable[str]) -> str | None:
@@ -63,12 +65,12 @@ def qmp_socket_from_args(args: Iterable[str]) -> str | None:
     return None
 
 
-def _first(patterns: list[re.Pattern[str]], text: str) -> int | None:
+def _first(patterns: list[str], text: str) -> int | None:
     """The number the first matching pattern finds (MiB: a ``G`` suffix counts 1024)."""
     for pattern in patterns:
-        match = pattern.search(text)
+        match = re.search(pattern, text)
         if match:
-            unit = match.group(2) if pattern.groups > 1 else ""
+            unit = match.group(2) if match.re.groups > 1 else ""
             return int(match.group(1)) * (1024 if unit in ("G", "g") else 1)
     return None
 
@@ -175,7 +177,7 @@ def _read(path: Path) -> RunnerInfo:
     except OSError:
         script = ""
     qmp = None
-    match = _QMP_SCRIPT.search(script)
+    match = re.search(_QMP_SCRIPT, script)
     if match:
         qmp = match.group(1)
     else:
@@ -203,7 +205,7 @@ def _read(path: Path) -> RunnerInfo:
         vsock_cid=int(vsock) if vsock.strip().isdigit() else None,
         forwarded_ports=tuple(
             ForwardedPort(m[0], m[1] or "127.0.0.1", int(m[2]), int(m[4]))
-            for m in _HOSTFWD.findall(script)
+            for m in re.findall(_HOSTFWD, script)
         ),
     )
 
