@@ -38,14 +38,10 @@ File formats: see :mod:`nixgen.runtime.state` (JSON, written atomically).
 # ruff: noqa: PTH108, PTH110, PTH116, PTH118, PTH120, PTH123, PTH208, SIM105
 
 import os
+import signal
 import stat
 import sys
 import time
-
-try:  # the C module: signal.py adds enums, and imports enum (~5 ms at every start)
-    import _signal as signal  # type: ignore[import-not-found]
-except ImportError:  # another Python than CPython
-    import signal
 
 _IGNORED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 # Python itself ignores these; a runner must get the default back.
@@ -109,19 +105,12 @@ def _boot_id() -> str | None:
 
 def _prctl(option: int, value: int) -> None:
     try:
-        # ctypes' C core alone: the ctypes package costs ~5 ms more to import,
-        # on the path of every start
-        import _ctypes
+        import ctypes
 
-        prctl = _ctypes.dlsym(_ctypes.dlopen(None), "prctl")  # type: ignore[arg-type]
-        _ctypes.call_function(prctl, (option, value, 0, 0, 0))
-    except Exception:
-        try:
-            import ctypes
-
-            ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0)
-        except Exception:  # not Linux, or no libc: helpers are still found by process group
-            pass
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(option, value, 0, 0, 0)
+    except Exception:  # not Linux, or no libc: helpers are still found by process group
+        pass
 
 
 def _subreaper() -> None:
