@@ -171,7 +171,8 @@ class Schema:
         if mismatch is not None:
             yield Issue(
                 f"{dotted} is {typ['description']}; {mismatch}",
-                f'give {typ["description"]} (microvm.nix\'s type), or a {{ _nix = "…" }} expression',
+                f"give {typ['description']} (microvm.nix's type), or an expression: "
+                '{ _nix = "…" } in nixgen.toml, Nix("…") in Python',
             )
 
 

@@ -67,10 +67,10 @@ __all__ = [
     "flatten",
     "from_settings",
     "guest_sections",
-    "is_default_priority",
     "merge_free_settings",
     "microvm_options",
     "model_from_settings",
+    "model_options",
     "plain",
     "set_option",
     "to_settings",
@@ -261,6 +261,13 @@ _DERIVED_PREFIXES = (
     ("services", "openssh", "enable"),
     ("environment", "systemPackages"),
 )
+
+
+def model_options() -> tuple[str, ...]:
+    """The options the fields of :class:`~nixgen.model.MicroVM` stand for, as keys:
+    ``system``, ``system.stateVersion``, ``microvm.hypervisor``, ``microvm.vcpu``, …
+    (the NixOS settings the model derives, users and packages, are free)."""
+    return (SYSTEM, STATE_VERSION, *(attr_path(("microvm", o)) for o in _MICROVM_FIELDS))
 
 
 def _is_mapping_type(typ: object) -> bool:
@@ -804,13 +811,6 @@ def _derive_nixos(
 
 def _strings(value: object) -> bool:
     return isinstance(value, list | tuple) and all(isinstance(v, str) for v in value)
-
-
-def is_default_priority(value: object) -> bool:
-    """``lib.mkDefault …`` (or ``mkOptionDefault``): a definition any plain one overrides."""
-    return isinstance(value, Nix) and bool(
-        re.match(r"\s*(lib\.)?(mkDefault|mkOptionDefault)\b", value.text)
-    )
 
 
 def _has_nix(value: object) -> bool:

@@ -490,7 +490,7 @@ def test_computed_guests_are_listed_with_the_reason(tmp_path: Path, name: str, r
     named = [u.name for u in flake.unreadable if u.name]
     if named:
         before = snapshot(folder)
-        with pytest.raises(FlakeEditError, match="cannot be read statically"):
+        with pytest.raises(FlakeEditError, match="cannot be read without evaluating"):
             flake.set(named[0], "microvm.mem", 1024)
         assert snapshot(folder) == before
 
@@ -561,7 +561,7 @@ def test_a_shared_default_is_overridden_in_the_guests_own_module(tmp_path: Path)
     assert "microvm.hypervisor" in flake.guest("db").unmodelled  # still the shared default
     flake.unset("web", "microvm.hypervisor")
     assert flake.diff() == ""
-    assert flake.notes and "still has the default" in flake.notes[0]
+    assert flake.notes and "(vms/common.nix:3) now applies" in flake.notes[0]
 
 
 def test_a_guests_own_inline_module_takes_new_options(tmp_path: Path) -> None:
@@ -1009,7 +1009,7 @@ def test_hand_written_hosts_are_listed_and_never_edited(tmp_path: Path) -> None:
         flake.remove("spare")
     # nixgen cannot take a guest out of a host it did not render: refused, with where
     with pytest.raises(
-        FlakeEditError, match=r"host 'vmhost' still runs guest 'web' \(vmhost.nix:5"
+        FlakeEditError, match=r"host 'vmhost' still runs guest 'web' \(hosts/vmhost.nix:5"
     ):
         flake.remove("web")
     with pytest.raises(FlakeEditError, match="host 'edge' still runs guest 'db'"):

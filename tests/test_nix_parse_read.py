@@ -236,9 +236,13 @@ def test_inherit_forms() -> None:
 
 def test_duplicates_are_listed_with_their_places() -> None:
     guest = read_guests(_flake("overrides.nix"))["layered"]
-    assert "microvm.mem" not in guest.settings
     assert [d.value for d in guest.definitions["microvm.mem"]] == [512, Nix("lib.mkForce 1024")]
-    assert any("`microvm.mem` is defined 2 times" in p for p in guest.problems)
+    # lib.mkForce (priority 50) wins over a plain definition (100): certain from the text
+    assert guest.settings["microvm.mem"] == Nix("lib.mkForce 1024")
+    decision = guest.decision("microvm.mem")
+    assert decision.winners == guest.definitions["microvm.mem"][1:]
+    assert decision.losers == guest.definitions["microvm.mem"][:1]
+    assert not any("defined 2 times" in p for p in guest.problems)
 
 
 def test_special_files_read_the_same() -> None:

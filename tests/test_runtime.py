@@ -30,17 +30,21 @@ from nixgen.build import BuildResult
 from nixgen.process import proc
 from nixgen.project import Project
 from nixgen.runtime import GuestRuntime, GuestState, Runtime
-from nixgen.runtime.console import tail
+from nixgen.runtime.console import DEFAULT_BOOT_MARKER, ConsoleWakeup, MarkerWatch, tail
 from nixgen.runtime.errors import (
     BootError,
+    GuestError,
     GuestLockedError,
     GuestNotRunningError,
     GuestRunningError,
     KvmInternalError,
     NoRunnerError,
+    QMPCommandError,
+    QMPConnectionError,
     StartError,
     UnsupportedError,
 )
+from nixgen.runtime.qmp import ctrl_alt_del_events, execute_once
 from nixgen.runtime.runner import RunnerInfo, qmp_socket_from_args
 from nixgen.runtime.state import ExitRecord, RunRecord, write_json
 from tests.clirunner import run_cli
@@ -511,6 +515,104 @@ def test_qmp_socket_paths_longer_than_a_socket_address(tmp_path: Path) -> None:
     assert len(str(web.control_socket())) > 108
     assert web.status().run_state == "running"
     web.stop(timeout=3)
+
+
+def test_a_guest_something_else_runs_in_the_state_folder(tmp_path: Path, runtime: Runtime) -> None:
+    """As microvm.nix's microvm@ unit does: a process whose working directory
+    is the state folder is the guest, and nixgen leaves it alone."""
+    web = runtime.guest("web")
+    web.state.create()
+    unit = subprocess.Popen(["sleep", "60"], cwd=web.state.path)
+    try:
+        status = web.status(live=False)
+        assert status.running and status.managed_by == "other" and status.pid == unit.pid
+        with pytest.raises(GuestRunningError, match=f"pid {unit.pid}") as refused:
+            web.start(runner=runner(tmp_path, "a"))
+        assert "systemctl stop microvm@web" in str(refused.value)
+        with pytest.raises(GuestError, match="nixgen did not start it"):
+            web.stop(timeout=3)
+    finally:
+        unit.kill()
+        unit.wait()
+    assert not web.status(live=False).running
+
+
+def test_a_boot_marker_found_across_the_pieces_of_console_text() -> None:
+    """The console arrives in pieces; only new text (and the end of the old)
+    is searched again, so a marker split between writes is still found."""
+    watch = MarkerWatch(DEFAULT_BOOT_MARKER)
+    assert not watch.feed("[    0.1] booting\n" * 700)  # more than the window keeps
+    assert not watch.feed("web lo")
+    assert watch.feed("gin: ")
+    one_by_one = MarkerWatch("NIXGEN-GUEST-BOOTED")
+    assert [bool(one_by_one.feed(c)) for c in "a NIXGEN-GUEST-BOOTED"][-1]
+    long_first = MarkerWatch("NIXGEN-GUEST-BOOTED")
+    assert not long_first.feed("y" * 9000 + "NIXGEN-GUEST")
+    assert long_first.feed("-BOOTED fs")
+
+
+def test_waiting_for_the_marker_wakes_on_console_writes(tmp_path: Path) -> None:
+    """inotify and a pidfd: the wait sleeps until the log is written to or
+    the process ends, not for a fixed poll."""
+    log = tmp_path / "console.log"
+    log.write_text("")
+    sleeper = subprocess.Popen(["sleep", "30"])
+    with ConsoleWakeup(log, sleeper.pid) as wakeup:
+        began = time.monotonic()
+        assert not wakeup.wait(0.3, 0.3)  # the process runs: no need to look
+        assert time.monotonic() - began >= 0.25  # nothing happened: it slept
+        writer = threading.Timer(0.2, lambda: log.write_text("NIXGEN-GUEST-BOOTED\n"))
+        writer.start()
+        began = time.monotonic()
+        assert not wakeup.wait(20, 20)
+        assert time.monotonic() - began < 10  # woken by the write
+        sleeper.kill()
+        began = time.monotonic()
+        assert wakeup.wait(20, 20)  # the process ended
+        assert time.monotonic() - began < 10
+    sleeper.wait()
+
+
+def test_one_shot_qmp_skips_events_and_maps_errors(tmp_path: Path) -> None:
+    """The plain-socket QMP call of the boot wait and of stop: greeting,
+    capabilities, the command; events before a reply are skipped."""
+    path = tmp_path / "qmp.sock"
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(path))
+    server.listen(4)
+    seen: list[dict[str, Any]] = []
+
+    def serve() -> None:
+        for _ in range(2):
+            conn, _ = server.accept()
+            with conn, conn.makefile("rb") as lines:
+                conn.sendall(b'{"QMP": {"version": {}, "capabilities": []}}\r\n')
+                for line in lines:
+                    seen.append(json.loads(line))
+                    conn.sendall(b'{"event": "RTC_CHANGE", "data": {}}\r\n')
+                    if seen[-1]["execute"] == "query-status":
+                        conn.sendall(b'{"return": {"status": "paused"}}\r\n')
+                    elif seen[-1]["execute"] == "qmp_capabilities":
+                        conn.sendall(b'{"return": {}}\r\n')
+                    else:
+                        conn.sendall(b'{"error": {"class": "GenericError", "desc": "no"}}\r\n')
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    assert execute_once(path, "query-status") == {"status": "paused"}
+    with pytest.raises(QMPCommandError, match="no"):
+        execute_once(path, "input-send-event", ctrl_alt_del_events())
+    thread.join(5)
+    server.close()
+    assert [m["execute"] for m in seen] == [
+        "qmp_capabilities",
+        "query-status",
+        "qmp_capabilities",
+        "input-send-event",
+    ]
+    assert seen[-1]["arguments"]["events"][0]["data"]["key"]["data"] == "ctrl"
+    with pytest.raises(QMPConnectionError):
+        execute_once(tmp_path / "nobody.sock", "query-status", timeout=0.5)
 
 
 def test_runner_facts() -> None:

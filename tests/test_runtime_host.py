@@ -22,20 +22,22 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
 from nixgen import Flake, Host, HostVM, MicroVM, Network
 from nixgen.process import proc
 from nixgen.project import Project
-from nixgen.runtime import GuestRuntime, Runtime
+from nixgen.runtime import GuestRuntime, Runtime, helpers
 from nixgen.runtime.errors import StartError, UnsupportedError
-from nixgen.runtime.helpers import has_net_admin
+from nixgen.runtime.helpers import _socket_in_use, find_virtiofsd, has_net_admin
 from tests.fakerunner import BOOTS, kill_leftovers, leftovers, make_runner
 
 REPO = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
 
 FAKE_VIRTIOFSD = f"""#!{sys.executable}
 import os, socket, sys, time
@@ -48,12 +50,17 @@ with open("virtiofsd.args", "a") as log:
 if os.environ.get("FAKE_VIRTIOFSD_FAIL"):
     print("virtiofsd: cannot open the shared folder", file=sys.stderr)
     sys.exit(1)
-path = next(a.split("=", 1)[1] for a in args if a.startswith("--socket-path="))
-server = socket.socket(socket.AF_UNIX)
-server.bind(path)
-server.listen(1)
+fd = next((int(a.split("=", 1)[1]) for a in args if a.startswith("--fd=")), None)
+if fd is not None:  # a socket the supervisor listens on
+    server = socket.socket(fileno=fd)
+else:
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(next(a.split("=", 1)[1] for a in args if a.startswith("--socket-path=")))
+    server.listen(1)
 while True:
-    time.sleep(1)
+    connection, _ = server.accept()
+    connection.sendall(f"served by {{os.getpid()}}\\n".encode())
+    connection.close()
 """
 
 #: microvm-run that says whether its virtiofs socket was there when it started.
@@ -104,7 +111,8 @@ def test_virtiofsd_per_share_starts_before_the_runner_and_ends_after(
     web.start(runner=virtiofs_runner(tmp_path, source), wait=True)
     assert "socket-was-ready" in web.console_tail()
     args = (web.state.path / "virtiofsd.args").read_text().split()
-    assert args == ["--socket-path=data.sock", "-o", f"source={source}"]  # C virtiofsd syntax
+    # C virtiofsd syntax; the socket in the state folder, by its absolute path
+    assert args == [f"--socket-path={web.state.path}/data.sock", "-o", f"source={source}"]
     [daemon] = [p for p in leftovers(tmp_path) if str(fake_virtiofsd) in proc.cmdline(p)[:2]]
     web.stop(timeout=10)
     assert not proc.alive(daemon)
@@ -127,6 +135,91 @@ def test_virtiofsd_is_never_orphaned(tmp_path: Path, fake_virtiofsd: Path) -> No
         time.sleep(0.02)
     web.stop(timeout=5)
     assert not leftovers(tmp_path)
+
+
+def test_a_virtiofsd_that_dies_is_noticed_reported_and_started_again(
+    tmp_path: Path, fake_virtiofsd: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(helpers, "DAEMON_RESTART_DELAY", 1.0)
+    source = tmp_path / "shared"
+    source.mkdir()
+    web = guest(tmp_path)
+    web.start(runner=virtiofs_runner(tmp_path, source), wait=True)
+    [before] = web.status(live=False).daemons
+    assert before.name == "virtiofsd-data" and before.alive() and not before.died
+    assert not web.status(live=False).notes
+
+    os.kill(before.pid or 0, signal.SIGKILL)
+    status = wait_until(lambda: web.status(live=False), lambda s: s.daemons[0].died)
+    [down] = status.daemons
+    assert status.running and down.last_exit == "was killed by signal 9"
+    assert any("virtiofsd-data was killed by signal 9" in note for note in status.notes)
+    assert any("nixgen stop web && nixgen run web" in note for note in status.notes)
+    said = f"virtiofsd-data (pid {before.pid}) was killed by signal 9 while the guest ran"
+    assert said in (web.state.path / "virtiofsd-data.log").read_text()
+    assert said in web.state.console.read_text()
+
+    status = wait_until(lambda: web.status(live=False), lambda s: s.daemons[0].restarts == 1)
+    [again] = status.daemons
+    assert again.alive() and again.pid != before.pid and again.state == "running"
+    # listening again, on a fresh socket
+    wait_until(lambda: _socket_in_use(web.state.path / "data.sock"), bool)
+    assert "was started again (once)" in " ".join(status.notes)
+    assert status.to_json()["daemons"][0]["restarts"] == 1
+    web.stop(timeout=10)
+    assert not proc.alive(again.pid or 0)
+    assert not web.status(live=False).daemons  # a stopped guest has none
+
+
+def test_a_socket_path_too_long_for_an_address_is_bound_by_the_supervisor(
+    tmp_path: Path, fake_virtiofsd: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A unix socket address holds 107 bytes: in a deep state folder the
+    supervisor binds the share's socket (by its relative name) and passes it
+    to virtiofsd as --fd; a virtiofsd started again serves the same socket."""
+    monkeypatch.setattr(helpers, "DAEMON_RESTART_DELAY", 0.5)
+    source = tmp_path / "shared"
+    source.mkdir()
+    web = Runtime(None, state_root=tmp_path / ("deep" * 20) / "vms").guest("web")
+    assert len(str(web.state.path / "data.sock")) > helpers.SOCKET_PATH_MAX
+    web.start(runner=virtiofs_runner(tmp_path, source), wait=True)
+    assert "socket-was-ready" in web.console_tail()
+    record = web.state.path / "virtiofsd.args"
+    wait_until(record.exists, bool)  # the start does not wait for a daemon with --fd
+    [args] = wait_until(lambda: record.read_text().splitlines(), bool)
+    assert args.startswith("-o source=") and "--fd=" in args and "--socket-path" not in args
+    [first] = web.status(live=False).daemons
+    assert ask(web.state.path, "data.sock") == f"served by {first.pid}"
+    os.kill(first.pid or 0, signal.SIGKILL)
+    status = wait_until(lambda: web.status(live=False), lambda s: s.daemons[0].restarts == 1)
+    again = status.daemons[0].pid
+    assert again != first.pid
+    assert ask(web.state.path, "data.sock") == f"served by {again}"
+    web.stop(timeout=10)
+    assert not proc.alive(again or 0) and not (web.state.path / "data.sock").exists()
+
+
+def ask(folder: Path, name: str) -> str:
+    """Connect to the unix socket ``name`` in ``folder`` (by its relative name) and read a line."""
+    here = Path.cwd()
+    os.chdir(folder)
+    try:
+        with socket.socket(socket.AF_UNIX) as client:
+            client.settimeout(10)
+            client.connect(name)
+            return client.makefile().readline().strip()
+    finally:
+        os.chdir(here)
+
+
+def wait_until(get: Callable[[], T], done: Callable[[T], bool], timeout: float = 15.0) -> T:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = get()
+        if done(value):
+            return value
+        assert time.monotonic() < deadline, f"not reached within {timeout} s: {value}"
+        time.sleep(0.05)
 
 
 def test_the_runners_own_virtiofsd_run_is_preferred(tmp_path: Path, fake_virtiofsd: Path) -> None:
@@ -163,6 +256,32 @@ def test_a_virtiofsd_that_fails_fails_the_start_with_its_log(
     assert "cannot open the shared folder" in str(caught.value)
     assert "socket-was-ready" not in web.console_tail()  # the runner never started
     assert not web.is_running()
+
+
+needs_real_virtiofsd = pytest.mark.skipif(
+    os.geteuid() != 0 or find_virtiofsd() is None,
+    reason="needs root and virtiofsd (apt-get install qemu-system-common for "
+    "/usr/lib/qemu/virtiofsd, or virtiofsd)",
+)
+
+
+@needs_real_virtiofsd
+def test_two_projects_run_guests_of_one_name_and_share_tag_side_by_side(tmp_path: Path) -> None:
+    """QEMU's C virtiofsd locks a pid file named after its socket path: with the
+    runner's relative socket name two projects' ``web`` guests would collide."""
+    source = tmp_path / "shared"
+    source.mkdir()
+    runner = virtiofs_runner(tmp_path, source)  # no bin/virtiofsd-run: nixgen starts virtiofsd
+    guests = [Runtime(None, state_root=tmp_path / p / "vms").guest("web") for p in ("a", "b")]
+    for each in guests:
+        each.start(runner=runner, wait=True)
+    for each in guests:
+        assert each.is_running()
+        assert "socket-was-ready" in each.console_tail()
+        assert _socket_in_use(each.state.path / "data.sock"), each.console_tail()
+    for each in guests:
+        each.stop(timeout=10)
+        assert not (each.state.path / "data.sock").exists()
 
 
 # ---------------------------------------------------------------------- tap devices
@@ -220,6 +339,173 @@ def test_tap_devices_are_made_on_the_bridge_and_removed(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 0 and "tap-ok" in done.stdout, done.stdout + done.stderr
+
+
+#: A parent link for macvtap interfaces: a dummy where the kernel has it, else a veth.
+MACVTAP_NETNS_SETUP = """
+import subprocess
+from pathlib import Path
+from tests.fakerunner import BOOTS, make_runner
+# the runner finds /dev/tap<ifindex> in /sys/class/net, as upstream's does:
+# sysfs shows the interfaces of the namespace that mounts it
+subprocess.run(["mount", "-t", "sysfs", "sysfs", "/sys"], check=True)
+if subprocess.run(["ip", "link", "add", "eth9", "type", "dummy"]).returncode != 0:
+    subprocess.run(["ip", "link", "add", "eth9", "type", "veth", "peer", "name", "eth9p"], check=True)
+subprocess.run(["ip", "link", "set", "eth9", "up"], check=True)
+def show(name):
+    return subprocess.run(["ip", "-d", "-o", "link", "show", name], capture_output=True,
+                          text=True).stdout
+def macvtap_runner(folder, line):
+    # opens the interface's tap device as upstream's qemu runner does (fd 3)
+    opens = 'exec 3<>"/dev/tap$(cat /sys/class/net/vm-mv/ifindex)" && echo macvtap-open\\n'
+    runner = make_runner(folder, opens + BOOTS)
+    (runner / "share/microvm/macvtap-interfaces").write_text(line + "\\n")
+    return runner
+"""
+
+IN_NETNS_MACVTAP = MACVTAP_NETNS_SETUP + textwrap.dedent(
+    """
+    import sys
+    from nixgen.runtime.errors import StartError
+    from nixgen.runtime import Runtime
+
+    tmp = Path(sys.argv[1])
+    runner = macvtap_runner(tmp / "runner", "vm-mv 02:00:00:00:00:0a eth9 bridge")
+    guest = Runtime(None, state_root=tmp / "vms").guest("web")
+    guest.start(runner=runner, wait=True)
+    assert "macvtap-open" in guest.console_tail(), guest.console_tail()
+    link = show("vm-mv")
+    assert "vm-mv@eth9" in link and "macvtap mode bridge" in link, link
+    assert "02:00:00:00:00:0a" in link and "ALLMULTI" in link and ",UP" in link, link
+    guest.stop(timeout=10)
+    assert not show("vm-mv"), show("vm-mv")  # removed with the guest
+    # one that exists already (made by an administrator) is used and left in place
+    subprocess.run(["ip", "link", "add", "link", "eth9", "name", "vm-mv", "type", "macvtap"],
+                   check=True)
+    guest.start(runner=runner, wait=True)
+    assert "macvtap-open" in guest.console_tail(), guest.console_tail()
+    guest.stop(timeout=10)
+    assert show("vm-mv")
+    subprocess.run(["ip", "link", "delete", "vm-mv"], check=True)
+    # a parent link that does not exist: refused before anything starts
+    runner = macvtap_runner(tmp / "runner2", "vm-mv 02:00:00:00:00:0a eth7 bridge")
+    try:
+        guest.start(runner=runner)
+    except StartError as err:
+        assert "the link 'eth7' that macvtap vm-mv sits on (it does not exist)" in str(err), err
+        assert not guest.is_running() and not show("vm-mv")
+    else:
+        raise AssertionError("started without the parent link")
+    print("macvtap-ok")
+    """
+)
+
+
+@needs_root_and_netns
+def test_macvtap_interfaces_are_made_and_removed(tmp_path: Path) -> None:
+    done = subprocess.run(
+        ["unshare", "-n", "-m", sys.executable, "-c", IN_NETNS_MACVTAP, str(tmp_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0 and "macvtap-ok" in done.stdout, done.stdout + done.stderr
+
+
+def user_python() -> list[str]:
+    """A Python that another user may run, with nixgen and its packages on its path.
+
+    This one may sit under /root (pyenv), which other users cannot enter: take
+    the system's of the same version then."""
+    system = Path("/usr/bin/python3")
+    if system.exists() and not str(Path(sys.executable).resolve()).startswith("/root/"):
+        return [sys.executable]
+    version = subprocess.run(
+        [str(system), "-c", "import sys; print(sys.version_info[:2])"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    if version != str(sys.version_info[:2]):
+        pytest.skip(f"{sys.executable} is not for other users, and {system} is another version")
+    import site
+
+    path = ":".join([str(REPO), *site.getsitepackages()])
+    return ["env", f"PYTHONPATH={path}", str(system)]
+
+
+AS_USER_MACVTAP = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from nixgen.runtime.errors import StartError
+    from nixgen.runtime import Runtime
+
+    runner, state = Path(sys.argv[1]), Path(sys.argv[2])
+    guest = Runtime(None, state_root=state).guest("web")
+    try:
+        guest.start(runner=runner, wait=True)
+    except StartError as err:
+        print(err)
+        sys.exit(3)
+    print("\\n".join(guest.console_tail()))
+    guest.stop(timeout=10)
+    """
+)
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or not all(shutil.which(p) for p in ("unshare", "ip", "setpriv")),
+    reason="needs root, unshare and setpriv (util-linux) and ip (iproute2)",
+)
+@pytest.mark.parametrize("caps", ["+net_admin,+chown", ""])
+def test_macvtap_as_a_user_with_or_without_the_capabilities(caps: str) -> None:
+    """With CAP_NET_ADMIN and CAP_CHOWN nixgen makes the interface and hands its
+    /dev/tap<ifindex> to its user, whose runner opens it; without them the
+    start is refused early, saying what is missing and how to do it by hand."""
+    base = Path(os.path.realpath("/tmp")) / f"nixgen-macvtap-{os.getpid()}"
+    try:
+        (base / "vms").mkdir(parents=True)
+        for path in (base, base / "vms"):
+            path.chmod(0o777)
+        setup = MACVTAP_NETNS_SETUP + textwrap.dedent(
+            f"""
+            import os, sys
+            macvtap_runner(Path({str(base / "runner")!r}), "vm-mv 02:00:00:00:00:0b eth9 bridge")
+            caps = {caps!r}
+            user = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+            if caps:
+                user += ["--inh-caps=" + caps, "--ambient-caps=" + caps]
+            else:
+                user += ["--inh-caps=-all"]
+            done = subprocess.run(user + {user_python()!r} + ["-c", sys.argv[1],
+                                  {str(base / "runner")!r}, {str(base / "vms")!r}])
+            print("macvtap left behind:", bool(show("vm-mv")))
+            sys.exit(done.returncode)
+            """
+        )
+        done = subprocess.run(
+            ["unshare", "-n", "-m", sys.executable, "-c", setup, AS_USER_MACVTAP],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        out = done.stdout + done.stderr
+        assert "macvtap left behind: False" in out, out
+        if caps:
+            assert done.returncode == 0 and "macvtap-open" in done.stdout, out
+        else:
+            assert done.returncode == 3, out
+            assert "vm-mv do not exist and creating them needs root, or CAP_NET_ADMIN" in out
+            assert "without CAP_NET_ADMIN and CAP_CHOWN" in out
+            assert "ip link add link eth9 name vm-mv address 02:00:00:00:00:0b" in out
+    finally:
+        kill_leftovers(base)
+        shutil.rmtree(base, ignore_errors=True)
 
 
 REFUSED = textwrap.dedent(

@@ -218,6 +218,38 @@ def test_a_virtiofs_share_is_served_and_mounted(tmp_path: Path, inputs: dict[str
     assert not proc.alive(started.pid) and not leftovers(tmp_path)
 
 
+def test_a_virtiofsd_that_dies_under_a_running_guest(
+    tmp_path: Path, inputs: dict[str, str]
+) -> None:
+    """The supervisor notices at once; status says the share is dead; QEMU runs
+    on (it does not reconnect); stop does not wait for a shutdown that would
+    hang on the share."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "nixgen-hello").write_text("hello\n")
+    share = Share.virtiofs("data", str(data), "/mnt/data")
+    folder = project(tmp_path / "p", [share], lost=256)
+    guest = Runtime(folder, nix=NixRunner(override_inputs=inputs)).guest("lost")
+    started = guest.start(wait=True, timeout=BOOT_TIMEOUT)
+    wait_for_console(guest, SHARE_MARKER)
+    [daemon] = guest.status(live=False).daemons
+    assert daemon.alive()
+    os.kill(daemon.pid or 0, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while not (status := guest.status(live=False)).daemons[0].died:
+        assert time.monotonic() < deadline, status
+        time.sleep(0.1)
+    assert status.running and proc.alive(started.pid)
+    assert any("virtiofsd was killed by signal 9" in note for note in status.notes), status
+    assert any("shares do not work" in note for note in status.notes), status
+    # what virtiofsd-run started went with it
+    assert not [p for p in leftovers(tmp_path) if "/virtiofsd" in " ".join(proc.cmdline(p)[:1])]
+    result = guest.stop(timeout=30)
+    assert result.phase == "share-lost" and result.method == "quit", result
+    assert result.seconds < 3.0, result
+    assert not proc.alive(started.pid) and not leftovers(tmp_path)
+
+
 def test_a_guest_without_a_control_socket(tmp_path: Path, inputs: dict[str, str]) -> None:
     """socket = null (upstream: nullOr str): no QMP; it boots, and stops by SIGTERM."""
     folder = tmp_path / "p"

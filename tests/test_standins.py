@@ -401,7 +401,8 @@ def test_store_disk_when_nix_store_is_not_shared(nix: Nix, built: dict[str, Path
     )
     share = built["store-disk"] / "share" / "microvm"
     assert (share / "tap-interfaces").read_text() == "vm-disk"
-    assert (share / "macvtap-interfaces").read_text() == "vm-mv"
+    # upstream's format: ID MAC LINK MODE, a line each
+    assert (share / "macvtap-interfaces").read_text() == "vm-mv 02:00:00:00:00:02 eth0 bridge\n"
     assert (share / "vsock-cid").read_text() == "3"
 
 

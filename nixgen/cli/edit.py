@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import shutil
 from collections.abc import Callable
@@ -26,10 +27,10 @@ from nixgen.lock import project_lock
 from nixgen.model import HYPERVISORS, SYSTEMS, MicroVM
 from nixgen.model.convert import to_dict
 from nixgen.model.shape import pick_template, shaped_like
-from nixgen.nix.emit import to_nix
-from nixgen.nix.literal import parse_literal
+from nixgen.nix.emit import parse_attr_path, to_nix
+from nixgen.nix.literal import Suggestion, parse_literal
 from nixgen.nix.parse import Span
-from nixgen.nix.read import HostConfig
+from nixgen.nix.read import NEEDS_NIX, HostConfig, UnreadModule
 from nixgen.settings import plain
 
 
@@ -218,6 +219,7 @@ def show_command(
                 {"name": u.name, "reason": u.reason, "where": _where(flake, u.span)}
                 for u in flake.unreadable
             ],
+            "needs_nix": NEEDS_NIX if flake.unreadable else None,
             "notes": list(flake.notes),
         }
         echo(json.dumps(data, indent=2))
@@ -254,11 +256,20 @@ def show_command(
                 for h in flake.hosts()
             ],
         )
+    unread = [(g.name, u) for g in flake.guests() for u in g.unread]
+    if unread:
+        echo(f"\n{_UNREAD}")
+        for who, module in unread:
+            echo(f"  {who}: {_unread_line(flake, module)}")
     if flake.unreadable:
         echo("\nnot readable without evaluating the flake:")
         for item in flake.unreadable:
             who = item.name if item.name is not None else "(guests)"
-            echo(f"  {who}: {item.reason} ({_where(flake, item.span)})")
+            where = _where(flake, item.span)
+            # the reason names its place first when it names the expression
+            shown = item.reason if item.binding is not None else f"{item.reason} ({where})"
+            echo(f"  {who}: {shown}")
+        echo(f"  {NEEDS_NIX}")
     for note in flake.notes:
         echo(f"note: {note}")
 
@@ -267,13 +278,17 @@ def _show_guest(flake: FlakeFile, guest: GuestView) -> None:
     echo(f"{guest.name}: system {_system(guest)}, declared at {_where(flake, guest.span)}")
     rows = []
     for key, defs in guest.definitions.items():
-        effective = guest.settings.get(key, _MISSING)
+        decision = guest.decision(key) if len(defs) > 1 else None
         for d in defs:
             mark = ""
-            if len(defs) > 1:
-                mark = " (wins)" if effective is d.value else " (overridden)"
-                if effective is _MISSING:
-                    mark = " (one of several)"
+            if decision is not None:
+                # one word per definition; the reason of an undecided one is said below
+                if not decision.winners:
+                    mark = " (undecided)"
+                elif d in decision.winners:
+                    mark = " (merged)" if decision.merged else " (wins)"
+                else:
+                    mark = " (overridden)"
             rows.append([key, _display(d.value) + mark, _where(flake, d.span)])
     if rows:
         echo()
@@ -282,13 +297,26 @@ def _show_guest(flake: FlakeFile, guest: GuestView) -> None:
         echo("\nkept as written, outside the model:")
         for item in guest.unmodelled.values():
             echo(f"  {item.key}: {item.reason}")
+    if guest.unread:
+        echo(f"\n{_UNREAD}")
+        for module in guest.unread:
+            echo(f"  {_unread_line(flake, module)}")
     if guest.problems:
         echo("\nproblems:")
         for problem in guest.problems:
             echo(f"  {problem}")
 
 
-_MISSING = object()
+_UNREAD = "modules nixgen could not read (the options they set are unknown):"
+
+
+def _unread_line(flake: FlakeFile, module: UnreadModule) -> str:
+    return f"`{_display_text(module.text)}` ({_where(flake, module.span)}): {module.reason}"
+
+
+def _display_text(text: str, limit: int = 60) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _host(flake: FlakeFile, name: str) -> HostConfig | None:
@@ -333,6 +361,9 @@ def _host_json(flake: FlakeFile, host: HostConfig) -> dict[str, Any]:
 def _guest_json(flake: FlakeFile, guest: GuestView) -> dict[str, Any]:
     model = to_dict(guest.vm)
     model.pop("name", None)
+    # A field an unread module may set is unknown: not shown with the model's default.
+    for key in guest.unknown:
+        model.pop(_field_name(key), None)
     return {
         "name": guest.name,
         "system": plain(guest.system),
@@ -343,8 +374,20 @@ def _guest_json(flake: FlakeFile, guest: GuestView) -> dict[str, Any]:
         },
         "model": model,
         "unmodelled": {k: u.reason for k, u in guest.unmodelled.items()},
+        "unread": [
+            {"module": u.text, "reason": u.reason, "where": _where(flake, u.span)}
+            for u in guest.unread
+        ],
+        "unknown": list(guest.unknown),
         "problems": list(guest.problems),
     }
+
+
+def _field_name(key: str) -> str:
+    """The model's (nixgen.toml's) name of an option: ``microvm.hypervisor`` →
+    ``hypervisor``, ``system.stateVersion`` → ``stateVersion``, ``system``."""
+    path = parse_attr_path(key)
+    return path[-1] if path[0] == "system" else path[1]
 
 
 def _system(guest: GuestView) -> str:
@@ -355,6 +398,8 @@ def _system(guest: GuestView) -> str:
 
 
 def _field(guest: GuestView, key: str, modelled: object) -> str:
+    if not guest.known(key):
+        return "unknown"  # set, perhaps, in a module nixgen could not read
     if key in guest.unmodelled:
         return _display(guest.unmodelled[key].value)
     return str(modelled)
@@ -414,6 +459,13 @@ def _split_assignment(text: str) -> tuple[str, str]:
     )
 
 
+def _suggest(key: str, word: str) -> Suggestion:
+    """What ``word`` may have meant as the value of ``key`` (asked only for a bad value)."""
+    from nixgen.flake.suggest import suggest_value
+
+    return suggest_value(key, word)
+
+
 @command("set")
 @argument("name")
 @argument("assignments", nargs="+", metavar="KEY=VALUE...")
@@ -450,9 +502,18 @@ def set_command(
         key, text = _split_assignment(item)
         if not key:
             raise argparse.ArgumentError(None, f"{item!r} has no option name before '='")
-        values[key] = parse_literal(text, key=key)
+        values[key] = parse_literal(text, key=key, suggest=functools.partial(_suggest, key))
+
+    def update(flake: FlakeFile) -> None:
+        try:
+            flake.update(name, values)
+        except ValidationError as err:
+            from nixgen.flake.suggest import with_suggestions
+
+            raise with_suggestions(err, values) from None
+
     nix = _NixArgs(override_inputs, nix_option, nix_timeout, eval_mode)
-    _edit(flake_dir, dry_run, lambda flake: flake.update(name, values), nix, name)
+    _edit(flake_dir, dry_run, update, nix, name)
 
 
 @command("unset")

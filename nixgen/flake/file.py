@@ -30,7 +30,7 @@ from nixgen.flake.state import (
     key_path,
     normalized,
     read_files,
-    refuse_host,
+    refuse_missing,
     short_span,
     split_problems,
 )
@@ -43,11 +43,19 @@ from nixgen.nix import edit
 from nixgen.nix.emit import attr_path
 from nixgen.nix.outputs import FLAKE_NAME
 from nixgen.nix.parse import Document, Span
-from nixgen.nix.read import FlakeGuests, HostConfig, Module, Setting, Unreadable
+from nixgen.nix.read import (
+    Decision,
+    FlakeGuests,
+    HostConfig,
+    Module,
+    Setting,
+    Unreadable,
+    UnreadModule,
+)
 from nixgen.project import toml_text
 from nixgen.render import SOURCE_NAME, atomic_write, generated_state, rehash
 from nixgen.schema import known_schema
-from nixgen.settings import SYSTEM, UNSET, Unmodelled, to_settings
+from nixgen.settings import SYSTEM, UNSET, Unmodelled, model_options, to_settings
 from nixgen.validate import check
 
 __all__ = ["FlakeFile", "GuestView", "SaveResult"]
@@ -122,6 +130,51 @@ class GuestView:
     def span(self) -> Span:
         """Where the guest is declared in flake.nix."""
         return self._state.guest.span
+
+    @property
+    def unread(self) -> tuple[UnreadModule, ...]:
+        """Its modules nixgen could not read (a missing file, ``import ./f.nix { … }``,
+        a module of the flake it does not follow), each with why and where it is listed.
+        What they set is unknown: see :meth:`known`."""
+        return self._state.guest.unread
+
+    def known(self, key: str) -> bool:
+        """Whether the value of option ``key`` is known from the text.
+
+        True when a module nixgen read defines it (or a part of it): the value
+        is in :attr:`settings` (or, when it is undecided or not modelled, in
+        :attr:`unmodelled`); or when nixgen read every module of the guest, so
+        that nothing sets it and microvm.nix's (or NixOS's) default applies.
+        False when some module nixgen could not read (:attr:`unread`) may set
+        it: :attr:`vm` then holds the model's default, which may be wrong.
+        (An unread module may also override or add to what is known; only
+        evaluation can tell.)
+        """
+        guest = self._state.guest
+        if not guest.unread:
+            return True
+        path = key_path(key)
+        if path == (SYSTEM,):
+            return guest.system is not None
+        for defs in guest.definitions.values():
+            written = defs[0].path
+            n = min(len(written), len(path))
+            if written[:n] == path[:n]:
+                return True
+        return False
+
+    @property
+    def unknown(self) -> tuple[str, ...]:
+        """The options of the model (:func:`nixgen.settings.model_options`) whose value
+        is not :meth:`known`; empty when every module was read."""
+        if not self._state.guest.unread:
+            return ()
+        return tuple(k for k in model_options() if not self.known(k))
+
+    def decision(self, key: str) -> Decision:
+        """Which definitions of ``key`` give its value: the one that wins by priority,
+        the lists that merge, or none (undecided: only nix can tell, and why)."""
+        return self._state.guest.decision(key)
 
     def setting(self, key: str) -> Setting | None:
         """The one definition of ``key`` (None: not set, or set several times)."""
@@ -202,7 +255,7 @@ class FlakeFile:
             try:
                 files.toml = load_flake_file(source)
             except ValidationError as err:
-                problem = f"{source} is not valid, so nixgen cannot keep it in step:\n{err}"
+                problem = f"{SOURCE_NAME} is not valid, so nixgen cannot keep it in step:\n{err}"
         result = cls(files, original)
         result._evaluator = evaluator
         result._toml_source = toml_text_now
@@ -288,26 +341,15 @@ class FlakeFile:
 
     def _state(self, name: str) -> GuestState:
         state = self._states.get(name)
-        if state is not None:
-            return state
-        refuse_host(self._found, name, self._files)
-        for item in self._found.unreadable:
-            if item.name == name:
-                raise FlakeEditError(
-                    f"guest {name!r} cannot be read statically: {item.reason}",
-                    hint="nixgen only reads and edits what is written literally in the flake",
-                )
-        known = ", ".join(self.names()) or "none"
-        raise FlakeEditError(
-            f"no guest {name!r} in {self._files.flake} (guests: {known})",
-            hint="see `nixgen show` for the guests nixgen can read",
-        )
+        if state is None:
+            refuse_missing(self._found, name, self._files)
+        return state
 
     def _refresh(self) -> None:
         files = self._files
         found = read_files(files)
         self._found = found
-        self._states = guest_states(found)
+        self._states = guest_states(found, root=files.root)
 
     # ------------------------------------------------------------------ evaluation
 
@@ -681,7 +723,8 @@ class FlakeFile:
                     expected = None
                 if on_disk != expected:
                     raise FlakeEditError(
-                        f"{path} changed on disk since nixgen read it; nothing was written",
+                        f"{self._relative(path)} changed on disk since nixgen read it; "
+                        "nothing was written",
                         hint="load the flake again and redo the edit",
                     )
             for path, (_, new) in changes.items():
@@ -742,7 +785,7 @@ def _refuse_dangling(found: FlakeGuests, gone: Sequence[str], files: Files) -> N
             mentions = host.mentions(name)
             if not mentions:
                 continue
-            places = "; ".join(f"{short_span(s.span)}: {s.key}" for s in mentions[:3])
+            places = "; ".join(f"{short_span(s.span, files.root)}: {s.key}" for s in mentions[:3])
             if files.toml is not None:
                 hint = (
                     f"host {host.name!r} is not rendered from {SOURCE_NAME} (or its file has "

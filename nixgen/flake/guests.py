@@ -68,7 +68,10 @@ def add_guest(tx: Edit, vm: MicroVM) -> None:
             header = generated_state(tx.doc(own.file).text) != "foreign"
     if layout_file is not None:
         if layout_file.exists() or layout_file in tx.files.docs:
-            raise FlakeEditError(f"{layout_file} exists already; nixgen will not overwrite it")
+            raise FlakeEditError(
+                f"{relative(layout_file, tx.files.root)} exists already; "
+                "nixgen will not overwrite it"
+            )
         source = SOURCE_NAME if tx.files.toml is not None else None
         text = guest_module(vm, source=source, inputs=any("inputs" in a for a in args))
         if not header:
@@ -169,7 +172,7 @@ def refuse_taken(tx: Edit, name: str) -> None:
     host = tx.found.host(name)
     if host is not None and host.kind == "configuration":
         raise FlakeEditError(
-            f"the flake already has a host {name!r} ({short_span(host.span)}): "
+            f"the flake already has a host {name!r} ({short_span(host.span, tx.files.root)}): "
             f"nixosConfigurations.{attr_name(name)} is taken"
         )
     if tx.files.toml is not None and any(
@@ -189,7 +192,9 @@ def remove_guest(tx: Edit, name: str) -> None:
     guest_node = outputs.binding_node(doc, state.guest.span)
     others = outputs.foreign_references(doc, name, guest_node)
     if others:
-        places = "; ".join(f"{short_span(doc.span(n))}: `{doc.text_of(n)}`" for n in others[:5])
+        places = "; ".join(
+            f"{short_span(doc.span(n), tx.files.root)}: `{doc.text_of(n)}`" for n in others[:5]
+        )
         raise FlakeEditError(
             f"guest {name!r} is still referred to elsewhere in {FLAKE_NAME} ({places})",
             hint="remove or change those references first",
@@ -302,7 +307,7 @@ def rename_guest(tx: Edit, old: str, new: str) -> None:
     node = outputs.binding_node(doc, outputs.guest_span(doc, old))
     if node.type != "binding":
         raise FlakeEditError(
-            f"{short_span(doc.span(node))}: guest {old!r} is inherited (`inherit {old};`)",
+            f"{short_span(doc.span(node), tx.files.root)}: guest {old!r} is inherited (`inherit {old};`)",
             hint=f"rename it by hand: write `{new} = {old};` in nixosConfigurations",
         )
     tx.put(outputs.rename_binding(doc, node, old, new))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import NoReturn
 
 import attrs
 
@@ -22,14 +23,22 @@ from nixgen.model.convert import option_values
 from nixgen.nix.emit import attr_name, attr_path, parse_attr_path, to_nix
 from nixgen.nix.outputs import FLAKE_NAME
 from nixgen.nix.parse import Document, Span, Step
-from nixgen.nix.read import DeclaredGuest, FlakeGuests, Module, Setting, read_guests, reread_guests
+from nixgen.nix.read import (
+    NEEDS_NIX,
+    DeclaredGuest,
+    FlakeGuests,
+    Module,
+    Setting,
+    place,
+    read_guests,
+    reread_guests,
+)
 from nixgen.render import SOURCE_NAME
 from nixgen.settings import (
     HOSTNAME,
     SYSTEM,
     UNSET,
     Unmodelled,
-    is_default_priority,
     model_from_settings,
 )
 
@@ -114,12 +123,15 @@ def _read_all(files: Files) -> FlakeGuests:
 
 
 def guest_states(
-    found: FlakeGuests, before: Mapping[str, GuestState] | None = None
+    found: FlakeGuests,
+    before: Mapping[str, GuestState] | None = None,
+    root: Path | None = None,
 ) -> dict[str, GuestState]:
     """Each guest read, with its settings and model.
 
     ``before``: the states of an earlier read; a guest that was only moved
-    (same settings, each defined once) keeps its model.
+    (same settings, each defined once) keeps its model.  ``root``: the flake's
+    folder, which messages name files relative to.
     """
     states: dict[str, GuestState] = {}
     for guest in found.guests:
@@ -133,27 +145,25 @@ def guest_states(
         ):
             states[guest.name] = GuestState(guest, old.settings, old.vm, old.unmodelled)
         else:
-            states[guest.name] = _state(guest)
+            states[guest.name] = _state(guest, root)
     return states
 
 
-def _state(guest: DeclaredGuest) -> GuestState:
-    settings: dict[str, object] = {}
+def _state(guest: DeclaredGuest, root: Path | None) -> GuestState:
+    settings: dict[str, object] = dict(guest.settings)
     ambiguous: dict[str, Unmodelled] = {}
     for key, defs in guest.definitions.items():
-        if len(defs) == 1:
-            settings[key] = defs[0].value
+        if key in settings:
             continue
-        plain = [d for d in defs if not is_default_priority(d.value)]
-        if len(plain) == 1:
-            settings[key] = plain[0].value
-        else:
-            places = ", ".join(short_span(d.span) for d in defs)
-            ambiguous[key] = Unmodelled(
-                key,
-                tuple(d.value for d in defs),
-                f"defined {len(defs)} times ({places}); the module system decides",
-            )
+        # the reader leaves out what the priorities written do not decide
+        decision = guest.decision(key)
+        places = ", ".join(place(d.span, root) for d in defs)
+        ambiguous[key] = Unmodelled(
+            key,
+            tuple(d.value for d in defs),
+            f"undecided: defined {len(defs)} times ({places}); {decision.undecided}, "
+            "so nix would decide",
+        )
     given: dict[str, object] = dict(settings)
     if guest.system is not None:
         given = {SYSTEM: guest.system, **settings}
@@ -202,14 +212,16 @@ def related_settings(state: GuestState, path: tuple[str, ...]) -> list[Setting]:
 
 
 def by_module(
-    settings: Sequence[Setting], modules: Mapping[tuple[Path | None, int], Module]
+    settings: Sequence[Setting],
+    modules: Mapping[tuple[Path | None, int], Module],
+    root: Path | None = None,
 ) -> dict[tuple[Path | None, int], tuple[Module, list[Setting]]]:
     """Settings grouped by the module they are written in."""
     groups: dict[tuple[Path | None, int], tuple[Module, list[Setting]]] = {}
     for s in settings:
         module = modules.get(where(s))
         if module is None:
-            raise FlakeEditError(f"internal: no module holds {s.key} ({short_span(s.span)})")
+            raise FlakeEditError(f"internal: no module holds {s.key} ({short_span(s.span, root)})")
         key = (resolved(module.file) if module.file else None, module.span.start)
         groups.setdefault(key, (module, []))[1].append(s)
     return groups
@@ -265,9 +277,41 @@ def refuse_host(found: FlakeGuests, name: str, files: Files) -> None:
     else:
         hint = "edit the host's configuration by hand"
     raise FlakeEditError(
-        f"{name!r} is a host, not a guest: {declared} ({short_span(host.span)}) "
+        f"{name!r} is a host, not a guest: {declared} ({short_span(host.span, files.root)}) "
         f"{host.reason}; nixgen edits guests only",
         hint=hint,
+    )
+
+
+def refuse_missing(
+    found: FlakeGuests, name: str, files: Files, *, hint: str | None = None
+) -> NoReturn:
+    """``name`` is not a guest nixgen can read: say why, naming what computes it.
+
+    A host is refused as such; a guest nixgen cannot read names its binding;
+    in a flake whose ``nixosConfigurations`` (or ``outputs``) is computed, the
+    guest may be in what it computes, which only nix can read.
+    """
+    refuse_host(found, name, files)
+    flake = relative(files.flake, files.root)
+    for item in found.unreadable:
+        if item.name == name:
+            raise FlakeEditError(
+                f"guest {name!r} cannot be read without evaluating {flake}: {item.reason}",
+                hint=NEEDS_NIX,
+            )
+    known = ", ".join(found.names()) or "none"
+    computed = [item.reason for item in found.unreadable if item.name is None]
+    if computed:
+        readable = f" (it reads {known})" if found.guests else ""
+        raise FlakeEditError(
+            f"guest {name!r} is not one nixgen can read in {flake} without evaluating "
+            f"it{readable}; it may be in what the flake computes: " + "; ".join(computed),
+            hint=NEEDS_NIX,
+        )
+    raise FlakeEditError(
+        f"no guest {name!r} in {flake} (guests: {known})",
+        hint=hint or "see `nixgen show` for the guests nixgen can read",
     )
 
 
@@ -327,9 +371,9 @@ def show(value: object) -> str:
     return short(value, 80)
 
 
-def short_span(span: Span) -> str:
-    file = span.file.name if span.file is not None else "<text>"
-    return f"{file}:{span.line}"
+def short_span(span: Span, root: Path | None) -> str:
+    """``config/default.nix:13``: relative to the flake folder ``root`` (absolute outside)."""
+    return place(span, root)
 
 
 def split_problems(found: Sequence[Problem]) -> tuple[list[Problem], list[Problem]]:

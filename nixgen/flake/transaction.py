@@ -28,7 +28,7 @@ from nixgen.flake.state import (
     key_path,
     read_files,
     read_value,
-    refuse_host,
+    refuse_missing,
     related_settings,
     resolved,
     short,
@@ -41,14 +41,22 @@ from nixgen.nix import edit, outputs
 from nixgen.nix.emit import attr_path, to_nix
 from nixgen.nix.errors import NixPathError, NixSyntaxError
 from nixgen.nix.parse import Document, Span
-from nixgen.nix.read import DeclaredGuest, FlakeGuests, Module, Setting
+from nixgen.nix.read import (
+    PLAIN_PRIORITY,
+    DeclaredGuest,
+    FlakeGuests,
+    Module,
+    Setting,
+    decide,
+    priority,
+    relative_name,
+)
 from nixgen.render import option_module
 from nixgen.settings import (
     HOSTNAME,
     SYSTEM,
     UNSET,
     check_path,
-    is_default_priority,
     set_option,
     unset_option,
 )
@@ -91,7 +99,10 @@ class Edit:
                 return
         earlier = self._read_from[0] if self._read_from is not None else None
         found = read_files(self.files, self.found if earlier is not None else None, earlier)
-        self._take(found, guest_states(found, self.states if earlier is not None else None))
+        self._take(
+            found,
+            guest_states(found, self.states if earlier is not None else None, root=self.files.root),
+        )
 
     def _take(self, found: FlakeGuests, states: dict[str, GuestState]) -> None:
         for path, doc in found.documents.items():
@@ -106,16 +117,8 @@ class Edit:
     def state(self, name: str) -> GuestState:
         state = self.states.get(name)
         if state is None:
-            refuse_host(self.found, name, self.files)
-            for item in self.found.unreadable:
-                if item.name == name:
-                    raise FlakeEditError(
-                        f"guest {name!r} cannot be read statically: {item.reason}",
-                        hint="change it by hand; nixgen only edits what is written literally",
-                    )
-            known = ", ".join(self.found.names()) or "none"
-            raise FlakeEditError(f"no guest {name!r} in {self.files.flake} (guests: {known})")
-        _refuse_broken_modules(state)
+            refuse_missing(self.found, name, self.files)
+        _refuse_broken_modules(state, self.files.root)
         return state
 
     def doc(self, path: Path | None) -> Document:
@@ -220,10 +223,15 @@ class Edit:
         related = related_settings(state, path)
         self.refuse_blocked(state, path, related)
         inside = [s for s in related if len(s.path) >= len(path)]
+        # Definitions a higher priority overrides already stay as they are: the new
+        # value replaces the winning one only.
+        losers = self.overridden(name, path, inside)
+        inside = [s for s in inside if s not in losers]
         shared = [s for s in inside if self.shared_with(name, s)]
         own = [s for s in inside if not self.shared_with(name, s)]
         for s in shared:
-            if s.path != path or not is_default_priority(s.value):
+            # the NixOS way: a plain definition in the guest's own module overrides it
+            if s.path != path or not _below_plain(s):
                 self.refuse_shared(name, s, "set")
         modules = self.modules_of(state)
         groups = by_module(own, modules)
@@ -273,14 +281,25 @@ class Edit:
                 f"guest {name!r} does not set {key}",
                 hint=f"did you mean {close[0]}?" if close else "see `nixgen show NAME`",
             )
+        # Only the winning definitions go; the one they overrode applies again.
+        exact = [s for s in inside if s.path == path]
+        decision = decide(exact) if len(exact) > 1 else None
+        if decision is not None and decision.losers:
+            inside = [s for s in inside if s not in decision.losers]
+            applies = decide(decision.losers)
+            for d in applies.winners or decision.losers:
+                self.notes.append(
+                    f"{key} of {name!r}: {short(d.value)} "
+                    f"({short_span(d.span, self.files.root)}) now applies"
+                )
         own = []
         for s in inside:
             if self.shared_with(name, s):
-                if not is_default_priority(s.value):
+                if not _below_plain(s):
                     self.refuse_shared(name, s, "remove")
                 self.notes.append(
                     f"{key} of {name!r} still has the default written in a module other "
-                    f"guests share ({short_span(s.span)})"
+                    f"guests share ({short_span(s.span, self.files.root)})"
                 )
             else:
                 own.append(s)
@@ -320,13 +339,37 @@ class Edit:
                     "edit the flake by hand",
                 )
 
+    def overridden(self, name: str, path: tuple[str, ...], inside: list[Setting]) -> list[Setting]:
+        """The definitions of ``path`` that lose already, by the priorities written, and
+        that a plain value written in place of the winning one overrides as well."""
+        exact = [s for s in inside if s.path == path]
+        if len(exact) < 2:
+            return []
+        decision = decide(exact)
+        if not decision.losers:
+            return []
+        level = priority(decision.winners[0].value)
+        strong = [d for d in decision.losers if (priority(d.value) or 0) <= PLAIN_PRIORITY]
+        if level is not None and level < PLAIN_PRIORITY and strong:
+            root = self.files.root
+            winner = decision.winners[0]
+            others = ", ".join(f"`{short(d.value)}` ({short_span(d.span, root)})" for d in strong)
+            raise FlakeEditError(
+                f"{short_span(winner.span, root)}: {attr_path(path)} of {name!r} is "
+                f"`{short(winner.value)}`, which wins over {others}; nixgen writes a plain "
+                "value, which would not win over those",
+                hint=f"change the value inside `{short(winner.value)}` by hand, or remove "
+                "the definitions it overrides first",
+            )
+        return list(decision.losers)
+
     def refuse_blocked(
         self, state: GuestState, path: tuple[str, ...], related: list[Setting]
     ) -> None:
         for s in related:
             if len(s.path) < len(path) and s.value != {}:
                 raise FlakeEditError(
-                    f"{short_span(s.span)}: {attr_path(path)} of {state.guest.name!r} is inside "
+                    f"{short_span(s.span, self.files.root)}: {attr_path(path)} of {state.guest.name!r} is inside "
                     f"`{s.key} = {short(s.value)}`, which nixgen cannot look into",
                     hint=f"change {s.key} by hand, or set {s.key} as a whole",
                 )
@@ -334,7 +377,7 @@ class Edit:
     def refuse_shared(self, name: str, s: Setting, verb: str) -> None:
         others = ", ".join(sorted(self.shared_with(name, s)))
         raise FlakeEditError(
-            f"{short_span(s.span)}: {s.key} of {name!r} is written in a module that "
+            f"{short_span(s.span, self.files.root)}: {s.key} of {name!r} is written in a module that "
             f"{others} also use{'s' if ',' not in others else ''}; "
             f"nixgen will not {verb} it for them too",
             hint="edit that module by hand, or write it there as lib.mkDefault so each "
@@ -365,7 +408,7 @@ class Edit:
         aset = outputs.attrset_at(doc, module.span)
         if aset is None:
             raise FlakeEditError(
-                f"{short_span(module.span)}: nixgen cannot find the module `{short(module.text)}`",
+                f"{short_span(module.span, self.files.root)}: nixgen cannot find the module `{short(module.text)}`",
                 hint="edit it by hand",
             )
         tops = {b.written[0] for b in doc.iter_bindings(aset) if b.written}
@@ -420,6 +463,12 @@ def progress(old: Document, new: Document) -> Document:
     return new
 
 
+def _below_plain(setting: Setting) -> bool:
+    """``lib.mkDefault …``, ``lib.mkOptionDefault …``: any plain definition overrides it."""
+    level = priority(setting.value)
+    return level is not None and level > PLAIN_PRIORITY
+
+
 # What each configuration read reads from outside its binding: a guest that an edit
 # did not touch (read again or moved) is the same object, and is not looked at again.
 _OUTSIDE: ByIdentity[DeclaredGuest, tuple[tuple[Path | None, int], ...]] = ByIdentity()
@@ -444,7 +493,7 @@ def _within(inner: Span, outer: Span) -> bool:
     return same_file and outer.start <= inner.start and inner.end <= outer.end
 
 
-def _refuse_broken_modules(state: GuestState) -> None:
+def _refuse_broken_modules(state: GuestState, root: Path) -> None:
     """A module file of the guest that does not parse stops the edit: the
     setting would otherwise land in another file, beside a broken one."""
     for top in state.guest.modules:
@@ -454,8 +503,11 @@ def _refuse_broken_modules(state: GuestState) -> None:
             try:
                 Document.load(module.file)
             except NixSyntaxError as err:
+                message = err.message
+                if err.file is not None:  # named relative to the flake
+                    message = message.replace(str(err.file), relative_name(Path(err.file), root), 1)
                 raise FlakeEditError(
                     f"guest {state.guest.name!r} imports a module that nixgen cannot read, "
-                    f"so nothing was changed: {err.message}",
+                    f"so nothing was changed: {message}",
                     hint="fix that file (or remove it from the guest's modules), then redo the edit",
                 ) from None

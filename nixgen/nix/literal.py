@@ -2,33 +2,45 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import shlex
+from collections.abc import Callable, Mapping
 from pathlib import PurePosixPath
 
+import attrs
 from tree_sitter import Node
 
 from nixgen.errors import NixgenError, OptionError
-from nixgen.nix.emit import Nix
+from nixgen.nix.emit import Nix, to_nix
 from nixgen.nix.parse import Document
 
-__all__ = ["parse_literal"]
+__all__ = ["Suggestion", "parse_literal"]
 
 _NOT_LITERAL = frozenset(
     {"uri_expression", "path_expression", "hpath_expression", "spath_expression"}
 )
 
 
-def parse_literal(text: str, *, key: str = "VALUE") -> object:
+@attrs.frozen
+class Suggestion:
+    """What a value that is not a literal may have meant: ``values`` (at most one,
+    and only one the option accepts) and what the option takes, in words."""
+
+    values: tuple[object, ...] = ()
+    takes: str | None = None
+
+
+def parse_literal(
+    text: str, *, key: str = "VALUE", suggest: Callable[[str], Suggestion] | None = None
+) -> object:
     """A Nix literal (``1024``, ``true``, ``null``, ``"qemu"``, ``[ … ]``, ``{ … }``) as data.
 
     Read with the same tree-sitter parser as flakes.  Anything else (a bare
     word, a path, an expression) raises :class:`OptionError` saying how to
-    write it.
+    write it.  ``suggest`` says which value the text may have meant (see
+    :func:`nixgen.flake.suggest.suggest_value`); the hint offers only that
+    one, and without it the text as a string.
     """
-    hint = (
-        f'write a number, true, false, null, a "string" or a list/set of those; '
-        f"the shell eats double quotes, so quote them: {key}='\"{text}\"'"
-    )
+    hint = _hint(text, key, suggest)
     if not text.strip():
         raise OptionError(f"{key}: the value is empty", hint=hint)
     try:
@@ -43,6 +55,21 @@ def parse_literal(text: str, *, key: str = "VALUE") -> object:
     if bad is not None or _has_nix(value):
         raise OptionError(f"{key}: `{text}` is not a Nix literal", hint=hint)
     return value
+
+
+def _hint(text: str, key: str, suggest: Callable[[str], Suggestion] | None) -> str:
+    found = Suggestion(values=(text.strip(),)) if suggest is None else suggest(text.strip())
+    general = 'write a number, true, false, null, a "string" or a list/set of those'
+    if found.values:
+        value = found.values[0]
+        shown = shlex.quote(to_nix(value))
+        if value == text.strip():
+            return f"{general}; the shell eats double quotes, so quote them: {key}={shown}"
+        return (
+            f"{general}; did you mean {key}={shown}? (quoted, so the shell keeps the double quotes)"
+        )
+    takes = f"{key} takes {found.takes}; " if found.takes else ""
+    return f'{takes}{general} (quote "strings" for the shell)'
 
 
 def _first_non_literal(node: Node) -> Node | None:

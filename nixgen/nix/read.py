@@ -21,7 +21,8 @@ not guests: they are listed in :attr:`FlakeGuests.hosts` (see
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator, Mapping
+import re
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
@@ -29,16 +30,22 @@ import attrs
 from tree_sitter import Node
 
 from nixgen.errors import NixgenError
-from nixgen.nix.emit import Nix, attr_path
+from nixgen.nix.emit import Nix, attr_path, to_nix
 from nixgen.nix.parse import ATTRSET_TYPES, Binding, Document, Span, Step, unwrap
 
 __all__ = [
+    "NEEDS_NIX",
+    "PLAIN_PRIORITY",
+    "Decision",
     "DeclaredGuest",
     "FlakeGuests",
     "HostConfig",
     "Module",
     "Setting",
+    "UnreadModule",
     "Unreadable",
+    "decide",
+    "priority",
     "read_guests",
     "read_module",
 ]
@@ -67,6 +74,41 @@ _COMPUTING = {
     "foldl'": "foldl'",
     "mkMerge": "lib.mkMerge",
 }
+#: The priority of a plain definition in the NixOS module system (lower wins).
+PLAIN_PRIORITY = 100
+# The priorities nixpkgs' lib/modules.nix gives its wrappers.
+_PRIORITIES = {
+    "mkOptionDefault": 1500,
+    "mkDefault": 1000,
+    "mkImageMediaOverride": 60,
+    "mkForce": 50,
+    "mkVMOverride": 10,
+}
+# Wrappers that order list elements: the definition keeps the plain priority.
+_ORDERING = frozenset({"mkBefore", "mkAfter", "mkOrder"})
+# Expressions whose value cannot be an override, whatever they hold.
+_PLAIN_SHAPES = frozenset(
+    {
+        "integer_expression",
+        "float_expression",
+        "string_expression",
+        "indented_string_expression",
+        "path_expression",
+        "hpath_expression",
+        "spath_expression",
+        "uri_expression",
+        "list_expression",
+        "attrset_expression",
+        "rec_attrset_expression",
+        "function_expression",
+        "unary_expression",
+    }
+)
+#: What reading a computed part of a flake takes.
+NEEDS_NIX = (
+    "reading it needs nix: install nix (and drop --no-eval); offline, point every input "
+    "at a local copy with --override-input NAME path:DIR"
+)
 
 
 @attrs.frozen
@@ -106,6 +148,8 @@ class Module:
     imports: tuple[Module, ...] = ()
     arguments: tuple[str, ...] = ()
     problems: tuple[str, ...] = ()
+    #: why nixgen could not read what the module sets (None: read, or a library module)
+    unread: str | None = None
 
     def walk(self) -> Iterator[Module]:
         """This module and, depth first, every module it imports."""
@@ -132,6 +176,147 @@ class DeclaredGuest:
         """The one definition of ``key``, or None (absent or defined several times)."""
         found = self.definitions.get(key, ())
         return found[0] if len(found) == 1 else None
+
+    @property
+    def unread(self) -> tuple[UnreadModule, ...]:
+        """Its modules nixgen could not read: what they set is unknown."""
+        return tuple(
+            UnreadModule(text=m.text, reason=m.unread, span=m.span)
+            for top in self.modules
+            for m in top.walk()
+            if m.unread is not None
+        )
+
+    def decision(self, key: str) -> Decision:
+        """Which of the definitions of ``key`` give its value, as far as the text tells."""
+        return decide(self.definitions.get(key, ()))
+
+
+@attrs.frozen
+class UnreadModule:
+    """A module of a guest that nixgen could not read (a missing file, ``import ./f.nix
+    { … }``, a reference into the flake): the options it sets are unknown.
+
+    ``text`` is the module as written, ``span`` where it is listed (in ``modules`` or in
+    an ``imports`` list).
+    """
+
+    text: str
+    reason: str
+    span: Span
+
+
+@attrs.frozen
+class Decision:
+    """What the definitions of one option amount to, read without evaluating.
+
+    ``winners`` are the definitions the value comes from: one, or several
+    when the module system merges them (lists, or equal values) — then
+    ``value`` is the merged value.  Empty when only evaluation can tell
+    (``undecided`` says why); ``value`` is then None.
+    """
+
+    definitions: tuple[Setting, ...]
+    winners: tuple[Setting, ...]
+    value: object = None
+    undecided: str | None = None
+
+    @property
+    def merged(self) -> bool:
+        return len(self.winners) > 1
+
+    @property
+    def losers(self) -> tuple[Setting, ...]:
+        """The definitions a higher priority overrides (empty when undecided)."""
+        if not self.winners:
+            return ()
+        return tuple(d for d in self.definitions if d not in self.winners)
+
+
+def priority(value: object) -> int | None:
+    """The module system's priority of a definition as written (``lib.mkDefault x``:
+    1000, a plain value: 100, ``lib.mkForce x``: 50, ``lib.mkOverride N x``: N);
+    None when only evaluation can tell (``lib.mkIf``, ``lib.mkMerge``, a variable or
+    another function's result, which may be an override)."""
+    if not isinstance(value, Nix):
+        return PLAIN_PRIORITY
+    return _text_priority(value.text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _text_priority(text: str) -> int | None:
+    try:
+        doc = Document.parse(text)
+    except NixgenError:
+        return None
+    node = unwrap(doc.expression())
+    if node.type in _PLAIN_SHAPES:
+        return PLAIN_PRIORITY
+    if node.type == "binary_expression":
+        operator = node.child_by_field_name("operator")
+        # `//` keeps the attributes of an override (`_type`); the others make new values.
+        return None if operator is None or operator.type == "//" else PLAIN_PRIORITY
+    if node.type != "apply_expression":
+        return None
+    arguments: list[Node] = []
+    while node.type == "apply_expression":
+        function = node.child_by_field_name("function")
+        argument = node.child_by_field_name("argument")
+        if function is None or argument is None:
+            return None
+        arguments.insert(0, argument)
+        node = unwrap(function)
+    callee = doc.callee_name(node)
+    if callee in _PRIORITIES and len(arguments) == 1:
+        return _PRIORITIES[callee]
+    if callee == "mkOverride" and len(arguments) == 2:
+        level = doc.literal(unwrap(arguments[0]))
+        return level if isinstance(level, int) and not isinstance(level, bool) else None
+    if callee in _ORDERING:
+        return PLAIN_PRIORITY
+    return None
+
+
+def decide(definitions: Sequence[Setting]) -> Decision:
+    """Which definitions of one option win, by the priorities written (see :func:`priority`).
+
+    The lowest priority wins; several definitions at that priority merge when
+    they are all lists (concatenated in the order read) or equal numbers,
+    booleans or nulls.  Anything else is undecided: nix decides (it merges
+    some strings and sets, and refuses other different values).
+    """
+    defs = tuple(definitions)
+    if len(defs) == 1:
+        return Decision(defs, defs, defs[0].value)
+    if not defs:
+        return Decision((), (), None, "not defined")
+    levels = [priority(d.value) for d in defs]
+    unknown = [d for d, level in zip(defs, levels, strict=True) if level is None]
+    if unknown:
+        shown = ", ".join(f"`{_short(_text(d.value), 40)}`" for d in unknown)
+        return Decision(defs, (), None, f"the priority of {shown} is only known after evaluation")
+    best = min(level for level in levels if level is not None)
+    winners = tuple(d for d, level in zip(defs, levels, strict=True) if level == best)
+    if len(winners) == 1:
+        return Decision(defs, winners, winners[0].value)
+    values = [w.value for w in winners]
+    lists = [v for v in values if isinstance(v, list)]
+    if len(lists) == len(values):
+        return Decision(defs, winners, [item for v in lists for item in v])
+    first = values[0]
+    scalar = first is None or isinstance(first, bool | int | float)
+    if scalar and all(type(v) is type(first) and v == first for v in values):
+        return Decision(defs, winners, first)
+    return Decision(
+        defs, (), None, f"{len(winners)} definitions at the same priority with different values"
+    )
+
+
+def _text(value: object) -> str:
+    try:
+        return to_nix(value)
+    except NixgenError:  # a value Nix cannot spell: Python's view of it
+        return repr(value)
 
 
 def is_host_option(path: tuple[str, ...]) -> bool:
@@ -221,11 +406,27 @@ class HostConfig:
 
 @attrs.frozen
 class Unreadable:
-    """A guest (``name``) or a set of guests (``name is None``) nixgen cannot read."""
+    """A guest (``name``) or a set of guests (``name is None``) nixgen cannot read.
+
+    ``reason`` names the expression that computes it and where, then why:
+    ``flake.nix:16: nixosConfigurations = lib.genAttrs names mkVm: … computed by
+    `lib.genAttrs` …``; reading it needs nix (:data:`NEEDS_NIX`).
+    """
 
     name: str | None
-    reason: str
+    why: str
     span: Span | None
+    #: the binding that computes it, as written (shortened), and where it is
+    written: str | None = None
+    binding: Span | None = None
+    #: the flake's folder, which file names in ``reason`` are relative to
+    root: Path | None = attrs.field(default=None, repr=False)
+
+    @property
+    def reason(self) -> str:
+        if self.binding is None or self.written is None:
+            return self.why
+        return f"{place(self.binding, self.root)}: {self.written}: {self.why}; reading it needs nix"
 
 
 @attrs.frozen
@@ -300,6 +501,17 @@ class _Reader:
         self.claimed: set[str] = set()
         self.microvm_inputs: frozenset[str] = frozenset({"microvm"})
         self._refs: dict[tuple[frozenset[str], str], frozenset[str]] = {}
+        # messages name files relative to the flake's folder
+        self.root = doc.path.parent if doc.path is not None else None
+        # whether `outputs` names nixosConfigurations at all
+        self.configurations = False
+
+    def _place(self, span: Span) -> str:
+        return place(span, self.root)
+
+    def _place_file(self) -> str:
+        assert self.doc.path is not None
+        return relative_name(self.doc.path, self.root)
 
     def read(self) -> FlakeGuests:
         self.doc.index_scopes()
@@ -308,6 +520,15 @@ class _Reader:
             self.microvm_inputs = self._microvm_inputs()
             self._host_modules(outputs)
             self._configurations(outputs)
+            # Said only when nothing else in `outputs` may hold them (no note of a part
+            # nixgen cannot read).
+            if not self.configurations and not self.notes and not self.unreadable:
+                shown = "the flake" if self.doc.path is None else self._place_file()
+                self.notes.append(
+                    f"{shown} has no nixosConfigurations, so it declares no guests; a guest "
+                    "is `nixosConfigurations.<name> = nixpkgs.lib.nixosSystem { … };` in "
+                    "`outputs`"
+                )
         hosts = list(self.hosts)
         for name, (module, span) in self.host_modules.items():
             if name not in self.claimed:
@@ -352,7 +573,11 @@ class _Reader:
         if not sets:
             self.notes.clear()
             self._unreadable(
-                None, _computed_reason(doc, _strip_scopes(doc, body), "`outputs`"), body
+                None,
+                _computed_reason(doc, _strip_scopes(doc, body), "`outputs`"),
+                body,
+                body,
+                f"outputs = …: {_short(doc.text_of(_strip_scopes(doc, body)), 60)}",
             )
         return sets
 
@@ -369,7 +594,8 @@ class _Reader:
                     sets.extend(self._literal_sets(inner, what))
                     continue
                 self.notes.append(
-                    f"{doc.span(operand)}: {what} include `{_short(doc.text_of(operand))}`, "
+                    f"{self._place(doc.span(operand))}: {what} include "
+                    f"`{_short(doc.text_of(operand))}`, "
                     "which nixgen cannot read without evaluating it; it may define more "
                     "guests"
                 )
@@ -384,51 +610,56 @@ class _Reader:
             found = doc.lookup(aset, ("nixosConfigurations",))
             for b in found.dynamic:
                 if b.path and b.path[0] == "nixosConfigurations":
-                    shown = attr_path(b.path[:1]) + "." + ".".join(b.path[1:])
-                    self._unreadable(None, f"a guest name is computed: `{shown}`", b.node)
+                    self._unreadable(None, "a guest name is computed", b.node, b.node)
             for b in found.exact:
                 value = doc.binding_value(b)
                 if value is None:
                     reason = "`nixosConfigurations` is inherited from outside the file"
-                    self._unreadable(None, reason, b.node)
+                    self._unreadable(None, reason, b.node, b.node)
                     continue
-                self._configuration_set(value, seen)
+                self._configuration_set(value, seen, b.node)
             for b in found.inner:
                 self._guest_binding(b.path[1], b, seen, direct=True)
+            self.configurations = self.configurations or bool(
+                found.exact or found.inner or found.dynamic
+            )
 
-    def _configuration_set(self, value: Node, seen: dict[str, int]) -> None:
+    def _configuration_set(self, value: Node, seen: dict[str, int], binding: Node) -> None:
         doc = self.doc
         resolved = doc.resolve(value)
-        for operand in doc.merge_operands(resolved):
+        operands = doc.merge_operands(resolved)
+        for operand in operands:
             target = doc.resolve(operand)
             if target.type in ATTRSET_TYPES:
                 for b in doc.iter_bindings(target):
                     if b.dynamic:
-                        self._unreadable(
-                            None, f"a guest name is computed: `{_short(b.written[0])}`", b.node
-                        )
+                        self._unreadable(None, "a guest name is computed", b.node, b.node)
                         continue
                     self._guest_binding(b.path[0], b, seen, direct=False)
                 continue
-            self._unreadable(None, _computed_reason(doc, target, "nixosConfigurations"), target)
+            reason = _computed_reason(doc, target, "nixosConfigurations")
+            if len(operands) > 1:  # one side of a `//`: that side is what is computed
+                written = f"nixosConfigurations = … // {_short(doc.text_of(operand))}"
+                self._unreadable(None, reason, target, operand, written)
+                continue
+            if not _inside(target, binding):
+                reason += f" (`{_short(doc.text_of(target))}`, {self._place(doc.span(target))})"
+            self._unreadable(None, reason, target, binding)
 
     def _guest_binding(self, name: str, b: Binding, seen: dict[str, int], *, direct: bool) -> None:
         doc = self.doc
         rel = b.path[1:] if direct else b.path
         if len(rel) != 1:
             self._unreadable(
-                name,
-                f"the guest is written in parts (`{attr_path(b.path)} = …`), not as one "
-                "nixosSystem call",
-                b.node,
+                name, "the guest is written in parts, not as one nixosSystem call", b.node, b.node
             )
             return
         value = doc.binding_value(b)
         if value is None:
-            self._unreadable(name, "the guest is inherited from outside the file", b.node)
+            self._unreadable(name, "the guest is inherited from outside the file", b.node, b.node)
             return
         if name in seen:
-            self._unreadable(name, "the guest is defined more than once", b.node)
+            self._unreadable(name, "the guest is defined more than once", b.node, b.node)
             return
         seen[name] = len(self.guests)
         self._guest(name, value, b.node)
@@ -439,7 +670,10 @@ class _Reader:
         doc = self.doc
         target = doc.resolve(value)
         if target.type != "apply_expression":
-            self._unreadable(name, _computed_reason(doc, target, "the guest"), target)
+            reason = _computed_reason(doc, target, "the guest")
+            if not _inside(target, binding):
+                reason += f" (`{_short(doc.text_of(target))}`, {self._place(doc.span(target))})"
+            self._unreadable(name, reason, target, binding)
             return
         function = target.child_by_field_name("function")
         argument = target.child_by_field_name("argument")
@@ -451,6 +685,7 @@ class _Reader:
                 f"the guest is built by `{shown} …`, not by nixosSystem; nixgen cannot "
                 "follow that function statically",
                 target,
+                binding,
             )
             return
         args = doc.attrset_of(argument, through=())
@@ -460,6 +695,7 @@ class _Reader:
                 f"the nixosSystem argument is `{_short(doc.text_of(argument))}`, "
                 "not an attribute set literal",
                 argument,
+                binding,
             )
             return
         locator: tuple[Step, ...] = ("outputs", "nixosConfigurations", name)
@@ -490,6 +726,15 @@ class _Reader:
             modules_node = doc.binding_value(found[0])
             if modules_node is None:
                 problems.append("`modules` is inherited from a scope nixgen cannot read")
+                modules = [
+                    Module(
+                        kind="opaque",
+                        text=_short(doc.text_of(found[0].node)),
+                        span=doc.span(found[0].node),
+                        file=doc.path,
+                        unread="`modules` is inherited from a scope nixgen cannot read",
+                    )
+                ]
             else:
                 modules = self._modules(modules_node, (*locator, "modules"), problems)
         elif not found:
@@ -503,12 +748,12 @@ class _Reader:
         for key, defs in definitions.items():
             if len(defs) == 1:
                 settings[key] = defs[0].value
-            else:
-                places = ", ".join(str(d.span) for d in defs)
-                problems.append(
-                    f"`{key}` is defined {len(defs)} times ({places}); the NixOS module "
-                    "system decides the result"
-                )
+                continue
+            # Several definitions: the one that wins by priority, or the merged lists;
+            # undecided ones are left out (the flake editor says why).
+            decision = decide(defs)
+            if decision.winners:
+                settings[key] = decision.value
         guest = DeclaredGuest(
             name=name,
             system=system,
@@ -674,7 +919,14 @@ class _Reader:
                 out.extend(self._modules(part, None, problems))
             return out
         problems.append(f"`modules` is `{_short(doc.text_of(node))}`, not a list literal")
-        return [Module(kind="opaque", text=doc.text_of(node), span=doc.span(node))]
+        return [
+            Module(
+                kind="opaque",
+                text=doc.text_of(node),
+                span=doc.span(node),
+                unread="`modules` is not a list nixgen can read",
+            )
+        ]
 
     def _module(
         self,
@@ -711,7 +963,8 @@ class _Reader:
         kind: ModuleKind = (
             "reference" if target.type in ("variable_expression", "select_expression") else "opaque"
         )
-        return Module(kind=kind, text=text, span=span, file=doc.path)
+        unread = None if _library_module(text) else _unread_reason(doc, target, kind)
+        return Module(kind=kind, text=text, span=span, file=doc.path, unread=unread)
 
     def _module_path(
         self,
@@ -724,7 +977,9 @@ class _Reader:
         """The module file ``literal``, written in the file ``written_in``."""
         if written_in is None or not self.follow_files:
             reason = "not followed" if written_in is not None else "the flake was read from text"
-            return Module(kind="file", text=text, span=span, problems=(f"{text}: {reason}",))
+            return Module(
+                kind="file", text=text, span=span, problems=(f"{text}: {reason}",), unread=reason
+            )
         file = Path(literal) if literal.is_absolute() else written_in.parent / Path(literal)
         if file.is_dir():
             file = file / "default.nix"
@@ -733,6 +988,7 @@ class _Reader:
         except OSError:
             resolved = file
         if resolved in visiting:
+            # Read once already, higher up: nothing is unknown.
             return Module(
                 kind="file",
                 text=text,
@@ -743,20 +999,31 @@ class _Reader:
         try:
             module_doc = self.documents.get(resolved) or Document.load(file)
         except OSError as err:
+            shown = relative_name(file, self.root)
+            if isinstance(err, FileNotFoundError):
+                reason = f"no such file {shown}"
+            else:
+                reason = f"cannot read {shown}: {err.strerror or err}"
             return Module(
                 kind="file",
                 text=text,
                 span=span,
                 file=file,
-                problems=(f"{text}: cannot read {file}: {err.strerror or err}",),
+                problems=(f"{text}: {reason}",),
+                unread=reason,
             )
         except NixgenError as err:
+            reason = err.message
+            named = getattr(err, "file", None)
+            if named is not None:
+                reason = reason.replace(str(named), relative_name(Path(named), self.root), 1)
             return Module(
                 kind="file",
                 text=text,
                 span=span,
                 file=file,
-                problems=(f"{text}: {err.message}",),
+                problems=(f"{text}: {reason}",),
+                unread=reason,
             )
         self.documents[resolved] = module_doc
         module = self.module_file(module_doc, module_doc.expression(), visiting | {resolved})
@@ -768,16 +1035,15 @@ class _Reader:
         aset = doc.attrset_of(target, through=())
         span = doc.span(expression)
         if aset is None:
+            reason = f"the module is `{_short(doc.text_of(target))}`, not an attribute set literal"
             return Module(
                 kind="file",
                 text=doc.text_of(expression),
                 span=span,
                 file=doc.path,
                 arguments=arguments,
-                problems=(
-                    f"{span}: the module is `{_short(doc.text_of(target))}`, "
-                    "not an attribute set literal",
-                ),
+                problems=(f"{self._place(span)}: {reason}",),
+                unread=f"{self._place(span)}: {reason}",
             )
         settings, imports, problems = self._module_body(doc, aset, (), visiting)
         return Module(
@@ -811,10 +1077,12 @@ class _Reader:
                 value = doc.binding_value(b)
                 if value is None:
                     problems.append("`imports` is inherited from a scope nixgen cannot read")
+                    imports.append(_unread_imports(doc, b.node, "inherited from another scope"))
                     continue
                 resolved = doc.resolve(value)
                 if resolved.type != "list_expression":
                     problems.append(f"`imports` is `{_short(doc.text_of(value))}`, not a list")
+                    imports.append(_unread_imports(doc, b.node, "not a list nixgen can read"))
                     continue
                 for element in doc.list_elements(resolved):
                     imports.append(self._module(doc, element, None, visiting))
@@ -882,11 +1150,94 @@ class _Reader:
 
     # ------------------------------------------------------------------ reporting
 
-    def _unreadable(self, name: str | None, reason: str, node: Node) -> None:
-        self.unreadable.append(Unreadable(name=name, reason=reason, span=self.doc.span(node)))
+    def _unreadable(
+        self,
+        name: str | None,
+        reason: str,
+        node: Node,
+        binding: Node | None = None,
+        written: str | None = None,
+    ) -> None:
+        """``binding``: the binding that computes it (``written``: how to show it), named
+        first in the reason as ``flake.nix:16: nixosConfigurations = lib.genAttrs …: why``."""
+        binding_span = None
+        if binding is not None:
+            if written is None:
+                written = _short(self.doc.text_of(binding).rstrip().rstrip(";"), 70)
+            binding_span = self.doc.span(binding)
+        self.unreadable.append(
+            Unreadable(
+                name=name,
+                why=reason,
+                span=self.doc.span(node),
+                written=written,
+                binding=binding_span,
+                root=self.root,
+            )
+        )
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def place(span: Span, root: Path | None) -> str:
+    """``vms/web.nix:12``: a span's file relative to the flake folder ``root`` (absolute
+    only outside it), and its line."""
+    if span.file is None:
+        return f"<text>:{span.line}"
+    return f"{relative_name(span.file, root)}:{span.line}"
+
+
+def relative_name(file: Path, root: Path | None) -> str:
+    """``file`` relative to ``root`` (absolute when outside it, or without a root)."""
+    if root is None:
+        return str(file)
+    try:
+        return _resolved(file).relative_to(_resolved(root)).as_posix()
+    except ValueError:
+        return str(file)
+
+
+# Modules of the flake's inputs (nixpkgs', microvm.nix's): libraries, not the guest's own.
+_LIBRARY = re.compile(r"\bnixosModules\.|modulesPath|\$\{[\w.]*nixpkgs\}|<nixpkgs")
+
+
+def _library_module(text: str) -> bool:
+    compact = _compact(text)
+    if compact.startswith(("self.", "inputs.self.")):
+        return False
+    return _LIBRARY.search(compact) is not None
+
+
+def _unread_reason(doc: Document, target: Node, kind: ModuleKind) -> str:
+    if kind == "reference":
+        return f"`{_short(doc.text_of(target))}` is not a module nixgen can follow"
+    if target.type == "apply_expression":
+        function, first = target, target
+        while function.type == "apply_expression":
+            inner = function.child_by_field_name("function")
+            if inner is None:
+                break
+            first = function
+            function = unwrap(inner)
+        argument = first.child_by_field_name("argument")
+        if doc.callee_name(function) == "import" and argument is not None:
+            return (
+                f"made by `import {_short(doc.text_of(argument))}` with arguments, "
+                "a function nixgen does not call"
+            )
+        return f"the result of `{_short(doc.text_of(function))} …`, which nixgen does not run"
+    return "an expression nixgen does not evaluate"
+
+
+def _unread_imports(doc: Document, binding: Node, why: str) -> Module:
+    return Module(
+        kind="opaque",
+        text=_short(doc.text_of(binding)),
+        span=doc.span(binding),
+        file=doc.path,
+        unread=f"`imports` is {why}",
+    )
 
 
 @functools.lru_cache(maxsize=4096)
@@ -959,20 +1310,24 @@ def _computed_reason(doc: Document, node: Node, what: str) -> str:
         callee = doc.callee_name(head)
         if callee == "import":
             return (
-                f"{what} is imported from another file (`{shown}`); nixgen does not follow "
+                f"{what} is imported from another file; nixgen does not follow "
                 "`import` with arguments"
             )
         if callee in _COMPUTING:
             return (
-                f"{what} is computed by `{_COMPUTING[callee]}` (`{shown}`); the names are only "
+                f"{what} is computed by `{_COMPUTING[callee]}`; the names are only "
                 "known after evaluation"
             )
-        return f"{what} is the result of a function call (`{shown}`), which nixgen does not run"
+        return f"{what} is the result of a function call, which nixgen does not run"
     if node.type == "binary_expression":
-        return f"{what} is computed (`{shown}`)"
+        return f"{what} is computed"
     if node.type in ("variable_expression", "select_expression"):
         return f"{what} refers to `{shown}`, which is not defined literally in this file"
-    return f"{what} is `{shown}`, not something nixgen can read statically"
+    return f"{what} is not something nixgen can read statically"
+
+
+def _inside(node: Node, outer: Node) -> bool:
+    return outer.start_byte <= node.start_byte and node.end_byte <= outer.end_byte
 
 
 def _compact(text: str) -> str:
@@ -1207,6 +1562,7 @@ class _Mover:
             imports=tuple([self.module(i) for i in m.imports]),
             arguments=m.arguments,
             problems=m.problems,
+            unread=m.unread,
         )
 
     def guest(self, g: DeclaredGuest) -> DeclaredGuest:
@@ -1230,4 +1586,8 @@ class _Mover:
         )
 
     def unreadable(self, u: Unreadable) -> Unreadable:
-        return u if u.span is None else attrs.evolve(u, span=self.span(u.span))
+        return attrs.evolve(
+            u,
+            span=None if u.span is None else self.span(u.span),
+            binding=None if u.binding is None else self.span(u.binding),
+        )

@@ -61,10 +61,18 @@ class ProcStat:
 
 def stat(pid: int) -> ProcStat | None:
     """``/proc/PID/stat``, or None when there is no such process (or no /proc)."""
+    # A plain path and read: nixgen asks this while it waits on a guest, and
+    # pathlib would cost more than the read itself.
     try:
-        text = (_PROC / str(pid) / "stat").read_text()
+        fd = os.open(f"{_PROC}/{pid}/stat", os.O_RDONLY)
     except (OSError, ValueError):
         return None
+    try:
+        text = os.read(fd, 4096).decode("utf-8", "replace")
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
     return _parse_stat(pid, text)
 
 
@@ -106,8 +114,14 @@ def boot_id() -> str | None:
     return _boot_id
 
 
+_proc_mounted: bool | None = None
+
+
 def _have_proc() -> bool:
-    return (_PROC / "self" / "stat").exists()
+    global _proc_mounted
+    if _proc_mounted is None:
+        _proc_mounted = (_PROC / "self" / "stat").exists()
+    return _proc_mounted
 
 
 def alive(pid: int, ticks: int | None = None) -> bool:
@@ -185,21 +199,26 @@ def processes_in(directory: Path) -> list[int]:
     than nixgen started.
     """
     try:
-        wanted = directory.resolve()
+        wanted = str(directory.resolve())
+        entries = os.listdir(_PROC)  # noqa: PTH208 (plain names: no Path per process)
     except OSError:
         return []
     found: list[int] = []
-    own = os.getpid()
-    for item in _all():
-        if item.gone or item.pid == own:
+    own = str(os.getpid())
+    # One readlink per process, and /proc/PID/stat only for those found there:
+    # every start asks, and a host runs hundreds of processes.
+    for entry in entries:
+        if not entry.isdigit() or entry == own:
             continue
         try:
-            where = (_PROC / str(item.pid) / "cwd").readlink()
+            where = os.readlink(f"{_PROC}/{entry}/cwd")  # noqa: PTH115
         except OSError:
             continue
         if where == wanted:
-            found.append(item.pid)
-    return found
+            item = stat(int(entry))
+            if item is not None and not item.gone:
+                found.append(item.pid)
+    return sorted(found)
 
 
 def signal_pids(pids: Iterable[int], sig: int) -> None:

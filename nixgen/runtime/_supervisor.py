@@ -10,7 +10,12 @@ to run first (``before``: tap devices), daemons to start and whose sockets to
 wait for before the runner starts (``daemons``: virtiofsd), and commands to run
 once the runner and the daemons are gone (``after``).  Daemons write to
 ``STATE/<name>.log``, and get SIGTERM from the kernel should the supervisor
-die (``PR_SET_PDEATHSIG``): they never outlive the guest.
+die (``PR_SET_PDEATHSIG``): they never outlive the guest.  A daemon that ends
+while the guest runs is noticed at once (it is our child): the supervisor says
+so in its log and in the console log, records it in ``STATE/daemons.json``
+(``nixgen status`` reads it) and starts it again ``restart_delay`` seconds
+later, as microvm.nix's ``microvm-virtiofsd@`` unit does (``Restart=always``,
+``RestartSec=5s``).
 
 - ``background``: detaches (fork, the first process exits at once, the second
   calls setsid), so the guest outlives nixgen and belongs to a session and
@@ -28,8 +33,9 @@ ignores SIGTERM/SIGINT/SIGHUP, which are meant for the runner's group.
 File formats: see :mod:`nixgen.runtime.state` (JSON, written atomically).
 """
 
-# os.path and open() on purpose: pathlib would cost import time on every start.
-# ruff: noqa: PTH108, PTH110, PTH116, PTH118, PTH120, PTH123, PTH208
+# os.path and open() on purpose: pathlib (and contextlib) would cost import
+# time on every start.
+# ruff: noqa: PTH108, PTH110, PTH116, PTH118, PTH120, PTH123, PTH208, SIM105
 
 import os
 import signal
@@ -115,11 +121,13 @@ def _subreaper() -> None:
 def _describe(status: int) -> str:
     if os.WIFSIGNALED(status):
         return f"was killed by signal {os.WTERMSIG(status)}"
+    if os.WEXITSTATUS(status) == 0:
+        return "exited (exit code 0)"
     return f"failed with exit code {os.WEXITSTATUS(status)}"
 
 
-def _spawn(argv: list[str], state: str, out: int, log: str | None = None) -> int:
-    """Start a helper in STATE; its pid.
+def _spawn(argv: list[str], state: str, out: int, log: str | None = None, keep: int = -1) -> int:
+    """Start a helper in STATE; its pid.  ``keep``: an fd of ours it inherits.
 
     A daemon (``log`` given) gets default signal handling; a command (tap
     set-up) keeps ignoring SIGTERM/SIGINT/SIGHUP as we do: a stop signals the
@@ -133,10 +141,19 @@ def _spawn(argv: list[str], state: str, out: int, log: str | None = None) -> int
             os.chdir(state)
             if log is not None:
                 _prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG: never outlive us
+                # A group of its own (in the guest's session): what it leaves
+                # behind when it dies can be ended with it, as systemd ends a
+                # unit's processes before restarting it; no terminal signals.
+                os.setpgid(0, 0)
+                null = os.open(os.devnull, os.O_RDONLY)
+                os.dup2(null, 0)
+                os.close(null)
                 out = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             if out >= 0:
                 os.dup2(out, 1)
                 os.dup2(out, 2)
+            if keep >= 0:
+                os.set_inheritable(keep, True)
             os.execvp(argv[0], argv)
         except BaseException as err:
             os.write(2, f"nixgen supervisor: cannot run {argv[0]}: {err}\n".encode())
@@ -179,9 +196,10 @@ class _Spec:
     def __init__(self, text: str) -> None:
         self.before: list[list[str]] = []
         self.after: list[list[str]] = []
-        #: (name, argv, sockets)
-        self.daemons: list[tuple[str, list[str], list[str]]] = []
+        #: (name, argv, sockets, the socket to listen on and pass as --fd)
+        self.daemons: list[tuple[str, list[str], list[str], str | None]] = []
         self.timeout = 10.0
+        self.restart_delay = 5.0
         if text == "-":
             return
         import json
@@ -190,31 +208,185 @@ class _Spec:
         self.before = [[str(a) for a in c] for c in data.get("before", [])]
         self.after = [[str(a) for a in c] for c in data.get("after", [])]
         self.daemons = [
-            (str(d["name"]), [str(a) for a in d["argv"]], [str(s) for s in d["sockets"]])
+            (
+                str(d["name"]),
+                [str(a) for a in d["argv"]],
+                [str(s) for s in d["sockets"]],
+                str(d["listen"]) if d.get("listen") else None,
+            )
             for d in data.get("daemons", [])
         ]
         self.timeout = float(data.get("timeout", 10.0))
+        self.restart_delay = float(data.get("restart_delay", 5.0))
 
 
-def _start_daemons(spec: _Spec, state: str, out: int) -> str | None:
+class _Daemon:
+    """One daemon of the guest, and what happened to it while the guest ran."""
+
+    def __init__(
+        self, name: str, argv: list[str], sockets: list[str], listen: str | None, state: str
+    ) -> None:
+        self.name = name
+        self.argv = argv
+        self.sockets = sockets
+        self.listen = listen
+        self.listen_fd = -1
+        self.state = state
+        self.log = os.path.join(state, name + ".log")
+        self.pid = 0
+        self.ticks: int | None = None
+        self.restarts = 0
+        self.last_exit: str | None = None
+        self.died_at: float | None = None
+        #: monotonic time of the next start while it is down
+        self.due: float | None = None
+
+    def start(self, out: int) -> None:
+        argv = self.argv
+        if self.listen is not None:
+            if self.listen_fd < 0:
+                self.listen_fd = _listen(self.state, self.listen)
+            argv = [*argv, f"--fd={self.listen_fd}"]
+        else:
+            for sock in self.sockets:  # a dead daemon's socket: nobody listens on it
+                path = os.path.join(self.state, sock)
+                if self.pid and _is_socket(path):
+                    try:
+                        os.unlink(path)
+                    except OSError:
+                        pass
+        self.pid = _spawn(argv, self.state, out, self.log, keep=self.listen_fd)
+        info = _stat(self.pid)
+        self.ticks = info[4] if info else None
+        self.due = None
+
+    def record(self) -> dict[str, object]:
+        return {
+            "pid": self.pid,
+            "start_ticks": self.ticks,
+            "state": "restarting" if self.due is not None else "running",
+            "restarts": self.restarts,
+            "last_exit": self.last_exit,
+            "died_at": self.died_at,
+            "log": self.log,
+        }
+
+
+def _listen(state: str, name: str) -> int:
+    """A unix socket listening at ``name`` in the state folder; its fd (ours only)."""
+    import socket  # only guests with daemons pay for it
+
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    os.chdir(state)  # a relative name: the path may be longer than a socket address
+    try:
+        if _is_socket(name):
+            os.unlink(name)
+        server.bind(name)
+        os.chmod(name, 0o600)
+    finally:
+        os.chdir("/")
+    server.listen(16)
+    return server.detach()
+
+
+def _write_daemons(state: str, daemons: list[_Daemon]) -> None:
+    import json  # only guests with daemons pay for it
+
+    path = os.path.join(state, "daemons.json")
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(json.dumps({d.name: d.record() for d in daemons}) + "\n")
+    os.replace(tmp, path)
+
+
+def _say(out: int, log: str, text: str) -> None:
+    """A line of ours, in the console log and in the daemon's own log."""
+    line = f"nixgen supervisor: {text}\n".encode()
+    for where in (out, log):
+        try:
+            if isinstance(where, int):
+                if where >= 0:
+                    os.write(where, line)
+            else:
+                handle = os.open(where, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+                try:
+                    os.write(handle, line)
+                finally:
+                    os.close(handle)
+        except OSError:
+            pass
+
+
+def _start_daemons(spec: _Spec, state: str, out: int) -> tuple[str | None, list[_Daemon]]:
     """Start the daemons and wait for their sockets; what went wrong, if anything."""
-    started = []
-    for name, argv, sockets in spec.daemons:
-        log = os.path.join(state, name + ".log")
-        started.append((_spawn(argv, state, out, log), name, log, sockets))
+    started = [_Daemon(*entry, state) for entry in spec.daemons]
+    try:
+        for daemon in started:
+            daemon.start(out)
+    except OSError as err:
+        return f"cannot listen on {daemon.listen}: {err.strerror}", started
     deadline = time.monotonic() + spec.timeout
     while True:
         waiting: list[str] = []
-        for pid, name, log, sockets in started:
-            done, status = os.waitpid(pid, os.WNOHANG)
+        for daemon in started:
+            done, status = os.waitpid(daemon.pid, os.WNOHANG)
             if done:
-                return f"{name} {_describe(status)} before the guest started{_tail(log)}"
-            waiting += [s for s in sockets if not _is_socket(os.path.join(state, s))]
+                problem = f"{daemon.name} {_describe(status)} before the guest started"
+                return problem + _tail(daemon.log), started
+            waiting += [s for s in daemon.sockets if not _is_socket(os.path.join(state, s))]
         if not waiting:
-            return None
+            return None, started
         if time.monotonic() > deadline:
-            return f"no socket {waiting[0]} after {spec.timeout:g} s{_tail(started[0][2])}"
+            problem = f"no socket {waiting[0]} after {spec.timeout:g} s"
+            return problem + _tail(started[0].log), started
         time.sleep(0.01)
+
+
+def _daemon_ended(daemon: _Daemon, status: int, delay: float, out: int) -> None:
+    try:  # what it started (virtiofsd-run's virtiofsd)
+        os.killpg(daemon.pid, signal.SIGKILL)
+    except OSError:
+        pass
+    daemon.last_exit = _describe(status)
+    daemon.died_at = time.time()
+    daemon.due = time.monotonic() + delay
+    _say(
+        out,
+        daemon.log,
+        f"{daemon.name} (pid {daemon.pid}) {daemon.last_exit} while the guest ran; "
+        f"starting it again in {delay:g} s",
+    )
+
+
+def _wait_for_runner(runner: int, daemons: list[_Daemon], spec: _Spec, state: str, out: int) -> int:
+    """Wait for the runner to end (its wait status); restart daemons that end meanwhile."""
+    by_pid = {d.pid: d for d in daemons}
+    while True:
+        down = [d for d in daemons if d.due is not None]
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG if down else 0)
+        except ChildProcessError:
+            return 0
+        if pid == runner:
+            return status
+        if pid in by_pid:
+            daemon = by_pid.pop(pid)
+            _daemon_ended(daemon, status, spec.restart_delay, out)
+            _write_daemons(state, daemons)
+            continue
+        if pid:
+            continue  # an orphan we adopted as subreaper
+        now = time.monotonic()
+        for daemon in down:
+            if daemon.due is not None and daemon.due <= now:
+                daemon.restarts += 1
+                daemon.start(out)
+                by_pid[daemon.pid] = daemon
+                _say(out, daemon.log, f"{daemon.name} started again (pid {daemon.pid})")
+                _write_daemons(state, daemons)
+        due = [d.due for d in daemons if d.due is not None]
+        if due:
+            time.sleep(min(0.05, max(0.0, min(due) - now)))
 
 
 def _leftovers(me: int, group: int) -> list[int]:
@@ -289,9 +461,10 @@ def main(argv: list[str]) -> int:
     group = os.getpgrp() if background else 0
     os.set_inheritable(ready_fd, False)  # for nixgen only, not for helpers
     after = spec.after
+    daemons: list[_Daemon] = []
     problem = _run_all(spec.before, state, out)
     if problem is None and spec.daemons:
-        problem = _start_daemons(spec, state, out)
+        problem, daemons = _start_daemons(spec, state, out)
     if problem is not None:
         _end_leftovers(me, group)
         _run_all(after, state, out, every=True)
@@ -372,16 +545,11 @@ def main(argv: list[str]) -> int:
             "foreground": not background,
         },
     )
+    if daemons:
+        _write_daemons(state, daemons)
     os.write(ready_fd, b"ok %d\n" % runner)
     os.close(ready_fd)
-    status = 0
-    while True:
-        try:
-            pid, status = os.waitpid(-1, 0)
-        except ChildProcessError:
-            break
-        if pid == runner:
-            break
+    status = _wait_for_runner(runner, daemons, spec, state, out)
     code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
     sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
     _write(

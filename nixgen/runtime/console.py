@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import select
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,6 +19,7 @@ __all__ = [
     "DETACH_KEY",
     "ConsoleInput",
     "ConsoleReader",
+    "ConsoleWakeup",
     "MarkerWatch",
     "follow",
     "reader_after_tail",
@@ -102,8 +104,7 @@ class ConsoleReader:
             self._offset += len(data)
             chunks.append(data)
         try:
-            now = self.path.stat()
-            replaced = now.st_ino != self._inode
+            replaced = self.path.stat().st_ino != self._inode
         except OSError:
             replaced = False
         if replaced:
@@ -118,6 +119,78 @@ class ConsoleReader:
             self._fd = None
 
     def __enter__(self) -> ConsoleReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+#: inotify(7): what the kernel reports when a file is written to.
+_IN_MODIFY = 0x2
+
+
+def _inotify(path: Path) -> int:
+    """An inotify descriptor watching ``path`` for writes; -1 where there is none."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        fd = int(libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC))
+    except (OSError, AttributeError):  # not Linux
+        return -1
+    if fd < 0:
+        return -1
+    if libc.inotify_add_watch(fd, os.fsencode(path), _IN_MODIFY) < 0:
+        os.close(fd)
+        return -1
+    return fd
+
+
+class ConsoleWakeup:
+    """Sleeps until the console log is written to or the guest's process ends.
+
+    Waiting for a boot marker by polling costs CPU every few milliseconds,
+    taken from a guest that boots on the same cores, and notices the marker a
+    poll late.  This blocks in ``select`` on an inotify watch of the log and
+    a pidfd of the runner (Linux); without them it sleeps ``fallback`` seconds.
+    """
+
+    def __init__(self, console: Path, pid: int | None) -> None:
+        self._inotify = _inotify(console)
+        self._pidfd = -1
+        if pid is not None and self._inotify >= 0 and hasattr(os, "pidfd_open"):
+            try:
+                self._pidfd = os.pidfd_open(pid)
+            except OSError:  # gone already (the caller sees that), or an old kernel
+                self._pidfd = -1
+
+    def wait(self, timeout: float, fallback: float) -> bool:
+        """Return on a write to the log, the end of the process, or after ``timeout``
+        seconds (``fallback`` seconds at most without inotify).  False when the
+        process is known to run still (its pidfd did not wake us): the caller
+        need not check."""
+        if self._inotify < 0:
+            time.sleep(min(timeout, fallback))
+            return True
+        # without a pidfd the end of the process is noticed at the next check
+        limit = timeout if self._pidfd >= 0 else min(timeout, 0.25)
+        fds = [fd for fd in (self._inotify, self._pidfd) if fd >= 0]
+        ready, _, _ = select.select(fds, [], [], max(0.0, limit))
+        if self._inotify in ready:
+            try:
+                while os.read(self._inotify, 4096):
+                    pass
+            except BlockingIOError:
+                pass
+        return self._pidfd < 0 or self._pidfd in ready
+
+    def close(self) -> None:
+        for fd in (self._inotify, self._pidfd):
+            if fd >= 0:
+                os.close(fd)
+        self._inotify = self._pidfd = -1
+
+    def __enter__(self) -> ConsoleWakeup:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -158,6 +231,12 @@ def reader_after_tail(path: Path, lines: int) -> tuple[list[str], ConsoleReader]
     return start, ConsoleReader(path, offset=offset)
 
 
+#: Console text kept to look for a marker in, and how far back into text
+#: already searched a marker may begin.
+_WINDOW = 8192
+_STRADDLE = 1024
+
+
 class MarkerWatch:
     """Looks for a regex in console text arriving in pieces (matches may straddle pieces)."""
 
@@ -170,8 +249,12 @@ class MarkerWatch:
             return None
         from nixgen.nixcmd.events import strip_ansi
 
-        self._window = (self._window + strip_ansi(text).replace("\r", ""))[-8192:]
-        return self.pattern.search(self._window)
+        joined = self._window + strip_ansi(text).replace("\r", "")
+        # What came before was searched already: a match straddling the pieces
+        # begins in its last part (a boot arrives in many small writes).
+        searched = len(self._window) - max(0, len(joined) - _WINDOW)
+        self._window = joined[-_WINDOW:]
+        return self.pattern.search(self._window, max(0, searched - _STRADDLE))
 
 
 class ConsoleInput:

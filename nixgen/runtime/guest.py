@@ -36,6 +36,7 @@ from nixgen.runtime.console import (
     DEFAULT_BOOT_MARKER,
     ConsoleInput,
     ConsoleReader,
+    ConsoleWakeup,
     MarkerWatch,
     follow,
     tail,
@@ -54,13 +55,15 @@ from nixgen.runtime.errors import (
     StopError,
     UnsupportedError,
 )
-from nixgen.runtime.qmp import QMP, socket_accepts
+from nixgen.runtime.qmp import QMP, ctrl_alt_del_events, execute_once, socket_accepts
 from nixgen.runtime.runner import RunnerInfo, qmp_socket_from_args
 from nixgen.runtime.state import (
     BOOTED,
     CONSOLE_IN,
     CURRENT,
+    DAEMONS,
     EXIT,
+    DaemonRecord,
     ExitRecord,
     RunRecord,
     StateDir,
@@ -139,7 +142,9 @@ class StopResult:
     output: str = ""
     #: where the guest was when asked: ``booting`` (no boot marker yet),
     #: ``booted``, ``hung`` (booted, but it did not react to a clean shutdown),
-    #: or QEMU's run state when not running (``paused``, ``internal-error``, …)
+    #: ``share-lost`` (a virtiofsd of the guest died while it ran: a clean
+    #: shutdown would hang on the share), or QEMU's run state when not running
+    #: (``paused``, ``internal-error``, …)
     phase: str | None = None
     #: what was tried, in order, with what the guest did
     steps: tuple[str, ...] = ()
@@ -207,6 +212,8 @@ class GuestStatus:
     #: ``nixgen``, or ``other`` for a guest something else started (systemd's microvm@)
     managed_by: str | None = None
     notes: tuple[str, ...] = ()
+    #: the daemons serving the guest (virtiofsd) while it runs, and whether they died
+    daemons: tuple[DaemonRecord, ...] = ()
 
     @property
     def running(self) -> bool:
@@ -237,8 +244,10 @@ class GuestStatus:
                 return str(value)
             if isinstance(value, ExitRecord):
                 return value.to_json() | {"description": value.describe()}
+            if isinstance(value, DaemonRecord):
+                return value.to_json()
             if isinstance(value, tuple):
-                return list(value)
+                return [plain(item) for item in value]
             return value
 
         data = {k: plain(v) for k, v in attrs.asdict(self, recurse=False).items()}
@@ -433,7 +442,7 @@ class GuestRuntime:
         self._settle(self.state.read_run())
         self.state.clean_stale()
         self._prestart = self.prestart(runner)
-        self.state.remove(EXIT)
+        self.state.remove(EXIT, DAEMONS)
         self.set_current(runner)
         if self.project is not None:
             from nixgen.build import flake_ref
@@ -443,18 +452,27 @@ class GuestRuntime:
         return program
 
     def prestart(self, runner: Path) -> Prestart:
-        """What must run around the hypervisor: virtiofsd per share, tap devices.
+        """What must run around the hypervisor: virtiofsd per share, tap and macvtap
+        interfaces.
 
         Raises :class:`StartError` before anything starts when it cannot be
         done (no virtiofsd, no right to create a tap, a missing share folder).
         """
-        from nixgen.runtime.helpers import Prestart, tap_commands, virtiofs_daemons
+        from nixgen.runtime.helpers import (
+            Prestart,
+            macvtap_commands,
+            tap_commands,
+            virtiofs_daemons,
+        )
 
         info = RunnerInfo.read(runner)
         daemons = virtiofs_daemons(self.name, info, self.state.path)
         bridges = self.tap_bridges() if info.tap_interfaces and self.tap_bridges else {}
         before, after = tap_commands(self.name, info, bridges)
-        return Prestart(before=before, daemons=daemons, after=after)
+        macvtap_before, macvtap_after = macvtap_commands(self.name, info)
+        return Prestart(
+            before=before + macvtap_before, daemons=daemons, after=after + macvtap_after
+        )
 
     def _spawn(self, runner: Path, *, foreground: bool) -> tuple[Popen[bytes], RunRecord]:
         program = self._prepare(runner)
@@ -565,7 +583,13 @@ class GuestRuntime:
         # session during a busy boot costs the (TCG) guest noticeable time.
         next_qmp = started + _QUIET
         last_output = started
-        with ConsoleReader(self.state.console) as reader:
+        with (
+            ConsoleReader(self.state.console) as reader,
+            ConsoleWakeup(self.state.console, record.pid) as wakeup,
+        ):
+            # The pidfd may name a later process of the same pid: the first alive()
+            # tells; after that the pidfd says when the runner ends.
+            check_alive = True
             while True:
                 text = reader.read()
                 if text:
@@ -576,7 +600,7 @@ class GuestRuntime:
                     sock = self.control_socket(record)
                     if sock is not None and socket_accepts(sock):
                         return time.time() - record.started_at
-                if not record.alive():
+                if check_alive and not record.alive():
                     if until != "socket" and watch.feed(reader.read()):
                         return time.time() - record.started_at
                     self._raise_ended(record, "it exited before booting")
@@ -601,7 +625,14 @@ class GuestRuntime:
                         console=self.console_tail(),
                         console_file=self.state.console,
                     )
-                time.sleep(poll)
+                if until != "marker":
+                    time.sleep(poll)  # a socket that starts to listen makes no event
+                    continue
+                # until the next write, the end of the runner, or the next QMP check
+                wake = started + timeout
+                if qemu:
+                    wake = min(wake, max(next_qmp, last_output + _QUIET))
+                check_alive = wakeup.wait(max(wake - now, poll), poll)
 
     def _raise_ended(self, record: RunRecord | None, reason: str) -> None:
         if record is not None and record.supervisor is not None:
@@ -677,10 +708,10 @@ class GuestRuntime:
         if sock is None or not sock.exists():
             return None
         try:
-            with QMP(sock, timeout=timeout) as client:
-                return client.status()
+            result = execute_once(sock, "query-status", timeout=timeout)
         except (QMPConnectionError, QMPCommandError):
             return None
+        return str(result.get("status")) if isinstance(result, dict) else "unknown"
 
     # ================================================================ stop
 
@@ -921,6 +952,12 @@ class GuestRuntime:
             else (),
             managed_by=managed_by,
         )
+        if managed_by == "nixgen" or state is GuestState.CRASHED:
+            daemons = self.state.read_daemons()
+            found_notes.extend(
+                _daemon_notes(self.name, daemons, running=state is GuestState.RUNNING)
+            )
+            status = attrs.evolve(status, daemons=daemons)
         if live and state is GuestState.RUNNING and managed_by == "nixgen" and record is not None:
             status = self._live(status, record, found_notes)
         return attrs.evolve(status, notes=tuple(found_notes))
@@ -1131,8 +1168,13 @@ class _Shutdown:
         sock = guest.control_socket(record)
         qmp_sock = sock if sock is not None and sock.exists() else None
         run_state = guest._qmp_state(record, timeout=0.5) if qmp_sock is not None else None
+        lost = [d.name for d in guest.state.read_daemons() if d.died or not d.alive()]
         if run_state in _DEAF_STATES:
             self.phase = run_state
+        elif lost:
+            # The guest's processes hang on a virtiofs share whose daemon is gone
+            # (the hypervisor does not reconnect): its shutdown would hang too.
+            self.phase = "share-lost"
         else:
             self.phase = "booted" if guest.has_booted() else "booting"
         if self.phase == "booted":
@@ -1141,6 +1183,11 @@ class _Shutdown:
                 return method
             if self._silent:
                 self.phase = "hung"
+        elif self.phase == "share-lost":
+            self.steps.append(
+                f"{', '.join(lost)} died while the guest ran: a clean shutdown would hang "
+                "on its virtiofs shares, skipped"
+            )
         else:
             self.steps.append(f"{self.phase}: a clean shutdown cannot work yet, skipped")
         if qmp_sock is not None and self._quit(qmp_sock):
@@ -1169,12 +1216,15 @@ class _Shutdown:
             return None
         if qmp_sock is None:
             return None
-        for name, press in (("Ctrl-Alt-Del", QMP.ctrl_alt_del), ("power button", QMP.powerdown)):
+        presses = (
+            ("Ctrl-Alt-Del", "input-send-event", ctrl_alt_del_events()),
+            ("power button", "system_powerdown", None),
+        )
+        for name, command, arguments in presses:
             if time.monotonic() >= self.clean_until:
                 break
             try:
-                with QMP(qmp_sock, timeout=1.0) as client:
-                    press(client)
+                execute_once(qmp_sock, command, arguments, timeout=1.0)
             except (QMPConnectionError, QMPCommandError) as err:
                 self.steps.append(f"{name} over QMP failed: {err}")
                 continue
@@ -1194,11 +1244,15 @@ class _Shutdown:
 
     def _quit(self, qmp_sock: Path) -> bool:
         try:
-            with QMP(qmp_sock, timeout=1.0) as client:
-                client.quit()
-        except (QMPConnectionError, QMPCommandError) as err:
+            execute_once(qmp_sock, "quit", timeout=1.0)
+        except QMPCommandError as err:
             self.steps.append(f"QMP quit failed: {err}")
             return False
+        except QMPConnectionError as err:
+            # QEMU may hang up before its reply: whether it ended tells
+            if not self.guest._gone(self.record, time.monotonic() + QUIT_GRACE):
+                self.steps.append(f"QMP quit failed: {err}")
+                return False
         if self.guest._gone(self.record, time.monotonic() + QUIT_GRACE):
             self.steps.append("QMP quit: QEMU ended")
             return True
@@ -1226,6 +1280,45 @@ class _Shutdown:
             hint="it is stuck in the kernel (uninterruptible I/O?); look at "
             f"/proc/{record.pid}/stack, or wait and try again",
         )
+
+
+def _daemon_notes(name: str, daemons: Sequence[DaemonRecord], *, running: bool) -> list[str]:
+    """What ``status`` says about daemons (virtiofsd) that died while the guest ran."""
+    notes = []
+    restart = f"restart the guest (`nixgen stop {name} && nixgen run {name}`)"
+    for daemon in daemons:
+        ago = f" {_ago(daemon.died_at)} ago" if daemon.died_at is not None else ""
+        if running and daemon.state == "restarting":
+            notes.append(
+                f"{daemon.name} {daemon.last_exit}{ago} while the guest ran and is started "
+                f"again shortly (as microvm.nix's unit restarts it); the guest's virtiofs "
+                f"shares do not work: the hypervisor does not reconnect to a new virtiofsd, "
+                f"{restart}"
+            )
+        elif running and not daemon.alive():
+            notes.append(
+                f"{daemon.name} (pid {daemon.pid}) is not running: the guest's virtiofs "
+                f"shares do not work; {restart}"
+            )
+        elif daemon.died:
+            times = "once" if daemon.restarts <= 1 else f"{daemon.restarts} times"
+            what = (
+                f"and was started again ({times}); the guest's virtiofs shares stopped "
+                f"working then: the hypervisor does not reconnect to a new virtiofsd, {restart}"
+                if running
+                else "(its virtiofs shares stopped working then)"
+            )
+            notes.append(f"{daemon.name} {daemon.last_exit}{ago} while the guest ran {what}")
+    return notes
+
+
+def _ago(when: float) -> str:
+    seconds = max(0, int(time.time() - when))
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 7200:
+        return f"{seconds // 60}m"
+    return f"{seconds // 3600}h"
 
 
 def _read(path: Path) -> str:

@@ -23,6 +23,7 @@ import functools
 import os
 import shutil
 import signal
+import socket
 import stat
 import subprocess
 import time
@@ -36,7 +37,7 @@ from nixgen import process
 from nixgen.process import proc
 from nixgen.process.errors import CommandError
 from nixgen.runtime.errors import StartError
-from nixgen.runtime.runner import RunnerInfo, VirtiofsShare
+from nixgen.runtime.runner import MacvtapInterface, RunnerInfo, VirtiofsShare
 
 __all__ = [
     "Daemon",
@@ -44,6 +45,7 @@ __all__ = [
     "HelperResult",
     "Prestart",
     "has_net_admin",
+    "macvtap_commands",
     "run_helper",
     "tap_commands",
     "virtiofs_daemons",
@@ -125,6 +127,12 @@ def _text(data: bytes | None) -> str:
 # ---------------------------------------------------------------------- before the hypervisor
 
 
+#: Seconds before a daemon (virtiofsd) that ended while its guest runs is
+#: started again: microvm.nix's ``microvm-virtiofsd@`` unit has
+#: ``Restart=always`` with ``RestartSec=5s``.
+DAEMON_RESTART_DELAY = 5.0
+
+
 @attrs.frozen
 class Daemon:
     """A process that serves the guest while it runs (virtiofsd): started
@@ -133,6 +141,13 @@ class Daemon:
     name: str
     argv: tuple[str, ...]
     sockets: tuple[str, ...] = ()
+    #: a socket (relative to the state folder) that the supervisor binds and
+    #: listens on itself, passing it as ``--fd=N``: for a socket whose absolute
+    #: path is longer than a socket address holds (see :func:`virtiofsd_daemon`).
+    #: The socket outlives a daemon that dies: a restarted one serves it again.
+    #: The start cannot wait for such a daemon to be ready: one that fails
+    #: early is reported as a daemon that died while the guest ran.
+    listen: str | None = None
 
 
 @attrs.frozen
@@ -150,6 +165,8 @@ class Prestart:
     after: tuple[tuple[str, ...], ...] = ()
     #: how long the daemons may take to create their sockets
     timeout: float = 10.0
+    #: seconds before a daemon that ended while the guest runs is started again
+    restart_delay: float = attrs.field(factory=lambda: DAEMON_RESTART_DELAY)
 
     @property
     def empty(self) -> bool:
@@ -159,11 +176,17 @@ class Prestart:
         return {
             "before": [list(c) for c in self.before],
             "daemons": [
-                {"name": d.name, "argv": list(d.argv), "sockets": list(d.sockets)}
+                {
+                    "name": d.name,
+                    "argv": list(d.argv),
+                    "sockets": list(d.sockets),
+                    "listen": d.listen,
+                }
                 for d in self.daemons
             ],
             "after": [list(c) for c in self.after],
             "timeout": self.timeout,
+            "restart_delay": self.restart_delay,
         }
 
 
@@ -197,17 +220,31 @@ def _virtiofsd_is_rust(binary: Path) -> bool:
     return "--shared-dir" in text
 
 
-def virtiofsd_argv(binary: Path, share: VirtiofsShare) -> tuple[str, ...]:
-    """One virtiofsd for one share, from the runner's share files only."""
+#: The longest path a unix socket address holds (``sun_path`` less its NUL).
+SOCKET_PATH_MAX = 107
+
+
+def virtiofsd_daemon(binary: Path, share: VirtiofsShare, state: Path) -> Daemon:
+    """One virtiofsd for one share, from the runner's share files only.
+
+    Its socket is named by its absolute path in the guest's state folder:
+    QEMU's C virtiofsd names its pid file (``/run/virtiofsd/<socket
+    path>.pid``) after the path it is given, so the runner's relative name
+    (``web-virtiofs-data.sock``) would collide between two projects running a
+    guest of the same name.  Where that path is too long for a socket, the
+    supervisor binds the socket itself and passes it as ``--fd=N`` (then
+    virtiofsd writes no pid file at all).
+    """
     if _virtiofsd_is_rust(binary):
         extra = () if os.geteuid() == 0 else ("--sandbox=none",)
-        return (
-            str(binary),
-            f"--socket-path={share.socket}",
-            f"--shared-dir={share.source}",
-            *extra,
-        )
-    return (str(binary), f"--socket-path={share.socket}", "-o", f"source={share.source}")
+        rest: tuple[str, ...] = (f"--shared-dir={share.source}", *extra)
+    else:
+        rest = ("-o", f"source={share.source}")
+    name = f"virtiofsd-{share.tag}"
+    path = state / share.socket
+    if len(os.fsencode(path)) <= SOCKET_PATH_MAX:
+        return Daemon(name, (str(binary), f"--socket-path={path}", *rest), (share.socket,))
+    return Daemon(name, (str(binary), *rest), (share.socket,), listen=share.socket)
 
 
 def _socket_in_use(path: Path) -> bool:
@@ -260,27 +297,37 @@ def virtiofs_daemons(name: str, info: RunnerInfo, state: Path) -> tuple[Daemon, 
             hint="install virtiofsd (Debian: apt-get install virtiofsd, or qemu-system-common "
             "for /usr/lib/qemu/virtiofsd), or put it on PATH",
         )
-    return tuple(
-        Daemon(f"virtiofsd-{s.tag}", virtiofsd_argv(binary, s), (s.socket,)) for s in info.virtiofs
-    )
+    return tuple(virtiofsd_daemon(binary, share, state) for share in info.virtiofs)
 
 
 # ---------------------------------------------------------------------- tap devices
 
+_CAP_CHOWN = 0
 _CAP_NET_ADMIN = 12
 
 
-def has_net_admin() -> bool:
-    """Root, or CAP_NET_ADMIN in this process's effective capabilities."""
+def _has_capability(bit: int) -> bool:
+    """Root, or capability ``bit`` in this process's effective capabilities."""
     if os.geteuid() == 0:
         return True
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
             if line.startswith("CapEff:"):
-                return bool(int(line.split()[1], 16) >> _CAP_NET_ADMIN & 1)
+                return bool(int(line.split()[1], 16) >> bit & 1)
     except (OSError, ValueError, IndexError):
         pass
     return False
+
+
+def has_net_admin() -> bool:
+    """Root, or CAP_NET_ADMIN in this process's effective capabilities."""
+    return _has_capability(_CAP_NET_ADMIN)
+
+
+def _find_ip() -> str | None:
+    return shutil.which("ip") or next(
+        (p for p in ("/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip") if os.access(p, os.X_OK)), None
+    )
 
 
 def _link_exists(name: str) -> bool:
@@ -306,9 +353,7 @@ def tap_commands(
     missing = [tap for tap in info.tap_interfaces if not _link_exists(tap)]
     if not missing:
         return (), ()
-    ip = shutil.which("ip") or next(
-        (p for p in ("/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip") if os.access(p, os.X_OK)), None
-    )
+    ip = _find_ip()
     lacking = []
     if ip is None:
         lacking.append("the `ip` command (Debian: apt-get install iproute2)")
@@ -342,4 +387,100 @@ def tap_commands(
             before.append((ip, "link", "set", tap, "master", bridges[tap]))
         before.append((ip, "link", "set", tap, "up"))
         after.append((ip, "link", "delete", tap))
+    return tuple(before), tuple(after)
+
+
+# ---------------------------------------------------------------------- macvtap interfaces
+
+#: Creates one macvtap interface (``ip link add … type macvtap``) and hands its
+#: ``/dev/tap<ifindex>`` to the user nixgen runs as.
+MACVTAP_UP = Path(__file__).with_name("macvtap-up.sh")
+
+
+def _tap_device(interface: str) -> Path | None:
+    """``/dev/tap<ifindex>`` of a macvtap interface of this network namespace."""
+    try:
+        return Path(f"/dev/tap{socket.if_nametoindex(interface)}")
+    except OSError:
+        return None
+
+
+def macvtap_commands(
+    name: str, info: RunnerInfo
+) -> tuple[tuple[tuple[str, ...], ...], tuple[tuple[str, ...], ...]]:
+    """Commands that create (before) and remove (after) the guest's macvtap interfaces.
+
+    As microvm.nix's ``microvm-macvtap-interfaces@`` unit does (``bin/macvtap-up``:
+    ``ip link add link LINK name ID address MAC type macvtap mode MODE``,
+    all-multicast, no IPv6, up) and then, when nixgen is not root, gives the
+    interface's ``/dev/tap<ifindex>``, which the runner opens, to nixgen's
+    user.  Interfaces that exist already are used as they are and left in
+    place, once their ``/dev/tap<ifindex>`` is found usable.  Refuses, before
+    anything starts, what cannot be done.
+    """
+    if not info.macvtap_interfaces:
+        return (), ()
+    problems: list[str] = []
+    missing: list[MacvtapInterface] = []
+    for iface in info.macvtap_interfaces:
+        if not _link_exists(iface.id):
+            missing.append(iface)
+            continue
+        device = _tap_device(iface.id)
+        if device is None or not device.exists():
+            problems.append(f"{device or '/dev/tap<ifindex>'} of macvtap {iface.id} is missing")
+        elif not os.access(device, os.R_OK | os.W_OK):
+            problems.append(f"{device} of macvtap {iface.id} is not writable by uid {os.getuid()}")
+    ip = _find_ip()
+    root = os.geteuid() == 0
+    if missing:
+        if ip is None:
+            problems.append("the `ip` command (Debian: apt-get install iproute2)")
+        rights = [
+            cap
+            for cap, bit in (("CAP_NET_ADMIN", _CAP_NET_ADMIN), ("CAP_CHOWN", _CAP_CHOWN))
+            if not _has_capability(bit)
+        ]
+        if rights:
+            problems.append(
+                f"root, or CAP_NET_ADMIN and CAP_CHOWN (nixgen runs as uid {os.geteuid()} "
+                f"without {' and '.join(rights)})"
+            )
+        for iface in missing:
+            if iface.link is None or iface.mac is None or iface.mode is None:
+                problems.append(
+                    f"the link, MAC and mode of macvtap {iface.id} (its runner does not "
+                    "name them: set microvm.interfaces.*.macvtap.link and .mode)"
+                )
+            elif not _link_exists(iface.link):
+                problems.append(
+                    f"the link {iface.link!r} that macvtap {iface.id} sits on (it does not exist)"
+                )
+    if problems:
+        first = (missing or list(info.macvtap_interfaces))[0]
+        ids = ", ".join(i.id for i in missing)
+        what = (
+            f"its macvtap interface(s) {ids} do not exist and creating them needs "
+            if missing
+            else "its macvtap interface(s) cannot be used: "
+        )
+        raise StartError(
+            name,
+            what + "; ".join(problems),
+            hint="run nixgen as root, or create them beforehand: "
+            f"ip link add link {first.link or 'LINK'} name {first.id} "
+            f"address {first.mac or 'MAC'} type macvtap mode {first.mode or 'bridge'} && "
+            f"ip link set {first.id} up && "
+            f"chown {os.getuid()} /dev/tap$(cat /sys/class/net/{first.id}/ifindex)",
+        )
+    assert ip is not None or not missing
+    before: list[tuple[str, ...]] = []
+    after: list[tuple[str, ...]] = []
+    for iface in missing:
+        assert ip is not None and iface.mac and iface.link and iface.mode
+        owner = () if root else (str(os.getuid()),)
+        before.append(
+            ("sh", str(MACVTAP_UP), ip, iface.id, iface.mac, iface.link, iface.mode, *owner)
+        )
+        after.append((ip, "link", "delete", iface.id))
     return tuple(before), tuple(after)

@@ -9,7 +9,11 @@ command replies), each call run to completion on a private event loop::
         qmp.balloon_mib()       # the guest's memory after ballooning, or None
         qmp.execute("query-cpus-fast")
 
-``qemu.qmp`` is imported only when a QMP connection is made.
+``qemu.qmp`` is imported only when a QMP connection is made.  That, and the
+asyncio it runs on, cost more than the few messages nixgen exchanges while it
+waits for a boot or stops a guest: :func:`execute_once` does one command over
+a plain socket (greeting, ``qmp_capabilities``, the command, events skipped),
+for those hot paths.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ if TYPE_CHECKING:
     import asyncio
     import socket
 
-__all__ = ["QMP", "socket_accepts"]
+__all__ = ["QMP", "ctrl_alt_del_events", "execute_once", "socket_accepts"]
 
 # Ctrl-Alt-Del as QEMU key events: what microvm.nix's clean shutdown of a
 # qemu guest sends (with -no-reboot, the guest's reboot makes QEMU exit).
@@ -67,6 +71,63 @@ def socket_accepts(path: Path, timeout: float = 0.5) -> bool:
     except OSError:
         return False
     return True
+
+
+def execute_once(
+    path: Path, command: str, arguments: Mapping[str, Any] | None = None, *, timeout: float = 2.0
+) -> Any:
+    """Run one QMP command in a session of its own; its ``return`` value.
+
+    A plain socket and JSON lines: read the greeting, negotiate
+    capabilities, send the command, skip events until its reply.  Raises
+    :class:`QMPConnectionError` when nothing answers as QMP, and
+    :class:`QMPCommandError` when QEMU refuses the command.
+    """
+    import json
+
+    try:
+        with connect_unix(path, timeout) as sock, sock.makefile("rb") as replies:
+            greeting = _message(replies)
+            if "QMP" not in greeting:
+                raise QMPConnectionError(f"no QMP server at {path}: greeted with {greeting!r}")
+            for name, args in (("qmp_capabilities", None), (command, arguments)):
+                request: dict[str, Any] = {"execute": name}
+                if args:
+                    request["arguments"] = dict(args)
+                sock.sendall(json.dumps(request).encode() + b"\n")
+                while "event" in (reply := _message(replies)):
+                    pass
+                if "error" in reply:
+                    error = reply["error"]
+                    raise QMPCommandError(name, str(error.get("class")), str(error.get("desc")))
+            return reply.get("return")
+    except (OSError, ValueError, EOFError) as err:
+        if command == "quit" and isinstance(err, EOFError):
+            return None  # QEMU may hang up before its reply
+        raise QMPConnectionError(f"QMP {command} on {path} failed: {err!r}") from err
+
+
+def _message(replies: Any) -> dict[str, Any]:
+    import json
+
+    line = replies.readline()
+    if not line:
+        raise EOFError("QEMU closed the connection")
+    data = json.loads(line)
+    if not isinstance(data, dict):
+        raise ValueError(f"not a QMP message: {line!r}")
+    return data
+
+
+def ctrl_alt_del_events() -> dict[str, Any]:
+    """The arguments of ``input-send-event`` that press Ctrl-Alt-Del."""
+    return {
+        "events": [
+            {"type": "key", "data": {"down": down, "key": {"type": "qcode", "data": key}}}
+            for down in (True, False)
+            for key in _CTRL_ALT_DEL
+        ]
+    }
 
 
 class QMP:
@@ -178,12 +239,7 @@ class QMP:
     def ctrl_alt_del(self) -> None:
         """Press Ctrl-Alt-Del on the guest's keyboard (a NixOS guest reboots, and
         QEMU with ``-no-reboot`` exits)."""
-        events = [
-            {"type": "key", "data": {"down": down, "key": {"type": "qcode", "data": key}}}
-            for down in (True, False)
-            for key in _CTRL_ALT_DEL
-        ]
-        self.execute("input-send-event", {"events": events})
+        self.execute("input-send-event", ctrl_alt_del_events())
 
     def powerdown(self) -> None:
         """Press the ACPI power button (only a guest that listens for it reacts)."""

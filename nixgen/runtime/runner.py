@@ -18,7 +18,13 @@ from pathlib import Path
 
 import attrs
 
-__all__ = ["ForwardedPort", "RunnerInfo", "VirtiofsShare", "qmp_socket_from_args"]
+__all__ = [
+    "ForwardedPort",
+    "MacvtapInterface",
+    "RunnerInfo",
+    "VirtiofsShare",
+    "qmp_socket_from_args",
+]
 
 _SCRIPT_LIMIT = 1 << 20
 
@@ -81,6 +87,21 @@ class VirtiofsShare:
 
 
 @attrs.frozen
+class MacvtapInterface:
+    """One ``type = "macvtap"`` interface as the runner records it: a line
+    ``ID MAC LINK MODE`` of ``share/microvm/macvtap-interfaces`` (upstream
+    writes one for each interface whose ``macvtap.link`` and ``mode`` are set).
+    The runner opens ``/dev/tap<ifindex of ID>`` itself."""
+
+    id: str
+    mac: str | None = None
+    #: the host interface it sits on
+    link: str | None = None
+    #: ``bridge``, ``vepa``, ``private``, ``passthru`` or ``source``
+    mode: str | None = None
+
+
+@attrs.frozen
 class ForwardedPort:
     """A qemu user-networking port forward (``microvm.forwardPorts``)."""
 
@@ -105,6 +126,8 @@ class RunnerInfo:
     tap_interfaces: tuple[str, ...] = ()
     #: ``share/microvm/tap-flags`` (``vnet_hdr``, ``multi_queue``)
     tap_flags: tuple[str, ...] = ()
+    #: the ``type = "macvtap"`` interfaces (``share/microvm/macvtap-interfaces``)
+    macvtap_interfaces: tuple[MacvtapInterface, ...] = ()
     vsock_cid: int | None = None
     forwarded_ports: tuple[ForwardedPort, ...] = ()
 
@@ -178,6 +201,7 @@ def _read(path: Path) -> RunnerInfo:
         virtiofs=_virtiofs(share / "virtiofs"),
         tap_interfaces=tuple(_read_text(share / "tap-interfaces").split()),
         tap_flags=tuple(_read_text(share / "tap-flags").split()),
+        macvtap_interfaces=_macvtaps(_read_text(share / "macvtap-interfaces")),
         vsock_cid=int(vsock) if vsock.strip().isdigit() else None,
         forwarded_ports=tuple(
             ForwardedPort(m[0], m[1] or "127.0.0.1", int(m[2]), int(m[4]))
@@ -191,6 +215,18 @@ def _read_text(path: Path) -> str:
         return path.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return ""
+
+
+def _macvtaps(text: str) -> tuple[MacvtapInterface, ...]:
+    """``ID MAC LINK MODE`` per line; a line of bare ids names interfaces only."""
+    found: list[MacvtapInterface] = []
+    for line in text.splitlines():
+        words = line.split()
+        if len(words) == 4:
+            found.append(MacvtapInterface(*words))
+        else:
+            found.extend(MacvtapInterface(word) for word in words)
+    return tuple(found)
 
 
 def _virtiofs(folder: Path) -> tuple[VirtiofsShare, ...]:

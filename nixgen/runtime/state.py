@@ -13,6 +13,7 @@ microvm.nix's host module uses ``/var/lib/microvms``)::
     console.in   the console's input (a FIFO the runner reads; ``nixgen console --attach``)
     lock         file lock serialising nixgen processes acting on this guest
     stopping     present while nixgen stops the guest
+    daemons.json the guest's daemons (virtiofsd) while it runs: pids, restarts, how they ended
     *.sock, *.img, …  what the runner creates: it runs with this folder as its
                  working directory, so relative sockets and volumes land here
 
@@ -42,6 +43,8 @@ __all__ = [
     "CONSOLE",
     "CONSOLE_IN",
     "CURRENT",
+    "DAEMONS",
+    "DaemonRecord",
     "ExitRecord",
     "RunRecord",
     "StateDir",
@@ -57,6 +60,7 @@ CONSOLE = "console.log"
 CONSOLE_IN = "console.in"
 LOCK = "lock"
 STOPPING = "stopping"
+DAEMONS = "daemons.json"
 
 #: Files that make a folder under the state root a guest's.
 _MARKERS = (CURRENT, BOOTED, PID, EXIT, CONSOLE, FLAKE)
@@ -188,6 +192,48 @@ class ExitRecord:
         return self.exit_code
 
 
+@attrs.frozen
+class DaemonRecord:
+    """One entry of ``daemons.json``, which the supervisor keeps while the guest
+    runs: a daemon serving the guest (virtiofsd) and whether it died meanwhile."""
+
+    name: str
+    pid: int | None
+    start_ticks: int | None
+    #: ``running``, or ``restarting`` while it is down and waits to be started again
+    state: str
+    restarts: int = 0
+    #: how it ended the last time (``failed with exit code 1``, ``was killed by signal 9``)
+    last_exit: str | None = None
+    died_at: float | None = None
+    log: str | None = None
+
+    @classmethod
+    def from_json(cls, name: str, data: Mapping[str, Any]) -> DaemonRecord:
+        return cls(
+            name=name,
+            pid=_opt_int(data.get("pid")),
+            start_ticks=_opt_int(data.get("start_ticks")),
+            state=_opt_str(data.get("state")) or "running",
+            restarts=_opt_int(data.get("restarts")) or 0,
+            last_exit=_opt_str(data.get("last_exit")),
+            died_at=_opt_float(data.get("died_at")),
+            log=_opt_str(data.get("log")),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return attrs.asdict(self) | {"alive": self.alive()}
+
+    def alive(self) -> bool:
+        """Whether the daemon the record names runs now."""
+        return self.pid is not None and proc.alive(self.pid, self.start_ticks)
+
+    @property
+    def died(self) -> bool:
+        """Whether it ended at least once while the guest ran."""
+        return self.died_at is not None
+
+
 def _read_json(path: Path) -> dict[str, Any] | None:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -242,6 +288,14 @@ class StateDir:
     def read_exit(self) -> ExitRecord | None:
         data = _read_json(self.path / EXIT)
         return None if data is None else ExitRecord.from_json(data)
+
+    def read_daemons(self) -> tuple[DaemonRecord, ...]:
+        data = _read_json(self.path / DAEMONS) or {}
+        return tuple(
+            DaemonRecord.from_json(name, value)
+            for name, value in data.items()
+            if isinstance(value, dict)
+        )
 
     def write_exit(self, record: ExitRecord) -> None:
         write_json(self.path / EXIT, record.to_json())

@@ -30,7 +30,13 @@ let
 
   idsOfType = type: map (i: i.id) (builtins.filter (i: i.type == type) cfg.interfaces);
   tapInterfaces = idsOfType "tap";
-  macvtapInterfaces = idsOfType "macvtap";
+  # Upstream's share/microvm/macvtap-interfaces: `ID MAC LINK MODE` per
+  # interface whose macvtap.link and mode are set.
+  macvtapLines = map (i: "${i.id} ${i.mac} ${i.macvtap.link} ${toString i.macvtap.mode}") (
+    builtins.filter (
+      i: i.type == "macvtap" && (i.macvtap.link or null) != null && (i.macvtap.mode or null) != null
+    ) cfg.interfaces
+  );
   virtiofsShares = builtins.filter (s: s.proto == "virtiofs") cfg.shares;
   virtiofsSocket = s: if s.socket != null then s.socket else "${hostName}-virtiofs-${s.tag}.sock";
 
@@ -130,9 +136,25 @@ let
     }
     if "$virtiofsd" --help 2>&1 | grep -q -e --shared-dir; then source=--shared-dir=; else source="-o source="; fi
     pids=
+    # QEMU's C virtiofsd names its pid file (/run/virtiofsd/<socket path>.pid)
+    # after the socket path it is given: an absolute one keeps two projects'
+    # guests of the same name apart. Where it is too long for a socket
+    # address, a short link in /tmp named after this folder leads to it.
     ${lib.concatMapStrings (s: ''
+      sock=${sq (virtiofsSocket s)}
+      case $sock in
+        /*) ;;
+        *)
+          here=$PWD
+          if [ $((''${#here} + ''${#sock})) -gt 106 ]; then
+            here=/tmp/nixgen-virtiofsd-$(printf %s "$PWD" | cksum | cut -d' ' -f1)
+            ln -sfn "$PWD" "$here"
+          fi
+          sock="$here/$sock"
+          ;;
+      esac
       # shellcheck disable=SC2086
-      "$virtiofsd" --socket-path=${sq (virtiofsSocket s)} $source${sq s.source} &
+      "$virtiofsd" --socket-path="$sock" $source${sq s.source} &
       pids="$pids $!"
     '') virtiofsShares}
     trap 'kill $pids 2>/dev/null; wait; exit 0' TERM INT
@@ -188,8 +210,8 @@ pkgs.runCommand "microvm-${hypervisor}-${hostName}"
     ${lib.optionalString (tapInterfaces != [ ]) ''
       printf '%s' ${sq (lib.concatStringsSep " " tapInterfaces)} > "$out/share/microvm/tap-interfaces"
     ''}
-    ${lib.optionalString (macvtapInterfaces != [ ]) ''
-      printf '%s' ${sq (lib.concatStringsSep " " macvtapInterfaces)} > "$out/share/microvm/macvtap-interfaces"
+    ${lib.optionalString (macvtapLines != [ ]) ''
+      printf '%s\n' ${lib.escapeShellArgs macvtapLines} > "$out/share/microvm/macvtap-interfaces"
     ''}
     ${lib.optionalString (cfg.vsock.cid != null) ''
       printf '%s' ${sq (toString cfg.vsock.cid)} > "$out/share/microvm/vsock-cid"

@@ -1,0 +1,6 @@
+{ ... }:
+{
+  imports = [ ./deep-extra.nix ];
+  networking.hostName = "deep";
+  microvm.mem = 2048;
+}

@@ -1,0 +1,5 @@
+{ hypervisor }:
+{
+  microvm.hypervisor = hypervisor;
+  microvm.vcpu = 4;
+}

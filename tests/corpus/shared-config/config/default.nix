@@ -1,0 +1,5 @@
+{ lib, ... }:
+{
+  microvm.hypervisor = "qemu";
+  microvm.mem = 1024;
+}
