@@ -20,7 +20,6 @@ from nixgen.buildcache import STATE_DIR
 from nixgen.errors import NixgenError
 from nixgen.runtime.builder import Builder
 from nixgen.runtime.console import DEFAULT_BOOT_MARKER
-from nixgen.runtime.declared import Declaration, GuestFacts, declaration
 from nixgen.runtime.errors import GuestError
 from nixgen.runtime.guest import (
     DEFAULT_BOOT_TIMEOUT,
@@ -38,6 +37,7 @@ if TYPE_CHECKING:
     from nixgen.model import Flake
     from nixgen.network import Attachment
     from nixgen.nixcmd import Event, NixRunner
+    from nixgen.runtime.declared import Declaration, GuestFacts
 
 __all__ = [
     "STATE_SUBDIR",
@@ -211,6 +211,8 @@ class Runtime:
         flake writes literally, and with ``evaluate`` those it computes (one
         ``nix eval``); the ``notes`` say what was not read (see
         :mod:`nixgen.runtime.declared`)."""
+        from nixgen.runtime.declared import declaration
+
         return declaration(self.project, nix=self.nix, evaluate=evaluate)
 
     def declared(self, *, evaluate: bool = False) -> list[str]:
