@@ -1062,6 +1062,22 @@ def unwrap(node: Node) -> Node:
     return node
 
 
+def application(node: Node) -> tuple[Node, list[Node]] | None:
+    """``f a b`` as its function ``f`` (unwrapped) and its arguments ``[a, b]``, in
+    order; None when ``node`` is not a whole application."""
+    if node.type != "apply_expression":
+        return None
+    arguments: list[Node] = []
+    while node.type == "apply_expression":
+        function = node.child_by_field_name("function")
+        argument = node.child_by_field_name("argument")
+        if function is None or argument is None:
+            return None
+        arguments.insert(0, argument)
+        node = unwrap(function)
+    return node, arguments
+
+
 def _binding_set(container: Node) -> Node | None:
     for child in container.named_children:
         if child.type == "binding_set":

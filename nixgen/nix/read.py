@@ -31,7 +31,7 @@ from tree_sitter import Node
 
 from nixgen.errors import NixgenError
 from nixgen.nix.emit import Nix, attr_path, to_nix
-from nixgen.nix.parse import ATTRSET_TYPES, Binding, Document, Span, Step, unwrap
+from nixgen.nix.parse import ATTRSET_TYPES, Binding, Document, Span, Step, application, unwrap
 
 __all__ = [
     "NEEDS_NIX",
@@ -256,17 +256,11 @@ def _text_priority(text: str) -> int | None:
         operator = node.child_by_field_name("operator")
         # `//` keeps the attributes of an override (`_type`); the others make new values.
         return None if operator is None or operator.type == "//" else PLAIN_PRIORITY
-    if node.type != "apply_expression":
+    applied = application(node)
+    if applied is None:
         return None
-    arguments: list[Node] = []
-    while node.type == "apply_expression":
-        function = node.child_by_field_name("function")
-        argument = node.child_by_field_name("argument")
-        if function is None or argument is None:
-            return None
-        arguments.insert(0, argument)
-        node = unwrap(function)
-    callee = doc.callee_name(node)
+    function, arguments = applied
+    callee = doc.callee_name(function)
     if callee in _PRIORITIES and len(arguments) == 1:
         return _PRIORITIES[callee]
     if callee == "mkOverride" and len(arguments) == 2:
@@ -1212,18 +1206,12 @@ def _library_module(text: str) -> bool:
 def _unread_reason(doc: Document, target: Node, kind: ModuleKind) -> str:
     if kind == "reference":
         return f"`{_short(doc.text_of(target))}` is not a module nixgen can follow"
-    if target.type == "apply_expression":
-        function, first = target, target
-        while function.type == "apply_expression":
-            inner = function.child_by_field_name("function")
-            if inner is None:
-                break
-            first = function
-            function = unwrap(inner)
-        argument = first.child_by_field_name("argument")
-        if doc.callee_name(function) == "import" and argument is not None:
+    applied = application(target)
+    if applied is not None:
+        function, arguments = applied
+        if doc.callee_name(function) == "import":
             return (
-                f"made by `import {_short(doc.text_of(argument))}` with arguments, "
+                f"made by `import {_short(doc.text_of(arguments[0]))}` with arguments, "
                 "a function nixgen does not call"
             )
         return f"the result of `{_short(doc.text_of(function))} …`, which nixgen does not run"
@@ -1300,14 +1288,9 @@ def _inherit_expression(doc: Document, b: Binding) -> str:
 def _computed_reason(doc: Document, node: Node, what: str) -> str:
     node = unwrap(node)
     shown = _short(doc.text_of(node))
-    if node.type == "apply_expression":
-        head = node
-        while head.type == "apply_expression":
-            function = head.child_by_field_name("function")
-            if function is None:
-                break
-            head = unwrap(function)
-        callee = doc.callee_name(head)
+    applied = application(node)
+    if applied is not None:
+        callee = doc.callee_name(applied[0])
         if callee == "import":
             return (
                 f"{what} is imported from another file; nixgen does not follow "
@@ -1340,17 +1323,10 @@ def _compact(text: str) -> str:
 
 def _import_path(doc: Document, node: Node) -> PurePosixPath | None:
     """The path of ``import ./x.nix`` or ``import ./x.nix { … }`` (None: something else)."""
-    node = unwrap(node)
-    arguments: list[Node] = []
-    while node.type == "apply_expression":
-        function = node.child_by_field_name("function")
-        argument = node.child_by_field_name("argument")
-        if function is None or argument is None:
-            return None
-        arguments.insert(0, argument)
-        node = unwrap(function)
-    if not arguments or doc.callee_name(node) != "import":
+    applied = application(unwrap(node))
+    if applied is None or doc.callee_name(applied[0]) != "import":
         return None
+    arguments = applied[1]
     literal = doc.literal(unwrap(arguments[0]))
     return literal if isinstance(literal, PurePosixPath) else None
 
