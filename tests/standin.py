@@ -128,3 +128,15 @@ def override_args(inputs: Mapping[str, Path]) -> list[str]:
     for name in ordered:
         args += ["--override-input", name, f"path:{Path(inputs[name]).resolve()}"]
     return args
+
+
+def inputs_with_flake_parts(dest: Path) -> dict[str, Path]:
+    """:func:`prepare_inputs` plus the flake-parts stand-in (used in place: nothing
+    of it is generated), the inputs the computed corpus (``tests/computed/``) takes."""
+    return {**prepare_inputs(dest), "flake-parts": STANDINS_DIR / "flake-parts"}
+
+
+def flake_override_args(inputs: Mapping[str, Path], folder: Path) -> list[str]:
+    """:func:`override_args` for the inputs that ``folder``'s ``flake.nix`` names."""
+    text = (folder / "flake.nix").read_text(encoding="utf-8")
+    return override_args({name: path for name, path in inputs.items() if f"inputs.{name}" in text})

@@ -24,7 +24,12 @@ from nixgen.flake import FlakeFile
 from nixgen.flake.errors import EvaluationError
 from nixgen.nixcmd import NixRunner
 from tests.clirunner import run_cli
-from tests.standin import NIX_SKIP_REASON, STANDINS_DIR, nix_available, prepare_inputs
+from tests.standin import (
+    NIX_SKIP_REASON,
+    flake_override_args,
+    inputs_with_flake_parts,
+    nix_available,
+)
 
 pytestmark = pytest.mark.skipif(not nix_available(), reason=NIX_SKIP_REASON)
 
@@ -43,21 +48,11 @@ def _with(section: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    found = prepare_inputs(tmp_path_factory.mktemp("inputs"))
-    return {**found, "flake-parts": STANDINS_DIR / "flake-parts"}
-
-
-def _overrides(inputs: dict[str, Path], folder: Path) -> list[str]:
-    lock = (folder / "flake.nix").read_text(encoding="utf-8")
-    args: list[str] = []
-    for name in ("nixpkgs", "microvm", "flake-parts"):
-        if f"inputs.{name}" in lock:
-            args += ["--override-input", name, f"path:{inputs[name]}"]
-    return args
+    return inputs_with_flake_parts(tmp_path_factory.mktemp("inputs"))
 
 
 def _runner(inputs: dict[str, Path], folder: Path) -> NixRunner:
-    args = _overrides(inputs, folder)
+    args = flake_override_args(inputs, folder)
     return NixRunner(override_inputs={args[i + 1]: args[i + 2] for i in range(0, len(args), 3)})
 
 
@@ -108,7 +103,7 @@ def test_show_finds_every_guest_with_values_and_winning_places(
     tmp_path: Path, inputs: dict[str, Path], shape: str
 ) -> None:
     folder, expect = _copy(tmp_path, shape)
-    code, out, err = _run("show", "--json", "-f", str(folder), *_overrides(inputs, folder))
+    code, out, err = _run("show", "--json", "-f", str(folder), *flake_override_args(inputs, folder))
     assert code == 0, err
     data = json.loads(out)
     assert data["evaluated"] is True
@@ -125,7 +120,7 @@ def test_show_finds_every_guest_with_values_and_winning_places(
         assert sorted(by_name[name]["runs"]) == sorted(runs)
     # the table says the same, with the place of the winner
     name, places = next(iter(expect["where"].items()))
-    code, out, err = _run("show", name, "-f", str(folder), *_overrides(inputs, folder))
+    code, out, err = _run("show", name, "-f", str(folder), *flake_override_args(inputs, folder))
     assert code == 0, err
     for key, where in places.items():
         line = next(row for row in out.splitlines() if row.startswith(key + " "))
@@ -145,7 +140,14 @@ def test_set_edits_the_winning_definition_and_is_checked(
     before = _snapshot(folder)
     evaluated = evaluate_flake(folder, nix=_runner(inputs, folder))
     assignment = f"{edit['key']}={edit['value']}"
-    args = ["set", edit["guest"], assignment, "-f", str(folder), *_overrides(inputs, folder)]
+    args = [
+        "set",
+        edit["guest"],
+        assignment,
+        "-f",
+        str(folder),
+        *flake_override_args(inputs, folder),
+    ]
     code, diff, err = _run(*args, "--dry-run")
     assert code == 0, err
     assert _snapshot(folder) == before
@@ -176,7 +178,14 @@ def test_unset_removes_the_winning_binding(
     folder, expect = _copy(tmp_path, shape)
     edit = expect["unset"]
     before = _snapshot(folder)
-    args = ["unset", edit["guest"], edit["key"], "-f", str(folder), *_overrides(inputs, folder)]
+    args = [
+        "unset",
+        edit["guest"],
+        edit["key"],
+        "-f",
+        str(folder),
+        *flake_override_args(inputs, folder),
+    ]
     code, _out, err = _run(*args)
     assert code == 0, err
     after = _snapshot(folder)
@@ -198,7 +207,14 @@ def test_refusals_name_the_place_and_the_expression(
     before = _snapshot(folder)
     for refuse in refusals if isinstance(refusals, list) else [refusals]:
         assignment = f"{refuse['key']}={refuse['value']}"
-        args = ["set", refuse["guest"], assignment, "-f", str(folder), *_overrides(inputs, folder)]
+        args = [
+            "set",
+            refuse["guest"],
+            assignment,
+            "-f",
+            str(folder),
+            *flake_override_args(inputs, folder),
+        ]
         code, out, err = _run(*args)
         assert code == 1, out
         for text in refuse["says"]:
@@ -289,7 +305,7 @@ def test_a_literal_guest_defined_twice_shows_and_edits_the_true_winner(
         "{ lib, ... }:\n{\n  microvm.mem = lib.mkDefault 1024;\n}\n", encoding="utf-8"
     )
     (folder / "vm.nix").write_text("{\n  microvm.mem = 4096;\n}\n", encoding="utf-8")
-    overrides = _overrides(inputs, folder)
+    overrides = flake_override_args(inputs, folder)
     code, out, err = _run("show", "vm", "-f", str(folder), *overrides)
     assert code == 0, err
     (row,) = [line for line in out.splitlines() if line.startswith("microvm.mem ")]
@@ -334,7 +350,7 @@ def test_several_assignments_in_one_inline_module(tmp_path: Path, inputs: dict[s
     folder, _ = _copy(tmp_path, "mkvm-helper")
     before = (folder / "flake.nix").read_text(encoding="utf-8")
     args = ["set", "db", "microvm.mem=40960", 'microvm.hypervisor="qemu"', "-f", str(folder)]
-    code, _out, err = _run(*args, *_overrides(inputs, folder))
+    code, _out, err = _run(*args, *flake_override_args(inputs, folder))
     assert code == 0, err
     after = (folder / "flake.nix").read_text(encoding="utf-8")
     assert after == before.replace("mem = 2048;", "mem = 40960;").replace(
@@ -398,7 +414,7 @@ def test_a_guest_with_a_module_nixgen_cannot_read_is_evaluated(
     flake = FlakeFile.load(folder, evaluator=FlakeEvaluator(_runner(inputs, folder)))
     reason = flake.evaluation_reason("vm")
     assert reason is not None and "import ./hv.nix" in reason
-    code, out, err = _run("show", "vm", "-f", str(folder), *_overrides(inputs, folder))
+    code, out, err = _run("show", "vm", "-f", str(folder), *flake_override_args(inputs, folder))
     assert code == 0, err
     (row,) = [line for line in out.splitlines() if line.startswith("microvm.hypervisor ")]
     assert '"cloud-hypervisor"' in row and "hv.nix:4" in row
@@ -411,11 +427,11 @@ def test_a_guest_that_does_not_evaluate_hides_no_other(
     (folder / "vms" / "worker2.nix").write_text(
         "{\n  microvm.memory = 1;\n}\n", encoding="utf-8"
     )  # no such option: the module system throws
-    code, out, err = _run("show", "-f", str(folder), *_overrides(inputs, folder))
+    code, out, err = _run("show", "-f", str(folder), *flake_override_args(inputs, folder))
     assert code == 0, err
     assert "worker1" in out and "these do not evaluate" in out and "worker2" in out
     code, _out, err = _run(
-        "set", "worker2", "microvm.mem=1", "-f", str(folder), *_overrides(inputs, folder)
+        "set", "worker2", "microvm.mem=1", "-f", str(folder), *flake_override_args(inputs, folder)
     )
     assert code == 1 and "'worker2' does not evaluate" in err
 
@@ -430,6 +446,6 @@ def test_a_flake_without_nixos_configurations(tmp_path: Path, inputs: dict[str, 
     )
     evaluated = evaluate_flake(folder, nix=_runner(inputs, folder))
     assert evaluated.configurations == {}
-    code, out, err = _run("show", "--eval", "-f", str(folder), *_overrides(inputs, folder))
+    code, out, err = _run("show", "--eval", "-f", str(folder), *flake_override_args(inputs, folder))
     assert code == 0, err
     assert "no nixosConfigurations" in out

@@ -19,7 +19,12 @@ import pytest
 from nixgen.nixcmd import NixRunner
 from nixgen.runtime import Runtime
 from tests.clirunner import run_cli
-from tests.standin import NIX_SKIP_REASON, STANDINS_DIR, nix_available, prepare_inputs
+from tests.standin import (
+    NIX_SKIP_REASON,
+    flake_override_args,
+    inputs_with_flake_parts,
+    nix_available,
+)
 
 HERE = Path(__file__).parent
 COMPUTED = HERE / "computed"
@@ -140,17 +145,7 @@ def test_a_nixgen_project_is_still_read_from_its_toml(tmp_path: Path) -> None:
 def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     if not nix_available():
         pytest.skip(NIX_SKIP_REASON)
-    found = prepare_inputs(tmp_path_factory.mktemp("inputs"))
-    return {**found, "flake-parts": STANDINS_DIR / "flake-parts"}
-
-
-def _overrides(inputs: dict[str, Path], folder: Path) -> list[str]:
-    text = (folder / "flake.nix").read_text(encoding="utf-8")
-    args: list[str] = []
-    for name in ("nixpkgs", "microvm", "flake-parts"):
-        if f"inputs.{name}" in text:
-            args += ["--override-input", name, f"path:{inputs[name]}"]
-    return args
+    return inputs_with_flake_parts(tmp_path_factory.mktemp("inputs"))
 
 
 SHAPES = ["genattrs", "mapattrs", "flake-parts", "mkvm-helper", "listtoattrs", "host"]
@@ -163,7 +158,7 @@ def test_list_evaluates_a_computed_flake_and_shows_its_guests(
 ) -> None:
     folder = _copy(tmp_path, COMPUTED / shape)
     expect = _expect(shape)
-    code, out, err = _run("list", "--json", "-f", str(folder), *_overrides(inputs, folder))
+    code, out, err = _run("list", "--json", "-f", str(folder), *flake_override_args(inputs, folder))
     assert code == 0, err
     listed = {g["name"]: g for g in json.loads(out)}
     assert sorted(listed) == sorted(expect["guests"])  # hosts are not guests
@@ -176,7 +171,7 @@ def test_list_evaluates_a_computed_flake_and_shows_its_guests(
         assert guest["freshness"] == "not built"
         assert guest["expected"], "the runner the flake evaluates to"
         assert not guest["notes"]
-    code, out, err = _run("list", "-f", str(folder), *_overrides(inputs, folder))
+    code, out, err = _run("list", "-f", str(folder), *flake_override_args(inputs, folder))
     assert code == 0, err
     rows = {r.split()[0]: r.split() for r in out.splitlines()[1:]}
     for name, guest in listed.items():
@@ -188,7 +183,7 @@ def test_status_names_a_computed_guest_and_refuses_a_typo(
     tmp_path: Path, inputs: dict[str, Path]
 ) -> None:
     folder = _copy(tmp_path, COMPUTED / "genattrs")
-    nix = _overrides(inputs, folder)
+    nix = flake_override_args(inputs, folder)
     code, out, err = _run("status", "worker1", "-f", str(folder), *nix)
     assert code == 0, err
     assert out.startswith("worker1: stopped")
@@ -201,7 +196,7 @@ def test_status_names_a_computed_guest_and_refuses_a_typo(
 @needs_nix
 def test_the_library_says_who_told(tmp_path: Path, inputs: dict[str, Path]) -> None:
     folder = _copy(tmp_path, COMPUTED / "mkvm-helper")
-    args = _overrides(inputs, folder)
+    args = flake_override_args(inputs, folder)
     nix = NixRunner(override_inputs={args[i + 1]: args[i + 2] for i in range(0, len(args), 3)})
     runtime = Runtime(folder, nix=nix)
     declared = runtime.declaration(evaluate=True)
