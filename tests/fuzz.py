@@ -41,6 +41,7 @@ from nixgen.nix.emit import to_nix
 from nixgen.nix.parse import Document
 from nixgen.project import Project
 from tests.clirunner import run_cli
+from tests.flakefiles import snapshot
 from tests.stress import out_of_step
 
 NIX_INSTANTIATE = shutil.which("nix-instantiate")
@@ -202,14 +203,6 @@ def edits(draw: st.DrawFn, guest: str = "vm") -> list[str]:
     if verb == "add":
         return ["add", other]
     return ["rm", other]
-
-
-def snapshot(folder: Path) -> dict[str, bytes]:
-    return {
-        str(p.relative_to(folder)): p.read_bytes()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file() and ".nixgen" not in p.relative_to(folder).parts
-    }
 
 
 def check_edit(project: Path, args: list[str]) -> None:

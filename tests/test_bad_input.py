@@ -43,18 +43,9 @@ from nixgen.model import ForwardPort, Nix
 from nixgen.model.memo import ByIdentity
 from nixgen.project import init_project
 from tests.clirunner import run_cli
+from tests.flakefiles import CORPUS, snapshot
 
-CORPUS = Path(__file__).parent / "corpus"
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA/PuEtAu8SXppI2pMMgzaBDwga1mYYi90W8DZ8Diyl3 me@host"
-
-
-def snapshot(folder: Path) -> dict[str, bytes]:
-    """Every file below ``folder`` (nixgen's state folder .nixgen/ aside)."""
-    return {
-        str(p.relative_to(folder)): p.read_bytes()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file() and ".nixgen" not in p.relative_to(folder).parts
-    }
 
 
 @pytest.fixture(scope="module")

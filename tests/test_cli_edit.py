@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ from nixgen.nixcmd import NixRunner
 from nixgen.project import Project, init_project
 from nixgen.render import generated_state
 from tests.clirunner import run_cli
+from tests.flakefiles import copy_flake, snapshot
 from tests.standin import (
     NIX_SKIP_REASON,
     nix_available,
@@ -22,39 +22,17 @@ from tests.standin import (
     prepare_inputs,
 )
 
-CORPUS = Path(__file__).parent / "corpus"
-
 
 def run(*args: str) -> tuple[int, str, str]:
     result = run_cli(list(args))
     return result.exit_code, result.stdout, result.stderr
 
 
-def copy(tmp_path: Path, name: str) -> Path:
-    source = CORPUS / name
-    target = tmp_path / name.replace("/", "_").removesuffix(".nix")
-    if source.is_dir():
-        shutil.copytree(source, target)
-    else:
-        target.mkdir(parents=True)
-        shutil.copyfile(source, target / "flake.nix")
-    return target
-
-
-def snapshot(folder: Path) -> dict[str, bytes]:
-    """Every file of the flake; .nixgen/ is nixgen's own state (the project lock)."""
-    return {
-        str(p.relative_to(folder)): p.read_bytes()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file() and ".nixgen" not in p.relative_to(folder).parts
-    }
-
-
 # ----------------------------------------------------------------- show
 
 
 def test_show_lists_guests_as_a_table(tmp_path: Path) -> None:
-    folder = copy(tmp_path, "split")
+    folder = copy_flake(tmp_path, "split")
     code, out, _ = run("show", "--flake", str(folder))
     assert code == 0
     assert out.splitlines() == [
@@ -66,7 +44,7 @@ def test_show_lists_guests_as_a_table(tmp_path: Path) -> None:
 
 
 def test_show_one_guest_says_where_each_setting_is(tmp_path: Path) -> None:
-    folder = copy(tmp_path, "split")
+    folder = copy_flake(tmp_path, "split")
     code, out, _ = run("show", "web", "--flake", str(folder))
     assert code == 0
     lines = out.splitlines()
@@ -82,7 +60,7 @@ def test_show_one_guest_says_where_each_setting_is(tmp_path: Path) -> None:
 
 
 def test_show_json_for_scripts(tmp_path: Path) -> None:
-    folder = copy(tmp_path, "split")
+    folder = copy_flake(tmp_path, "split")
     code, out, _ = run("show", "--json", "--flake", str(folder))
     assert code == 0
     data = json.loads(out)
@@ -99,7 +77,7 @@ def test_show_json_for_scripts(tmp_path: Path) -> None:
 
 
 def test_show_lists_what_it_cannot_read_and_why(tmp_path: Path) -> None:
-    folder = copy(tmp_path, "flakes/computed-genattrs.nix")
+    folder = copy_flake(tmp_path, "flakes/computed-genattrs.nix")
     code, out, _ = run("show", "-f", str(folder))
     assert code == 0
     assert "no guests nixgen can read" in out
@@ -108,13 +86,13 @@ def test_show_lists_what_it_cannot_read_and_why(tmp_path: Path) -> None:
     [item] = json.loads(out)["unreadable"]
     assert item["name"] is None and item["where"] == "flake.nix:16"
     assert "lib.genAttrs" in item["reason"]
-    folder = copy(tmp_path, "flakes/helper-function.nix")
+    folder = copy_flake(tmp_path, "flakes/helper-function.nix")
     code, out, _ = run("show", "-f", str(folder))
     assert "not readable without evaluating the flake:" in out
 
 
 def test_show_uses_the_current_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    folder = copy(tmp_path, "flakes/template.nix")
+    folder = copy_flake(tmp_path, "flakes/template.nix")
     monkeypatch.chdir(folder)
     code, out, _ = run("show")
     assert code == 0 and out.splitlines()[1].startswith("my-microvm  x86_64-linux  qemu")
@@ -124,7 +102,7 @@ def test_show_uses_the_current_folder(tmp_path: Path, monkeypatch: pytest.Monkey
 
 
 def test_set_several_options_dry_run_prints_the_diff(tmp_path: Path) -> None:
-    folder = copy(tmp_path, "flakes/multi-guest.nix")
+    folder = copy_flake(tmp_path, "flakes/multi-guest.nix")
     before = snapshot(folder)
     code, out, _ = run(
         "set", "web", "microvm.mem=2048", "microvm.balloon=true", "-f", str(folder), "--dry-run"
@@ -151,7 +129,7 @@ def test_set_several_options_dry_run_prints_the_diff(tmp_path: Path) -> None:
 
 
 def test_set_writes_in_place(tmp_path: Path) -> None:
-    folder = copy(tmp_path, "split")
+    folder = copy_flake(tmp_path, "split")
     code, out, _ = run(
         "set",
         "db",
@@ -187,7 +165,7 @@ def test_set_writes_in_place(tmp_path: Path) -> None:
 def test_bad_values_are_refused_and_nothing_changes(
     tmp_path: Path, args: tuple[str, ...], message: str
 ) -> None:
-    folder = copy(tmp_path, "flakes/template.nix")
+    folder = copy_flake(tmp_path, "flakes/template.nix")
     before = snapshot(folder)
     code, _, err = run("set", "my-microvm", *args, "--flake", str(folder))
     assert code == 1
@@ -196,7 +174,7 @@ def test_bad_values_are_refused_and_nothing_changes(
 
 
 def test_usage_errors(tmp_path: Path) -> None:
-    folder = copy(tmp_path, "flakes/template.nix")
+    folder = copy_flake(tmp_path, "flakes/template.nix")
     before = snapshot(folder)
     result = run_cli(["set", "my-microvm", "microvm.mem", "-f", str(folder)])
     assert result.exit_code == 2 and "is not KEY=VALUE" in result.stderr
@@ -214,7 +192,7 @@ def test_usage_errors(tmp_path: Path) -> None:
 
 
 def test_unset(tmp_path: Path) -> None:
-    folder = copy(tmp_path, "flakes/template.nix")
+    folder = copy_flake(tmp_path, "flakes/template.nix")
     code, out, _ = run(
         "unset",
         "my-microvm",
@@ -237,7 +215,7 @@ def test_unset(tmp_path: Path) -> None:
 
 
 def test_add_rm_rename_on_the_upstream_template_shape(tmp_path: Path) -> None:
-    folder = copy(tmp_path, "flakes/template.nix")
+    folder = copy_flake(tmp_path, "flakes/template.nix")
     code, out, _ = run(
         "add",
         "second",
@@ -360,7 +338,7 @@ def test_dry_run_shows_new_and_removed_files(tmp_path: Path) -> None:
 
 
 def test_a_refused_rename_changes_nothing(tmp_path: Path) -> None:
-    folder = copy(tmp_path, "flakes/multi-guest.nix")
+    folder = copy_flake(tmp_path, "flakes/multi-guest.nix")
     before = snapshot(folder)
     code, _, err = run("rename", "web", "db", "-f", str(folder))
     assert code == 1 and "already has a guest 'db'" in err
@@ -378,7 +356,7 @@ def test_a_flake_edited_on_the_command_line_builds(tmp_path: Path) -> None:
         pytest.skip(NIX_SKIP_REASON)
     os.environ.update(offline_nix_env(tmp_path / "nix"))
     inputs = {n: f"path:{p}" for n, p in prepare_inputs(tmp_path / "inputs").items()}
-    folder = copy(tmp_path, "flakes/multi-guest.nix")
+    folder = copy_flake(tmp_path, "flakes/multi-guest.nix")
     for args in (
         ("set", "db", "microvm.mem=1024", "microvm.vcpu=2"),
         ("unset", "web", "services.nginx.enable"),

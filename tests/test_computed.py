@@ -24,6 +24,7 @@ from nixgen.flake import FlakeFile
 from nixgen.flake.errors import EvaluationError
 from nixgen.nixcmd import NixRunner
 from tests.clirunner import run_cli
+from tests.flakefiles import snapshot
 from tests.standin import (
     NIX_SKIP_REASON,
     flake_override_args,
@@ -61,14 +62,6 @@ def _copy(tmp_path: Path, shape: str) -> tuple[Path, dict[str, Any]]:
     shutil.copytree(CORPUS / shape, folder, ignore=shutil.ignore_patterns("expect.toml"))
     expect = tomllib.loads((CORPUS / shape / "expect.toml").read_text(encoding="utf-8"))
     return folder, expect
-
-
-def _snapshot(folder: Path) -> dict[str, bytes]:
-    return {
-        p.relative_to(folder).as_posix(): p.read_bytes()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file() and ".nixgen" not in p.parts
-    }
 
 
 def _run(*args: str) -> tuple[int, str, str]:
@@ -137,7 +130,7 @@ def test_set_edits_the_winning_definition_and_is_checked(
     nowhere, which goes to a module only that guest uses."""
     folder, expect = _copy(tmp_path, shape)
     edit = expect[section]
-    before = _snapshot(folder)
+    before = snapshot(folder)
     evaluated = evaluate_flake(folder, nix=_runner(inputs, folder))
     assignment = f"{edit['key']}={edit['value']}"
     args = [
@@ -150,12 +143,12 @@ def test_set_edits_the_winning_definition_and_is_checked(
     ]
     code, diff, err = _run(*args, "--dry-run")
     assert code == 0, err
-    assert _snapshot(folder) == before
+    assert snapshot(folder) == before
     assert "not evaluated again (--dry-run)" in err
     assert all(f"+++ b/{path}" in diff for path in edit["changes"])
     code, _out, err = _run(*args)
     assert code == 0, err
-    after = _snapshot(folder)
+    after = snapshot(folder)
     changed = sorted(k for k in after if after[k] != before.get(k))
     assert changed == sorted(edit["changes"])
     for path in changed:  # one line changed or added, nothing else
@@ -177,7 +170,7 @@ def test_unset_removes_the_winning_binding(
 ) -> None:
     folder, expect = _copy(tmp_path, shape)
     edit = expect["unset"]
-    before = _snapshot(folder)
+    before = snapshot(folder)
     args = [
         "unset",
         edit["guest"],
@@ -188,7 +181,7 @@ def test_unset_removes_the_winning_binding(
     ]
     code, _out, err = _run(*args)
     assert code == 0, err
-    after = _snapshot(folder)
+    after = snapshot(folder)
     changed = sorted(k for k in after if after[k] != before.get(k))
     assert changed == sorted(edit["changes"])
     again = evaluate_flake(folder, nix=_runner(inputs, folder))
@@ -204,7 +197,7 @@ def test_refusals_name_the_place_and_the_expression(
 ) -> None:
     folder, expect = _copy(tmp_path, shape)
     refusals = expect["refuse"]
-    before = _snapshot(folder)
+    before = snapshot(folder)
     for refuse in refusals if isinstance(refusals, list) else [refusals]:
         assignment = f"{refuse['key']}={refuse['value']}"
         args = [
@@ -220,7 +213,7 @@ def test_refusals_name_the_place_and_the_expression(
         for text in refuse["says"]:
             assert text in err
         assert "hint:" in err
-        assert _snapshot(folder) == before
+        assert snapshot(folder) == before
 
 
 def test_an_edit_that_does_not_take_effect_is_rolled_back(
@@ -233,7 +226,7 @@ def test_an_edit_that_does_not_take_effect_is_rolled_back(
     flake.evaluate()
     # Behind nixgen's back: the worker's own module forces the value.
     own = folder / "vms" / "worker1.nix"
-    before = _snapshot(folder)
+    before = snapshot(folder)
     flake.set("worker1", "microvm.mem", 4096)
     text = own.read_text(encoding="utf-8")
     forced = folder / "force.nix"
@@ -242,12 +235,12 @@ def test_an_edit_that_does_not_take_effect_is_rolled_back(
     flake_nix.write_bytes(
         flake_nix.read_bytes().replace(b"./common.nix", b"./common.nix\n            ./force.nix")
     )
-    before = _snapshot(folder)
+    before = snapshot(folder)
     with pytest.raises(EvaluationError) as caught:
         flake.save()
     assert "restored" in caught.value.message
     assert "worker1: microvm.mem is 1024, not 4096" in caught.value.message
-    assert _snapshot(folder) == before
+    assert snapshot(folder) == before
     assert own.read_text(encoding="utf-8") == text
 
 
@@ -311,10 +304,10 @@ def test_a_literal_guest_defined_twice_shows_and_edits_the_true_winner(
     (row,) = [line for line in out.splitlines() if line.startswith("microvm.mem ")]
     assert "4096" in row and "vm.nix:2" in row and "defaults.nix" not in row
     assert "module system decides" not in out
-    before = _snapshot(folder)
+    before = snapshot(folder)
     code, out, err = _run("set", "vm", "microvm.mem=3000", "-f", str(folder), *overrides)
     assert code == 0, err
-    after = _snapshot(folder)
+    after = snapshot(folder)
     assert after["defaults.nix"] == before["defaults.nix"]
     assert after["vm.nix"] == b"{\n  microvm.mem = 3000;\n}\n"
     # --no-eval reads the text only, as before

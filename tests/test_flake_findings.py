@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import re
 import shlex
-import shutil
 from pathlib import Path
 
 import pytest
@@ -19,33 +18,13 @@ from nixgen.flake.errors import FlakeEditError
 from nixgen.nix.parse import Document
 from nixgen.nix.read import priority, read_guests
 from tests.clirunner import run_cli
-
-CORPUS = Path(__file__).parent / "corpus"
+from tests.flakefiles import copy_flake, snapshot
 
 
 def run(*args: str) -> tuple[int, str, str]:
     """The command without nix (--no-eval): these findings are about reading the text."""
     result = run_cli([*args, "--no-eval"])
     return result.exit_code, result.stdout, result.stderr
-
-
-def copy(tmp_path: Path, name: str) -> Path:
-    source = CORPUS / name
-    target = tmp_path / name.replace("/", "_").removesuffix(".nix")
-    if source.is_dir():
-        shutil.copytree(source, target)
-    else:
-        target.mkdir(parents=True)
-        shutil.copyfile(source, target / "flake.nix")
-    return target
-
-
-def snapshot(folder: Path) -> dict[str, bytes]:
-    return {
-        str(p.relative_to(folder)): p.read_bytes()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file() and ".nixgen" not in p.relative_to(folder).parts
-    }
 
 
 def changed_lines(before: dict[str, bytes], after: dict[str, bytes]) -> dict[str, list[str]]:
@@ -70,7 +49,7 @@ def changed_lines(before: dict[str, bytes], after: dict[str, bytes]) -> dict[str
 
 
 def test_show_lists_the_modules_it_could_not_read(tmp_path: Path) -> None:
-    folder = copy(tmp_path, "partly-read")
+    folder = copy_flake(tmp_path, "partly-read")
     code, out, _ = run("show", "-f", str(folder))
     assert code == 0, out
     rows = {line.split()[0]: line.split() for line in out.splitlines()[1:5]}
@@ -88,7 +67,7 @@ def test_show_lists_the_modules_it_could_not_read(tmp_path: Path) -> None:
 
 
 def test_show_one_guest_lists_its_unread_modules(tmp_path: Path) -> None:
-    folder = copy(tmp_path, "partly-read")
+    folder = copy_flake(tmp_path, "partly-read")
     code, out, _ = run("show", "gone", "-f", str(folder))
     assert code == 0
     assert "modules nixgen could not read (the options they set are unknown):" in out
@@ -98,7 +77,7 @@ def test_show_one_guest_lists_its_unread_modules(tmp_path: Path) -> None:
 
 
 def test_show_json_says_what_is_unknown(tmp_path: Path) -> None:
-    folder = copy(tmp_path, "partly-read")
+    folder = copy_flake(tmp_path, "partly-read")
     code, out, _ = run("show", "--json", "-f", str(folder))
     assert code == 0
     guests = {g["name"]: g for g in json.loads(out)["guests"]}
@@ -122,7 +101,7 @@ def test_show_json_says_what_is_unknown(tmp_path: Path) -> None:
 
 
 def test_guest_view_says_which_options_are_known(tmp_path: Path) -> None:
-    flake = FlakeFile.load(copy(tmp_path, "partly-read"))
+    flake = FlakeFile.load(copy_flake(tmp_path, "partly-read"))
     fn = flake.guest("fn")
     assert not fn.known("microvm.hypervisor") and fn.known("microvm.mem")
     assert "microvm.hypervisor" in fn.unknown and "microvm.mem" not in fn.unknown
@@ -156,7 +135,7 @@ def test_modules_inherited_from_outside_are_unread(tmp_path: Path) -> None:
 
 def test_modules_of_inputs_are_not_unread(tmp_path: Path) -> None:
     """``microvm.nixosModules.microvm`` and the like are libraries, not the guest's modules."""
-    flake = FlakeFile.load(copy(tmp_path, "flakes/template.nix"))
+    flake = FlakeFile.load(copy_flake(tmp_path, "flakes/template.nix"))
     assert flake.guest("my-microvm").unread == ()
 
 
@@ -190,7 +169,7 @@ def test_priority_as_written(text: str, expected: int | None) -> None:
 
 
 def test_the_winning_definition_is_decided_by_priority(tmp_path: Path) -> None:
-    folder = copy(tmp_path, "priorities")
+    folder = copy_flake(tmp_path, "priorities")
     flake = FlakeFile.load(folder)
     vm = flake.guest("vm")
     assert vm.settings["microvm.mem"] == 4096
@@ -205,7 +184,7 @@ def test_the_winning_definition_is_decided_by_priority(tmp_path: Path) -> None:
 
 
 def test_show_says_one_thing_about_several_definitions(tmp_path: Path) -> None:
-    folder = copy(tmp_path, "priorities")
+    folder = copy_flake(tmp_path, "priorities")
     code, out, _ = run("show", "vm", "-f", str(folder))
     assert code == 0
     rows = [line.split() for line in out.splitlines()]
@@ -220,7 +199,7 @@ def test_show_says_one_thing_about_several_definitions(tmp_path: Path) -> None:
 
 
 def test_set_changes_only_the_winning_definition(tmp_path: Path) -> None:
-    folder = copy(tmp_path, "priorities")
+    folder = copy_flake(tmp_path, "priorities")
     before = snapshot(folder)
     code, _, err = run("set", "vm", "microvm.mem=3000", "-f", str(folder))
     assert code == 0, err
@@ -232,7 +211,7 @@ def test_set_changes_only_the_winning_definition(tmp_path: Path) -> None:
 
 def test_set_over_a_forced_definition_is_refused(tmp_path: Path) -> None:
     """A plain value cannot replace `lib.mkForce false` while `true` is written elsewhere."""
-    folder = copy(tmp_path, "priorities")
+    folder = copy_flake(tmp_path, "priorities")
     before = snapshot(folder)
     code, _, err = run("set", "vm", "microvm.balloon=false", "-f", str(folder))
     assert code == 1
@@ -241,7 +220,7 @@ def test_set_over_a_forced_definition_is_refused(tmp_path: Path) -> None:
 
 
 def test_unset_removes_only_the_winning_definition(tmp_path: Path) -> None:
-    folder = copy(tmp_path, "priorities")
+    folder = copy_flake(tmp_path, "priorities")
     before = snapshot(folder)
     code, _, err = run("unset", "vm", "microvm.mem", "-f", str(folder))
     assert code == 0, err
@@ -252,7 +231,7 @@ def test_unset_removes_only_the_winning_definition(tmp_path: Path) -> None:
 
 def test_set_beside_a_shared_default_still_works(tmp_path: Path) -> None:
     """The old rule (a shared lib.mkDefault is overridden in the guest's own module) holds."""
-    folder = copy(tmp_path, "split")
+    folder = copy_flake(tmp_path, "split")
     flake = FlakeFile.load(folder)
     flake.set("db", "microvm.hypervisor", "cloud-hypervisor")
     assert flake["db"].hypervisor == "cloud-hypervisor"
@@ -263,7 +242,7 @@ def test_set_beside_a_shared_default_still_works(tmp_path: Path) -> None:
 
 
 def test_a_refusal_names_a_shared_module_relative_to_the_flake(tmp_path: Path) -> None:
-    folder = copy(tmp_path, "shared-config")
+    folder = copy_flake(tmp_path, "shared-config")
     with pytest.raises(FlakeEditError) as caught:
         FlakeFile.load(folder).set("a", "microvm.mem", 2048)
     assert "config/default.nix:4" in str(caught.value)
@@ -273,7 +252,7 @@ def test_a_refusal_names_a_shared_module_relative_to_the_flake(tmp_path: Path) -
 
 
 def test_reading_problems_name_files_relative_to_the_flake(tmp_path: Path) -> None:
-    folder = copy(tmp_path, "partly-read")
+    folder = copy_flake(tmp_path, "partly-read")
     found = read_guests(Document.load(folder / "flake.nix"))
     texts = [u.reason for g in found.guests for u in g.unread]
     texts += [p for g in found.guests for m in g.modules for s in m.walk() for p in s.problems]
@@ -285,12 +264,12 @@ def test_reading_problems_name_files_relative_to_the_flake(tmp_path: Path) -> No
 
 
 def test_refusals_about_files_name_them_relative_to_the_flake(tmp_path: Path) -> None:
-    folder = copy(tmp_path, "split")
+    folder = copy_flake(tmp_path, "split")
     (folder / "vms/db.nix").write_text("{ microvm.mem = ; }\n")
     with pytest.raises(FlakeEditError) as caught:
         FlakeFile.load(folder).set("db", "microvm.vcpu", 2)
     assert "vms/db.nix:1" in str(caught.value) and str(folder) not in str(caught.value)
-    folder = copy(tmp_path, "priorities")
+    folder = copy_flake(tmp_path, "priorities")
     flake = FlakeFile.load(folder)
     flake.set("vm", "microvm.mem", 3000)
     (folder / "vms/vm.nix").write_text("{ }\n")
@@ -336,7 +315,7 @@ BAD_VALUES = [
 @pytest.mark.parametrize("assignment", BAD_VALUES)
 def test_every_suggested_value_is_accepted_as_such(tmp_path: Path, assignment: str) -> None:
     """A refusal's suggested assignment is never refused for the same option again."""
-    folder = copy(tmp_path, "flakes/template.nix")
+    folder = copy_flake(tmp_path, "flakes/template.nix")
     code, _, err = run("set", "my-microvm", assignment, "-f", str(folder), "--dry-run")
     assert code != 0
     key = assignment.split("=", 1)[0]
@@ -351,7 +330,7 @@ def test_every_suggested_value_is_accepted_as_such(tmp_path: Path, assignment: s
 
 
 def test_a_word_that_fits_the_option_is_suggested_quoted(tmp_path: Path) -> None:
-    folder = copy(tmp_path, "flakes/template.nix")
+    folder = copy_flake(tmp_path, "flakes/template.nix")
     _, _, err = run("set", "my-microvm", "microvm.socket=ctl", "-f", str(folder))
     assert "microvm.socket='\"ctl\"'" in err
     _, _, err = run("set", "my-microvm", "microvm.hypervisor=firecrakcer", "-f", str(folder))
@@ -383,8 +362,10 @@ def test_a_flake_without_nixos_configurations_gets_a_note(tmp_path: Path) -> Non
     code, out, _ = run("show", "--json", "-f", str(tmp_path))
     assert any("has no nixosConfigurations" in n for n in json.loads(out)["notes"])
     # a flake with guests, or a computed set, gets no such note
-    assert not [n for n in FlakeFile.load(copy(tmp_path, "split")).notes if "no nixosConf" in n]
-    computed = FlakeFile.load(copy(tmp_path, "flakes/computed-genattrs.nix"))
+    assert not [
+        n for n in FlakeFile.load(copy_flake(tmp_path, "split")).notes if "no nixosConf" in n
+    ]
+    computed = FlakeFile.load(copy_flake(tmp_path, "flakes/computed-genattrs.nix"))
     assert not [n for n in computed.notes if "no nixosConf" in n]
 
 
@@ -392,7 +373,7 @@ def test_a_flake_without_nixos_configurations_gets_a_note(tmp_path: Path) -> Non
 
 
 def test_a_computed_set_names_its_expression_and_needs_nix(tmp_path: Path) -> None:
-    folder = copy(tmp_path, "flakes/computed-genattrs.nix")
+    folder = copy_flake(tmp_path, "flakes/computed-genattrs.nix")
     [item] = FlakeFile.load(folder).unreadable
     assert item.reason.startswith(
         "flake.nix:16: nixosConfigurations = nixpkgs.lib.genAttrs names mkWorker"
@@ -416,7 +397,7 @@ def test_a_computed_set_names_its_expression_and_needs_nix(tmp_path: Path) -> No
 def test_set_on_a_computed_guest_says_reading_it_needs_nix(
     tmp_path: Path, corpus: str, where: str
 ) -> None:
-    folder = copy(tmp_path, corpus)
+    folder = copy_flake(tmp_path, corpus)
     before = snapshot(folder)
     code, _, err = run("set", "worker1", "microvm.mem=1024", "-f", str(folder))
     assert code == 1

@@ -41,6 +41,7 @@ from nixgen.settings import (
 )
 from nixgen.starters import TEMPLATES
 from nixgen.validate import check
+from tests.flakefiles import copy_flake, snapshot
 from tests.standin import (
     NIX_SKIP_REASON,
     nix_available,
@@ -48,29 +49,7 @@ from tests.standin import (
     prepare_inputs,
 )
 
-CORPUS = Path(__file__).parent / "corpus"
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA/PuEtAu8SXppI2pMMgzaBDwga1mYYi90W8DZ8Diyl3 me@host"
-
-
-def copy(tmp_path: Path, name: str) -> Path:
-    """A corpus flake (a file, or a folder such as split/) copied to a folder of its own."""
-    source = CORPUS / name
-    target = tmp_path / name.replace("/", "_").removesuffix(".nix")
-    if source.is_dir():
-        shutil.copytree(source, target)
-    else:
-        target.mkdir(parents=True)
-        shutil.copyfile(source, target / "flake.nix")
-    return target
-
-
-def snapshot(folder: Path) -> dict[str, bytes]:
-    """Every file of the flake; .nixgen/ is nixgen's own state (the project lock)."""
-    return {
-        str(p.relative_to(folder)): p.read_bytes()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file() and ".nixgen" not in p.relative_to(folder).parts
-    }
 
 
 def flat_nixos(table: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -349,7 +328,7 @@ ADDSPLIT = (
 
 
 def test_template_shape_reads_into_the_model(tmp_path: Path) -> None:
-    flake = FlakeFile.load(copy(tmp_path, "flakes/template.nix"))
+    flake = FlakeFile.load(copy_flake(tmp_path, "flakes/template.nix"))
     assert flake.names() == ["my-microvm"] and not flake.unreadable and not flake.project
     assert flake["my-microvm"] == MicroVM(
         name="my-microvm",
@@ -365,7 +344,7 @@ def test_template_shape_reads_into_the_model(tmp_path: Path) -> None:
 
 
 def test_dotted_and_nested_guests_read_alike(tmp_path: Path) -> None:
-    flake = FlakeFile.load(copy(tmp_path, "flakes/multi-guest.nix"))
+    flake = FlakeFile.load(copy_flake(tmp_path, "flakes/multi-guest.nix"))
     assert flake.names() == ["web", "db", "cache"]
     assert (
         flake["web"]
@@ -396,7 +375,7 @@ def test_dotted_and_nested_guests_read_alike(tmp_path: Path) -> None:
 
 
 def test_expressions_stay_out_of_the_model_as_source(tmp_path: Path) -> None:
-    flake = FlakeFile.load(copy(tmp_path, "split"))
+    flake = FlakeFile.load(copy_flake(tmp_path, "split"))
     assert flake.names() == ["web", "db", "builder"]
     web = flake.guest("web")
     assert web.settings["microvm.hypervisor"] == Nix('lib.mkDefault "qemu"')
@@ -425,7 +404,7 @@ def test_expressions_stay_out_of_the_model_as_source(tmp_path: Path) -> None:
 
 
 def test_let_rec_with_forms(tmp_path: Path) -> None:
-    let = FlakeFile.load(copy(tmp_path, "flakes/let-bound-guests.nix"))
+    let = FlakeFile.load(copy_flake(tmp_path, "flakes/let-bound-guests.nix"))
     assert let["router"] == MicroVM(
         name="router",
         system="aarch64-linux",
@@ -433,7 +412,7 @@ def test_let_rec_with_forms(tmp_path: Path) -> None:
         socket="control.socket",
         allow_empty_root_password=True,
     )
-    with_lib = FlakeFile.load(copy(tmp_path, "flakes/with-lib.nix"))
+    with_lib = FlakeFile.load(copy_flake(tmp_path, "flakes/with-lib.nix"))
     assert with_lib["withvm"] == MicroVM(
         name="withvm",
         mem=640,
@@ -441,7 +420,7 @@ def test_let_rec_with_forms(tmp_path: Path) -> None:
         packages=[Nix("htop"), Nix("tmux")],
         nixos={"boot.kernelPackages": Nix("mkForce linuxPackages_latest")},
     )
-    rec = FlakeFile.load(copy(tmp_path, "flakes/rec-outputs.nix"))
+    rec = FlakeFile.load(copy_flake(tmp_path, "flakes/rec-outputs.nix"))
     assert rec.names() == ["plain"]
     assert rec["plain"].nixos["networking.firewall.allowedTCPPorts"] == (Nix("port"),)
     [computed] = rec.unreadable
@@ -484,7 +463,7 @@ def test_generated_projects_read_back_into_their_model(tmp_path: Path, template:
     ],
 )
 def test_computed_guests_are_listed_with_the_reason(tmp_path: Path, name: str, reason: str) -> None:
-    folder = copy(tmp_path, f"flakes/{name}")
+    folder = copy_flake(tmp_path, f"flakes/{name}")
     flake = FlakeFile.load(folder)
     assert any(reason in u.reason for u in flake.unreadable), flake.unreadable
     named = [u.name for u in flake.unreadable if u.name]
@@ -499,7 +478,7 @@ def test_computed_guests_are_listed_with_the_reason(tmp_path: Path, name: str, r
 
 
 def test_set_in_the_nested_form(tmp_path: Path) -> None:
-    flake = FlakeFile.load(copy(tmp_path, "flakes/template.nix"))
+    flake = FlakeFile.load(copy_flake(tmp_path, "flakes/template.nix"))
     flake.guest("my-microvm").set("microvm.mem", 1024)
     flake.set("my-microvm", "microvm.socket", "vm.sock")
     assert flake.diff() == NESTED
@@ -507,7 +486,7 @@ def test_set_in_the_nested_form(tmp_path: Path) -> None:
 
 
 def test_dotted_stays_dotted(tmp_path: Path) -> None:
-    flake = FlakeFile.load(copy(tmp_path, "flakes/multi-guest.nix"))
+    flake = FlakeFile.load(copy_flake(tmp_path, "flakes/multi-guest.nix"))
     flake.set("web", "microvm.mem", 2048)
     flake.set("web", "microvm.balloon", True)
     assert flake.diff() == DOTTED
@@ -515,7 +494,7 @@ def test_dotted_stays_dotted(tmp_path: Path) -> None:
 
 
 def test_assigning_a_model_writes_only_what_changed(tmp_path: Path) -> None:
-    flake = FlakeFile.load(copy(tmp_path, "flakes/multi-guest.nix"))
+    flake = FlakeFile.load(copy_flake(tmp_path, "flakes/multi-guest.nix"))
     flake["db"] = flake["db"]  # nothing changed: nothing written
     assert flake.diff() == ""
     flake["db"] = flake["db"].evolve(mem=3072, vcpu=2)
@@ -525,21 +504,21 @@ def test_assigning_a_model_writes_only_what_changed(tmp_path: Path) -> None:
 
 
 def test_unset_removes_the_bindings(tmp_path: Path) -> None:
-    flake = FlakeFile.load(copy(tmp_path, "flakes/multi-guest.nix"))
+    flake = FlakeFile.load(copy_flake(tmp_path, "flakes/multi-guest.nix"))
     flake.unset("web", "microvm.forwardPorts", "services.nginx.enable")
     assert flake.diff() == UNSET_DIFF
     assert flake["web"].forward_ports == () and "services.nginx.enable" not in flake["web"].nixos
 
 
 def test_the_system_argument(tmp_path: Path) -> None:
-    flake = FlakeFile.load(copy(tmp_path, "split"))
+    flake = FlakeFile.load(copy_flake(tmp_path, "split"))
     flake.set("db", "system", "aarch64-linux")
     assert flake.diff() == SYSTEM
     assert flake["db"].system == "aarch64-linux" and flake["web"].system == "x86_64-linux"
 
 
 def test_guests_spread_over_module_files(tmp_path: Path) -> None:
-    folder = copy(tmp_path, "split")
+    folder = copy_flake(tmp_path, "split")
     flake = FlakeFile.load(folder)
     flake.update(
         "web", {"microvm.mem": 2048, "microvm.balloon": True, "networking.firewall.enable": False}
@@ -554,7 +533,7 @@ def test_guests_spread_over_module_files(tmp_path: Path) -> None:
 
 
 def test_a_shared_default_is_overridden_in_the_guests_own_module(tmp_path: Path) -> None:
-    flake = FlakeFile.load(copy(tmp_path, "split"))
+    flake = FlakeFile.load(copy_flake(tmp_path, "split"))
     flake.set("web", "microvm.hypervisor", "cloud-hypervisor")
     assert flake.diff() == MKDEFAULT  # common.nix (shared with db) keeps lib.mkDefault "qemu"
     assert flake["web"].hypervisor == "cloud-hypervisor"
@@ -565,7 +544,7 @@ def test_a_shared_default_is_overridden_in_the_guests_own_module(tmp_path: Path)
 
 
 def test_a_guests_own_inline_module_takes_new_options(tmp_path: Path) -> None:
-    flake = FlakeFile.load(copy(tmp_path, "flakes/let-bound-guests.nix"))
+    flake = FlakeFile.load(copy_flake(tmp_path, "flakes/let-bound-guests.nix"))
     flake.set("dns", "microvm.mem", 256)  # not into `base`, which router uses too
     assert flake.diff() == LETBOUND
 
@@ -604,7 +583,7 @@ def test_a_guest_with_only_shared_modules_gets_one_of_its_own(tmp_path: Path) ->
 
 
 def test_add_follows_the_upstream_template_shape(tmp_path: Path) -> None:
-    flake = FlakeFile.load(copy(tmp_path, "flakes/template.nix"))
+    flake = FlakeFile.load(copy_flake(tmp_path, "flakes/template.nix"))
     flake.add(MicroVM(name="second", mem=256, shares=[Share.ro_store()]))
     assert flake.diff() == ADD
     assert flake["second"] == MicroVM(name="second", mem=256, shares=[Share.ro_store()])
@@ -613,7 +592,7 @@ def test_add_follows_the_upstream_template_shape(tmp_path: Path) -> None:
 
 
 def test_rename_and_remove_on_the_upstream_template_shape(tmp_path: Path) -> None:
-    flake = FlakeFile.load(copy(tmp_path, "flakes/template.nix"))
+    flake = FlakeFile.load(copy_flake(tmp_path, "flakes/template.nix"))
     flake.rename("my-microvm", "vm1")
     assert flake.diff() == RENAME
     assert flake.names() == ["vm1"] and flake["vm1"].name == "vm1"
@@ -626,7 +605,7 @@ def test_rename_and_remove_on_the_upstream_template_shape(tmp_path: Path) -> Non
 
 
 def test_add_to_a_flake_with_module_files_creates_one(tmp_path: Path) -> None:
-    folder = copy(tmp_path, "split")
+    folder = copy_flake(tmp_path, "split")
     flake = FlakeFile.load(folder)
     flake.add(MicroVM(name="cache", mem=256))
     assert flake.diff() == ADDSPLIT
@@ -637,7 +616,7 @@ def test_add_to_a_flake_with_module_files_creates_one(tmp_path: Path) -> None:
 
 
 def test_remove_and_rename_keep_references_right(tmp_path: Path) -> None:
-    flake = FlakeFile.load(copy(tmp_path, "flakes/multi-guest.nix"))
+    flake = FlakeFile.load(copy_flake(tmp_path, "flakes/multi-guest.nix"))
     flake.rename("web", "www")
     flake.remove("db")
     after = flake.changes()[flake.path][1]
@@ -652,7 +631,7 @@ def test_remove_and_rename_keep_references_right(tmp_path: Path) -> None:
 
 
 def test_rename_moves_a_guests_own_module_file(tmp_path: Path) -> None:
-    folder = copy(tmp_path, "split")
+    folder = copy_flake(tmp_path, "split")
     flake = FlakeFile.load(folder)
     flake.rename("web", "www")
     changes = flake.changes()
@@ -769,7 +748,7 @@ def _refusals() -> list[tuple[str, Any, type[Exception], str]]:
 @pytest.mark.parametrize("case", range(len(_refusals())))
 def test_refused_edits_change_nothing(tmp_path: Path, case: int) -> None:
     name, change, error, message = _refusals()[case]
-    folder = copy(tmp_path, name)
+    folder = copy_flake(tmp_path, name)
     before = snapshot(folder)
     flake = FlakeFile.load(folder)
     model = flake.model()
@@ -795,7 +774,7 @@ def test_expressions_and_references_block_edits(tmp_path: Path) -> None:
 
 
 def test_save_refuses_files_changed_since_they_were_read(tmp_path: Path) -> None:
-    folder = copy(tmp_path, "split")
+    folder = copy_flake(tmp_path, "split")
     flake = FlakeFile.load(folder)
     flake.update("web", {"microvm.mem": 2048, "networking.firewall.enable": False})
     (folder / "vms/web-extra.nix").write_text("{ }\n")
@@ -808,7 +787,7 @@ def test_save_refuses_files_changed_since_they_were_read(tmp_path: Path) -> None
 def test_new_files_are_tracked_by_git(tmp_path: Path) -> None:
     if shutil.which("git") is None:
         pytest.skip("git not found")
-    folder = copy(tmp_path, "split")
+    folder = copy_flake(tmp_path, "split")
     git = ["git", "-C", str(folder)]
     subprocess.run([*git, "init", "-q"], check=True)
     subprocess.run([*git, "add", "."], check=True)
@@ -986,7 +965,7 @@ def test_a_hand_edited_host_file_refuses_what_it_would_have_to_follow(tmp_path: 
 
 
 def test_hand_written_hosts_are_listed_and_never_edited(tmp_path: Path) -> None:
-    folder = copy(tmp_path, "with-hosts")
+    folder = copy_flake(tmp_path, "with-hosts")
     flake = FlakeFile.load(folder)
     assert flake.names() == ["web", "db", "cache"]
     hosts = {h.name: h for h in flake.hosts()}
@@ -1154,7 +1133,7 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 @pytest.mark.nix
 def test_edited_hand_written_flakes_still_build(tmp_path: Path, inputs: dict[str, str]) -> None:
     nix = NixRunner(override_inputs=inputs)
-    template = copy(tmp_path, "flakes/template.nix")
+    template = copy_flake(tmp_path, "flakes/template.nix")
     flake = FlakeFile.load(template)
     flake.set("my-microvm", "microvm.mem", 1024)
     flake.add(MicroVM(name="second", mem=256, shares=[Share.ro_store()]))
@@ -1164,7 +1143,7 @@ def test_edited_hand_written_flakes_still_build(tmp_path: Path, inputs: dict[str
     assert sorted(built) == ["first", "second"]
     assert all(r.run_script.is_file() for r in built.values())
 
-    split = copy(tmp_path, "split")
+    split = copy_flake(tmp_path, "split")
     flake = FlakeFile.load(split)
     flake.set("web", "microvm.hypervisor", "cloud-hypervisor")  # over common.nix's mkDefault
     flake.update("db", {"microvm.mem": 1024, "microvm.vcpu": 2})
