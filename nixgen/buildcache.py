@@ -9,6 +9,7 @@ runner, the model): it must not be slower than ``nix build`` typed by hand.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
@@ -55,7 +56,7 @@ def fingerprint(
     nix never reads them.  The guests asked for are not part of it: the
     cache keeps every guest built under one fingerprint.
     """
-    digest = _blake2b()
+    digest = hashlib.blake2b(digest_size=32)
     digest.update(json.dumps([_CACHE_VERSION]).encode())
     digest.update(
         json.dumps(
@@ -70,16 +71,6 @@ def fingerprint(
             for path, stat in sorted(_files(local)):
                 digest.update(f"{local}/{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
     return str(digest.hexdigest())
-
-
-def _blake2b() -> Any:
-    """A BLAKE2b hash: CPython's own where it has one, since loading OpenSSL for
-    hashlib costs a no-op build 4 ms (a fifth of what it may take beyond Python)."""
-    try:
-        from _blake2 import blake2b
-    except ImportError:  # another Python
-        from hashlib import blake2b
-    return blake2b(digest_size=32)
 
 
 def _files(root: str) -> Iterable[tuple[str, os.stat_result]]:
