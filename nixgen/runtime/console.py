@@ -166,9 +166,10 @@ class ConsoleWakeup:
 
     def wait(self, timeout: float, fallback: float) -> bool:
         """Return on a write to the log, the end of the process, or after ``timeout``
-        seconds (``fallback`` seconds at most without inotify).  False when the
-        process is known to run still (its pidfd did not wake us): the caller
-        need not check."""
+        seconds (``fallback`` seconds at most without inotify).  False when its
+        pidfd did not wake it: the process was running a moment ago, so the
+        caller need not check it (an end that races a write wakes the next
+        wait at once)."""
         if self._inotify < 0:
             time.sleep(min(timeout, fallback))
             return True
