@@ -19,6 +19,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
 import time
@@ -456,6 +457,13 @@ AS_USER_MACVTAP = textwrap.dedent(
 )
 
 
+def _world_readable_folder(prefix: str) -> Path:
+    """A new folder under /tmp that another user can enter (pytest's tmp_path is
+    root's alone).  A fresh name each time: pids wrap (pid_max may be 32768), and
+    a run killed half-way leaves its folder behind."""
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=os.path.realpath("/tmp")))
+
+
 @pytest.mark.skipif(
     os.geteuid() != 0 or not all(shutil.which(p) for p in ("unshare", "ip", "setpriv")),
     reason="needs root, unshare and setpriv (util-linux) and ip (iproute2)",
@@ -465,7 +473,7 @@ def test_macvtap_as_a_user_with_or_without_the_capabilities(caps: str) -> None:
     """With CAP_NET_ADMIN and CAP_CHOWN nixgen makes the interface and hands its
     /dev/tap<ifindex> to its user, whose runner opens it; without them the
     start is refused early, saying what is missing and how to do it by hand."""
-    base = Path(os.path.realpath("/tmp")) / f"nixgen-macvtap-{os.getpid()}"
+    base = _world_readable_folder("nixgen-macvtap-")
     try:
         (base / "vms").mkdir(parents=True)
         for path in (base, base / "vms"):
@@ -535,7 +543,7 @@ def test_without_the_rights_the_start_is_refused_and_says_what_is_missing(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     assert has_net_admin()
-    base = Path(os.path.realpath("/tmp")) / f"nixgen-tap-{os.getpid()}"
+    base = _world_readable_folder("nixgen-tap-")
     try:
         runner = make_runner(base / "runner", BOOTS)
         (runner / "share/microvm/tap-interfaces").write_text("vm-nixgen-t\n")
