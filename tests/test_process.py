@@ -120,6 +120,31 @@ def test_an_exception_from_the_line_handler_stops_the_program(
     assert spawned[0].poll() is not None
 
 
+def test_run_delay_is_the_time_a_process_waited_for_a_cpu() -> None:
+    """Two busy loops on one CPU: each waits for it about half the time; a
+    sleeping process waits for nothing; a gone one has no figure."""
+    cpu = min(os.sched_getaffinity(0))
+    busy = "import time\nend = time.monotonic() + 1.5\nwhile time.monotonic() < end: pass\n"
+    loops = [
+        subprocess.Popen(
+            [sys.executable, "-c", busy],
+            preexec_fn=lambda: os.sched_setaffinity(0, {cpu}),
+        )
+        for _ in range(2)
+    ]
+    sleeper = subprocess.Popen(["sleep", "30"])
+    try:
+        time.sleep(1.0)
+        waited = [proc.run_delay(p.pid) for p in loops]
+        assert all(w is not None and w > 0.2 for w in waited), waited
+        assert (proc.run_delay(sleeper.pid) or 0.0) < 0.2
+    finally:
+        sleeper.kill()
+        for child in (*loops, sleeper):
+            child.wait()
+    assert proc.run_delay(sleeper.pid) is None
+
+
 def test_spawn_returns_a_running_program_with_passed_fds() -> None:
     read_fd, write_fd = os.pipe()
     try:

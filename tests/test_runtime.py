@@ -229,6 +229,29 @@ def test_a_guest_that_reacts_gets_its_time(tmp_path: Path, runtime: Runtime) -> 
     assert 1.8 < result.seconds < 5, result
 
 
+@pytest.mark.parametrize("busy", [False, True])
+def test_a_guest_waiting_for_a_busy_cpu_gets_its_window(
+    tmp_path: Path, runtime: Runtime, monkeypatch: pytest.MonkeyPatch, busy: bool
+) -> None:
+    """The reaction window counts time the guest could run: one that takes 2.5 s
+    to end is hung on an idle machine, and given its time when its processes
+    waited 2 s for a CPU (as on a loaded machine; the wait is made up here)."""
+    import nixgen.runtime.guest as guest_module
+
+    if busy:
+        monkeypatch.setattr(guest_module._CpuWait, "seconds", lambda self: 2.0)
+    slow = BOOTS.replace("echo clean-shutdown; exit 0", "sleep 2.5; exit 0")
+    web = runtime.guest("web")
+    web.start(runner=runner(tmp_path, "r1", slow, shutdown=SHUTDOWN_USR1), wait=True)
+    result = web.stop(timeout=30)
+    if busy:
+        assert (result.method, result.phase) == ("microvm-shutdown", "booted"), result
+        assert 0.5 < result.cpu_wait <= 2.0, result  # what the window grew by
+    else:
+        assert (result.method, result.phase) == ("SIGTERM", "hung"), result
+        assert result.cpu_wait < 0.5, result
+
+
 @pytest.mark.parametrize("how", ["SIGKILL", "SIGTERM", "Ctrl-C"])
 def test_a_shutdown_helper_ends_with_nixgen(tmp_path: Path, runtime: Runtime, how: str) -> None:
     """A killed ``nixgen stop`` leaves no microvm-shutdown holding the QMP socket."""

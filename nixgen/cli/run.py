@@ -206,7 +206,9 @@ def stop_command(
             continue
         how = result.exit.describe() if result.exit else "exit unknown"
         where = f"{result.phase}; " if result.phase and result.phase != "booted" else ""
-        echo(f"stopped {name} with {result.method} in {result.seconds:.2f} s ({where}{how})")
+        # a loaded machine gives the guest more time to react: say why it took longer
+        busy = f"{result.cpu_wait:.2f} s of it for a busy CPU; " if result.cpu_wait >= 0.05 else ""
+        echo(f"stopped {name} with {result.method} in {result.seconds:.2f} s ({where}{busy}{how})")
         if len(result.steps) > 1:  # it took escalating: say what was tried
             for step in result.steps:
                 echo(f"  {step}")

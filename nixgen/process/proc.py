@@ -30,7 +30,9 @@ __all__ = [
     "descendants",
     "describe_signal",
     "group_members",
+    "processes",
     "processes_in",
+    "run_delay",
     "signal_group",
     "signal_pids",
     "start_ticks",
@@ -140,6 +142,33 @@ def alive(pid: int, ticks: int | None = None) -> bool:
     return True
 
 
+def run_delay(pid: int) -> float | None:
+    """Seconds the threads of ``pid`` have spent runnable but waiting for a CPU
+    (run-queue delay, ``/proc/PID/task/*/schedstat``), summed over its threads
+    alive now; None when the process is gone or the kernel does not say."""
+    task = f"{_PROC}/{pid}/task"
+    try:
+        threads = os.listdir(task)  # noqa: PTH208 (plain names, as stat() reads plainly)
+    except OSError:
+        return None
+    total = 0
+    found = False
+    for tid in threads:
+        try:
+            fd = os.open(f"{task}/{tid}/schedstat", os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            fields = os.read(fd, 256).split()
+            total += int(fields[1])  # on the CPU, waiting for it (both ns), time slices
+            found = True
+        except (OSError, IndexError, ValueError):
+            continue
+        finally:
+            os.close(fd)
+    return total / 1e9 if found else None
+
+
 def _all() -> list[ProcStat]:
     found: list[ProcStat] = []
     try:
@@ -151,6 +180,12 @@ def _all() -> list[ProcStat]:
         if item is not None:
             found.append(item)
     return found
+
+
+def processes() -> list[ProcStat]:
+    """Every process now (one walk of /proc): a table for :func:`descendants` and
+    :func:`group_members` to share."""
+    return _all()
 
 
 def descendants(pid: int, table: Iterable[ProcStat] | None = None) -> list[int]:

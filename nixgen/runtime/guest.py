@@ -148,6 +148,9 @@ class StopResult:
     phase: str | None = None
     #: what was tried, in order, with what the guest did
     steps: tuple[str, ...] = ()
+    #: seconds of ``seconds`` the reaction windows grew by because the guest's
+    #: processes waited for a busy CPU (0 on an idle machine)
+    cpu_wait: float = 0.0
 
 
 @attrs.frozen
@@ -779,6 +782,7 @@ class GuestRuntime:
             output=shutdown.output,
             phase=shutdown.phase,
             steps=tuple(shutdown.steps),
+            cpu_wait=shutdown.cpu_wait,
         )
 
     def _gone(self, record: RunRecord, until: float) -> bool:
@@ -1111,11 +1115,11 @@ class GuestRuntime:
         return result.output
 
 
-#: Seconds a booted guest gets to show (on its console) that it heard a clean
-#: shutdown request; without a sign by then it counts as hung.
+#: Seconds a guest gets to show (on its console, or by ending) that it heard a
+#: clean shutdown request or SIGTERM; without a sign by then it counts as hung.
+#: Counted in time the guest could run: the window grows by the time its
+#: processes (and the helper asking it) waited for a busy CPU.
 REACTION_WINDOW = 1.0
-#: Seconds after SIGTERM before SIGKILL, unless the guest shows it is ending.
-TERM_GRACE = 1.5
 #: Seconds QEMU gets to end after QMP ``quit``.
 QUIT_GRACE = 1.0
 #: QEMU run states in which the guest cannot react to a shutdown request.
@@ -1134,8 +1138,10 @@ class _Shutdown:
     (``bin/microvm-shutdown``, else Ctrl-Alt-Del and then the power button
     over QMP); it has :data:`REACTION_WINDOW` seconds to print something on its
     console, and as long as it does, two thirds of the timeout to end.
-    SIGTERM gets :data:`TERM_GRACE` seconds (more while the guest keeps
-    printing, up to the timeout); then SIGKILL.
+    SIGTERM gets a reaction window too (and the rest of the timeout while the
+    guest keeps printing); then SIGKILL.  On a loaded machine each window
+    grows by the time the guest waited for a CPU (:class:`_CpuWait`): a slow
+    machine is not a hung guest.
     """
 
     def __init__(
@@ -1148,6 +1154,8 @@ class _Shutdown:
         self.output = ""
         self.phase: str | None = None
         self.steps: list[str] = []
+        #: seconds the reaction windows grew by while the guest waited for a CPU
+        self.cpu_wait = 0.0
         self._silent = False
 
     def _console_size(self) -> int:
@@ -1160,19 +1168,35 @@ class _Shutdown:
         """Wait for the guest to end: (gone, reacted).  Gives up after the
         reaction window when the console stays silent, else at ``until``."""
         mark = self._console_size()
-        react_until = min(until, time.monotonic() + REACTION_WINDOW)
+        window = time.monotonic() + REACTION_WINDOW
+        waited = _CpuWait(self.record, helper.pid if helper is not None else None)
         reacted = False
         while True:
             now = time.monotonic()
             if self.guest._gone(self.record, min(until, now + 0.05)):
+                if not reacted:  # (it may have ended within a window that grew)
+                    self._grown(waited, window)
                 return True, reacted
             if helper is not None and helper.exit_code not in (None, 0):
                 return False, False  # the request never reached the guest (no socket, …)
             if not reacted and self._console_size() > mark:
                 reacted = True
             now = time.monotonic()
-            if now >= until or (not reacted and now >= react_until):
+            if now >= until:
                 return False, reacted
+            if reacted:
+                continue
+            if now < window:
+                waited.note()
+            elif now >= window + waited.seconds():
+                self._grown(waited, window)
+                return False, False
+
+    def _grown(self, waited: _CpuWait, window: float) -> None:
+        """Count what a window grew by (only once it outlasted its wall-clock second)."""
+        beyond = time.monotonic() - window
+        if beyond > 0:
+            self.cpu_wait += min(beyond, waited.seconds())
 
     def run(self) -> str:
         guest, record = self.guest, self.record
@@ -1275,10 +1299,7 @@ class _Shutdown:
     def _signals(self) -> str:
         guest, record = self.guest, self.record
         guest._signal(record, signal.SIGTERM)
-        until = max(self.deadline, time.monotonic() + 0.1)
-        gone, reacted = self._watch(min(until, time.monotonic() + TERM_GRACE))
-        if not gone and reacted:
-            gone = guest._gone(record, until)
+        gone, _ = self._watch(max(self.deadline, time.monotonic() + 0.1))
         if gone:
             self.steps.append("SIGTERM: it ended")
             return "SIGTERM"
@@ -1293,6 +1314,50 @@ class _Shutdown:
             hint="it is stuck in the kernel (uninterruptible I/O?); look at "
             f"/proc/{record.pid}/stack, or wait and try again",
         )
+
+
+class _CpuWait:
+    """How long the guest's processes, and a helper asking it to stop, have
+    waited for a CPU since this was made: their run-queue delay, summed (see
+    :func:`nixgen.process.proc.run_delay`).  Zero on an idle machine; on a
+    loaded one, the time a reaction window must grow by for the guest to get
+    its second."""
+
+    def __init__(self, record: RunRecord, helper: int | None) -> None:
+        self._runner = record.pid
+        self._helper = helper
+        self._pids: list[int] = []
+        self._listed = 0.0
+        #: each process's delay when first seen (0 for those started since) and at most
+        self._first: dict[int, float] = {}
+        self._most: dict[int, float] = {}
+        self._look(started=True)
+
+    def _look(self, *, started: bool = False) -> None:
+        now = time.monotonic()
+        if started or now - self._listed >= 0.5:  # one walk of /proc, now and then
+            table = proc.processes()
+            self._pids = [self._runner, *proc.descendants(self._runner, table)]
+            if self._helper is not None:
+                self._pids += [self._helper, *proc.descendants(self._helper, table)]
+            self._listed = now
+        for pid in self._pids:
+            self._sample(pid, started)
+
+    def _sample(self, pid: int, started: bool = False) -> None:
+        delay = proc.run_delay(pid)
+        if delay is not None:  # (gone: what it waited is kept)
+            self._first.setdefault(pid, delay if started else 0.0)
+            self._most[pid] = max(self._most.get(pid, 0.0), delay)
+
+    def note(self) -> None:
+        """A cheap look at the helper alone, which may not live to the next full look."""
+        if self._helper is not None:
+            self._sample(self._helper)
+
+    def seconds(self) -> float:
+        self._look()
+        return sum(self._most[pid] - self._first[pid] for pid in self._most)
 
 
 def _daemon_notes(name: str, daemons: Sequence[DaemonRecord], *, running: bool) -> list[str]:
