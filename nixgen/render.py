@@ -30,7 +30,7 @@ import attrs
 # SOURCE_NAME's home is nixgen.datafile; the project and the editor import it from here too.
 from nixgen.datafile import SOURCE_NAME as SOURCE_NAME
 from nixgen.errors import NixEmitError, Problem, ValidationError, keyed
-from nixgen.files import clean_stale_temps, file_error, new_file_mode
+from nixgen.files import clean_stale_temps, file_error, new_file_mode, new_temp_file
 from nixgen.flake.errors import HandEditedError, RenderError
 from nixgen.lock import project_lock
 from nixgen.model import Flake, Host, Input, Interface, MicroVM, Network, Nix
@@ -691,29 +691,37 @@ def _write_all(files: Mapping[Path, str]) -> None:
         return
     temps: dict[Path, str] = {}
     try:
-        import tempfile  # (5 ms at import, shutil and random with it: for writes only)
-
         folders: set[Path] = set()
         for path, text in files.items():
             if path.parent not in folders:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 folders.add(path.parent)
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-            temps[path] = tmp
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(text.encode("utf-8"))
+            fd, temps[path] = new_temp_file(path)
+            try:
+                _write_fd(fd, text.encode("utf-8"))
+            finally:
+                os.close(fd)
         _flush(list(temps.values()), folders)
+        # What open() would give a new file: the umask's (read once, not a file each).
+        default_mode = new_file_mode()
         for path, tmp in list(temps.items()):
             try:
                 mode = path.stat().st_mode & 0o7777
             except FileNotFoundError:
-                mode = new_file_mode()  # what open() would give it: the umask's
+                mode = default_mode
             os.chmod(tmp, mode)
             os.replace(tmp, path)
             del temps[path]
     finally:
         for tmp in temps.values():
             Path(tmp).unlink(missing_ok=True)
+
+
+def _write_fd(fd: int, data: bytes) -> None:
+    """All of ``data`` to the file ``fd`` (a write may take only part of it)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def _flush(temps: Sequence[str], folders: set[Path]) -> None:
@@ -783,16 +791,15 @@ def atomic_write(path: Path, text: str, *, mode: int | None = None) -> None:
         ) from None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        import tempfile  # (5 ms at import, shutil and random with it: for writes only)
-
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        fd, tmp = new_temp_file(path)
     except OSError as err:
         raise file_error(err, path) from None
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+        try:
+            _write_fd(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         if path.exists():
             os.chmod(tmp, path.stat().st_mode & 0o7777)
         else:
