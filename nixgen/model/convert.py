@@ -393,8 +393,11 @@ class _Reader:
                 continue
             # A field that takes Nix expressions keeps an explicit null as Nix("null"):
             # e.g. microvm.socket, whose default is a path but whose type is nullOr str.
-            explicit_null = _is_nix(value) and Nix in _shape(field.type)[1]
-            if field.nullable and _is_null(value) and not explicit_null:
+            if (
+                field.nullable
+                and _is_null(value)
+                and not (_is_nix(value) and Nix in _shape(field.type)[1])
+            ):
                 # null is nixgen's own spelling of a None that is always written
                 # (a volume's mountPoint); elsewhere it only hides the default.
                 if field.required or (field.default is None and not field.always):
@@ -716,10 +719,19 @@ def _shown(value: object) -> object:
     return type(value).__name__
 
 
-@functools.cache
 def _shape(typ: Any) -> tuple[Any, tuple[Any, ...]]:
     """``typing.get_origin`` and ``get_args``, computed once per annotation."""
-    return typing.get_origin(typ), typing.get_args(typ)
+    known = _SHAPES.get(id(typ))
+    if known is None or known[0] is not typ:
+        known = (typ, typing.get_origin(typ), typing.get_args(typ))
+        _SHAPES[id(typ)] = known
+    return known[1], known[2]
+
+
+# By the annotation's identity (each entry keeps its annotation alive, so an id is
+# never reused): functools.cache would hash a Literal[…] or a union, walking its
+# arguments, at every look-up, and a fleet's nixgen.toml makes 20,000 of them.
+_SHAPES: dict[int, tuple[Any, Any, tuple[Any, ...]]] = {}
 
 
 @functools.cache
@@ -728,9 +740,15 @@ def _fields_by_option(cls: Any) -> dict[str, Any]:
     return {info.option: info for info in describe(cls)}
 
 
-@functools.cache
 def _is_model(typ: Any) -> bool:
-    return isinstance(typ, type) and attrs.has(typ)
+    known = _MODELS.get(id(typ))
+    if known is None or known[0] is not typ:
+        known = (typ, isinstance(typ, type) and attrs.has(typ))
+        _MODELS[id(typ)] = known
+    return known[1]
+
+
+_MODELS: dict[int, tuple[Any, bool]] = {}  # by identity, as _SHAPES
 
 
 def _is_nix(data: object) -> TypeGuard[Mapping[str, str]]:
