@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, cast
 import attrs
 
 # SOURCE_NAME's home is nixgen.datafile; the project and the editor import it from here too.
+from nixgen._gc import paused_gc
 from nixgen.datafile import SOURCE_NAME as SOURCE_NAME
 from nixgen.errors import NixEmitError, Problem, ValidationError, keyed
 from nixgen.files import clean_stale_temps, file_error, new_file_mode, new_temp_file
@@ -383,7 +384,8 @@ def render_files(flake: Flake, *, source: str | None = None) -> dict[PurePosixPa
     wrong = type_errors(flake) or verbatim_problems(flake)
     if wrong:
         raise ValidationError(wrong, source=source)
-    return _render(flake, source)
+    with paused_gc():
+        return _render(flake, source)
 
 
 def _render(flake: Flake, source: str | None) -> dict[PurePosixPath, str]:
@@ -595,7 +597,8 @@ def write_validated(
     broken = verbatim_problems(flake)
     if broken:
         raise ValidationError(broken, source=source)
-    rendered = _render(flake, source)
+    with paused_gc():
+        rendered = _render(flake, source)
     _make_folder(directory)
     with project_lock(directory):
         try:

@@ -28,6 +28,7 @@ from typing import Any, TypeGuard, TypeVar
 import attrs
 import tomli
 
+from nixgen._gc import paused_gc
 from nixgen.errors import Problem, ProjectError, ValidationError, keyed
 from nixgen.model.expr import Nix
 from nixgen.model.fields import describe
@@ -913,6 +914,11 @@ def _toml(text: str) -> dict[str, Any]:
 
 def loads_flake(text: str, *, format: str = "toml", source: str | None = None) -> Flake:
     """A flake from TOML or JSON text."""
+    with paused_gc():  # a fleet's objects all live on: no cycles to look for
+        return _loads_flake(text, format, source)
+
+
+def _loads_flake(text: str, format: str, source: str | None) -> Flake:
     try:
         data = json.loads(text) if format == "json" else _toml(text)
     except RecursionError:
