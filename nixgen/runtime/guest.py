@@ -985,9 +985,22 @@ class GuestRuntime:
         self, *, lines: int = 10, poll: float = 0.1, until_stopped: bool = False
     ) -> Iterator[str]:
         """The console's last ``lines`` lines, then its new output as it comes
-        (``tail -f``); with ``until_stopped``, ends once the guest is not running."""
-        stop = (lambda: not self.is_running()) if until_stopped else None
-        return follow(self.state.console, lines=lines, poll=poll, stop=stop)
+        (``tail -f``); with ``until_stopped``, ends once the guest is not running
+        and its supervisor has recorded the end and cleaned up after it."""
+        if not until_stopped:
+            return follow(self.state.console, lines=lines, poll=poll)
+        # The supervisor outlives the runner (it records the exit, then ends
+        # leftovers and removes the pid file): remember it while the record is there.
+        record = self.state.read_run()
+
+        def stopped() -> bool:
+            if self.is_running():
+                return False
+            if record is not None and record.supervisor is not None:
+                proc.wait_gone(record.supervisor, record.supervisor_ticks, _SUPERVISOR_GRACE)
+            return True
+
+        return follow(self.state.console, lines=lines, poll=poll, stop=stopped)
 
     def ssh_command(
         self,
