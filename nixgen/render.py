@@ -95,6 +95,9 @@ def _environment() -> jinja2.Environment:
         # The layouts ship with nixgen: no stat() of each one every time it is used.
         auto_reload=False,
     )
+    # The layouts use none of Jinja's globals (range, dict, …); without them each
+    # render skips comparing the globals of guest.nix.j2 and the macros it imports.
+    env.globals.clear()
     env.filters["nix"] = lambda value, indent=0: to_nix(value, indent)
     env.filters["nix_bindings"] = lambda value, indent=0: bindings(value, indent)
     env.filters["nix_attr"] = attr_name
