@@ -85,7 +85,14 @@ def layouts_dir() -> Path:
 def _environment() -> jinja2.Environment:
     import jinja2  # only when rendering: reading and checking projects do without
 
-    env = jinja2.Environment(
+    class Layouts(jinja2.Environment):
+        def make_globals(self, d: Mapping[str, Any] | None) -> Any:
+            # A plain dict, not Jinja's ChainMap over the environment's globals:
+            # the layouts use none (they are cleared below), and every render and
+            # {% from %} of a ChainMap walks it in Python.
+            return dict(d or {})
+
+    env = Layouts(
         loader=jinja2.FileSystemLoader(str(layouts_dir() / "flake")),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -244,6 +251,9 @@ def _has_nix(values: list[Any]) -> bool:
     stack = values
     while stack:
         value = stack.pop()
+        kind = type(value)
+        if kind in _LEAVES:  # most values: no need to ask the Mapping ABC
+            continue
         if isinstance(value, Nix):
             return True
         if isinstance(value, Mapping):
@@ -251,6 +261,9 @@ def _has_nix(values: list[Any]) -> bool:
         elif isinstance(value, list | tuple):
             stack.extend(value)
     return False
+
+
+_LEAVES = frozenset({str, int, bool, float, type(None), PurePosixPath})
 
 
 def _host_vms(host: Host, *, inputs: bool) -> dict[str, Any]:
