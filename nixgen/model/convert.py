@@ -875,6 +875,7 @@ def from_dict(cls: type[T], data: Mapping[str, Any], *, path: str = "") -> T:
     result = reader.structure(cls, data, path or cls.__name__)
     if result is None or reader.problems:
         raise ValidationError(reader.problems)
+    _WELL_TYPED.put(result, True)  # every value was checked on the way in
     return result
 
 
