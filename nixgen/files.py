@@ -9,6 +9,8 @@ the same words.
 from __future__ import annotations
 
 import errno
+import functools
+import itertools
 import os
 import re
 from pathlib import Path
@@ -21,11 +23,16 @@ __all__ = [
     "explain_os_error",
     "file_error",
     "new_file_mode",
+    "new_temp_file",
     "umask",
 ]
 
-# What tempfile.mkstemp(prefix=".NAME.", suffix=".tmp") makes: 8 random characters.
+# The temp files of atomic writes: `.NAME.XXXXXXXX.tmp`, 8 characters of [a-z0-9_]
+# (what new_temp_file makes, and tempfile.mkstemp(prefix=".NAME.", suffix=".tmp") too).
 _TEMP_NAME = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp\Z")
+_TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
+_DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
+_temp_serial = itertools.count()  # next() on it is atomic: threads never share a number
 
 _HINTS = {
     errno.EROFS: "the file system is read-only: work on a writable copy of the folder",
@@ -72,6 +79,39 @@ def umask() -> int:
     current = os.umask(0o022)  # elsewhere: set and restore (not thread-safe, but rare)
     os.umask(current)
     return current
+
+
+def _base36(number: int, width: int) -> str:
+    digits = []
+    for _ in range(width):
+        number, digit = divmod(number, 36)
+        digits.append(_DIGITS[digit])
+    return "".join(reversed(digits))
+
+
+@functools.lru_cache(maxsize=4)
+def _pid_part(pid: int) -> str:
+    return _base36(pid, 5)
+
+
+def new_temp_file(path: Path | str) -> tuple[int, str]:
+    """A new, empty file beside ``path`` to write its next text into: ``(fd, name)``,
+    open for writing, mode 0600.  Rename it over ``path`` once written.
+
+    Named ``.NAME.XXXXXXXX.tmp`` (:func:`clean_stale_temps` knows the form) from
+    the process id and a counter: no random name to draw, and ``O_EXCL`` makes
+    sure the file is new (a name taken, by another process in another pid
+    namespace or left by a killed one, moves on to the next number).
+    """
+    folder, slash, name = os.fspath(path).rpartition("/")
+    stem = f"{folder}{slash}.{name}.{_pid_part(os.getpid())}"
+    for _ in range(10_000):
+        temp = f"{stem}{_base36(next(_temp_serial), 3)}.tmp"
+        try:
+            return os.open(temp, _TEMP_FLAGS, 0o600), temp
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no free temporary file name", f"{stem}….tmp")
 
 
 def new_file_mode() -> int:

@@ -7,6 +7,7 @@ nixgen creates must be added and one it deletes must leave the index, as
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,8 +29,10 @@ def track(root: Path, created: Sequence[Path] = (), removed: Sequence[Path] = ()
     Raises :class:`~nixgen.process.errors.CommandError` when git refuses (the files
     stay written): a flake in a work tree would not see an unstaged module.
     """
+    if not (created or removed) or not _may_be_in_work_tree(root):
+        return
     git = shutil.which("git")
-    if git is None or not (created or removed):
+    if git is None:
         return
     inside = process.run([git, "-C", str(root), "rev-parse", "--is-inside-work-tree"], check=False)
     if inside.exit_code != 0 or inside.stdout.strip() != "true":
@@ -45,3 +48,13 @@ def track(root: Path, created: Sequence[Path] = (), removed: Sequence[Path] = ()
             + [str(p.resolve()) for p in removed],
             hint=_RM_HINT,
         )
+
+
+def _may_be_in_work_tree(root: Path) -> bool:
+    """Whether git could find a work tree at ``root``: a ``.git`` (folder or file)
+    there or above, or one named by the environment.  Where there is none, git
+    is not asked (starting it took a tenth of rendering a fleet's project)."""
+    if "GIT_DIR" in os.environ or "GIT_WORK_TREE" in os.environ:
+        return True
+    folder = root.resolve()
+    return any((parent / ".git").exists() for parent in (folder, *folder.parents))

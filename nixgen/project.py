@@ -13,6 +13,7 @@ from pathlib import Path, PurePosixPath
 
 import attrs
 
+from nixgen._gc import paused_gc
 from nixgen.errors import Problem, ProjectError, ValidationError
 from nixgen.files import clean_stale_temps, file_error
 from nixgen.gitutil import track
@@ -158,6 +159,12 @@ class Project:
         The project lock is held from reading nixgen.toml to the last write, so
         a concurrent edit is either wholly before this render or wholly after.
         """
+        # The collector waits until the flake and its files are gone (when _render
+        # returns), so it never walks them: see nixgen._gc.
+        with paused_gc():
+            return self._render(force)
+
+    def _render(self, force: bool) -> RenderResult:
         with project_lock(self.root):
             flake, _ = self.check()
             result = write_validated(flake, self.root, force=force, source=SOURCE_NAME)

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from nixgen.errors import NixEmitError, NixgenError
 from nixgen.model import Nix
+from nixgen.model.frozen import MAX_DEPTH
 from nixgen.nix.emit import (
     _syntax_problem,
     application,
@@ -325,3 +326,21 @@ def test_a_verbatim_name_is_let_through_only_where_the_parser_would(text: str) -
     except NixSyntaxError:
         parses = False
     assert (_syntax_problem(text) is None) == parses, text
+
+
+def test_dotted_siblings_do_not_count_as_nesting() -> None:
+    # 150 bindings written as dotted paths, then a list: two levels deep, not 151.
+    values: dict[str, Any] = {f"k{i}": {"enable": True} for i in range(150)}
+    values["last"] = [1, {"a": [2]}]
+    lines = bindings(values).splitlines()
+    assert lines[149] == "k149.enable = true;"
+    assert lines[150:] == ["last = [", "  1", "  {", "    a = [ 2 ];", "  }", "];"]
+
+
+def test_values_nested_too_deep_are_refused_with_their_path() -> None:
+    deep: Any = [1]
+    for _ in range(MAX_DEPTH):
+        deep = [deep]
+    with pytest.raises(NixEmitError, match=r'value\["x"\]\[0\].*nested more than 100 levels'):
+        bindings({"x": deep})
+    assert to_nix({"x": [1]}) == "{\n  x = [ 1 ];\n}"

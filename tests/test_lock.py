@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -15,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from nixgen import Flake, MicroVM, ProjectLockedError, write_project
-from nixgen.files import clean_stale_temps, new_file_mode
+from nixgen import Flake, MicroVM, ProjectLockedError, files, write_project
+from nixgen.files import clean_stale_temps, new_file_mode, new_temp_file
 from nixgen.lock import project_lock
 from nixgen.project import Project, init_project
 from nixgen.render import atomic_write
@@ -176,6 +177,31 @@ def test_clean_stale_temps_touches_only_temp_files(tmp_path: Path) -> None:
         path.write_text("x")
     assert sorted(clean_stale_temps(tmp_path)) == sorted(gone)
     assert all(p.exists() for p in keep)
+
+
+def test_temp_files_are_new_named_for_the_cleanup_and_private(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "flake.nix"
+    made = []
+    for _ in range(3):
+        fd, name = new_temp_file(target)
+        os.close(fd)
+        made.append(Path(name))
+    assert len(set(made)) == 3 and all(p.parent == tmp_path for p in made)
+    assert all(p.name.startswith(".flake.nix.") for p in made)
+    assert all(p.stat().st_mode & 0o777 == 0o600 for p in made)  # private until renamed
+    # A name already taken (another process, a killed write) is skipped, never reused.
+    fd, taken = new_temp_file(target)
+    os.close(fd)
+    Path(taken).write_text("someone else's")
+    again = int(Path(taken).name[-7:-4], 36)  # its serial number, to be drawn again
+    monkeypatch.setattr(files, "_temp_serial", itertools.chain([again], itertools.count()))
+    fd, name = new_temp_file(target)
+    os.close(fd)
+    assert name != taken and Path(taken).read_text() == "someone else's"
+    assert sorted(clean_stale_temps(tmp_path)) == sorted([*made, Path(taken), Path(name)])
+    assert [p.name for p in tmp_path.iterdir()] == []
 
 
 # ----------------------------------------------------------------- file modes

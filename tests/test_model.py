@@ -417,3 +417,7 @@ def test_frozen_dict_reads_like_a_dict() -> None:
     assert repr(frozen) == "FrozenDict({'b': 1, 'a': 2})"
     assert pickle.loads(pickle.dumps(frozen)) == frozen
     assert frozen != [("a", 2), ("b", 1)]
+    # Its views read in order, compare as a dict's do, and change nothing.
+    assert list(frozen.items()) == [("b", 1), ("a", 2)] and frozen.items() == plain.items()
+    assert list(frozen.keys()) == ["b", "a"] and list(frozen.values()) == [1, 2]
+    assert not hasattr(frozen.items(), "__setitem__") and frozen == plain

@@ -176,6 +176,31 @@ def test_track_reports_what_git_refuses(tmp_path: Path) -> None:
     assert module.read_text() == "{ }\n"  # the file stays
 
 
+def test_track_asks_git_only_where_a_work_tree_may_be(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = tmp_path / "calls"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "git"  # says "not a work tree", and notes each call
+    fake.write_text(f'#!/bin/sh\necho "$@" >> {calls}\necho false\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    for name in ("GIT_DIR", "GIT_WORK_TREE"):
+        monkeypatch.delenv(name, raising=False)
+    project = tmp_path / "project" / "sub"
+    project.mkdir(parents=True)
+    track(project, created=[project / "flake.nix"])
+    assert not calls.exists()  # no .git here or above: nothing to ask
+    (tmp_path / "project" / ".git").write_text("gitdir: elsewhere\n")  # a worktree's
+    track(project, created=[project / "flake.nix"])
+    assert calls.read_text().split("\n")[0].endswith("rev-parse --is-inside-work-tree")
+    (tmp_path / "project" / ".git").unlink()
+    monkeypatch.setenv("GIT_DIR", str(tmp_path / "repo.git"))  # git told where it is
+    track(project, created=[project / "flake.nix"])
+    assert len(calls.read_text().splitlines()) == 2
+
+
 def test_every_program_goes_through_nixgen_process() -> None:
     """No module but nixgen/process/run.py starts programs (the guest
     supervisor, a stand-alone script that execs the runner, excepted)."""

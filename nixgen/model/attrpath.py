@@ -9,6 +9,8 @@ language layer, which re-exports it.
 
 from __future__ import annotations
 
+import functools
+
 from nixgen.errors import NixEmitError
 
 __all__ = ["parse_attr_path"]
@@ -20,6 +22,17 @@ def parse_attr_path(text: str) -> list[str]:
     Dotted keys in data follow Nix's own syntax: a component with dots or
     other special characters is written in double quotes.
     """
+    if type(text) is str:  # a fleet's guests repeat the same few dozen keys
+        return list(_parsed(text))
+    return _parse(text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed(text: str) -> tuple[str, ...]:
+    return tuple(_parse(text))  # (a path that does not parse raises: nothing is kept)
+
+
+def _parse(text: str) -> list[str]:
     parts: list[str] = []
     i = 0
     while i <= len(text):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import operator
 import re
 import tomllib
 import types
@@ -28,6 +29,7 @@ from typing import Any, TypeGuard, TypeVar
 import attrs
 import tomli
 
+from nixgen._gc import paused_gc
 from nixgen.errors import Problem, ProjectError, ValidationError, keyed
 from nixgen.model.expr import Nix
 from nixgen.model.fields import describe
@@ -87,18 +89,47 @@ def to_dict(obj: Any, *, nulls: bool = False) -> dict[str, Any]:
 def _to_dict(obj: Any, nulls: bool, nix: bool) -> dict[str, Any]:
     """:func:`to_dict`; ``nix``: verbatim Nix as :class:`Nix` (see :func:`option_values`)."""
     out: dict[str, Any] = {}
-    for info in describe(type(obj)):
-        value = getattr(obj, info.name)
+    model: Any = type(obj)  # a class is hashable; typeshed does not say so
+    values, plan = _dict_plan(model)
+    for value, (option, default, skips_default, null_is_nix, always) in zip(
+        values(obj), plan, strict=True
+    ):
         if value is None:
-            if info.nullable and not info.required and info.default is not None:
-                out[info.option] = None if nulls else dict(NULL)
-            elif nulls and info.always:
-                out[info.option] = None
+            if null_is_nix:
+                out[option] = None if nulls else dict(NULL)
+            elif nulls and always:
+                out[option] = None
             continue
-        if not info.always and not info.required and value == info.default:
+        if skips_default and value == default:
             continue
-        out[info.option] = _plain(value, nulls, nix)
+        out[option] = _plain(value, nulls, nix)
     return out
+
+
+@functools.cache
+def _dict_plan(
+    cls: Any,
+) -> tuple[Callable[[Any], tuple[Any, ...]], tuple[tuple[str, Any, bool, bool, bool], ...]]:
+    """What :func:`_to_dict` asks of each field, worked out once a class: the
+    values of all fields at once, and for each field (option, default, whether the
+    default is left out, whether None is Nix's null, whether it is always written)."""
+    infos = describe(cls)
+    values: Callable[[Any], tuple[Any, ...]]
+    if len(infos) > 1:
+        values = operator.attrgetter(*(info.name for info in infos))
+    else:  # attrgetter of one name gives the value itself, not a tuple
+        values = lambda obj: tuple(getattr(obj, info.name) for info in infos)  # noqa: E731
+    plan = tuple(
+        (
+            info.option,
+            info.default,
+            not info.always and not info.required,
+            info.nullable and not info.required and info.default is not None,
+            info.always,
+        )
+        for info in infos
+    )
+    return values, plan
 
 
 def option_values(obj: Any) -> dict[str, Any]:
@@ -126,11 +157,13 @@ def _plain(value: Any, nulls: bool = False, nix: bool = False) -> Any:
     kind = type(value)
     if kind is str or kind is int or kind is bool:
         return value
+    if kind is tuple or kind is list:  # (the exact types: a model class is neither)
+        return [_plain(v, nulls, nix) for v in value]
     if isinstance(value, Nix):
         return value if nix else {NIX_KEY: value.text}
     if isinstance(value, PurePosixPath):
         return str(value)
-    if attrs.has(kind):
+    if _is_model(kind):
         return _to_dict(value, nulls, nix)
     if isinstance(value, Mapping):
         if nix and len(value) == 1 and NIX_KEY in value:
@@ -370,7 +403,7 @@ class _Reader:
         self.mistyped = self.mistyped or not limit
 
     def structure(self, cls: type[T], data: object, path: str) -> T | None:
-        if not isinstance(data, Mapping):
+        if not _is_table(data):
             self.problem(
                 path, f"expected a table of {cls.__name__} settings", "write a table", data
             )
@@ -381,7 +414,7 @@ class _Reader:
         kwargs: dict[str, Any] = {}
         for key, value in data.items():
             field = fields.get(key)
-            where = _join(path, str(key))
+            where = f"{path}.{key}" if path else str(key)
             if field is None:
                 import difflib  # (only once a key is wrong)
 
@@ -393,8 +426,11 @@ class _Reader:
                 continue
             # A field that takes Nix expressions keeps an explicit null as Nix("null"):
             # e.g. microvm.socket, whose default is a path but whose type is nullOr str.
-            explicit_null = _is_nix(value) and Nix in _shape(field.type)[1]
-            if field.nullable and _is_null(value) and not explicit_null:
+            if (
+                field.nullable
+                and _is_null(value)
+                and not (_is_nix(value) and Nix in _shape(field.type)[1])
+            ):
                 # null is nixgen's own spelling of a None that is always written
                 # (a volume's mountPoint); elsewhere it only hides the default.
                 if field.required or (field.default is None and not field.always):
@@ -412,8 +448,8 @@ class _Reader:
                 kwargs[field.name] = converted
         missing = [
             name
-            for name, f in fields.items()
-            if f.required and f.name not in kwargs and name not in data
+            for name, attr in _required_fields(model)
+            if attr not in kwargs and name not in data
         ]
         for name in missing:
             self.problem(_join(path, name), "is required", f"set {name}")
@@ -424,7 +460,6 @@ class _Reader:
         except (TypeError, ValueError) as err:
             self.problem(path or cls.__name__, str(err), "fix the value named above")
             return None
-        _WELL_TYPED.put(built, True)  # every value was checked on the way in
         return built
 
     def keyed_table(
@@ -439,7 +474,12 @@ class _Reader:
                 data["name"],
             )
             data = {k: v for k, v in data.items() if k != "name"}
-        return self.structure(cls, {"name": name, **data}, path)
+        built = self.structure(cls, {"name": name, **data}, path)
+        if built is not None:
+            # Every value was checked on the way in: check_types will not look
+            # again.  (Only named objects, those the validator asks about.)
+            _WELL_TYPED.put(built, True)
+        return built
 
     def named_tables(
         self, cls: type[T], data: object, path: str, *, bare_names: bool = False
@@ -509,7 +549,7 @@ class _Reader:
             items = [self.value(args[0], item, f"{path}[{i}]") for i, item in enumerate(data)]
             return _INVALID if any(i is _INVALID for i in items) else tuple(items)
         if origin is not None and issubclass(origin, Mapping):
-            if not isinstance(data, Mapping):
+            if not _is_table(data):
                 self.problem(path, "expected a table", "write a table: { key = value }", data)
                 return _INVALID
             return self.table(data, path, lambda v, where: self.value(args[1], v, where))
@@ -716,10 +756,19 @@ def _shown(value: object) -> object:
     return type(value).__name__
 
 
-@functools.cache
 def _shape(typ: Any) -> tuple[Any, tuple[Any, ...]]:
     """``typing.get_origin`` and ``get_args``, computed once per annotation."""
-    return typing.get_origin(typ), typing.get_args(typ)
+    known = _SHAPES.get(id(typ))
+    if known is None or known[0] is not typ:
+        known = (typ, typing.get_origin(typ), typing.get_args(typ))
+        _SHAPES[id(typ)] = known
+    return known[1], known[2]
+
+
+# By the annotation's identity (each entry keeps its annotation alive, so an id is
+# never reused): functools.cache would hash a Literal[…] or a union, walking its
+# arguments, at every look-up, and a fleet's nixgen.toml makes 20,000 of them.
+_SHAPES: dict[int, tuple[Any, Any, tuple[Any, ...]]] = {}
 
 
 @functools.cache
@@ -728,14 +777,35 @@ def _fields_by_option(cls: Any) -> dict[str, Any]:
     return {info.option: info for info in describe(cls)}
 
 
-@functools.cache
 def _is_model(typ: Any) -> bool:
-    return isinstance(typ, type) and attrs.has(typ)
+    known = _MODELS.get(id(typ))
+    if known is None or known[0] is not typ:
+        known = (typ, isinstance(typ, type) and attrs.has(typ))
+        _MODELS[id(typ)] = known
+    return known[1]
+
+
+_MODELS: dict[int, tuple[Any, bool]] = {}  # by identity, as _SHAPES
 
 
 def _is_nix(data: object) -> TypeGuard[Mapping[str, str]]:
     """``{ _nix = "…" }``: a table whose only key is ``_nix``, holding a string."""
-    return isinstance(data, Mapping) and set(data) == {NIX_KEY} and isinstance(data[NIX_KEY], str)
+    return _is_table(data) and set(data) == {NIX_KEY} and isinstance(data[NIX_KEY], str)
+
+
+def _is_table(data: object) -> TypeGuard[Mapping[Any, Any]]:
+    """A Mapping: what TOML and JSON read is a dict, and most values are not tables."""
+    kind = type(data)
+    return kind is dict or (kind not in _NOT_TABLES and isinstance(data, Mapping))
+
+
+_NOT_TABLES = frozenset({str, int, bool, float, list, tuple, type(None)})
+
+
+@functools.cache
+def _required_fields(cls: Any) -> tuple[tuple[str, str], ...]:
+    """(option, attribute) of each field that has no default."""
+    return tuple((info.option, info.name) for info in describe(cls) if info.required)
 
 
 def _is_null(data: object) -> bool:
@@ -805,6 +875,7 @@ def from_dict(cls: type[T], data: Mapping[str, Any], *, path: str = "") -> T:
     result = reader.structure(cls, data, path or cls.__name__)
     if result is None or reader.problems:
         raise ValidationError(reader.problems)
+    _WELL_TYPED.put(result, True)  # every value was checked on the way in
     return result
 
 
@@ -895,6 +966,11 @@ def _toml(text: str) -> dict[str, Any]:
 
 def loads_flake(text: str, *, format: str = "toml", source: str | None = None) -> Flake:
     """A flake from TOML or JSON text."""
+    with paused_gc():  # a fleet's objects all live on: no cycles to look for
+        return _loads_flake(text, format, source)
+
+
+def _loads_flake(text: str, format: str, source: str | None) -> Flake:
     try:
         data = json.loads(text) if format == "json" else _toml(text)
     except RecursionError:

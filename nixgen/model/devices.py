@@ -34,8 +34,8 @@ def stable_mac(guest: str, interface_id: str) -> str:
 
     digest = hashlib.sha256(f"nixgen:{guest}:{interface_id}".encode()).digest()
     # 0x02 in the first octet: locally administered (bit 1) and unicast (bit 0 clear).
-    octets = [(digest[0] & 0xFC) | 0x02, *digest[1:6]]
-    return ":".join(f"{b:02x}" for b in octets)
+    octets = bytes([(digest[0] & 0xFC) | 0x02]) + digest[1:6]
+    return octets.hex(":")
 
 
 @attrs.frozen

@@ -57,6 +57,8 @@ def to_tuple(items: Iterable[T]) -> tuple[T, ...]:
     A string, a mapping or a non-iterable is kept as it is: ``"quiet"`` is not
     the list ``["q", "u", …]``, and ``validate`` reports "expected a list".
     """
+    if type(items) is tuple:  # most of them: a tuple read or made before
+        return items
     if isinstance(items, str | bytes | Mapping) or not isinstance(items, Iterable):
         return items  # type: ignore[return-value]  # reported by validate
     return tuple(items)

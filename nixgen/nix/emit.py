@@ -17,12 +17,12 @@ import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import PurePath, PurePosixPath
-from typing import TypeAlias
+from typing import TypeAlias, TypeGuard
 
 from nixgen.errors import NixEmitError, keyed
 from nixgen.model.attrpath import parse_attr_path
 from nixgen.model.expr import Nix
-from nixgen.model.frozen import MAX_DEPTH
+from nixgen.model.frozen import MAX_DEPTH, FrozenDict
 from nixgen.nix.errors import NixSyntaxError
 
 __all__ = [
@@ -198,6 +198,12 @@ def _emit(value: object, indent: int, where: _Where, width: int, depth: int) -> 
         return _string(value, indent, where)  # type: ignore[arg-type]
     if kind is int:
         return _int(value, where)  # type: ignore[arg-type]
+    if kind in _SETS or kind in _LISTS:
+        if depth >= MAX_DEPTH:
+            raise _too_deep(where)
+        if kind in _SETS:
+            return _attrset(value, indent, where, depth + 1)  # type: ignore[arg-type]
+        return _list(value, indent, where, width, depth + 1)  # type: ignore[arg-type]
     if isinstance(value, Nix):
         _check_expression(value.text, where)
         return _reindent(value.text, indent)
@@ -210,10 +216,7 @@ def _emit(value: object, indent: int, where: _Where, width: int, depth: int) -> 
     if isinstance(value, PurePath):
         return _path(value, where)
     if isinstance(value, Mapping | list | tuple) and depth >= MAX_DEPTH:
-        raise NixEmitError(
-            f"{_short_path(_text(where))}: lists and sets are nested more than {MAX_DEPTH} levels deep",
-            hint="flatten the value, or write it as Nix('…') built by a function",
-        )
+        raise _too_deep(where)
     if isinstance(value, Mapping):
         return _attrset(value, indent, where, depth + 1)
     if isinstance(value, list | tuple):
@@ -221,6 +224,23 @@ def _emit(value: object, indent: int, where: _Where, width: int, depth: int) -> 
     raise NixEmitError(
         f"{_text(where)}: no Nix spelling for a {type(value).__name__}: {value!r}",
         hint="use None, bool, int, float, str, a path, a list, a dict, or Nix('expression')",
+    )
+
+
+# Exact types of sets and lists, told apart without asking the Mapping ABC.
+_SETS = frozenset({dict, FrozenDict})
+_LISTS = frozenset({list, tuple})
+
+
+def _is_set(value: object) -> TypeGuard[Mapping[str, object]]:
+    kind = type(value)
+    return kind in _SETS or (kind not in _SCALARS and isinstance(value, Mapping))
+
+
+def _too_deep(where: _Where) -> NixEmitError:
+    return NixEmitError(
+        f"{_short_path(_text(where))}: lists and sets are nested more than {MAX_DEPTH} levels deep",
+        hint="flatten the value, or write it as Nix('…') built by a function",
     )
 
 
@@ -363,8 +383,8 @@ _SCALARS = frozenset({str, int, bool, type(None)})
 
 def _list_item(value: object, indent: int, where: _Where, width: int, depth: int) -> str:
     text = _emit(value, indent, where, width, depth)
-    if type(value) is str:
-        return text  # a string literal stands as an element
+    if type(value) in _STANDING:
+        return text  # a string literal, a set or a list stands as an element
     # List elements are not full expressions: negative numbers, function
     # applications and other operators need parentheses.
     needs_parens = (
@@ -377,6 +397,7 @@ def _list_item(value: object, indent: int, where: _Where, width: int, depth: int
     return f"({text})" if needs_parens else text
 
 
+_STANDING = frozenset({str, dict, FrozenDict, list, tuple})
 _SIMPLE_EXPR = re.compile(r"[A-Za-z_][A-Za-z0-9_'.-]*\Z")
 
 
@@ -428,25 +449,26 @@ def _attrset(values: Mapping[str, object], indent: int, where: _Where, depth: in
 def _bindings(values: Mapping[str, object], indent: int, where: _Where, depth: int) -> list[str]:
     """One text per binding; lines after the first are already indented."""
     out: list[str] = []
+    room = LINE_WIDTH - len(INDENT) * indent - len(" = ;")
     for key, value in values.items():
-        path = [key]
-        inner = value
-        # Collapse chains of one-binding sets into a dotted path.
-        while (type(inner) is dict or isinstance(inner, Mapping)) and len(inner) == 1:
-            ((k, v),) = inner.items()
-            path.append(k)
-            inner = v
-            depth += 1
-        if len(path) == 1:
-            sub: _Where = (where, str(key))
-            key = attr_name(key)
-        else:
+        if _is_set(value) and len(value) == 1:
+            # Collapse chains of one-binding sets into a dotted path; each set
+            # left out still encloses the value (for this binding only).
+            path = [key]
+            level = depth
+            while _is_set(value) and len(value) == 1:
+                ((k, value),) = value.items()
+                path.append(k)
+                level += 1
             sub = where
             for step in path:
                 sub = (sub, str(step))
-            key = attr_path(path)
-        width = LINE_WIDTH - len(INDENT) * indent - len(key) - len(" = ;")
-        out.append(f"{key} = {_emit(inner, indent, sub, width, depth)};")
+            name = attr_path(path)
+        else:
+            level = depth
+            sub = (where, str(key))
+            name = attr_name(key)
+        out.append(f"{name} = {_emit(value, indent, sub, room - len(name), level)};")
     return out
 
 
