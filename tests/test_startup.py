@@ -16,12 +16,14 @@ import pytest
 
 import nixgen
 import nixgen.build as build_module
+import nixgen.runtime
 from nixgen import buildcache
 from nixgen.build import BuildResult
 from nixgen.cli import COMMANDS
 from nixgen.cli.parsing import Command
 from nixgen.project import Project
 from tests.clirunner import run_cli
+from tests.fakerunner import BOOTS, kill_leftovers, make_runner
 
 ROOT = Path(nixgen.__file__).resolve().parent.parent
 
@@ -180,6 +182,70 @@ def test_a_no_op_build_is_answered_before_nixs_side_is_imported(tmp_path: Path) 
     # a changed file of the flake: the cache no longer answers
     (project / "flake.nix").write_text((project / "flake.nix").read_text() + "\n")
     assert build_module.cached(project) is None
+
+
+def test_run_wait_imports_neither_nixs_side_nor_a_lock_library(tmp_path: Path) -> None:
+    """`nixgen run NAME --wait` of a built runner: the guest's lock is the standard
+    library's flock, the console is read without nix's event parser."""
+    state = tmp_path / "vms"
+    runtime = nixgen.runtime.Runtime(None, state_root=state)
+    runtime.guest("web").set_current(make_runner(tmp_path / "runner", BOOTS))
+    run = ["run", "web", "--wait", "--no-build", "--state-dir", str(state)]
+    try:
+        modules = _imported_after(_succeeds(run), cwd=tmp_path)  # (not in a project)
+        assert runtime.guest("web").is_running()
+    finally:
+        runtime.guest("web").stop(timeout=5)
+        kill_leftovers(tmp_path)
+    assert _heavy(modules) == []  # filelock, asyncio, qemu.qmp among them
+    assert _among(modules, ("nixgen.nixcmd", "nixgen.build", "nixgen.model", "logging")) == []
+
+
+def _collector_during(args: list[str], cwd: Path) -> list[object]:
+    """What :func:`nixgen.cli.main` does to the garbage collector: whether it
+    ran while the command loaded and while it ran, whether it runs after, and
+    how many objects the start-up froze."""
+    code = (
+        "import gc, json, sys\n"
+        "from nixgen import cli\n"
+        "seen = []\n"
+        "load = cli._load\n"
+        "def loaded(name):\n"
+        "    command = load(name)\n"
+        "    seen.append(gc.isenabled())\n"
+        "    run = command.function\n"
+        "    def running(*args, **kwargs):\n"
+        "        seen.append(gc.isenabled())\n"
+        "        return run(*args, **kwargs)\n"
+        "    command.function = running\n"
+        "    return command\n"
+        "cli._load = loaded\n"
+        "try:\n"
+        f"    cli.main({args!r})\n"
+        "except SystemExit as ended:\n"
+        "    seen.append(ended.code)\n"
+        "print(json.dumps([*seen, gc.isenabled(), gc.get_freeze_count()]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=cwd, check=True
+    )
+    return list(json.loads(done.stdout.splitlines()[-1]))
+
+
+def test_the_collector_sleeps_while_a_command_loads_and_runs_for_its_work(tmp_path: Path) -> None:
+    _project(tmp_path, nixgen.Flake(guests=[nixgen.MicroVM(name="web")]))
+    paused, running, code, after, frozen = _collector_during(["list", "--no-eval"], tmp_path)
+    assert (paused, running, code, after) == (False, True, 0, True)
+    assert isinstance(frozen, int) and frozen > 10_000  # the modules and classes of the start-up
+    # --help loads no command: the collector runs again all the same
+    *_, after, _ = _collector_during(["--help"], tmp_path)
+    assert after is True
+    # a script calling invoke() keeps its collector as it was
+    modules = _imported_after(
+        "import gc\nfrom nixgen.cli import invoke\ninvoke(['--version'])\n"
+        "assert gc.isenabled() and gc.get_freeze_count() == 0\n"
+    )
+    assert "nixgen.cli" in modules
 
 
 def test_import_nixgen_model_imports_no_other_layer() -> None:
