@@ -20,6 +20,8 @@ import sys
 import time
 from pathlib import Path
 
+from nixgen.process import proc
+
 __all__ = [
     "BOOTS",
     "EXITS_3",
@@ -207,9 +209,15 @@ def leftovers(folder: Path) -> list[int]:
     return found
 
 
-def kill_leftovers(folder: Path, timeout: float = 5.0) -> list[int]:
-    """SIGKILL every process :func:`leftovers` finds; the ones it found."""
-    found = leftovers(folder)
+def kill_leftovers(folder: Path, timeout: float = 5.0) -> list[str]:
+    """SIGKILL every process :func:`leftovers` finds; the ones it found, each as
+    ``PID (STATE): COMMAND LINE`` so that a failure says what was left."""
+    # A process in its last instant as the test ends (exiting, not yet reaped)
+    # is not left behind: each gets a moment to go, woken by its exit.
+    deadline = time.monotonic() + 1.0
+    for pid in leftovers(folder):
+        proc.wait_gone(pid, None, deadline - time.monotonic())
+    found = [_describe(pid) for pid in leftovers(folder)]
     deadline = time.monotonic() + timeout
     while True:
         pids = leftovers(folder)
@@ -219,3 +227,15 @@ def kill_leftovers(folder: Path, timeout: float = 5.0) -> list[int]:
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
         time.sleep(0.05)
+
+
+def _describe(pid: int) -> str:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        state = stat[stat.rfind(")") + 2 :].split()[0]
+        argv = (
+            Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        )
+    except OSError:
+        return f"{pid} (gone)"
+    return f"{pid} ({state}): {argv.strip()}"

@@ -17,7 +17,9 @@ from nixgen.errors import NixEmitError, NixgenError
 from nixgen.model import Nix
 from nixgen.nix.emit import (
     _syntax_problem,
+    application,
     attr_name,
+    binding,
     bindings,
     parse_attr_path,
     quote_string,
@@ -105,6 +107,15 @@ def test_binding_width_counts_the_key() -> None:
 def test_negative_numbers_and_applications_are_parenthesised_in_lists() -> None:
     assert to_nix([-1, 2, -0.0]) == "[ (-1) 2 (0.0 * -1) ]"
     assert to_nix([Nix("lib.mkDefault 1"), Nix("pkgs.hello")]) == "[ (lib.mkDefault 1) pkgs.hello ]"
+
+
+def test_one_binding_and_an_application_as_a_person_writes_them() -> None:
+    assert binding(["microvm", "mem"], 4096) == "microvm.mem = 4096;"
+    assert binding(["users", "a b"], "x") == 'users."a b" = "x";'
+    assert application("lib.mkForce", 4096) == Nix("lib.mkForce 4096")
+    assert application("lib.mkForce", -1) == Nix("lib.mkForce (-1)")
+    assert application("lib.mkForce", Nix("pkgs.f x")) == Nix("lib.mkForce (pkgs.f x)")
+    assert application("lib.mkForce", [1, -2]) == Nix("lib.mkForce [ 1 (-2) ]")
 
 
 def test_attribute_names() -> None:
@@ -221,6 +232,18 @@ values = st.recursive(
 def test_real_nix_reads_back_what_was_written(batch: list[Any]) -> None:
     # One evaluation per batch keeps the suite fast.
     assert nix_eval(to_nix(batch)) == batch
+
+
+@needs_nix
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(values, min_size=1, max_size=10))
+def test_real_nix_applies_a_function_to_each_argument_written(batch: list[Any]) -> None:
+    """Every argument stands as one: an identity function gives each value back,
+    and a binding of it reads back at its path."""
+    applied = to_nix([application("id", value) for value in batch])
+    assert nix_eval(f"let id = x: x; in {applied}") == batch
+    written = " ".join(binding(["a", "b", str(i)], v) for i, v in enumerate(batch))
+    assert nix_eval(f"{{ {written} }}") == {"a": {"b": {str(i): v for i, v in enumerate(batch)}}}
 
 
 @needs_nix

@@ -656,6 +656,8 @@ def test_follow_console_until_the_guest_stops(tmp_path: Path, runtime: Runtime) 
     text = "".join(web.follow_console(lines=5, poll=0.02, until_stopped=True))
     assert [line for line in text.splitlines() if line] == ["line-1", "line-2", "line-3"]
     assert tail(web.state.console, 2) == ["line-2", "line-3"]
+    # it ended after the supervisor had finished (its last act removes the pid file)
+    assert web.state.read_run() is None and not leftovers(tmp_path)
 
 
 def test_balloon(tmp_path: Path, runtime: Runtime) -> None:

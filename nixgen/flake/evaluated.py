@@ -23,7 +23,7 @@ import attrs
 from nixgen.errors import NixgenError
 from nixgen.flake.errors import EvaluationError, FlakeEditError
 from nixgen.nix import edit
-from nixgen.nix.emit import attr_path, to_nix
+from nixgen.nix.emit import application, argument, attr_path, binding, to_nix
 from nixgen.nix.parse import CONTAINER_TYPES, Document, unwrap
 
 if TYPE_CHECKING:
@@ -471,8 +471,7 @@ def plan_set(
 ) -> Planned:
     """Where ``key = value`` goes for guest ``name``, as an edited document."""
     _config, option = owner(evaluated, name, key)
-    text = to_nix(value)
-    writes = f"{attr_path(path)} = {text};"
+    writes = _Binding(binding(path, value), binding(path, application("lib.mkForce", value)))
     if option is None:
         return _add_to_own(evaluated, root, name, key, path, value, load, writes, origin)
     winner = _winner(evaluated, root, name, option, load, writes, origin)
@@ -485,13 +484,14 @@ def plan_set(
             f"{name}: {key} is `{short(winner.text)}` at {winner.where(root)}, a lib.mkDefault in "
             f"a module shared with {', '.join(sharers(evaluated, name, option, winner, root))}, "
             f"and {name} has no module file of its own to override it in",
-            hint=f"add a module only {name} uses, holding `{writes}`",
+            hint=f"add a module only {name} uses, holding `{writes.plain}`",
         )
     _refuse_shared(evaluated, root, name, option, winner, writes)
     assert winner.file is not None and winner.target is not None
     doc = load(winner.file)
     if winner.literal is not None:
-        new_text = text if not text.startswith("-") else f"({text})"
+        # the literal may be a wrapper's argument (`lib.mkDefault 1024`)
+        new_text = argument(value)
         new = edit.apply(
             doc,
             [
@@ -501,7 +501,7 @@ def plan_set(
             ],
         )
     else:
-        new = edit.set_value(doc, winner.target, winner.keys, text)
+        new = edit.set_value(doc, winner.target, winner.keys, to_nix(value))
     return Planned(winner.file, new, key, as_json(value), winner.where(root))
 
 
@@ -534,7 +534,7 @@ def _winner(
     name: str,
     option: EvalOption,
     load: Loader,
-    writes: str | None,
+    writes: _Binding | None,
     origin: Origin | None = None,
 ) -> Placed:
     """The one definition that wins, as a literal binding nixgen can edit; else a
@@ -551,14 +551,14 @@ def _winner(
             hint="change them by hand"
             if writes is None
             else f"change them by hand, or replace them all for {name} in a module only it "
-            f"uses: `{_forced(writes)}`",
+            f"uses: `{writes.forced}`",
         )
     winner = places[0]
     if writes is None and winner.target is not None:
         return winner  # unset removes the whole binding, whatever its value
     if winner.reason is not None:
         where = winner.where(root)
-        forced = _forced(writes) if writes is not None else ""
+        forced = writes.forced if writes is not None else ""
         if writes is None:
             instead = f"remove it by hand at {where}"
         elif "function argument" in winner.reason:
@@ -567,7 +567,7 @@ def _winner(
                 f"{name} uses: `{forced}`"
             )
         elif winner.file is not None and not sharers(evaluated, name, option, winner, root):
-            instead = f"write it as a literal at {where}: `{writes}`"
+            instead = f"write it as a literal at {where}: `{writes.plain}`"
         else:
             instead = f"override it for {name} alone, in a module only {name} uses: `{forced}`"
         raise FlakeEditError(
@@ -584,7 +584,7 @@ def _refuse_shared(
     name: str,
     option: EvalOption,
     winner: Placed,
-    writes: str | None,
+    writes: _Binding | None,
 ) -> None:
     shared = sharers(evaluated, name, option, winner, root)
     if shared:
@@ -594,9 +594,7 @@ def _refuse_shared(
                 f"{name} the option's default, set it in a module only {name} uses"
             )
         else:
-            hint = (
-                f"override it for {name} alone, in a module only {name} uses: `{_forced(writes)}`"
-            )
+            hint = f"override it for {name} alone, in a module only {name} uses: `{writes.forced}`"
         raise FlakeEditError(
             f"{name}: {option.key} is defined at {winner.where(root)} "
             f"(`{short(winner.text)}`), a place it shares with {', '.join(shared)}: "
@@ -605,9 +603,13 @@ def _refuse_shared(
         )
 
 
-def _forced(writes: str) -> str:
-    """``key = value;`` as ``key = lib.mkForce value;``, which wins over other definitions."""
-    return writes.replace(" = ", " = lib.mkForce ", 1)
+@attrs.frozen
+class _Binding:
+    """What ``set`` would write, as text for hints: plain, and as ``lib.mkForce``
+    (which wins over every other definition) for a module of the guest's own."""
+
+    plain: str
+    forced: str
 
 
 def _add_to_own(
@@ -618,7 +620,7 @@ def _add_to_own(
     path: tuple[str, ...],
     value: object,
     load: Loader,
-    writes: str,
+    writes: _Binding,
     origin: Origin | None = None,
 ) -> Planned:
     own = own_files(evaluated, name)
@@ -631,7 +633,7 @@ def _add_to_own(
         raise FlakeEditError(
             f"{name}: {key} is not defined in a file nixgen can edit, and {name} has no "
             "module file of its own to add it to",
-            hint=f"write `{writes}` in a module that only {name} uses "
+            hint=f"write `{writes.plain}` in a module that only {name} uses "
             f"(e.g. a new ./vms/{name}.nix listed in its modules)",
         )
     file = root / own[0]
@@ -641,7 +643,7 @@ def _add_to_own(
         raise FlakeEditError(
             f"{_relative(file, root)}: the module of {name} is not an attribute set nixgen "
             "can add to",
-            hint=f"write `{writes}` in it by hand",
+            hint=f"write `{writes.plain}` in it by hand",
         )
     config = doc.get(target, ("config",))
     if config is not None and unwrap(config).type in CONTAINER_TYPES:

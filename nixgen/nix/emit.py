@@ -28,8 +28,11 @@ from nixgen.nix.errors import NixSyntaxError
 __all__ = [
     "INDENT",
     "Nix",
+    "application",
+    "argument",
     "attr_name",
     "attr_path",
+    "binding",
     "bindings",
     "parse_attr_path",
     "quote_string",
@@ -109,6 +112,23 @@ def to_nix(value: object, indent: int = 0) -> str:
     line is indented for nesting level ``indent`` (two spaces a level).
     """
     return _emit(value, indent, "value", LINE_WIDTH - len(INDENT) * indent, 0)
+
+
+def binding(keys: Sequence[str], value: object, indent: int = 0) -> str:
+    """One binding, ``a.b.c = value;``, as a person would write it in a module."""
+    return f"{attr_path(keys)} = {to_nix(value, indent)};"
+
+
+def argument(value: object) -> str:
+    """Nix text for ``value`` where it is a function's argument, parenthesised
+    where Nix needs it, as a list element is (``(-1)``, ``(pkgs.f x)``)."""
+    return _list_item(value, 0, "argument", LINE_WIDTH, 0)
+
+
+def application(function: str, value: object) -> Nix:
+    """``function value`` as a verbatim expression (``lib.mkForce 4096``);
+    ``function`` is trusted Nix text, a name such as ``lib.mkForce``."""
+    return Nix(f"{function} {argument(value)}")
 
 
 def bindings(values: Mapping[str, object], indent: int = 0) -> str:

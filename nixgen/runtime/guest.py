@@ -985,9 +985,19 @@ class GuestRuntime:
         self, *, lines: int = 10, poll: float = 0.1, until_stopped: bool = False
     ) -> Iterator[str]:
         """The console's last ``lines`` lines, then its new output as it comes
-        (``tail -f``); with ``until_stopped``, ends once the guest is not running."""
-        stop = (lambda: not self.is_running()) if until_stopped else None
+        (``tail -f``); with ``until_stopped``, ends once the guest is not running
+        and its supervisor has recorded the end and cleaned up after it."""
+        stop = self._stopped_for_good if until_stopped else None
         return follow(self.state.console, lines=lines, poll=poll, stop=stop)
+
+    def _stopped_for_good(self) -> bool:
+        if self.is_running():
+            return False
+        record = self.state.read_run()
+        if record is not None and record.supervisor_alive():
+            assert record.supervisor is not None
+            proc.wait_gone(record.supervisor, record.supervisor_ticks, _SUPERVISOR_GRACE)
+        return True
 
     def ssh_command(
         self,
