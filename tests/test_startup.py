@@ -131,6 +131,8 @@ def test_list_reads_the_guest_names_without_the_model(tmp_path: Path) -> None:
     modules = _imported_after(_succeeds(["list", "--no-eval"]), cwd=tmp_path)
     layers = ("nixgen.model", "nixgen.project", "nixgen.render", "nixgen.validate", "nixgen.build")
     assert _among(modules, layers) == []
+    # nor QEMU's monitor (a list asks no guest), nor a hash (the build cache is not read)
+    assert _among(modules, ("nixgen.runtime.qmp", "hashlib")) == []
 
 
 def test_the_build_command_leaves_the_model_out() -> None:
@@ -199,6 +201,8 @@ def test_run_wait_imports_neither_nixs_side_nor_a_lock_library(tmp_path: Path) -
         kill_leftovers(tmp_path)
     assert _heavy(modules) == []  # filelock, asyncio, qemu.qmp among them
     assert _among(modules, ("nixgen.nixcmd", "nixgen.build", "nixgen.model", "logging")) == []
+    # nor what only guests with shares or taps need, nor a hash (no build cache to check)
+    assert _among(modules, ("socket", "shutil", "hashlib")) == []
 
 
 def _collector_during(args: list[str], cwd: Path) -> list[object]:
