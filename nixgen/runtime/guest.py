@@ -996,17 +996,20 @@ class GuestRuntime:
         """The console's last ``lines`` lines, then its new output as it comes
         (``tail -f``); with ``until_stopped``, ends once the guest is not running
         and its supervisor has recorded the end and cleaned up after it."""
-        stop = self._stopped_for_good if until_stopped else None
-        return follow(self.state.console, lines=lines, poll=poll, stop=stop)
-
-    def _stopped_for_good(self) -> bool:
-        if self.is_running():
-            return False
+        if not until_stopped:
+            return follow(self.state.console, lines=lines, poll=poll)
+        # The supervisor outlives the runner (it records the exit, then ends
+        # leftovers and removes the pid file): remember it while the record is there.
         record = self.state.read_run()
-        if record is not None and record.supervisor_alive():
-            assert record.supervisor is not None
-            proc.wait_gone(record.supervisor, record.supervisor_ticks, _SUPERVISOR_GRACE)
-        return True
+
+        def stopped() -> bool:
+            if self.is_running():
+                return False
+            if record is not None and record.supervisor is not None:
+                proc.wait_gone(record.supervisor, record.supervisor_ticks, _SUPERVISOR_GRACE)
+            return True
+
+        return follow(self.state.console, lines=lines, poll=poll, stop=stopped)
 
     def ssh_command(
         self,
