@@ -117,6 +117,8 @@ def test_commands_without_nix_import_no_heavy_module(tmp_path: Path, command: li
     modules = _imported_after(_succeeds(command), cwd=tmp_path)
     assert _heavy(modules) == []
     assert _among(modules, NOT_WITHOUT_NIX) == []
+    # nixgen.toml is read by tomli (compiled; tomllib reads only what tomli refuses)
+    assert "tomli" in modules and _among(modules, ("tomllib",)) == []
     # The flake editor stays out (its lazy package and its errors are light).
     editor = [m for m in modules if m.startswith("nixgen.flake.") and m != "nixgen.flake.errors"]
     assert editor == []
