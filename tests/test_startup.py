@@ -207,6 +207,26 @@ def test_run_wait_imports_neither_nixs_side_nor_a_lock_library(tmp_path: Path) -
     assert _among(modules, ("socket", "shutil", "hashlib")) == []
 
 
+def test_run_of_a_built_guest_reads_the_build_cache_without_nixs_side(tmp_path: Path) -> None:
+    """The runner the build cache holds is started without the Nix runner or its
+    event classes being imported (as a no-op `nixgen build` answers)."""
+    project = _built_project(tmp_path)
+    runner = tmp_path / "store" / "runner"
+    runner.unlink()
+    make_runner(runner, BOOTS)
+    state = tmp_path / "vms"
+    run = ["run", "web", "--wait", "--state-dir", str(state)]
+    guest = nixgen.runtime.Runtime(None, state_root=state).guest("web")
+    try:
+        modules = _imported_after(_succeeds(run), cwd=project)
+        assert guest.is_running() and guest.runner() == runner
+    finally:
+        guest.stop(timeout=5)
+        kill_leftovers(tmp_path)
+    assert _among(modules, ("nixgen.nixcmd", "nixgen.cli.progress", "nixgen.model")) == []
+    assert _heavy(modules) == []
+
+
 def _collector_during(args: list[str], cwd: Path) -> list[object]:
     """What :func:`nixgen.cli.main` does to the garbage collector: whether it
     ran while the command loaded and while it ran, whether it runs after, and
