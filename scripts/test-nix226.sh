@@ -70,7 +70,7 @@ prepare_root() {
   if [ ! -e "$partial/.nixgen-debootstrapped" ]; then
     command -v debootstrap >/dev/null || {
       echo "test-nix226.sh: installing debootstrap with apt-get" >&2
-      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq debootstrap >/dev/null
     }
     rm -rf "$partial" && mkdir -p "$(dirname "$partial")"
     local mirror
@@ -90,6 +90,11 @@ prepare_root() {
   touch "$partial/.nixgen-root-ready"
   mv "$partial" "$root"
 }
+# One run at a time makes or changes the root (several clones on one machine
+# share it): a second run waits here, then finds it ready.
+mkdir -p "$(dirname "$root")"
+exec 9>"$root.lock"
+flock 9
 prepare_root
 cp /etc/resolv.conf "$root/etc/resolv.conf"
 # A root made before the package list grew gets what it now misses (once).
@@ -98,6 +103,7 @@ if [ "$(cat "$root/.nixgen-packages" 2>/dev/null)" != "${packages[*]}" ]; then
     --no-install-recommends ${packages[*]} >/dev/null"
   echo "${packages[*]}" >"$root/.nixgen-packages"
 fi
+exec 9>&-  # (the lock ends here: pytest below does not hold it)
 
 # Nix offline, as root, no daemon: the same settings as scripts/test.sh, in the
 # root's own /etc (never this machine's).

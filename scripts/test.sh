@@ -9,6 +9,24 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# apt-get that waits while another apt or dpkg (an unattended upgrade, someone's
+# install) holds the dpkg lock, instead of failing at once; SUDO: "" or "sudo".
+apt_get() {
+  local sudo=$1
+  shift
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=600 "$@"
+}
+# `apt-get update` does not wait for the package lists' lock (nor does a flaky
+# mirror wait for us): tried again, 6 times at most.
+apt_update() {
+  local try
+  for try in 1 2 3 4 5 6; do
+    apt_get "$1" update -qq && return 0
+    [ "$try" -lt 6 ] && sleep 10
+  done
+  return 1
+}
+
 apt_install() {
   local missing=()
   command -v nix >/dev/null || missing+=(nix-bin)
@@ -32,8 +50,8 @@ apt_install() {
     fi
   fi
   echo "test.sh: installing ${missing[*]} with apt-get" >&2
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+  apt_update "$sudo"
+  apt_get "$sudo" install -y -qq "${missing[@]}" >/dev/null
 }
 apt_install
 
@@ -41,8 +59,8 @@ apt_install
 # lists (the archive drops superseded kernels) the download fails and they skip.
 guest_cache="${NIXGEN_TEST_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/nixgen-tests}"
 if ! compgen -G "$guest_cache/debs/linux-image-*.deb" >/dev/null; then
-  if [ "$(id -u)" -eq 0 ]; then apt-get update -qq || true
-  elif command -v sudo >/dev/null; then sudo apt-get update -qq || true; fi
+  if [ "$(id -u)" -eq 0 ]; then apt_update "" || true
+  elif command -v sudo >/dev/null; then apt_update sudo || true; fi
 fi
 
 # The Mermaid text of `nixgen graph` is drawn by Mermaid itself in the browser tests:

@@ -14,7 +14,6 @@ mounts vanish with it, and killing it kills every session it started.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -100,12 +99,28 @@ class Target:
 
     name: str
     root: Path
-    port: int
     config: Path
+    #: sshd_config without its Port (chosen when sshd starts)
+    settings: str
+    port: int = 0
     process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
+        """Start the sshd: on a free port the first time, on the same one again after."""
+        if self.port:  # the clients know this one
+            if not self._listen(self.port):
+                raise AssertionError(f"port {self.port} of {self.name} was taken: {self.log()}")
+            return
+        for _ in range(5):
+            # A port found free may be taken before sshd binds it: then try another.
+            if self._listen(free_port()):
+                return
+        raise AssertionError(f"no free port for the sshd of {self.name}: {self.log()}")
+
+    def _listen(self, port: int) -> bool:
+        """Start sshd on ``port``; False when the port was taken (sshd then exited)."""
         root = self.root
+        self.config.write_text(self.settings + f"Port {port}\n")
         # Bound in the sshd's own mount namespace; ChrootDirectory needs every
         # part of its path root-owned and not world-writable, so the session
         # root is seen at /mnt there (pytest's folders live under /tmp).
@@ -116,25 +131,31 @@ class Target:
             "mount -t tmpfs tmpfs /run && mkdir -m 755 /run/sshd && "
             f"exec '{SSHD}' -D -e -f '{self.config}'"
         )
-        log = (root.parent / f"{self.name}-sshd.log").open("ab")
-        self.process = subprocess.Popen(
-            [*UNSHARE, "--", "sh", "-c", script],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=log,
-            start_new_session=True,
-        )
+        log_file = root.parent / f"{self.name}-sshd.log"
+        log_file.touch()
+        start = log_file.stat().st_size  # (appended to: its earlier runs are kept)
+        with log_file.open("ab") as log:
+            self.process = subprocess.Popen(
+                [*UNSHARE, "--", "sh", "-c", script],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+            )
+        # sshd's own word that it listens: a connection alone could reach another program
+        listening = f"Server listening on 127.0.0.1 port {port}."
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
+        while listening not in (said := log_file.read_bytes()[start:].decode(errors="replace")):
             if self.process.poll() is not None:
-                raise AssertionError(f"sshd of {self.name} exited: {self.log()}")
-            with (
-                contextlib.suppress(OSError),
-                socket.create_connection(("127.0.0.1", self.port), 1),
-            ):
-                return
+                self.process = None
+                if "Address already in use" in said:
+                    return False
+                raise AssertionError(f"sshd of {self.name} exited: {said}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"sshd of {self.name} does not listen: {said}")
             time.sleep(0.05)
-        raise AssertionError(f"sshd of {self.name} does not listen: {self.log()}")
+        self.port = port
+        return True
 
     def kill(self) -> None:
         """Kill the sshd and every session it started (its PID namespace ends)."""
@@ -203,16 +224,14 @@ def make_target(base: Path, name: str, client_key: Path, host_key: Path) -> Targ
     (root / "gate").write_text(GATE)
     keys = base / f"{name}-authorized_keys"
     keys.write_text(f'command="{TARGET_PYTHON} /gate" {client_key.with_suffix(".pub").read_text()}')
-    port = free_port()
-    config = base / f"{name}-sshd_config"
-    config.write_text(
-        f"ListenAddress 127.0.0.1\nPort {port}\nHostKey {host_key}\n"
+    settings = (
+        f"ListenAddress 127.0.0.1\nHostKey {host_key}\n"
         f"AuthorizedKeysFile {keys}\nPidFile none\nStrictModes no\nUsePAM no\n"
         "PermitRootLogin prohibit-password\nPasswordAuthentication no\n"
         "KbdInteractiveAuthentication no\nPubkeyAuthentication yes\n"
         "ChrootDirectory /mnt\nLogLevel VERBOSE\n"
     )
-    return Target(name=name, root=root, port=port, config=config)
+    return Target(name=name, root=root, config=base / f"{name}-sshd_config", settings=settings)
 
 
 @attrs.frozen
@@ -245,6 +264,24 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     for key in (client_key, host_key):
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
     targets = {n: make_target(base, n, client_key, host_key) for n in ("alpha", "beta")}
+    try:
+        # started first: the ssh client's configuration names the ports they listen on
+        for target in targets.values():
+            target.start()
+        with pytest.MonkeyPatch.context() as patch:  # for the commands that are not nix
+            yield _setup(base, targets, client_key, host_key, patch)
+    finally:
+        for target in targets.values():
+            target.kill()
+
+
+def _setup(
+    base: Path,
+    targets: dict[str, Target],
+    client_key: Path,
+    host_key: Path,
+    patch: pytest.MonkeyPatch,
+) -> Setup:
     gone_port = free_port()  # nothing listens there
     host_pub = host_key.with_suffix(".pub").read_text().split()
     known = base / "known_hosts"
@@ -277,15 +314,8 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     flake = fleet_flake()
     write_project(flake, project, source="nixgen.toml")
     Project(project).save(flake)
-    try:
-        for target in targets.values():
-            target.start()
-        with pytest.MonkeyPatch.context() as patch:  # for the commands that are not nix
-            patch.setenv("PATH", env["PATH"])
-            yield Setup(project=project, flake=flake, nix=nix, targets=targets, client=client)
-    finally:
-        for target in targets.values():
-            target.kill()
+    patch.setenv("PATH", env["PATH"])
+    return Setup(project=project, flake=flake, nix=nix, targets=targets, client=client)
 
 
 OPTIONS = DeployOptions(activate_with="ssh")

@@ -57,15 +57,20 @@ def test_run_names_a_missing_working_folder(tmp_path: Path) -> None:
     assert "working folder" in str(caught.value) and str(tmp_path / "gone") in str(caught.value)
 
 
-def test_run_streams_stderr_lines_as_they_come() -> None:
-    seen: list[tuple[str, float]] = []
-    started = time.monotonic()
-    process.run(
-        ["sh", "-c", "echo one >&2; sleep 0.5; echo two >&2"],
-        on_stderr_line=lambda line: seen.append((line, time.monotonic() - started)),
-    )
-    assert [line for line, _ in seen] == ["one", "two"]
-    assert seen[0][1] < seen[1][1] - 0.3  # the first came before the program ended
+def test_run_streams_stderr_lines_as_they_come(tmp_path: Path) -> None:
+    """The program goes on only once its first line reached the handler: read at
+    its end instead, that line would come after the timeout."""
+    go = tmp_path / "go"
+    seen: list[str] = []
+
+    def handle(line: str) -> None:
+        seen.append(line)
+        if line == "one":
+            go.touch()
+
+    script = f"echo one >&2; while [ ! -e '{go}' ]; do sleep 0.01; done; echo two >&2"
+    process.run(["sh", "-c", script], on_stderr_line=handle, timeout=30)
+    assert seen == ["one", "two"]
 
 
 def test_run_merges_stderr_into_stdout_in_order() -> None:

@@ -235,9 +235,14 @@ def test_a_shutdown_helper_ends_with_nixgen(tmp_path: Path, runtime: Runtime, ho
     state = tmp_path / "vms"
     web = runtime.guest("web")
     helper_script = "echo $$ > helper.pid\nexec sleep 300\n"
-    pid = web.start(runner=runner(tmp_path, "r1", shutdown=helper_script), wait=True).pid
+    # A guest that keeps printing shows that it heard the request: the stop waits
+    # for it (two thirds of its timeout), not one reaction window, so the stopper
+    # is still inside microvm-shutdown however late this test gets to kill it.
+    ticking = BOOTS.replace("while :; do sleep", "while :; do echo tick; sleep")
+    pid = web.start(runner=runner(tmp_path, "r1", ticking, shutdown=helper_script), wait=True).pid
     command = [sys.executable, "-m", "nixgen", "stop", "web", "--state-dir", str(state)]
-    stopper = subprocess.Popen(command, start_new_session=True)  # its own terminal group
+    # its own terminal group, and Ctrl-C's default action as at a terminal
+    stopper = subprocess.Popen(command, start_new_session=True, preexec_fn=_sigint_default)
     helper_pid = web.state.path / "helper.pid"
     wait_until(lambda: helper_pid.exists() and helper_pid.read_text().strip() != "")
     helper = int(helper_pid.read_text())
@@ -249,7 +254,14 @@ def test_a_shutdown_helper_ends_with_nixgen(tmp_path: Path, runtime: Runtime, ho
     stopper.wait(timeout=10)
     wait_until(lambda: not proc.alive(helper), timeout=3)
     assert proc.alive(pid)  # the guest itself was not stopped
-    web.stop(timeout=5)
+    web.stop(timeout=3)  # (it keeps printing: two thirds of this, then SIGTERM)
+
+
+def _sigint_default() -> None:
+    """SIGINT back to its default in a child: where this test runs as a background
+    job of a non-interactive shell, SIGINT is ignored, and a Python started with it
+    ignored keeps ignoring it (no KeyboardInterrupt): Ctrl-C would never arrive."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def test_stopping_a_stopped_guest_is_fine(tmp_path: Path, runtime: Runtime) -> None:

@@ -19,6 +19,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
 import time
@@ -456,6 +457,13 @@ AS_USER_MACVTAP = textwrap.dedent(
 )
 
 
+def _world_readable_folder(prefix: str) -> Path:
+    """A new folder under /tmp that another user can enter (pytest's tmp_path is
+    root's alone).  A fresh name each time: pids wrap (pid_max may be 32768), and
+    a run killed half-way leaves its folder behind."""
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=os.path.realpath("/tmp")))
+
+
 @pytest.mark.skipif(
     os.geteuid() != 0 or not all(shutil.which(p) for p in ("unshare", "ip", "setpriv")),
     reason="needs root, unshare and setpriv (util-linux) and ip (iproute2)",
@@ -465,7 +473,7 @@ def test_macvtap_as_a_user_with_or_without_the_capabilities(caps: str) -> None:
     """With CAP_NET_ADMIN and CAP_CHOWN nixgen makes the interface and hands its
     /dev/tap<ifindex> to its user, whose runner opens it; without them the
     start is refused early, saying what is missing and how to do it by hand."""
-    base = Path(os.path.realpath("/tmp")) / f"nixgen-macvtap-{os.getpid()}"
+    base = _world_readable_folder("nixgen-macvtap-")
     try:
         (base / "vms").mkdir(parents=True)
         for path in (base, base / "vms"):
@@ -535,7 +543,7 @@ def test_without_the_rights_the_start_is_refused_and_says_what_is_missing(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     assert has_net_admin()
-    base = Path(os.path.realpath("/tmp")) / f"nixgen-tap-{os.getpid()}"
+    base = _world_readable_folder("nixgen-tap-")
     try:
         runner = make_runner(base / "runner", BOOTS)
         (runner / "share/microvm/tap-interfaces").write_text("vm-nixgen-t\n")
@@ -585,6 +593,32 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def start_sshd(argv: list[str], log: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """sshd (``argv`` without ``-p``) listening on a free loopback port: (process, port).
+
+    A port found free may be taken by another program before sshd binds it:
+    then sshd says so and exits, and another port is tried.  Listening is what
+    sshd itself reports, not a connection that anything on the port would accept.
+    """
+    for _ in range(5):
+        port = free_port()
+        with log.open("wb") as out:
+            server = subprocess.Popen([*argv, "-p", str(port)], stderr=out)
+        listening = f"Server listening on 127.0.0.1 port {port}."
+        deadline = time.monotonic() + 30
+        while listening not in log.read_text(errors="replace"):
+            if server.poll() is not None:
+                break
+            assert time.monotonic() < deadline, "sshd did not start: " + log.read_text()
+            time.sleep(0.05)
+        else:
+            return server, port
+        server.wait()
+        if "Address already in use" not in log.read_text(errors="replace"):
+            raise AssertionError("sshd exited: " + log.read_text())
+    raise AssertionError("no free port for sshd after 5 tries: " + log.read_text())
+
+
 @pytest.fixture
 def sshd(tmp_path: Path) -> Iterator[tuple[int, Path]]:
     """A real sshd on a loopback port standing in for the guest's: (port, client key)."""
@@ -596,16 +630,13 @@ def sshd(tmp_path: Path) -> Iterator[tuple[int, Path]]:
         )
     shutil.copy(keys / "client.pub", keys / "authorized_keys")
     Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege separation folder
-    port = free_port()
-    server = subprocess.Popen(
+    server, port = start_sshd(
         [
             "/usr/sbin/sshd",
             "-D",
             "-e",
             "-f",
             "/dev/null",
-            "-p",
-            str(port),
             "-h",
             str(keys / "host"),
             "-o",
@@ -621,16 +652,9 @@ def sshd(tmp_path: Path) -> Iterator[tuple[int, Path]]:
             "-o",
             "PermitRootLogin=prohibit-password",
         ],
-        stderr=subprocess.DEVNULL,
+        tmp_path / "sshd.log",
     )
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            with socket.socket() as probe:
-                if probe.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            assert time.monotonic() < deadline and server.poll() is None, "sshd did not start"
-            time.sleep(0.05)
         yield port, keys / "client"
     finally:
         server.kill()
