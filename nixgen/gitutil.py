@@ -7,7 +7,6 @@ nixgen creates must be added and one it deletes must leave the index, as
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -28,8 +27,12 @@ def track(root: Path, created: Sequence[Path] = (), removed: Sequence[Path] = ()
     Raises :class:`~nixgen.process.errors.CommandError` when git refuses (the files
     stay written): a flake in a work tree would not see an unstaged module.
     """
+    if not (created or removed):
+        return
+    import shutil  # (with bz2, lzma and zlib: `nixgen check` imports this module, writes nothing)
+
     git = shutil.which("git")
-    if git is None or not (created or removed):
+    if git is None:
         return
     inside = process.run([git, "-C", str(root), "rev-parse", "--is-inside-work-tree"], check=False)
     if inside.exit_code != 0 or inside.stdout.strip() != "true":

@@ -119,6 +119,8 @@ def test_commands_without_nix_import_no_heavy_module(tmp_path: Path, command: li
     assert _among(modules, NOT_WITHOUT_NIX) == []
     # nixgen.toml is read by tomli (compiled; tomllib reads only what tomli refuses)
     assert "tomli" in modules and _among(modules, ("tomllib",)) == []
+    # shutil (with bz2, lzma, zlib) looks for nix and git, which these run not
+    assert _among(modules, ("shutil",)) == []
     # The flake editor stays out (its lazy package and its errors are light).
     editor = [m for m in modules if m.startswith("nixgen.flake.") and m != "nixgen.flake.errors"]
     assert editor == []
