@@ -9,7 +9,6 @@ runner, the model): it must not be slower than ``nix build`` typed by hand.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
@@ -56,6 +55,8 @@ def fingerprint(
     nix never reads them.  The guests asked for are not part of it: the
     cache keeps every guest built under one fingerprint.
     """
+    import hashlib  # (OpenSSL's, ~3 ms: `nixgen list` reads STATE_DIR here and hashes nothing)
+
     digest = hashlib.blake2b(digest_size=32)
     digest.update(json.dumps([_CACHE_VERSION]).encode())
     digest.update(

@@ -1,4 +1,4 @@
-"""Files on disk: what an OS error means to a person, modes, and left-over temp files.
+"""Files on disk: what an OS error means to a person, modes, left-over temp files, locks.
 
 The bottom of the stack (it imports only :mod:`nixgen.errors`): every layer
 that writes files turns an ``OSError`` into a :class:`FileError` through
@@ -8,11 +8,14 @@ the same words.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
 import itertools
 import os
 import re
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from nixgen.errors import FileError
@@ -22,6 +25,7 @@ __all__ = [
     "clean_stale_temps",
     "explain_os_error",
     "file_error",
+    "hold_lock",
     "new_file_mode",
     "new_temp_file",
     "umask",
@@ -143,3 +147,46 @@ def clean_stale_temps(folder: Path, names: set[str] | None = None) -> list[Path]
         except OSError:
             continue
     return removed
+
+
+@contextlib.contextmanager
+def hold_lock(path: Path, timeout: float) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on file ``path`` (created when missing).
+
+    Waits at most ``timeout`` seconds for another holder (another process, or
+    another open of the file in this one), then raises :class:`TimeoutError`.
+    The lock goes with the process, however it ends.  (The standard library's
+    ``fcntl``, as the ``filelock`` package does on Unix, whose import costs
+    every command that acts on a guest some 20 ms of logging and secrets.)
+    """
+    import fcntl
+
+    deadline = time.monotonic() + timeout
+    pause = 0.001  # a lock held for a moment is seen free soon; a long one is polled slowly
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"{path} is locked") from None
+            time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+            pause = min(pause * 2, 0.05)
+            continue
+        except BaseException:
+            os.close(fd)
+            raise
+        # The holder before may have removed the file (``nixgen destroy``): a
+        # lock on a file no longer at ``path`` keeps out nobody who opens it anew.
+        try:
+            same = path.stat().st_ino == os.fstat(fd).st_ino
+        except OSError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    try:
+        yield
+    finally:
+        os.close(fd)  # (closing the only descriptor of the file releases its lock)

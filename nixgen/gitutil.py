@@ -8,7 +8,6 @@ nixgen creates must be added and one it deletes must leave the index, as
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -31,6 +30,8 @@ def track(root: Path, created: Sequence[Path] = (), removed: Sequence[Path] = ()
     """
     if not (created or removed) or not _may_be_in_work_tree(root):
         return
+    import shutil  # (with bz2, lzma and zlib: `nixgen check` imports this module, writes nothing)
+
     git = shutil.which("git")
     if git is None:
         return

@@ -7,9 +7,9 @@ interleave a read-check-write: the second waits, then reads what the first
 wrote.  Without it, two ``nixgen set`` at once both succeed and one change is
 lost.
 
-The lock is a ``filelock`` file in ``.nixgen/`` (which also holds the guests'
-run state); a ``.gitignore`` in that folder keeps it out of git even in a
-flake that is not a nixgen project.  Taking the lock again in the same thread
+The lock is an ``flock`` (:func:`nixgen.files.hold_lock`) on a file in
+``.nixgen/``, which also holds the guests' run state; a ``.gitignore`` in that
+folder keeps it out of git even in a flake that is not a nixgen project.  Taking the lock again in the same thread
 (``Project.render`` calls ``write_project``) nests instead of deadlocking.
 """
 
@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from nixgen.errors import ProjectError
-from nixgen.files import file_error
+from nixgen.files import file_error, hold_lock
 from nixgen.flake.errors import ProjectLockedError
 
 __all__ = ["DEFAULT_TIMEOUT", "LOCK_NAME", "ProjectLockedError", "project_lock"]
@@ -63,23 +63,21 @@ def project_lock(root: Path | str, timeout: float | None = None) -> Iterator[Pat
         finally:
             held[folder] -= 1
         return
-    import filelock  # here: `import nixgen` stays light (and free of the runtime's imports)
-
     wait = default_timeout() if timeout is None else timeout
     _make_state_dir(folder)
-    lock = filelock.FileLock(str(lock_file), timeout=wait)
+    lock = contextlib.ExitStack()
     try:
-        lock.acquire()
-    except filelock.Timeout:
+        lock.enter_context(hold_lock(lock_file, wait))
+    except TimeoutError:  # (only the wait: the body's own timeouts pass as they are)
         raise ProjectLockedError(folder, lock_file, wait) from None
     except OSError as err:
         raise file_error(err, lock_file, "cannot take the project lock") from None
     held[folder] = 1
-    try:
-        yield lock_file
-    finally:
-        held.pop(folder, None)
-        lock.release()
+    with lock:
+        try:
+            yield lock_file
+        finally:
+            held.pop(folder, None)
 
 
 def _make_state_dir(folder: Path) -> None:

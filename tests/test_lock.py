@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from nixgen import Flake, MicroVM, ProjectLockedError, files, write_project
-from nixgen.files import clean_stale_temps, new_file_mode, new_temp_file
+from nixgen.files import clean_stale_temps, hold_lock, new_file_mode, new_temp_file
 from nixgen.lock import project_lock
 from nixgen.project import Project, init_project
 from nixgen.render import atomic_write
@@ -61,6 +61,46 @@ def test_the_lock_stays_out_of_git(tmp_path: Path) -> None:
     with project_lock(tmp_path) as lock_file:
         assert lock_file.parent == tmp_path / ".nixgen"
     assert (tmp_path / ".nixgen" / ".gitignore").read_text().splitlines()[-1] == "*"
+
+
+def test_a_timeout_inside_the_locked_block_is_not_a_lock_wait(tmp_path: Path) -> None:
+    """Only waiting for the lock is reported as a held lock; a timeout of the
+    work done under it (a socket's, say) passes as it is."""
+    state = StateDir(tmp_path / "vm", "vm")
+    with pytest.raises(TimeoutError, match="the guest did not answer"), state.lock(timeout=0.2):
+        raise TimeoutError("the guest did not answer")
+    with pytest.raises(TimeoutError, match="the work"), project_lock(tmp_path, timeout=0.2):
+        raise TimeoutError("the work")
+    with state.lock(timeout=0.2), project_lock(tmp_path, timeout=0.2):
+        pass  # both were released
+
+
+def test_a_lock_file_removed_by_its_holder_is_taken_anew(tmp_path: Path) -> None:
+    """`nixgen destroy` removes the guest's folder, lock file included, while
+    holding the lock: the one who waited locks the new file, and a third
+    that opens it now is kept out."""
+    lock = tmp_path / "lock"
+    taken = threading.Event()
+    release = threading.Event()
+
+    def waiter() -> None:
+        with hold_lock(lock, timeout=10):
+            taken.set()
+            release.wait(10)
+
+    with hold_lock(lock, timeout=1):
+        thread = threading.Thread(target=waiter)
+        thread.start()
+        time.sleep(0.1)  # (it waits now)
+        lock.unlink()
+    assert taken.wait(10)
+    assert lock.exists()
+    with pytest.raises(TimeoutError), hold_lock(lock, timeout=0.2):
+        pass
+    release.set()
+    thread.join(10)
+    with hold_lock(lock, timeout=1):
+        pass
 
 
 def test_a_writer_that_cannot_get_the_lock_says_so(tmp_path: Path) -> None:

@@ -16,12 +16,14 @@ import pytest
 
 import nixgen
 import nixgen.build as build_module
+import nixgen.runtime
 from nixgen import buildcache
 from nixgen.build import BuildResult
 from nixgen.cli import COMMANDS
 from nixgen.cli.parsing import Command
 from nixgen.project import Project
 from tests.clirunner import run_cli
+from tests.fakerunner import BOOTS, kill_leftovers, make_runner
 
 ROOT = Path(nixgen.__file__).resolve().parent.parent
 
@@ -115,6 +117,10 @@ def test_commands_without_nix_import_no_heavy_module(tmp_path: Path, command: li
     modules = _imported_after(_succeeds(command), cwd=tmp_path)
     assert _heavy(modules) == []
     assert _among(modules, NOT_WITHOUT_NIX) == []
+    # nixgen.toml is read by tomli (compiled; tomllib reads only what tomli refuses)
+    assert "tomli" in modules and _among(modules, ("tomllib",)) == []
+    # shutil (with bz2, lzma, zlib) looks for nix and git, which these run not
+    assert _among(modules, ("shutil",)) == []
     # The flake editor stays out (its lazy package and its errors are light).
     editor = [m for m in modules if m.startswith("nixgen.flake.") and m != "nixgen.flake.errors"]
     assert editor == []
@@ -129,6 +135,8 @@ def test_list_reads_the_guest_names_without_the_model(tmp_path: Path) -> None:
     modules = _imported_after(_succeeds(["list", "--no-eval"]), cwd=tmp_path)
     layers = ("nixgen.model", "nixgen.project", "nixgen.render", "nixgen.validate", "nixgen.build")
     assert _among(modules, layers) == []
+    # nor QEMU's monitor (a list asks no guest), nor a hash (the build cache is not read)
+    assert _among(modules, ("nixgen.runtime.qmp", "hashlib")) == []
 
 
 def test_the_build_command_leaves_the_model_out() -> None:
@@ -180,6 +188,92 @@ def test_a_no_op_build_is_answered_before_nixs_side_is_imported(tmp_path: Path) 
     # a changed file of the flake: the cache no longer answers
     (project / "flake.nix").write_text((project / "flake.nix").read_text() + "\n")
     assert build_module.cached(project) is None
+
+
+def test_run_wait_imports_neither_nixs_side_nor_a_lock_library(tmp_path: Path) -> None:
+    """`nixgen run NAME --wait` of a built runner: the guest's lock is the standard
+    library's flock, the console is read without nix's event parser."""
+    state = tmp_path / "vms"
+    runtime = nixgen.runtime.Runtime(None, state_root=state)
+    runtime.guest("web").set_current(make_runner(tmp_path / "runner", BOOTS))
+    run = ["run", "web", "--wait", "--no-build", "--state-dir", str(state)]
+    try:
+        modules = _imported_after(_succeeds(run), cwd=tmp_path)  # (not in a project)
+        assert runtime.guest("web").is_running()
+    finally:
+        runtime.guest("web").stop(timeout=5)
+        kill_leftovers(tmp_path)
+    assert _heavy(modules) == []  # filelock, asyncio, qemu.qmp among them
+    assert _among(modules, ("nixgen.nixcmd", "nixgen.build", "nixgen.model", "logging")) == []
+    # nor what only guests with shares or taps need, nor a hash (no build cache to check)
+    assert _among(modules, ("socket", "shutil", "hashlib")) == []
+
+
+def test_run_of_a_built_guest_reads_the_build_cache_without_nixs_side(tmp_path: Path) -> None:
+    """The runner the build cache holds is started without the Nix runner or its
+    event classes being imported (as a no-op `nixgen build` answers)."""
+    project = _built_project(tmp_path)
+    runner = tmp_path / "store" / "runner"
+    runner.unlink()
+    make_runner(runner, BOOTS)
+    state = tmp_path / "vms"
+    run = ["run", "web", "--wait", "--state-dir", str(state)]
+    guest = nixgen.runtime.Runtime(None, state_root=state).guest("web")
+    try:
+        modules = _imported_after(_succeeds(run), cwd=project)
+        assert guest.is_running() and guest.runner() == runner
+    finally:
+        guest.stop(timeout=5)
+        kill_leftovers(tmp_path)
+    assert _among(modules, ("nixgen.nixcmd", "nixgen.cli.progress", "nixgen.model")) == []
+    assert _heavy(modules) == []
+
+
+def _collector_during(args: list[str], cwd: Path) -> list[object]:
+    """What :func:`nixgen.cli.main` does to the garbage collector: whether it
+    ran while the command loaded and while it ran, whether it runs after, and
+    how many objects the start-up froze."""
+    code = (
+        "import gc, json, sys\n"
+        "from nixgen import cli\n"
+        "seen = []\n"
+        "load = cli._load\n"
+        "def loaded(name):\n"
+        "    command = load(name)\n"
+        "    seen.append(gc.isenabled())\n"
+        "    run = command.function\n"
+        "    def running(*args, **kwargs):\n"
+        "        seen.append(gc.isenabled())\n"
+        "        return run(*args, **kwargs)\n"
+        "    command.function = running\n"
+        "    return command\n"
+        "cli._load = loaded\n"
+        "try:\n"
+        f"    cli.main({args!r})\n"
+        "except SystemExit as ended:\n"
+        "    seen.append(ended.code)\n"
+        "print(json.dumps([*seen, gc.isenabled(), gc.get_freeze_count()]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=cwd, check=True
+    )
+    return list(json.loads(done.stdout.splitlines()[-1]))
+
+
+def test_the_collector_sleeps_while_a_command_loads_and_runs_for_its_work(tmp_path: Path) -> None:
+    _project(tmp_path, nixgen.Flake(guests=[nixgen.MicroVM(name="web")]))
+    paused, running, code, after, frozen = _collector_during(["list", "--no-eval"], tmp_path)
+    assert (paused, running, code, after) == (False, True, 0, True)
+    assert isinstance(frozen, int) and frozen > 10_000  # the modules and classes of the start-up
+    # --help loads no command: the collector runs again all the same
+    *_, after, _ = _collector_during(["--help"], tmp_path)
+    assert after is True
+    # a script calling invoke() keeps its collector as it was
+    modules = _imported_after(
+        "import gc\nfrom nixgen.cli import invoke\ninvoke(['--version'])\n"
+        "assert gc.isenabled() and gc.get_freeze_count() == 0\n"
+    )
+    assert "nixgen.cli" in modules
 
 
 def test_import_nixgen_model_imports_no_other_layer() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -121,10 +120,16 @@ def _print_json(
     echo(json.dumps(data, indent=2))
 
 
+def _nix_installed() -> bool:
+    import shutil  # (with bz2, lzma and zlib: only where nix is to run)
+
+    return shutil.which("nix") is not None
+
+
 def _schema(directory: Path, settings: NixSettings, no_eval: bool) -> Schema:
     """The flake's own microvm.nix options where nix can read them (or read them
     before), else the packaged ones."""
-    if no_eval or shutil.which("nix") is None:
+    if no_eval or not _nix_installed():
         return known_schema(directory)
     from nixgen.lockschema import LockSchemaError, lock_schema  # nix's side
 
@@ -145,7 +150,7 @@ def _evaluate(
 ) -> _Evaluation:
     if no_eval:
         return _Evaluation(False, "not evaluated (--no-eval)")
-    if shutil.which("nix") is None:
+    if not _nix_installed():
         return _Evaluation(
             False, "not evaluated: nix is not installed (apt-get install nix-bin, or see nixos.org)"
         )

@@ -57,11 +57,7 @@ def _runtime(
     nix_timeout: float | None = None,
     **kw: Any,
 ) -> Runtime:
-    project: Path | None = flake_dir
-    if project is None:
-        here = Path()
-        if (here / "flake.nix").exists() or (here / "nixgen.toml").exists():
-            project = here
+    project = _project(flake_dir)
     state_dir = state_dir or environ_state_root()
     if project is None and state_dir is None:
         raise NixgenError(
@@ -72,6 +68,33 @@ def _runtime(
     given = override_inputs or nix_option or nix_timeout is not None
     nix = nixopts.make_nix(override_inputs, nix_option, nix_timeout) if given else None
     return Runtime(project, state_root=state_dir, nix=nix, **kw)
+
+
+def _project(flake_dir: Path | None) -> Path | None:
+    """``--flake DIR``, else the current folder when it holds a flake or a nixgen.toml."""
+    if flake_dir is not None:
+        return flake_dir
+    here = Path()
+    if (here / "flake.nix").exists() or (here / "nixgen.toml").exists():
+        return here
+    return None
+
+
+def _cached_runner(
+    project: Path,
+    name: str,
+    override_inputs: tuple[tuple[str, str], ...],
+    nix_option: tuple[tuple[str, str], ...],
+) -> Path | None:
+    """The runner of ``name`` that the build cache holds for these nix settings,
+    read as a no-op ``nixgen build`` reads it (before nix's side of nixgen, the
+    Nix runner and its event classes, is imported); None when nix must run."""
+    from nixgen.buildcache import STATE_DIR, cached_entries, fingerprint
+
+    root = project.resolve()
+    key = fingerprint(root, override_inputs=dict(override_inputs), options=dict(nix_option))
+    hit = cached_entries(root / STATE_DIR, key, [name])
+    return Path(hit[name]["runner"]) if hit is not None else None
 
 
 def _duration(seconds: float | None) -> str:
@@ -141,20 +164,24 @@ def run_command(
     Its console goes to STATE/NAME/console.log (`nixgen console NAME`);
     --foreground runs it attached to this terminal instead.
     """
+    project = _project(flake_dir)
+    build = project is not None and not no_build
+    # The build cache's answer needs no progress display, nor nix's side of nixgen.
+    runner = None
+    if project is not None and build:
+        runner = _cached_runner(project, name, override_inputs, nix_option)
+    if runner is not None:
+        # The override inputs only choose what is built; a GC root is registered
+        # with nix's options alone (no Nix runner when none was given).
+        override_inputs = ()
     runtime = _runtime(flake_dir, state_dir, override_inputs, nix_option, nix_timeout)
     guest = runtime.guest(name)
-    runner = None
-    if runtime.project is not None and not no_build:
-        # The build cache's answer needs no progress display (nor its import time).
-        hit = runtime.builder.cached(runtime.project, [name], nix=runtime.nix)
-        if hit is not None and name in hit:
-            runner = hit[name].runner
-        else:
-            from nixgen.cli.progress import progress
+    if build and runner is None:
+        from nixgen.cli.progress import progress
 
-            with progress("building") as report:
-                guest.on_event = report
-                runner = guest.build()
+        with progress("building") as report:
+            guest.on_event = report
+            runner = guest.build()
     if foreground:
         ended = guest.run_foreground(build=False, runner=runner)
         code = ended.returncode if ended is not None else None

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import enum
 import json
-import re
 from collections import deque
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import attrs
 
+from nixgen.ansi import strip_ansi as strip_ansi  # (its home: the runtime reads consoles too)
 from nixgen.nixcmd.version import message_file
 
 __all__ = [
@@ -44,13 +44,6 @@ __all__ = [
     "derivation_name",
     "strip_ansi",
 ]
-
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
-
-
-def strip_ansi(text: str) -> str:
-    """``text`` without terminal colour codes (nix colours even its JSON messages)."""
-    return _ANSI.sub("", text)
 
 
 def derivation_name(drv_path: str) -> str:

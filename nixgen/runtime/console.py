@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from nixgen.ansi import strip_ansi
+
 __all__ = [
     "DEFAULT_BOOT_MARKER",
     "DETACH_KEY",
@@ -37,8 +39,6 @@ _TAIL_CHUNK = 64 * 1024
 
 
 def _clean(line: str) -> str:
-    from nixgen.nixcmd.events import strip_ansi  # (nix's event parser: 10 ms to import)
-
     return strip_ansi(line).replace("\r", "").rstrip()
 
 
@@ -248,8 +248,6 @@ class MarkerWatch:
     def feed(self, text: str) -> re.Match[str] | None:
         if not text:
             return None
-        from nixgen.nixcmd.events import strip_ansi
-
         joined = self._window + strip_ansi(text).replace("\r", "")
         # What came before was searched already: a match straddling the pieces
         # begins in its last part (a boot arrives in many small writes).

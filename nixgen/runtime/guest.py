@@ -55,7 +55,6 @@ from nixgen.runtime.errors import (
     StopError,
     UnsupportedError,
 )
-from nixgen.runtime.qmp import QMP, ctrl_alt_del_events, execute_once, socket_accepts
 from nixgen.runtime.runner import RunnerInfo, qmp_socket_from_args
 from nixgen.runtime.state import (
     BOOTED,
@@ -74,6 +73,7 @@ if TYPE_CHECKING:
 
     from nixgen.nixcmd import Event, NixRunner
     from nixgen.runtime.helpers import Helper, Prestart
+    from nixgen.runtime.qmp import QMP
 
 __all__ = [
     "DEFAULT_BOOT_TIMEOUT",
@@ -569,6 +569,9 @@ class GuestRuntime:
         exits or does not boot within ``timeout`` seconds, and
         :class:`KvmInternalError` as soon as QEMU reports a KVM internal error.
         """
+        # (the QMP client is imported where QEMU is asked: `nixgen list` never asks)
+        from nixgen.runtime.qmp import socket_accepts
+
         started = time.monotonic()
         watch = MarkerWatch(marker or self.boot_marker)
         record = self.state.read_run()
@@ -683,6 +686,8 @@ class GuestRuntime:
     @contextlib.contextmanager
     def qmp(self, timeout: float = 5.0) -> Iterator[QMP]:
         """A QMP session with the running guest (qemu only)."""
+        from nixgen.runtime.qmp import QMP
+
         record = self._record()
         if record is None:
             raise GuestNotRunningError(self.name, "talk to its QEMU monitor")
@@ -707,6 +712,8 @@ class GuestRuntime:
             client.close()
 
     def _qmp_state(self, record: RunRecord, timeout: float = 2.0) -> str | None:
+        from nixgen.runtime.qmp import execute_once
+
         sock = self.control_socket(record)
         if sock is None or not sock.exists():
             return None
@@ -967,6 +974,8 @@ class GuestRuntime:
         return attrs.evolve(status, notes=tuple(found_notes))
 
     def _live(self, status: GuestStatus, record: RunRecord, notes: list[str]) -> GuestStatus:
+        from nixgen.runtime.qmp import QMP
+
         sock = self.control_socket(record)
         if sock is None or not sock.exists():
             return status
@@ -1232,6 +1241,8 @@ class _Shutdown:
         return self._signals()
 
     def _clean(self, info: RunnerInfo | None, qmp_sock: Path | None) -> str | None:
+        from nixgen.runtime.qmp import ctrl_alt_del_events, execute_once
+
         script = info.shutdown_script if info else None
         if script is not None:
             from nixgen.runtime.helpers import Helper
@@ -1280,6 +1291,8 @@ class _Shutdown:
             self.steps.append(f"{what}: no sign from the guest within {REACTION_WINDOW:g} s")
 
     def _quit(self, qmp_sock: Path) -> bool:
+        from nixgen.runtime.qmp import execute_once
+
         try:
             execute_once(qmp_sock, "quit", timeout=1.0)
         except QMPCommandError as err:

@@ -21,9 +21,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-import shutil
 import signal
-import socket
 import stat
 import subprocess
 import time
@@ -204,6 +202,8 @@ VIRTIOFSD_PLACES = ("/usr/libexec/virtiofsd", "/usr/lib/qemu/virtiofsd")
 
 
 def find_virtiofsd() -> Path | None:
+    import shutil  # (shutil and socket: only for guests with shares or taps; ~5 ms)
+
     found = shutil.which("virtiofsd")
     if found:
         return Path(found)
@@ -325,6 +325,8 @@ def has_net_admin() -> bool:
 
 
 def _find_ip() -> str | None:
+    import shutil
+
     return shutil.which("ip") or next(
         (p for p in ("/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip") if os.access(p, os.X_OK)), None
     )
@@ -399,6 +401,8 @@ MACVTAP_UP = Path(__file__).with_name("macvtap-up.sh")
 
 def _tap_device(interface: str) -> Path | None:
     """``/dev/tap<ifindex>`` of a macvtap interface of this network namespace."""
+    import socket
+
     try:
         return Path(f"/dev/tap{socket.if_nametoindex(interface)}")
     except OSError:

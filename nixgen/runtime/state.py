@@ -35,6 +35,7 @@ from typing import Any
 
 import attrs
 
+from nixgen.files import hold_lock
 from nixgen.process import proc
 from nixgen.runtime.errors import GuestLockedError
 
@@ -355,18 +356,14 @@ class StateDir:
     @contextlib.contextmanager
     def lock(self, timeout: float = 60.0) -> Iterator[None]:
         """Hold this guest's file lock: one nixgen process acts on a guest at a time."""
-        import filelock  # only where a guest is acted on, not to list guests
-
         self.create()
-        lock = filelock.FileLock(str(self.path / LOCK), timeout=timeout)
+        held = contextlib.ExitStack()
         try:
-            lock.acquire()
-        except filelock.Timeout:
+            held.enter_context(hold_lock(self.path / LOCK, timeout))
+        except TimeoutError:  # (only the wait: the body's own timeouts pass as they are)
             raise GuestLockedError(self.name, self.path / LOCK, timeout) from None
-        try:
+        with held:
             yield
-        finally:
-            lock.release()
 
     # ---------------------------------------------------------------- clean-up
 
