@@ -9,12 +9,12 @@ parts of nixgen it uses.
 from __future__ import annotations
 
 import argparse
-import gc
 import importlib
 import os
 import sys
 from collections.abc import Sequence
 
+from nixgen import _gc
 from nixgen.cli.parsing import (
     USAGE_STATUS,
     Command,
@@ -298,7 +298,7 @@ def invoke(argv: Sequence[str]) -> int:
             sys.stderr.write(usage_error(_USAGE, "nixgen", f"no such command: {name!r}"))
             return EXIT_USAGE
         command = _load(name)
-        _started()
+        _gc.start_up_done()
         command(words)
     except SystemExit as ended:  # --help, a usage error, or a command's own exit status
         return ended.code if isinstance(ended.code, int) else int(ended.code is not None)
@@ -310,32 +310,11 @@ def invoke(argv: Sequence[str]) -> int:
     return 0
 
 
-#: whether :func:`main` paused the cyclic garbage collector for the start-up
-_collector_paused = False
-
-
-def _started() -> None:
-    """The command is loaded: what the start-up made lives until the process
-    ends, so it is frozen (left out of every later collection, the one at
-    exit included) and the collector resumes for the command's own work."""
-    global _collector_paused
-    if _collector_paused:
-        _collector_paused = False
-        gc.freeze()
-        gc.enable()
-
-
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     """Entry point of the `nixgen` script and `python -m nixgen`."""
-    global _collector_paused
-    # Importing a command (modules, attrs classes and their generated methods)
-    # allocates much and frees almost nothing: the collector would walk it all
-    # some forty times for nothing (~10 % of `nixgen list`), and again at exit.
-    if gc.isenabled():
-        gc.disable()
-        _collector_paused = True
+    _gc.pause_for_start_up()  # (invoke() in a library or test leaves the collector be)
     try:
         code = invoke(sys.argv[1:] if argv is None else argv)
     finally:
-        _started()  # (a --help or a usage error loads no command)
+        _gc.start_up_done()  # (a --help or a usage error loads no command)
     sys.exit(code)
