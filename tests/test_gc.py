@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import gc
+from pathlib import Path
 
 import pytest
 
+from nixgen import Flake, FlakeFile, MicroVM, write_project
 from nixgen._gc import paused_gc
 
 
@@ -33,3 +35,27 @@ def test_a_collector_turned_off_by_someone_else_stays_off() -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_an_edit_of_a_large_flake_walks_no_old_objects_for_cycles(tmp_path: Path) -> None:
+    """Moving the guests after a length-changing edit makes objects by the
+    thousand; a collection of the older generations on the way would walk
+    the whole flake again (the youngest holds only what was just made)."""
+    guests = [MicroVM(name=f"vm{i}", mem=1024) for i in range(300)]
+    write_project(Flake(guests=guests), tmp_path)
+    flake = FlakeFile.load(tmp_path)
+    collections: list[str] = []
+
+    def count(phase: str, info: dict[str, int]) -> None:
+        if phase == "start" and info["generation"] > 0:
+            collections.append(f"generation {info['generation']}")
+
+    gc.callbacks.append(count)
+    try:
+        flake.set("vm10", "microvm.mem", 12345)  # longer: every later guest moves
+    finally:
+        gc.callbacks.remove(count)
+    assert collections == []
+    assert gc.isenabled()
+    assert flake.guest("vm299").settings["microvm.mem"] == 1024  # moved, still read right
+    assert flake.guest("vm10").settings["microvm.mem"] == 12345

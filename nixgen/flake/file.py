@@ -7,6 +7,7 @@ from pathlib import Path
 
 import attrs
 
+from nixgen._gc import paused_gc
 from nixgen.errors import NixgenError, OptionError, Problem, ProjectError, ValidationError
 from nixgen.files import file_error
 from nixgen.flake.errors import FlakeEditError
@@ -554,36 +555,40 @@ class FlakeFile:
     def _transaction(
         self, run: Callable[[Edit], None], renamed: Mapping[str, str] | None = None
     ) -> None:
-        if self._project_error is not None:
-            raise FlakeEditError(self._project_error)
-        tx = Edit(self._files.copy(), self._original, self._found, self._states)
-        run(tx)
-        sync_project(tx)
-        files = tx.files
-        tx.reread()
-        found, states = tx.found, tx.states
-        _refuse_dangling(found, tx.gone, files)
-        model = Flake(guests=[states[n].vm for n in found.names()])
-        errors, warnings = split_problems(check(model, schema=self._schema))
-        known_warnings = {normalized(p, renamed or {}) for p in self._warnings_before}
-        fresh_warnings = [p for p in warnings if normalized(p, {}) not in known_warnings]
-        project_errors: list[Problem] = []
-        if files.toml is not None:
-            project_errors, _ = split_problems(check(files.toml, schema=self._schema))
-        before = {normalized(p, renamed or {}) for p in self._baseline}
-        new_errors = [p for p in [*errors, *project_errors] if normalized(p, {}) not in before]
-        if new_errors:
-            raise ValidationError(new_errors, source=str(files.flake), warnings=fresh_warnings)
-        # Accepted: take the new state.
-        self._files = files
-        self._original.update(tx.original)
-        self._notes = tx.notes
-        self._found = found
-        self._states = states
-        self._baseline = errors + project_errors
-        self._warnings_before = warnings
-        #: warnings the last edit brought (those there before are not repeated)
-        self.warnings = fresh_warnings
+        # An edit re-reads and re-models the guests it moved, and keeps them all:
+        # collections on the way would walk the whole flake's objects again and
+        # again (at 10,000 guests, most of an edit's time).
+        with paused_gc():
+            if self._project_error is not None:
+                raise FlakeEditError(self._project_error)
+            tx = Edit(self._files.copy(), self._original, self._found, self._states)
+            run(tx)
+            sync_project(tx)
+            files = tx.files
+            tx.reread()
+            found, states = tx.found, tx.states
+            _refuse_dangling(found, tx.gone, files)
+            model = Flake(guests=[states[n].vm for n in found.names()])
+            errors, warnings = split_problems(check(model, schema=self._schema))
+            known_warnings = {normalized(p, renamed or {}) for p in self._warnings_before}
+            fresh_warnings = [p for p in warnings if normalized(p, {}) not in known_warnings]
+            project_errors: list[Problem] = []
+            if files.toml is not None:
+                project_errors, _ = split_problems(check(files.toml, schema=self._schema))
+            before = {normalized(p, renamed or {}) for p in self._baseline}
+            new_errors = [p for p in [*errors, *project_errors] if normalized(p, {}) not in before]
+            if new_errors:
+                raise ValidationError(new_errors, source=str(files.flake), warnings=fresh_warnings)
+            # Accepted: take the new state.
+            self._files = files
+            self._original.update(tx.original)
+            self._notes = tx.notes
+            self._found = found
+            self._states = states
+            self._baseline = errors + project_errors
+            self._warnings_before = warnings
+            #: warnings the last edit brought (those there before are not repeated)
+            self.warnings = fresh_warnings
 
     def _errors(self) -> list[Problem]:
         errors, _ = split_problems(check(self.model(), schema=self._schema))
