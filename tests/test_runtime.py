@@ -296,6 +296,41 @@ def test_a_shutdown_helper_ends_with_nixgen(tmp_path: Path, runtime: Runtime, ho
     web.stop(timeout=3)  # (it keeps printing: two thirds of this, then SIGTERM)
 
 
+def test_a_busy_host_grows_the_reaction_window_by_no_more_than_the_time_passed(
+    tmp_path: Path,
+) -> None:
+    """Four busy processes of a guest share one CPU, each waiting for it three
+    quarters of the time: the window grows by the longest wait of one of them,
+    which cannot outgrow the time that passed (their sum, three times as much,
+    would keep a hung guest from ever counting as hung)."""
+    import nixgen.runtime.guest as guest_module
+
+    cpu = min(os.sched_getaffinity(0))
+    busy = "import time\nend = time.monotonic() + 1.5\nwhile time.monotonic() < end: pass\n"
+    loops = "\n".join(f"{sys.executable} -c '{busy}' &" for _ in range(4)) + "\nwait\n"
+    guest = subprocess.Popen(["sh", "-c", loops], preexec_fn=lambda: os.sched_setaffinity(0, {cpu}))
+    try:
+        wait_until(lambda: len(proc.descendants(guest.pid)) >= 4)
+        record = RunRecord(
+            pid=guest.pid,
+            start_ticks=None,
+            supervisor=None,
+            supervisor_ticks=None,
+            pgid=None,
+            boot_id=None,
+            started_at=time.time(),
+            runner=None,
+        )
+        began = time.monotonic()
+        waited = guest_module._CpuWait(record, None)
+        time.sleep(1.0)
+        grown = waited.seconds()
+        passed = time.monotonic() - began
+        assert 0.2 < grown <= passed + 0.05, (grown, passed)
+    finally:
+        guest.wait()
+
+
 def _sigint_default() -> None:
     """SIGINT back to its default in a child: where this test runs as a background
     job of a non-interactive shell, SIGINT is ignored, and a Python started with it

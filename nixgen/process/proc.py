@@ -32,7 +32,7 @@ __all__ = [
     "group_members",
     "processes",
     "processes_in",
-    "run_delay",
+    "run_delays",
     "signal_group",
     "signal_pids",
     "start_ticks",
@@ -142,17 +142,16 @@ def alive(pid: int, ticks: int | None = None) -> bool:
     return True
 
 
-def run_delay(pid: int) -> float | None:
-    """Seconds the threads of ``pid`` have spent runnable but waiting for a CPU
-    (run-queue delay, ``/proc/PID/task/*/schedstat``), summed over its threads
-    alive now; None when the process is gone or the kernel does not say."""
+def run_delays(pid: int) -> dict[int, float] | None:
+    """Seconds each thread of ``pid`` (by thread id) has spent runnable but
+    waiting for a CPU (run-queue delay, ``/proc/PID/task/TID/schedstat``);
+    None when the process is gone or the kernel does not say."""
     task = f"{_PROC}/{pid}/task"
     try:
         threads = os.listdir(task)  # noqa: PTH208 (plain names, as stat() reads plainly)
     except OSError:
         return None
-    total = 0
-    found = False
+    delays: dict[int, float] = {}
     for tid in threads:
         try:
             fd = os.open(f"{task}/{tid}/schedstat", os.O_RDONLY)
@@ -160,13 +159,13 @@ def run_delay(pid: int) -> float | None:
             continue
         try:
             fields = os.read(fd, 256).split()
-            total += int(fields[1])  # on the CPU, waiting for it (both ns), time slices
-            found = True
+            # on the CPU, waiting for it (both ns), time slices
+            delays[int(tid)] = int(fields[1]) / 1e9
         except (OSError, IndexError, ValueError):
             continue
         finally:
             os.close(fd)
-    return total / 1e9 if found else None
+    return delays or None
 
 
 def _all() -> list[ProcStat]:

@@ -1330,20 +1330,26 @@ class _Shutdown:
 
 
 class _CpuWait:
-    """How long the guest's processes, and a helper asking it to stop, have
-    waited for a CPU since this was made: their run-queue delay, summed (see
-    :func:`nixgen.process.proc.run_delay`).  Zero on an idle machine; on a
-    loaded one, the time a reaction window must grow by for the guest to get
-    its second."""
+    """How long the guest, or a helper asking it to stop, has waited for a CPU
+    since this was made: the longest run-queue delay that any one of their
+    threads gathered (see :func:`nixgen.process.proc.run_delays`).  Zero on an
+    idle machine; on a loaded one, the time a reaction window must grow by for
+    the guest to get its second.
+
+    The longest single wait, not the sum: a QEMU has many threads that wait
+    side by side, and their sum would outgrow the time that passed, so that a
+    hung guest on a busy host would never count as hung.
+    """
 
     def __init__(self, record: RunRecord, helper: int | None) -> None:
         self._runner = record.pid
         self._helper = helper
         self._pids: list[int] = []
         self._listed = 0.0
-        #: each process's delay when first seen (0 for those started since) and at most
-        self._first: dict[int, float] = {}
-        self._most: dict[int, float] = {}
+        #: each thread's (pid, tid) delay when first seen (0 for those started
+        #: since) and at most
+        self._first: dict[tuple[int, int], float] = {}
+        self._most: dict[tuple[int, int], float] = {}
         self._look(started=True)
 
     def _look(self, *, started: bool = False) -> None:
@@ -1358,10 +1364,10 @@ class _CpuWait:
             self._sample(pid, started)
 
     def _sample(self, pid: int, started: bool = False) -> None:
-        delay = proc.run_delay(pid)
-        if delay is not None:  # (gone: what it waited is kept)
-            self._first.setdefault(pid, delay if started else 0.0)
-            self._most[pid] = max(self._most.get(pid, 0.0), delay)
+        for tid, delay in (proc.run_delays(pid) or {}).items():  # (gone: what it waited is kept)
+            key = (pid, tid)
+            self._first.setdefault(key, delay if started else 0.0)
+            self._most[key] = max(self._most.get(key, 0.0), delay)
 
     def note(self) -> None:
         """A cheap look at the helper alone, which may not live to the next full look."""
@@ -1370,7 +1376,7 @@ class _CpuWait:
 
     def seconds(self) -> float:
         self._look()
-        return sum(self._most[pid] - self._first[pid] for pid in self._most)
+        return max((self._most[key] - self._first[key] for key in self._most), default=0.0)
 
 
 def _daemon_notes(name: str, daemons: Sequence[DaemonRecord], *, running: bool) -> list[str]:
