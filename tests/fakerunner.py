@@ -195,19 +195,15 @@ def leftovers(folder: Path) -> list[int]:
     needle = str(folder.resolve())
     own = os.getpid()
     found: list[int] = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == own:
+    for item in proc.processes():
+        if item.gone or item.pid == own:
             continue
         try:
-            stat = (entry / "stat").read_text()
-            if stat[stat.rfind(")") + 2 :].split()[0] in ("Z", "X"):
-                continue
-            cwd = str((entry / "cwd").readlink())
-            argv = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            cwd = str(Path(f"/proc/{item.pid}/cwd").readlink())
         except OSError:
             continue
-        if cwd.startswith(needle) or needle in argv:
-            found.append(int(entry.name))
+        if cwd.startswith(needle) or needle in " ".join(proc.cmdline(item.pid)):
+            found.append(item.pid)
     return found
 
 
@@ -232,15 +228,10 @@ def kill_leftovers(folder: Path, timeout: float = 5.0) -> list[str]:
 
 
 def _describe(pid: int) -> str:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        state = stat[stat.rfind(")") + 2 :].split()[0]
-        argv = (
-            Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        )
-    except OSError:
+    item = proc.stat(pid)
+    if item is None:
         return f"{pid} (gone)"
-    return f"{pid} ({state}): {argv.strip()}"
+    return f"{pid} ({item.state}): {' '.join(proc.cmdline(pid))}"
 
 
 @contextlib.contextmanager

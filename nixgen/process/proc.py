@@ -168,7 +168,9 @@ def run_delays(pid: int) -> dict[int, float] | None:
     return delays or None
 
 
-def _all() -> list[ProcStat]:
+def processes() -> list[ProcStat]:
+    """Every process now (one walk of /proc): a table that :func:`descendants` and
+    :func:`group_members` may share."""
     found: list[ProcStat] = []
     try:
         entries = [e.name for e in _PROC.iterdir() if e.name.isdigit()]
@@ -181,16 +183,10 @@ def _all() -> list[ProcStat]:
     return found
 
 
-def processes() -> list[ProcStat]:
-    """Every process now (one walk of /proc): a table for :func:`descendants` and
-    :func:`group_members` to share."""
-    return _all()
-
-
 def descendants(pid: int, table: Iterable[ProcStat] | None = None) -> list[int]:
     """Every live process below ``pid`` (children first)."""
     children: dict[int, list[int]] = {}
-    for item in _all() if table is None else table:
+    for item in processes() if table is None else table:
         if not item.gone:
             children.setdefault(item.ppid, []).append(item.pid)
     found: list[int] = []
@@ -211,7 +207,7 @@ def group_members(pgid: int, table: Iterable[ProcStat] | None = None) -> list[in
     """
     return [
         item.pid
-        for item in (_all() if table is None else table)
+        for item in (processes() if table is None else table)
         if not item.gone and (item.pgrp == pgid or item.session == pgid)
     ]
 
