@@ -1,4 +1,5 @@
-"""Files on disk: what an OS error means to a person, modes, left-over temp files, locks.
+"""Files on disk: what an OS error means to a person, modes, atomic writes and their
+left-over temp files, locks.
 
 The bottom of the stack (it imports only :mod:`nixgen.errors`): every layer
 that writes files turns an ``OSError`` into a :class:`FileError` through
@@ -29,6 +30,8 @@ __all__ = [
     "new_file_mode",
     "new_temp_file",
     "umask",
+    "write_all",
+    "write_atomically",
 ]
 
 # The temp files of atomic writes: `.NAME.XXXXXXXX.tmp`, 8 characters of [a-z0-9_]
@@ -147,6 +150,39 @@ def clean_stale_temps(folder: Path, names: set[str] | None = None) -> list[Path]
         except OSError:
             continue
     return removed
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """All of ``data`` to the file ``fd`` (a write may take only part of it)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def write_atomically(path: Path, data: bytes, *, mode: int | None = None) -> None:
+    """Write ``data`` so that readers see the old file or the new one, never a mix:
+    into a new temporary file beside ``path``, flushed to disk, renamed over it.
+
+    A replaced file keeps its mode; a new one gets ``mode``, or what ``open()``
+    would give it (0666 less the umask).  The folder must exist.  Raises the
+    ``OSError`` (callers say it in their words) and leaves no temporary file.
+    """
+    fd, tmp = new_temp_file(path)
+    try:
+        try:
+            write_all(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            kept: int | None = path.stat().st_mode & 0o7777
+        except FileNotFoundError:
+            kept = None
+        os.chmod(tmp, kept if kept is not None else new_file_mode() if mode is None else mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 @contextlib.contextmanager

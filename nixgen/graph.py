@@ -28,7 +28,6 @@ from __future__ import annotations
 import enum
 import html
 import math
-import os
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -38,6 +37,7 @@ import attrs
 import graphviz
 
 from nixgen.errors import GraphError
+from nixgen.files import write_atomically
 from nixgen.model import Flake, Host, MicroVM, Network
 from nixgen.model.frozen import frozen_mapping
 from nixgen.network import Attachment, IPInterface, NetworkPlan, plan_networks
@@ -764,21 +764,11 @@ def run_dot(source: str, format: Literal["svg", "png"], *, timeout: float = 300)
 def _write_atomically(path: Path, data: bytes) -> None:
     """``data`` into ``path`` through a temporary file beside it (render's atomic_write
     takes text; a PNG is not).  :class:`GraphError` names the path when it cannot."""
-    tmp: str | None = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, path.stat().st_mode & 0o7777 if path.exists() else 0o644)
-        os.replace(tmp, path)
+        write_atomically(path, data, mode=0o644)
     except OSError as err:
         raise GraphError(
             f"{path}: the picture could not be written ({err.strerror or err}); nothing changed",
             hint="choose a file in a folder you can write to",
         ) from None
-    finally:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)

@@ -31,7 +31,14 @@ import attrs
 from nixgen._gc import paused_gc
 from nixgen.datafile import SOURCE_NAME as SOURCE_NAME
 from nixgen.errors import NixEmitError, Problem, ValidationError, keyed
-from nixgen.files import clean_stale_temps, file_error, new_file_mode, new_temp_file
+from nixgen.files import (
+    clean_stale_temps,
+    file_error,
+    new_file_mode,
+    new_temp_file,
+    write_all,
+    write_atomically,
+)
 from nixgen.flake.errors import HandEditedError, RenderError
 from nixgen.lock import project_lock
 from nixgen.model import Flake, Host, Input, Interface, MicroVM, Network, Nix
@@ -723,7 +730,7 @@ def _write_all(files: Mapping[Path, str]) -> None:
                 folders.add(path.parent)
             fd, temps[path] = new_temp_file(path)
             try:
-                _write_fd(fd, text.encode("utf-8"))
+                write_all(fd, text.encode("utf-8"))
             finally:
                 os.close(fd)
         _flush(list(temps.values()), folders)
@@ -740,13 +747,6 @@ def _write_all(files: Mapping[Path, str]) -> None:
     finally:
         for tmp in temps.values():
             Path(tmp).unlink(missing_ok=True)
-
-
-def _write_fd(fd: int, data: bytes) -> None:
-    """All of ``data`` to the file ``fd`` (a write may take only part of it)."""
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
 
 
 def _flush(temps: Sequence[str], folders: set[Path]) -> None:
@@ -816,22 +816,6 @@ def atomic_write(path: Path, text: str, *, mode: int | None = None) -> None:
         ) from None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = new_temp_file(path)
+        write_atomically(path, data, mode=mode)
     except OSError as err:
         raise file_error(err, path) from None
-    try:
-        try:
-            _write_fd(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        if path.exists():
-            os.chmod(tmp, path.stat().st_mode & 0o7777)
-        else:
-            os.chmod(tmp, new_file_mode() if mode is None else mode)
-        os.replace(tmp, path)
-    except BaseException as err:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(err, OSError):
-            raise file_error(err, path) from None
-        raise

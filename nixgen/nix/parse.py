@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import bisect
 import functools
-import os
 import re
-import tempfile
 from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path, PurePosixPath
 from typing import cast
@@ -28,7 +26,7 @@ import attrs
 from tree_sitter import Language, Node, Parser, Query, QueryCursor, Tree
 
 from nixgen.errors import NixgenError
-from nixgen.files import new_file_mode
+from nixgen.files import write_atomically
 from nixgen.nix.emit import Nix
 from nixgen.nix.errors import NixPathError, NixSyntaxError, UnsupportedSyntaxError
 
@@ -276,20 +274,7 @@ class Document:
         target = Path(path) if path is not None else self.path
         if target is None:
             raise NixgenError("this document has no path to save to", hint="pass a path")
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(self.source)
-                out.flush()
-                os.fsync(out.fileno())
-            if target.exists():
-                Path(tmp).chmod(target.stat().st_mode & 0o7777)
-            else:
-                Path(tmp).chmod(new_file_mode())  # mkstemp's 0600 is not the umask's
-            Path(tmp).replace(target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomically(target, self.source)
         return target
 
     # ------------------------------------------------------------------ text and positions
