@@ -9,6 +9,7 @@ every error and returns the warnings; nothing here prints.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import PurePosixPath
@@ -23,7 +24,6 @@ from nixgen.model.convert import check_types
 from nixgen.model.fields import describe, group_class
 from nixgen.model.guest import NON_MICROVM_FIELDS
 from nixgen.model.memo import ByIdentity
-from nixgen.network import plan_networks
 from nixgen.schema import NIXOS_NAMESPACES, Schema, Side, packaged_schema
 
 __all__ = ["check", "ssh_destination_problem", "type_errors", "validate"]
@@ -244,7 +244,9 @@ class _Checker:
     def _interfaces(self, vm: MicroVM, at: str, caps: Capabilities) -> None:
         ids: dict[str, str] = {}
         macs: dict[str, str] = {}
-        resolved = vm.resolved_interfaces()
+        # MACs left to stable_mac (a hash, and hashlib costs 4 ms to import) are
+        # worked out only where two interfaces could share one.
+        resolved = vm.resolved_interfaces() if len(vm.interfaces) > 1 else vm.interfaces
         for i, iface in enumerate(vm.interfaces):
             p = f"{at}.interfaces[{i}]"
             if iface.type not in caps.interface_types:
@@ -471,7 +473,7 @@ class _Checker:
             # a modelled option (a key of credentialFiles, …).
             covered = sorted(
                 m
-                for m in _MODELLED
+                for m in _modelled()
                 if m == key or m.startswith(key + ".") or key.startswith(m + ".")
             )
             if covered:
@@ -632,6 +634,9 @@ class _Checker:
         cids: dict[int, str] = {}
         macs: dict[str, str] = {}
         host_ifaces: dict[str, str] = {}
+        # MACs and host interface names clash only between two guests: one guest's
+        # MACs are not worked out for this (see _interfaces).
+        several = len({vm.name for vm in flake.guests}) > 1
         if not flake.guests:
             self.warn("guests", "the flake has no guests", "add a MicroVM")
         for vm in flake.guests:
@@ -657,7 +662,7 @@ class _Checker:
                         vm.vsock.cid,
                     )
                 cids.setdefault(vm.vsock.cid, vm.name)
-            for i, mac, host_iface in _addresses(vm):
+            for i, mac, host_iface in _addresses(vm) if several else ():
                 self._unique_across(macs, mac, vm, i, "mac", "MAC address")
                 if host_iface is not None:
                     self._unique_across(host_ifaces, host_iface, vm, i, "id", "host interface name")
@@ -699,6 +704,8 @@ class _Checker:
                 continue
             self.host(host, at, guests, runs_on)
         if well_typed:
+            from nixgen.network import plan_networks  # (only flakes with hosts have networks)
+
             self.found.extend(plan_networks(flake).problems)
 
     def host(
@@ -948,7 +955,11 @@ def _modelled_options(cls: type = MicroVM, prefix: str = "") -> frozenset[str]:
     return frozenset(out)
 
 
-_MODELLED = _modelled_options()
+@functools.cache
+def _modelled() -> frozenset[str]:
+    """:func:`_modelled_options` of a guest, worked out for the first key of ``extra``
+    (describing every option group costs a project without one ~2 ms)."""
+    return _modelled_options()
 
 
 def _addresses(vm: MicroVM) -> tuple[tuple[int, str, str | None], ...]:
