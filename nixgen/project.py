@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 from nixgen._gc import paused_gc
+from nixgen._repr import attrs_repr
 from nixgen.datafile import SOURCE_NAME
 from nixgen.errors import Problem, ProjectError, ValidationError
 from nixgen.files import clean_stale_temps, file_error
@@ -177,6 +178,8 @@ class Project:
             track(self.root, created=result.written, removed=result.removed)
         return result
 
+    __repr__ = attrs_repr
+
 
 @attrs.frozen
 class InitResult:
@@ -184,6 +187,8 @@ class InitResult:
     flake: Flake
     created: list[Path]
     warnings: list[Problem]
+
+    __repr__ = attrs_repr
 
 
 def init_project(

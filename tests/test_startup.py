@@ -135,6 +135,7 @@ CHECK_LOADS = {
     "nixgen",
     "nixgen._gc",
     "nixgen._lazy",
+    "nixgen._repr",
     "nixgen.cli",
     "nixgen.cli.check",
     "nixgen.cli.nixopts",
