@@ -1,10 +1,10 @@
-"""The guest model: helpers, stable MACs, derived values, flakes, immutability."""
+"""The guest model: helpers, stable MACs, derived values, flakes, immutability, repr."""
 
 from __future__ import annotations
 
 import pickle
 import re
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import attrs
@@ -430,9 +430,9 @@ def _repr_by_attrs(obj: Any) -> str:
     """``repr(obj)`` as attrs writes it for a class of its own making (a twin of
     ``obj``'s class with the same name, fields and values)."""
     cls = type(obj)
-    names = [field.name for field in attrs.fields(cls)]
-    twin = attrs.make_class(cls.__name__, names, frozen=True)
-    return repr(twin(*(getattr(obj, name) for name in names)))
+    fields = attrs.fields(cls)
+    twin = attrs.make_class(cls.__name__, {f.name: attrs.field(repr=f.repr) for f in fields})
+    return repr(twin(*(getattr(obj, f.name) for f in fields)))
 
 
 def _model_objects(root: object) -> dict[type, list[object]]:
@@ -452,7 +452,7 @@ def _model_objects(root: object) -> dict[type, list[object]]:
     return found
 
 
-def test_the_model_shows_itself_as_attrs_would() -> None:
+def test_the_model_shows_itself_as_attrs_would(tmp_path: Path) -> None:
     from nixgen import model
     from nixgen._repr import attrs_repr
     from nixgen.model.guest import PcieRootPort
@@ -498,6 +498,7 @@ def test_the_model_shows_itself_as_attrs_would() -> None:
     # the classes beside the model that show themselves the same way
     from nixgen.hypervisors import TABLE
     from nixgen.model.fields import describe
+    from nixgen.runtime import Runtime
     from nixgen.schema import Issue, packaged_schema
 
     others = [
@@ -506,6 +507,9 @@ def test_the_model_shows_itself_as_attrs_would() -> None:
         Issue("microvm.x is unknown", "use microvm.y"),
         packaged_schema().lookup("guest", ["vcpu"]),
         packaged_schema().lookup("guest", ["vcpus"]),
+        Runtime(None, state_root=tmp_path),
+        Runtime(None, state_root=tmp_path).guest("web"),  # (a field not shown: _prestart)
+        Runtime(None, state_root=tmp_path).guest("web").state,
     ]
     for obj in others:
         assert vars(type(obj)).get("__repr__") is attrs_repr
