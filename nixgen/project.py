@@ -18,7 +18,6 @@ from nixgen._gc import paused_gc
 from nixgen._repr import attrs_repr
 from nixgen.datafile import SOURCE_NAME
 from nixgen.errors import Problem, ProjectError, ValidationError
-from nixgen.files import clean_stale_temps, file_error
 from nixgen.model import Flake, Hypervisor
 from nixgen.model.convert import dumps_toml, load_flake_file, update_toml
 from nixgen.schema import Schema, known_schema
@@ -26,8 +25,8 @@ from nixgen.validate import check, validate
 from nixgen.verbatim import verbatim_problems
 
 # Rendering (Jinja's side, the settings mapping, the network plan), the project
-# lock and git are imported by the methods that write: `nixgen check` reads and
-# validates only.
+# lock, git and nixgen.files are imported by the functions that write: `nixgen check`
+# reads and validates only.
 if TYPE_CHECKING:
     from nixgen.render import RenderResult
 
@@ -212,6 +211,7 @@ def init_project(
     only see tracked files.
     """
     root = Path(directory)
+    from nixgen.files import clean_stale_temps, file_error
     from nixgen.gitutil import track
     from nixgen.lock import project_lock
     from nixgen.render import atomic_write, render_files
@@ -276,6 +276,8 @@ def read_key_file(path: Path) -> str:
             "another file",
         ) from None
     except OSError as err:
+        from nixgen.files import file_error
+
         raise file_error(err, path, "cannot read the key file") from None
 
 

@@ -143,7 +143,6 @@ CHECK_LOADS = {
     "nixgen.cli.parsing",
     "nixgen.datafile",
     "nixgen.errors",
-    "nixgen.files",
     "nixgen.hypervisors",
     "nixgen.model",
     "nixgen.model.attrpath",
