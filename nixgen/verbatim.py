@@ -20,7 +20,7 @@ import attrs
 from nixgen.errors import NixEmitError, Problem, keyed
 from nixgen.model import Flake, Host, MicroVM, Nix
 from nixgen.model.convert import NIX_KEY
-from nixgen.model.fields import FieldInfo, describe
+from nixgen.model.fields import describe
 from nixgen.model.memo import ByIdentity
 
 __all__ = ["verbatim_problems"]
@@ -64,14 +64,8 @@ def _verbatim_problems_of(item: object, at: str) -> list[Problem]:
             stack.extend((f"{path}[{i}]", v) for i, v in enumerate(value))
         elif not isinstance(value, str | int | float | PurePosixPath) and value is not None:
             model: Any = type(value)  # a class is hashable; typeshed does not say so
-            for field in _fields(model):
-                inner = getattr(value, field.name)
-                # Nothing to look into: its type is not worked out (describing an
-                # option group, `qemu`, costs more than its value's check).
-                if inner is None or (isinstance(inner, tuple | Mapping) and not inner):
-                    continue
-                if _may_hold_nix(field.type):
-                    stack.append((f"{path}.{field.option}", inner))
+            for name, option in _verbatim_fields(model):
+                stack.append((f"{path}.{option}", getattr(value, name)))
     _VERBATIM.put(item, (at, found))
     return found
 
@@ -91,17 +85,16 @@ def _expression_problem(path: str, value: Nix) -> Problem | None:
 
 
 @functools.cache
-def _fields(cls: Any) -> tuple[FieldInfo, ...]:
-    """The fields of a model class (none for other classes)."""
-    return describe(cls) if attrs.has(cls) else ()
+def _verbatim_fields(cls: Any) -> tuple[tuple[str, str], ...]:
+    """The (attribute, option) of each field of a model class that can hold Nix."""
+    if not attrs.has(cls):
+        return ()
+    return tuple((i.name, i.option) for i in describe(cls) if _may_hold_nix(i.type))
 
 
-@functools.cache
-def _may_hold_nix(typ: Any) -> bool:
-    """Whether a value of type ``typ`` can hold Nix: ``Nix``, ``Any``, or a model
-    class, list or table that can."""
+def _may_hold_nix(typ: object) -> bool:
     if typ is Nix or typ is Any:
         return True
     if isinstance(typ, type):
-        return any(_may_hold_nix(field.type) for field in _fields(typ))
+        return bool(_verbatim_fields(typ))
     return any(_may_hold_nix(arg) for arg in typing.get_args(typ))
