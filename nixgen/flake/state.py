@@ -32,6 +32,7 @@ from nixgen.nix.read import (
     place,
     read_guests,
     reread_guests,
+    unmoved,
 )
 from nixgen.render import SOURCE_NAME
 from nixgen.settings import (
@@ -141,7 +142,8 @@ def guest_states(
         elif (
             old is not None
             and old.guest.settings is guest.settings
-            and all(len(defs) == 1 for defs in guest.definitions.values())
+            # (asked of the guest as read: a moved one's modules are made on first use)
+            and all(len(defs) == 1 for defs in unmoved(guest).definitions.values())
         ):
             states[guest.name] = GuestState(guest, old.settings, old.vm, old.unmodelled)
         else:

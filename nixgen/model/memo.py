@@ -56,5 +56,13 @@ class ByIdentity(Generic[K, V]):
         with contextlib.suppress(TypeError):
             entries[key] = (weakref.ref(obj, forget), value)
 
+    def pop(self, obj: K) -> V | None:
+        """Forget what was remembered for ``obj``, and give it (None: nothing was)."""
+        entry = self._entries.get(id(obj))
+        if entry is None or entry[0]() is not obj:
+            return None
+        del self._entries[id(obj)]
+        return entry[1]
+
     def __len__(self) -> int:
         return len(self._entries)
