@@ -394,3 +394,24 @@ def test_an_edit_that_moves_guests_reuses_what_was_worked_out_for_them(
         assert outside == ["vm10"] and made in ([], ["vm10"])
     assert flake.guest("vm39").span == FlakeFile.load(tmp_path).guest("vm39").span
     assert flake.guest("vm39").definitions == FlakeFile.load(tmp_path).guest("vm39").definitions
+
+
+def test_a_moved_guest_with_an_undecided_option_names_its_new_lines(tmp_path: Path) -> None:
+    """An option a moved guest defines twice at the same priority is undecided, and
+    the message says where both definitions are: after an edit that adds lines before
+    it, the lines they are on now."""
+    text = _inline_flake(3).replace(
+        "              microvm.mem = 1024;\n            }\n          ];\n        };\n        vm2 =",
+        "              microvm.mem = 1024;\n            }\n"
+        "            { microvm.vcpu = 1; }\n            { microvm.vcpu = 2; }\n"
+        "          ];\n        };\n        vm2 =",
+    )
+    (tmp_path / "flake.nix").write_text(text)
+    flake = FlakeFile.load(tmp_path)
+    before = flake.guest("vm1").unmodelled["microvm.vcpu"].reason
+    assert "flake.nix:25, flake.nix:26" in before
+    flake.set("vm0", "services.nginx.virtualHosts", {"a.example": {"root": "/srv/a"}})
+    flake.save()
+    after = flake.guest("vm1").unmodelled["microvm.vcpu"].reason
+    assert after != before
+    assert after == FlakeFile.load(tmp_path).guest("vm1").unmodelled["microvm.vcpu"].reason

@@ -478,15 +478,13 @@ _OUTSIDE: ByIdentity[DeclaredGuest, tuple[tuple[Path | None, int], ...]] = ByIde
 
 def _read_from_outside(config: DeclaredGuest) -> tuple[tuple[Path | None, int], ...]:
     """Where the settings are that ``config`` reads from outside its own binding."""
-    known = _OUTSIDE.get(config)
+    # A guest moved whole reads from outside what it read before: settings in other
+    # files, which its moves did not move.
+    read = unmoved(config)
+    known = _OUTSIDE.get(read)
     if known is None:
-        # A guest moved whole reads from outside what it read before: settings in
-        # other files, which its moves did not move.
-        read = unmoved(config)
-        known = _OUTSIDE.get(read)
-        if known is None:
-            known = _outside_places(read)
-            _OUTSIDE.put(read, known)
+        known = _outside_places(read)
+        _OUTSIDE.put(read, known)
     return known
 
 

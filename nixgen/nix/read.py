@@ -1611,9 +1611,6 @@ class _Mover:
 #: the guests moved lazily, each with its base and by how much it moved (bytes, lines)
 _PENDING: ByIdentity[DeclaredGuest, tuple[DeclaredGuest, int, int]] = ByIdentity()
 _MATERIALISING = threading.Lock()
-# The fields a lazily moved guest gets at once (its places among them, moved).
-_LAZY_FIELDS = ("modules", "definitions")
-_EAGER_FIELDS = tuple(a.name for a in attrs.fields(DeclaredGuest) if a.name not in _LAZY_FIELDS)
 
 
 def _moved_lazily(
@@ -1622,12 +1619,15 @@ def _moved_lazily(
     """``g`` moved by ``mover``: ``base`` moved by ``delta`` bytes and ``lines`` lines
     in all, its modules and definitions to be made on first use."""
     moved = object.__new__(DeclaredGuest)
-    put = object.__setattr__
-    for name in _EAGER_FIELDS:
-        put(moved, name, getattr(g, name))
-    put(moved, "span", mover.span(g.span))
-    if g.system_span is not None:
-        put(moved, "system_span", mover.span(g.system_span))
+    put = object.__setattr__.__get__(moved)
+    # every field but modules and definitions (a test compares with a fresh read)
+    put("name", g.name)
+    put("system", g.system)
+    put("settings", g.settings)
+    put("span", mover.span(g.span))
+    put("locator", g.locator)
+    put("system_span", None if g.system_span is None else mover.span(g.system_span))
+    put("problems", g.problems)
     _PENDING.put(moved, (base, delta, lines))
     return moved
 
