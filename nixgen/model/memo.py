@@ -14,7 +14,6 @@ objects that are gone.
 
 from __future__ import annotations
 
-import contextlib
 import weakref
 from typing import Generic, TypeVar
 
@@ -24,11 +23,28 @@ K = TypeVar("K")
 V = TypeVar("V")
 
 
+class _Ref(weakref.ref[object]):
+    """A weak reference that knows the id it is filed under: one callback serves every
+    entry of a map (a closure for each would cost more than the entry itself)."""
+
+    __slots__ = ("key",)
+    key: int
+
+
 class ByIdentity(Generic[K, V]):
     """A map from live objects (by identity) to what was worked out for them."""
 
     def __init__(self) -> None:
-        self._entries: dict[int, tuple[weakref.ref[K], V]] = {}
+        entries: dict[int, tuple[_Ref, V]] = {}
+        self._entries = entries
+
+        def forget(ref: _Ref) -> None:
+            # The object is gone; its id may already name a newer entry.
+            entry = entries.get(ref.key)
+            if entry is not None and entry[0] is ref:
+                del entries[ref.key]
+
+        self._forget = forget
 
     def get(self, obj: K) -> V | None:
         entry = self._entries.get(id(obj))
@@ -43,18 +59,12 @@ class ByIdentity(Generic[K, V]):
     def put(self, obj: K, value: V) -> None:
         """Remember ``value`` for ``obj`` while it lives (objects without weak
         references, such as ints, are not remembered: :meth:`get` gives None)."""
-        key = id(obj)
-        entries = self._entries
-
-        def forget(ref: weakref.ref[K]) -> None:
-            # The object is gone; its id may already name a newer entry.
-            entry = entries.get(key)
-            if entry is not None and entry[0] is ref:
-                entries.pop(key, None)
-
-        # An object that cannot be referred to weakly is not remembered.
-        with contextlib.suppress(TypeError):
-            entries[key] = (weakref.ref(obj, forget), value)
+        try:
+            ref = _Ref(obj, self._forget)
+        except TypeError:  # an object that cannot be referred to weakly
+            return
+        ref.key = key = id(obj)
+        self._entries[key] = (ref, value)
 
     def pop(self, obj: K) -> V | None:
         """Forget what was remembered for ``obj``, and give it (None: nothing was)."""
