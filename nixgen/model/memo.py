@@ -4,7 +4,8 @@ The model is immutable, so what a guest's type check, validation or module
 text came to stays true for that object.  Remembering it lets a second look
 (``render_files`` after ``validate``, the flake editor checking the whole
 flake after changing one guest) cost a dictionary look-up a guest instead of
-the work again.
+the work again.  The same holds for any immutable value: the flake reader
+keeps, for each guest an edit moved, the guest it was moved from.
 
 Objects are told apart by identity, not equality: ``MicroVM(vcpu=True)``
 equals (and hashes like) ``MicroVM(vcpu=1)``, but only one is well typed.
