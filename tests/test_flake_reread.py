@@ -109,7 +109,7 @@ def test_after_an_edit_every_later_guest_has_moved(tmp_path: Path) -> None:
 def _view(flake: FlakeFile) -> object:
     """Everything a FlakeFile shows of its guests, and what checking them finds."""
     guests = {
-        n: (v.vm, dict(v.settings), dict(v.unmodelled), v.span, v.definitions)
+        n: (v.vm, dict(v.settings), dict(v.unmodelled), v.span, v.definitions, v.modules)
         for n, v in ((n, flake.guest(n)) for n in flake.names())
     }
     return flake.names(), guests, check(flake.model())
