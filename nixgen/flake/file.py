@@ -709,6 +709,23 @@ class FlakeFile:
         self._evaluation = after
         self._checks = []
 
+    def _changed_on_disk(self, path: Path, old: str | None) -> bool:
+        """Whether ``path`` no longer holds ``old``, the text nixgen read (None: no file).
+
+        Compared as bytes with what was read where nixgen has them: as they are
+        (a text read would turn CRLF line ends into LF, a change that is not one),
+        and without decoding a large file twice."""
+        try:
+            on_disk = path.read_bytes()
+        except FileNotFoundError:
+            return old is not None
+        if old is None:
+            return True
+        read = self._original.get(path)
+        if read is not None:
+            return on_disk != read
+        return on_disk.decode("utf-8", "replace") != old
+
     def save(self) -> SaveResult:
         """Write every changed file atomically (module files first, flake.nix, then nixgen.toml).
 
@@ -722,11 +739,7 @@ class FlakeFile:
         # Under the project lock, no other nixgen writes between the check and the writes.
         with project_lock(self._files.root):
             for path, (old, _) in changes.items():
-                on_disk = path.read_text(encoding="utf-8") if path.exists() else None
-                expected = old
-                if expected is None and path in self._files.created:
-                    expected = None
-                if on_disk != expected:
+                if self._changed_on_disk(path, old):
                     raise FlakeEditError(
                         f"{self._relative(path)} changed on disk since nixgen read it; "
                         "nothing was written",
