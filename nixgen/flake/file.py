@@ -631,11 +631,13 @@ class FlakeFile:
         out: dict[Path, tuple[str | None, str | None]] = {}
         files = self._files
         for path, doc in files.docs.items():
-            old_bytes = self._original.get(path)
-            old = old_bytes.decode("utf-8") if old_bytes is not None else None
-            new = self._final_text(path, doc)
             if path in files.removed:
                 continue
+            old_bytes = self._original.get(path)
+            if old_bytes is not None and path not in files.moved_from and doc.source == old_bytes:
+                continue  # as read (a module file read, not edited): nothing to decode
+            old = old_bytes.decode("utf-8") if old_bytes is not None else None
+            new = self._final_text(path, doc)
             if new != old:
                 out[path] = (old, new)
         for path in files.removed:
