@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import pickle
 import shutil
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import attrs
@@ -415,3 +418,32 @@ def test_a_moved_guest_with_an_undecided_option_names_its_new_lines(tmp_path: Pa
     after = flake.guest("vm1").unmodelled["microvm.vcpu"].reason
     assert after != before
     assert after == FlakeFile.load(tmp_path).guest("vm1").unmodelled["microvm.vcpu"].reason
+
+
+def test_moved_guests_looked_at_from_several_threads_at_once_read_right(tmp_path: Path) -> None:
+    """The modules of a moved guest are made on first use: threads asking at once all
+    get them, as read afresh (none sees a guest half made)."""
+    (tmp_path / "flake.nix").write_text(_inline_flake(30))
+    doc = Document.load((tmp_path / "flake.nix").resolve())
+    found = read_guests(doc)
+    setting = found["vm0"].definitions["microvm.mem"][0]
+    assert setting.locator is not None
+    new = edit.set_value(doc, setting.locator, setting.path, "[\n  2048\n]")
+    again = reread_guests(found, doc, new)
+    assert again is not None
+    fresh = read_guests(new)
+    barrier = threading.Barrier(6)
+
+    def look() -> list[object]:
+        barrier.wait()
+        return [(g.definitions, g.modules) for g in again.guests]
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads take turns inside the making of a guest
+    try:
+        with ThreadPoolExecutor(6) as pool:
+            seen = list(pool.map(lambda _: look(), range(6)))
+    finally:
+        sys.setswitchinterval(interval)
+    expected = [(g.definitions, g.modules) for g in fresh.guests]
+    assert all(s == expected for s in seen)

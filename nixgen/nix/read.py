@@ -1610,7 +1610,7 @@ class _Mover:
 
 #: the guests moved lazily, each with its base and by how much it moved (bytes, lines)
 _PENDING: ByIdentity[DeclaredGuest, tuple[DeclaredGuest, int, int]] = ByIdentity()
-_MATERIALISING = threading.Lock()
+_MATERIALISING = threading.RLock()  # re-entered only if a base were itself lazy
 
 
 def _moved_lazily(
