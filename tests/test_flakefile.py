@@ -784,6 +784,29 @@ def test_save_refuses_files_changed_since_they_were_read(tmp_path: Path) -> None
     assert snapshot(folder) == before
 
 
+def test_a_flake_with_crlf_line_ends_is_saved_and_a_change_on_disk_still_seen(
+    tmp_path: Path,
+) -> None:
+    """CRLF line ends are not a change on disk: the edit is written, every other line
+    keeping its CRLF; a real change of the file since it was read still refuses."""
+    folder = copy_flake(tmp_path, "flakes/crlf.nix")
+    before = (folder / "flake.nix").read_bytes()
+    flake = FlakeFile.load(folder)
+    flake.set("crlf", "microvm.mem", 2048)
+    flake.save()
+    after = (folder / "flake.nix").read_bytes()
+    assert after.count(b"\r\n") == before.count(b"\r\n") and after.count(b"\n") == after.count(
+        b"\r\n"
+    )
+    assert FlakeFile.load(folder)["crlf"].mem == 2048
+    flake.set("crlf", "microvm.mem", 4096)
+    (folder / "flake.nix").write_bytes(after.replace(b"crlf", b"CRLF", 1))
+    changed = snapshot(folder)
+    with pytest.raises(FlakeEditError, match="changed on disk"):
+        flake.save()
+    assert snapshot(folder) == changed
+
+
 def test_new_files_are_tracked_by_git(tmp_path: Path) -> None:
     if shutil.which("git") is None:
         pytest.skip("git not found")

@@ -631,11 +631,13 @@ class FlakeFile:
         out: dict[Path, tuple[str | None, str | None]] = {}
         files = self._files
         for path, doc in files.docs.items():
-            old_bytes = self._original.get(path)
-            old = old_bytes.decode("utf-8") if old_bytes is not None else None
-            new = self._final_text(path, doc)
             if path in files.removed:
                 continue
+            old_bytes = self._original.get(path)
+            if old_bytes is not None and path not in files.moved_from and doc.source == old_bytes:
+                continue  # as read (a module file read, not edited): nothing to decode
+            old = old_bytes.decode("utf-8") if old_bytes is not None else None
+            new = self._final_text(path, doc)
             if new != old:
                 out[path] = (old, new)
         for path in files.removed:
@@ -709,6 +711,23 @@ class FlakeFile:
         self._evaluation = after
         self._checks = []
 
+    def _changed_on_disk(self, path: Path, old: str | None) -> bool:
+        """Whether ``path`` no longer holds ``old``, the text nixgen read (None: no file).
+
+        Compared as bytes with what was read where nixgen has them: as they are
+        (a text read would turn CRLF line ends into LF, a change that is not one),
+        and without decoding a large file twice."""
+        try:
+            on_disk = path.read_bytes()
+        except FileNotFoundError:
+            return old is not None
+        if old is None:
+            return True
+        read = self._original.get(path)
+        if read is not None:
+            return on_disk != read
+        return on_disk.decode("utf-8", "replace") != old
+
     def save(self) -> SaveResult:
         """Write every changed file atomically (module files first, flake.nix, then nixgen.toml).
 
@@ -722,11 +741,7 @@ class FlakeFile:
         # Under the project lock, no other nixgen writes between the check and the writes.
         with project_lock(self._files.root):
             for path, (old, _) in changes.items():
-                on_disk = path.read_text(encoding="utf-8") if path.exists() else None
-                expected = old
-                if expected is None and path in self._files.created:
-                    expected = None
-                if on_disk != expected:
+                if self._changed_on_disk(path, old):
                     raise FlakeEditError(
                         f"{self._relative(path)} changed on disk since nixgen read it; "
                         "nothing was written",

@@ -32,6 +32,7 @@ from nixgen.nix.read import (
     place,
     read_guests,
     reread_guests,
+    unmoved,
 )
 from nixgen.render import SOURCE_NAME
 from nixgen.settings import (
@@ -130,7 +131,7 @@ def guest_states(
     """Each guest read, with its settings and model.
 
     ``before``: the states of an earlier read; a guest that was only moved
-    (same settings, each defined once) keeps its model.  ``root``: the flake's
+    (same settings, each decided) keeps its model.  ``root``: the flake's
     folder, which messages name files relative to.
     """
     states: dict[str, GuestState] = {}
@@ -141,7 +142,9 @@ def guest_states(
         elif (
             old is not None
             and old.guest.settings is guest.settings
-            and all(len(defs) == 1 for defs in guest.definitions.values())
+            # every option decided: no message names the places of its definitions
+            # (asked of the guest as read: a moved one's modules are made on first use)
+            and len(unmoved(guest).definitions) == len(guest.settings)
         ):
             states[guest.name] = GuestState(guest, old.settings, old.vm, old.unmodelled)
         else:

@@ -50,6 +50,7 @@ from nixgen.nix.read import (
     decide,
     priority,
     relative_name,
+    unmoved,
 )
 from nixgen.render import option_module
 from nixgen.settings import (
@@ -179,7 +180,7 @@ class Edit:
     def file_owners(self) -> dict[Path, set[str]]:
         owners: dict[Path, set[str]] = {}
         for guest in configurations(self.found):
-            for top in guest.modules:
+            for top in unmoved(guest).modules:  # which files it reads: the same however it moved
                 for m in top.walk():
                     if m.kind == "file" and m.file is not None:
                         owners.setdefault(resolved(m.file), set()).add(guest.name)
@@ -470,22 +471,30 @@ def _below_plain(setting: Setting) -> bool:
 
 
 # What each configuration read reads from outside its binding: a guest that an edit
-# did not touch (read again or moved) is the same object, and is not looked at again.
+# did not touch (read again or moved) is the same object, or one moved from it, and
+# is not looked at again.
 _OUTSIDE: ByIdentity[DeclaredGuest, tuple[tuple[Path | None, int], ...]] = ByIdentity()
 
 
 def _read_from_outside(config: DeclaredGuest) -> tuple[tuple[Path | None, int], ...]:
     """Where the settings are that ``config`` reads from outside its own binding."""
-    known = _OUTSIDE.get(config)
+    # A guest moved whole reads from outside what it read before: settings in other
+    # files, which its moves did not move.
+    read = unmoved(config)
+    known = _OUTSIDE.get(read)
     if known is None:
-        known = tuple(
-            where(s)
-            for defs in config.definitions.values()
-            for s in defs
-            if not _within(s.binding, config.span)
-        )
-        _OUTSIDE.put(config, known)
+        known = _outside_places(read)
+        _OUTSIDE.put(read, known)
     return known
+
+
+def _outside_places(config: DeclaredGuest) -> tuple[tuple[Path | None, int], ...]:
+    return tuple(
+        where(s)
+        for defs in config.definitions.values()
+        for s in defs
+        if not _within(s.binding, config.span)
+    )
 
 
 def _within(inner: Span, outer: Span) -> bool:

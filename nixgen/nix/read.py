@@ -22,14 +22,16 @@ from __future__ import annotations
 
 import functools
 import re
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path, PurePosixPath
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import attrs
 from tree_sitter import Node
 
 from nixgen.errors import NixgenError
+from nixgen.model.memo import ByIdentity
 from nixgen.nix.emit import Nix, attr_path, to_nix
 from nixgen.nix.parse import ATTRSET_TYPES, Binding, Document, Span, Step, application, unwrap
 
@@ -190,6 +192,15 @@ class DeclaredGuest:
     def decision(self, key: str) -> Decision:
         """Which of the definitions of ``key`` give its value, as far as the text tells."""
         return decide(self.definitions.get(key, ()))
+
+    if not TYPE_CHECKING:  # mypy would take every attribute name as valid
+
+        def __getattr__(self, name: str) -> object:
+            # Only unset slots come here: the modules and definitions of a guest an
+            # edit moved, made from the guest it was moved from on first use.
+            if name in ("modules", "definitions"):
+                _materialise(self)
+            return object.__getattribute__(self, name)
 
 
 @attrs.frozen
@@ -1371,7 +1382,9 @@ def reread_guests(
         g
         for g in found.guests
         if any(
-            m.file is not None and _resolved(m.file) == changed for t in g.modules for m in t.walk()
+            m.file is not None and _resolved(m.file) == changed
+            for t in unmoved(g).modules  # which files it reads: the same however it moved
+            for m in t.walk()
         )
     ]
     if not touched or old.source != new.source:
@@ -1542,6 +1555,32 @@ class _Mover:
         )
 
     def guest(self, g: DeclaredGuest) -> DeclaredGuest:
+        """``g`` moved.  A guest whose places in the flake all lie inside its own binding
+        moves as a whole: it is moved lazily (see :func:`_moved_lazily`); the others
+        (modules bound elsewhere in the flake) are moved here, place by place."""
+        same_file = g.span.file is self.file or g.span.file == self.file
+        if same_file and g.span.start >= self.at:
+            pending = _PENDING.get(g)
+            if pending is not None:  # moved before, not looked into since
+                base, delta, lines = pending
+                return _moved_lazily(g, base, delta + self.delta, lines + self.lines, self)
+            if _contained(g):
+                return _moved_lazily(g, g, self.delta, self.lines, self)
+        modules, definitions = self.parts(g)
+        return DeclaredGuest(
+            name=g.name,
+            system=g.system,
+            modules=modules,
+            settings=g.settings,
+            definitions=definitions,
+            span=self.span(g.span),
+            locator=g.locator,
+            system_span=None if g.system_span is None else self.span(g.system_span),
+            problems=g.problems,
+        )
+
+    def parts(self, g: DeclaredGuest) -> tuple[tuple[Module, ...], dict[str, tuple[Setting, ...]]]:
+        """The modules and definitions of ``g``, moved."""
         modules = tuple(self.module(m) for m in g.modules)
         # The definitions in the order the reader makes them: module by module.
         definitions: dict[str, list[Setting]] = {}
@@ -1549,17 +1588,7 @@ class _Mover:
             for sub in top.walk():
                 for setting in sub.settings:
                     definitions.setdefault(setting.key, []).append(setting)
-        return DeclaredGuest(
-            name=g.name,
-            system=g.system,
-            modules=modules,
-            settings=g.settings,
-            definitions={k: tuple(v) for k, v in definitions.items()},
-            span=self.span(g.span),
-            locator=g.locator,
-            system_span=None if g.system_span is None else self.span(g.system_span),
-            problems=g.problems,
-        )
+        return modules, {k: tuple(v) for k, v in definitions.items()}
 
     def unreadable(self, u: Unreadable) -> Unreadable:
         return attrs.evolve(
@@ -1567,3 +1596,82 @@ class _Mover:
             span=None if u.span is None else self.span(u.span),
             binding=None if u.binding is None else self.span(u.binding),
         )
+
+
+# --------------------------------------------------------------------------- moving lazily
+#
+# After an edit that changes the length of the text, every guest after it moves.
+# Moving one means new places for each of its modules and settings: at 1,000
+# guests, most of what an edit costs, for places nobody may read.  So a guest that
+# moves as a whole gets new objects only for its name and binding; its modules and
+# definitions are made from the guest it was moved from (the base, never itself a
+# lazy one) when first asked for.  A guest moved again before that still refers to
+# the same base, by the sum of the moves.
+
+#: the guests moved lazily, each with its base and by how much it moved (bytes, lines)
+_PENDING: ByIdentity[DeclaredGuest, tuple[DeclaredGuest, int, int]] = ByIdentity()
+_MATERIALISING = threading.RLock()  # re-entered only if a base were itself lazy
+
+
+def _moved_lazily(
+    g: DeclaredGuest, base: DeclaredGuest, delta: int, lines: int, mover: _Mover
+) -> DeclaredGuest:
+    """``g`` moved by ``mover``: ``base`` moved by ``delta`` bytes and ``lines`` lines
+    in all, its modules and definitions to be made on first use."""
+    moved = object.__new__(DeclaredGuest)
+    put = object.__setattr__.__get__(moved)
+    # every field but modules and definitions (a test compares with a fresh read)
+    put("name", g.name)
+    put("system", g.system)
+    put("settings", g.settings)
+    put("span", mover.span(g.span))
+    put("locator", g.locator)
+    put("system_span", None if g.system_span is None else mover.span(g.system_span))
+    put("problems", g.problems)
+    _PENDING.put(moved, (base, delta, lines))
+    return moved
+
+
+def _materialise(guest: DeclaredGuest) -> None:
+    """Give a lazily moved guest its modules and definitions (nothing for another)."""
+    with _MATERIALISING:
+        pending = _PENDING.get(guest)
+        if pending is None:  # not a lazy one, or made already
+            return
+        base, delta, lines = pending
+        # All of the base's places in its file are inside its binding: all move.
+        modules, definitions = _Mover(base.span.file, 0, delta, lines).parts(base)
+        object.__setattr__(guest, "modules", modules)
+        object.__setattr__(guest, "definitions", definitions)
+        _PENDING.pop(guest)
+
+
+def _contained(g: DeclaredGuest) -> bool:
+    """Whether every place of the modules of ``g`` in the file it is declared in lies
+    inside its binding (no module of it is bound elsewhere in that file): then an edit
+    before it moves all of them alike."""
+    file, start, end = g.span.file, g.span.start, g.span.end
+
+    def inside(s: Span) -> bool:
+        if s.file is not file and s.file != file:
+            return True  # another file: an edit of this one does not move it
+        return start <= s.start and s.end <= end
+
+    # (``system_span`` may be elsewhere, `inherit system;`: a moved guest's is moved at once)
+    return all(
+        inside(m.span) and all(inside(s.span) and inside(s.binding) for s in m.settings)
+        for top in g.modules
+        for m in top.walk()
+    )
+
+
+def unmoved(guest: DeclaredGuest) -> DeclaredGuest:
+    """``guest`` as read before edits of its file moved it: the same modules and
+    settings, and the same places in every other file (its module files); ``guest``
+    itself when it was read so, or its modules have been looked at since.
+
+    For what does not depend on places in the flake (the module files a guest reads,
+    the settings it reads from them): worked out once for the guest read, it holds for
+    the guest however often it moves, and asking does not make its moved modules."""
+    pending = _PENDING.get(guest)
+    return guest if pending is None else pending[0]
