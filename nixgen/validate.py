@@ -638,7 +638,7 @@ class _Checker:
         host_ifaces: dict[str, str] = {}
         # MACs and host interface names clash only between two guests: one guest's
         # MACs are not worked out for this (see _interfaces).
-        several = len({vm.name for vm in flake.guests}) > 1
+        several = len(flake.guests) > 1
         if not flake.guests:
             self.warn("guests", "the flake has no guests", "add a MicroVM")
         for vm in flake.guests:
