@@ -8,7 +8,8 @@ busy machine disturbs less) of:
   "import attrs"`` (the floor of every command that builds the model or asks
   the runtime: both are attrs classes, and attrs imports inspect);
 - ``nixgen --help``, ``nixgen list --no-eval``, ``nixgen check --no-eval`` in a
-  fresh ``nixgen init`` project (target: < 0.1 s);
+  fresh ``nixgen init`` project (target: < 0.1 s), and how much of list's and
+  check's time is imports (``-X importtime``'s times summed; beside attrs');
 - where nix is installed: a no-op ``nixgen build`` of an already-built
   project beside ``nix build`` of the same runners typed by hand (target: no
   slower than nix by hand; the no-op build runs no nix at all).
@@ -67,6 +68,24 @@ def measure(
     return statistics.median(walls), statistics.median(cpus)
 
 
+def import_time(argv: Sequence[str], rounds: int, *, cwd: Path, env: Mapping[str, str]) -> float:
+    """Median seconds ``argv`` spends importing: ``-X importtime``'s own times, summed."""
+    totals = []
+    for _ in range(rounds):
+        done = subprocess.run(
+            argv,
+            cwd=cwd,
+            env={**env, "PYTHONPROFILEIMPORTTIME": "1"},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        # "import time:       900 |        900 |     ipaddress" (its own µs, with its imports)
+        own = [line.removeprefix("import time:").split("|")[0] for line in done.stderr.splitlines()]
+        totals.append(sum(int(us) for us in own if us.strip().isdigit()) / 1e6)
+    return statistics.median(totals)
+
+
 def show(label: str, figures: tuple[float, float], note: str = "") -> None:
     wall, cpu = figures
     print(f"{label:<34} wall {wall * 1000:7.1f} ms   cpu {cpu * 1000:7.1f} ms  {note}")
@@ -95,6 +114,14 @@ def main() -> None:
         for args in (["--help"], ["list", "--no-eval"], ["check", "--no-eval"]):
             figures = measure([*nixgen, *args], rounds, cwd=project, env=env)
             show(f"nixgen {' '.join(args)}", figures, f"(target < {TARGET * 1000:.0f} ms)")
+        # what of it is imports (every module's own time, -X importtime), beside attrs'
+        attrs_imports = import_time(
+            [sys.executable, "-c", "import attrs"], rounds, cwd=project, env=env
+        )
+        print(f"{'  imports of python -c import attrs':<34} {attrs_imports * 1000:7.1f} ms")
+        for args in (["list", "--no-eval"], ["check", "--no-eval"]):
+            seconds = import_time([*nixgen, *args], rounds, cwd=project, env=env)
+            print(f"{'  imports of nixgen ' + ' '.join(args):<34} {seconds * 1000:7.1f} ms")
 
         if shutil.which("nix") is None:
             print("no-op nixgen build: skipped (nix is not installed: apt-get install nix-bin)")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import attrs
 
+from nixgen._repr import attrs_repr
 from nixgen.model.guest import HYPERVISORS, Hypervisor
 
 
@@ -36,6 +37,8 @@ class Capabilities:
     emulated_cpu: bool = False
     macos_host_only: bool = False
     notes: str = ""
+
+    __repr__ = attrs_repr
 
 
 _LINUX = "x86_64/aarch64 Linux"

@@ -10,26 +10,25 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
 import attrs
 
 from nixgen._gc import paused_gc
+from nixgen._repr import attrs_repr
+from nixgen.datafile import SOURCE_NAME
 from nixgen.errors import Problem, ProjectError, ValidationError
-from nixgen.files import clean_stale_temps, file_error
-from nixgen.gitutil import track
-from nixgen.lock import project_lock
 from nixgen.model import Flake, Hypervisor
 from nixgen.model.convert import dumps_toml, load_flake_file, update_toml
-from nixgen.render import (
-    SOURCE_NAME,
-    RenderResult,
-    atomic_write,
-    render_files,
-    verbatim_problems,
-    write_validated,
-)
 from nixgen.schema import Schema, known_schema
 from nixgen.validate import check, validate
+from nixgen.verbatim import verbatim_problems
+
+# Rendering (Jinja's side, the settings mapping, the network plan), the project
+# lock, git and nixgen.files are imported by the functions that write: `nixgen check`
+# reads and validates only.
+if TYPE_CHECKING:
+    from nixgen.render import RenderResult
 
 __all__ = ["InitResult", "Project", "init_project", "read_key_file", "toml_text"]
 
@@ -108,6 +107,9 @@ class Project:
     def save(self, flake: Flake) -> None:
         """Write ``nixgen.toml`` (atomically, under the project lock) from a model,
         keeping its comments and layout."""
+        from nixgen.lock import project_lock
+        from nixgen.render import atomic_write
+
         with project_lock(self.root):
             old = self.source.read_text(encoding="utf-8") if self.source.is_file() else None
             atomic_write(self.source, toml_text(flake, old=old))
@@ -165,11 +167,17 @@ class Project:
             return self._render(force)
 
     def _render(self, force: bool) -> RenderResult:
+        from nixgen.gitutil import track
+        from nixgen.lock import project_lock
+        from nixgen.render import write_validated
+
         with project_lock(self.root):
             flake, _ = self.check()
             result = write_validated(flake, self.root, force=force, source=SOURCE_NAME)
             track(self.root, created=result.written, removed=result.removed)
         return result
+
+    __repr__ = attrs_repr
 
 
 @attrs.frozen
@@ -178,6 +186,8 @@ class InitResult:
     flake: Flake
     created: list[Path]
     warnings: list[Problem]
+
+    __repr__ = attrs_repr
 
 
 def init_project(
@@ -201,6 +211,10 @@ def init_project(
     only see tracked files.
     """
     root = Path(directory)
+    from nixgen.files import clean_stale_temps, file_error
+    from nixgen.gitutil import track
+    from nixgen.lock import project_lock
+    from nixgen.render import atomic_write, render_files
     from nixgen.starters import Choices, build_template  # (the templates: for init only)
 
     choices = Choices(
@@ -262,6 +276,8 @@ def read_key_file(path: Path) -> str:
             "another file",
         ) from None
     except OSError as err:
+        from nixgen.files import file_error
+
         raise file_error(err, path, "cannot read the key file") from None
 
 

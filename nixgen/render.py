@@ -20,7 +20,6 @@ from __future__ import annotations
 import functools
 import os
 import re
-import typing
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, cast
@@ -30,7 +29,7 @@ import attrs
 # SOURCE_NAME's home is nixgen.datafile; the project and the editor import it from here too.
 from nixgen._gc import paused_gc
 from nixgen.datafile import SOURCE_NAME as SOURCE_NAME
-from nixgen.errors import NixEmitError, Problem, ValidationError, keyed
+from nixgen.errors import ValidationError
 from nixgen.files import (
     clean_stale_temps,
     file_error,
@@ -43,14 +42,13 @@ from nixgen.flake.errors import HandEditedError, RenderError
 from nixgen.lock import project_lock
 from nixgen.model import Flake, Host, Input, Interface, MicroVM, Network, Nix
 from nixgen.model.attrpath import parse_attr_path
-from nixgen.model.convert import NIX_KEY
-from nixgen.model.fields import describe
 from nixgen.model.flake import MICROVM_CACHE, MICROVM_CACHE_KEY
 from nixgen.model.memo import ByIdentity
 from nixgen.network import NetworkPlan, guest_side, host_side, plan_networks
 from nixgen.nix.emit import attr_name, attr_path, bindings, selection, to_nix
 from nixgen.settings import guest_sections, merge_free_settings
 from nixgen.validate import type_errors, validate
+from nixgen.verbatim import verbatim_problems
 
 if TYPE_CHECKING:
     import jinja2
@@ -436,68 +434,6 @@ def _render(flake: Flake, source: str | None) -> dict[PurePosixPath, str]:
         module = host_module(host, source=source, inputs=inputs, plan=plan)
         files[PurePosixPath(HOSTS_DIR) / f"{host.name}.nix"] = module
     return files
-
-
-def verbatim_problems(flake: Flake) -> list[Problem]:
-    """Verbatim expressions (``Nix("…")``, ``{ _nix = "…" }``) that are not one
-    whole Nix expression: written as they are, they would break the file."""
-    found: list[Problem] = []
-    for field, cls in (("hosts", Host), ("guests", MicroVM)):
-        for item in reversed(getattr(flake, field)):  # the order of problems with one path
-            if isinstance(item, cls):
-                found += _verbatim_problems_of(item, keyed(field, item.name))
-    return sorted(found, key=lambda p: p.path)
-
-
-#: The problems of each guest and host, by the object (and the path it was seen at).
-_VERBATIM: ByIdentity[object, tuple[str, list[Problem]]] = ByIdentity()
-
-
-def _verbatim_problems_of(item: object, at: str) -> list[Problem]:
-    """:func:`verbatim_problems` of one guest or host at path ``at``."""
-    known = _VERBATIM.get(item)
-    if known is not None and known[0] == at:
-        return known[1]
-    found: list[Problem] = []
-    # (path, value); only fields whose type can hold Nix are followed.
-    stack: list[tuple[str, object]] = [(at, item)]
-    while stack:
-        path, value = stack.pop()
-        if isinstance(value, Nix):
-            try:
-                to_nix(value)
-            except NixEmitError as err:
-                message = err.message.split(": ", 1)[1]
-                found.append(Problem(path, message, err.hint or "", value=value.text))
-        elif isinstance(value, Mapping):
-            if set(value) == {NIX_KEY} and isinstance(value[NIX_KEY], str):
-                stack.append((path, Nix(value[NIX_KEY])))
-            else:
-                stack.extend((keyed(path, k), v) for k, v in value.items())
-        elif isinstance(value, list | tuple):
-            stack.extend((f"{path}[{i}]", v) for i, v in enumerate(value))
-        elif not isinstance(value, str | int | float | PurePosixPath) and value is not None:
-            model: Any = type(value)  # a class is hashable; typeshed does not say so
-            for name, option in _verbatim_fields(model):
-                stack.append((f"{path}.{option}", getattr(value, name)))
-    _VERBATIM.put(item, (at, found))
-    return found
-
-
-@functools.cache
-def _verbatim_fields(cls: Any) -> tuple[tuple[str, str], ...]:
-    """The (attribute, option) of each field of a model class that can hold Nix."""
-    if not attrs.has(cls):
-        return ()
-    return tuple((i.name, i.option) for i in describe(cls) if _may_hold_nix(i.type))
-
-
-def _may_hold_nix(typ: object) -> bool:
-    if typ is Nix or typ is Any:
-        return True
-    if isinstance(typ, type):
-        return bool(_verbatim_fields(typ))
-    return any(_may_hold_nix(arg) for arg in typing.get_args(typ))
 
 
 # A guest's module is a pure function of immutable values: a render in the same process

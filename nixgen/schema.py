@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 import attrs
 
+from nixgen._repr import attrs_repr
 from nixgen.model.expr import Nix
 
 __all__ = [
@@ -86,6 +87,8 @@ class Found:
     group: Tree | None = None
     open: bool = False
 
+    __repr__ = attrs_repr
+
 
 @attrs.frozen
 class Unknown:
@@ -98,6 +101,8 @@ class Unknown:
     choices: tuple[str, ...]
     #: the option whose value has no such key (a name below a plain option)
     below: str | None = None
+
+    __repr__ = attrs_repr
 
 
 @attrs.frozen(eq=False)
@@ -175,6 +180,8 @@ class Schema:
                 '{ _nix = "…" } in nixgen.toml, Nix("…") in Python',
             )
 
+    __repr__ = attrs_repr
+
 
 @attrs.frozen
 class Issue:
@@ -182,6 +189,8 @@ class Issue:
 
     message: str
     hint: str
+
+    __repr__ = attrs_repr
 
 
 def _unknown_hint(unknown: Unknown) -> str:

@@ -9,6 +9,7 @@ every error and returns the warnings; nothing here prints.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import PurePosixPath
@@ -23,7 +24,6 @@ from nixgen.model.convert import check_types
 from nixgen.model.fields import describe, group_class
 from nixgen.model.guest import NON_MICROVM_FIELDS
 from nixgen.model.memo import ByIdentity
-from nixgen.network import plan_networks
 from nixgen.schema import NIXOS_NAMESPACES, Schema, Side, packaged_schema
 
 __all__ = ["check", "ssh_destination_problem", "type_errors", "validate"]
@@ -31,10 +31,12 @@ __all__ = ["check", "ssh_destination_problem", "type_errors", "validate"]
 _HOSTNAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\Z")
 _MAC = re.compile(r"[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}\Z")
 _ATTR_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_'-]*(\.[A-Za-z_][A-Za-z0-9_'-]*)*\Z")
-_USERNAME = re.compile(r"[a-z_][a-z0-9_-]*[$]?\Z")
+# The patterns of users, keys and deploy targets are plain text, compiled (and kept)
+# by re when first matched: most projects have none, and each costs a start ~0.1 ms.
+_USERNAME = r"[a-z_][a-z0-9_-]*[$]?\Z"
 # An ssh destination `[user@]host` as ssh, `nix copy --to ssh://…` and
 # nixos-rebuild all read it: no port (ssh_config has Port), no option, no URL parts.
-_SSH_DESTINATION = re.compile(
+_SSH_DESTINATION = (
     r"(?:[A-Za-z0-9_][A-Za-z0-9._-]*@)?(?:[A-Za-z0-9_][A-Za-z0-9._-]*|\[[0-9A-Fa-f:.]+\])\Z"
 )
 _IFNAME_MAX = 15  # Linux IFNAMSIZ - 1
@@ -48,7 +50,7 @@ _WHITESPACE = re.compile(r"\s")
 _SHELL_SAFE = re.compile(r"[A-Za-z0-9._+/@%:,=-]+\Z")
 # crypt(3) hashes ($id$[params$]salt$hash, or $2b$ for bcrypt), or a locked
 # password ("!" or "*" before an optional hash).
-_CRYPT_HASH = re.compile(r"[!*]?(\$[0-9a-z]+(\$[A-Za-z0-9./=,+-]*)+)?\Z")
+_CRYPT_HASH = r"[!*]?(\$[0-9a-z]+(\$[A-Za-z0-9./=,+-]*)+)?\Z"
 _SSH_KEY_TYPES = frozenset(
     {
         "ssh-ed25519",
@@ -61,7 +63,7 @@ _SSH_KEY_TYPES = frozenset(
         "sk-ecdsa-sha2-nistp256@openssh.com",
     }
 )
-_BASE64 = re.compile(r"[A-Za-z0-9+/]+={0,2}\Z")
+_BASE64 = r"[A-Za-z0-9+/]+={0,2}\Z"
 # Keys of a NixOS module that are not options.
 _MODULE_KEYS = frozenset({"imports", "disabledModules", "_file", "key"})
 # What nixgen writes for each of a host's guests (``microvm.vms.<name>.*``).
@@ -244,7 +246,9 @@ class _Checker:
     def _interfaces(self, vm: MicroVM, at: str, caps: Capabilities) -> None:
         ids: dict[str, str] = {}
         macs: dict[str, str] = {}
-        resolved = vm.resolved_interfaces()
+        # MACs left to stable_mac (a hash, and hashlib costs 4 ms to import) are
+        # worked out only where two interfaces could share one.
+        resolved = vm.resolved_interfaces() if len(vm.interfaces) > 1 else vm.interfaces
         for i, iface in enumerate(vm.interfaces):
             p = f"{at}.interfaces[{i}]"
             if iface.type not in caps.interface_types:
@@ -471,7 +475,7 @@ class _Checker:
             # a modelled option (a key of credentialFiles, …).
             covered = sorted(
                 m
-                for m in _MODELLED
+                for m in _modelled()
                 if m == key or m.startswith(key + ".") or key.startswith(m + ".")
             )
             if covered:
@@ -502,7 +506,7 @@ class _Checker:
 
     def _nixos(self, vm: MicroVM, at: str) -> None:
         for i, user in enumerate(vm.users):
-            if not _USERNAME.match(user.name):
+            if not re.match(_USERNAME, user.name):
                 self.error(
                     f"{at}.users[{i}].name",
                     "is not a valid user name",
@@ -607,7 +611,7 @@ class _Checker:
                     str(module),
                 )
         for i, user in enumerate(vm.users):
-            if user.hashed_password is not None and not _CRYPT_HASH.match(user.hashed_password):
+            if user.hashed_password is not None and not re.match(_CRYPT_HASH, user.hashed_password):
                 self.error(
                     f"{at}.users[{i}].hashedPassword",
                     "is not a crypt(3) hash; a clear password here would end up "
@@ -632,6 +636,9 @@ class _Checker:
         cids: dict[int, str] = {}
         macs: dict[str, str] = {}
         host_ifaces: dict[str, str] = {}
+        # MACs and host interface names clash only between two guests: one guest's
+        # MACs are not worked out for this (see _interfaces).
+        several = len(flake.guests) > 1
         if not flake.guests:
             self.warn("guests", "the flake has no guests", "add a MicroVM")
         for vm in flake.guests:
@@ -657,7 +664,7 @@ class _Checker:
                         vm.vsock.cid,
                     )
                 cids.setdefault(vm.vsock.cid, vm.name)
-            for i, mac, host_iface in _addresses(vm):
+            for i, mac, host_iface in _addresses(vm) if several else ():
                 self._unique_across(macs, mac, vm, i, "mac", "MAC address")
                 if host_iface is not None:
                     self._unique_across(host_ifaces, host_iface, vm, i, "id", "host interface name")
@@ -699,6 +706,8 @@ class _Checker:
                 continue
             self.host(host, at, guests, runs_on)
         if well_typed:
+            from nixgen.network import plan_networks  # (only flakes with hosts have networks)
+
             self.found.extend(plan_networks(flake).problems)
 
     def host(
@@ -893,7 +902,7 @@ def _ssh_key_problem(key: str) -> str | None:
     if not fields or fields[0] not in _SSH_KEY_TYPES:
         shown = fields[0] if fields else ""
         return f"does not start with an SSH key type such as ssh-ed25519 ({shown!r} is not one)"
-    if len(fields) < 2 or not _BASE64.match(fields[1]):
+    if len(fields) < 2 or not re.match(_BASE64, fields[1]):
         return "has no base64 key after its type"
     return None
 
@@ -948,7 +957,11 @@ def _modelled_options(cls: type = MicroVM, prefix: str = "") -> frozenset[str]:
     return frozenset(out)
 
 
-_MODELLED = _modelled_options()
+@functools.cache
+def _modelled() -> frozenset[str]:
+    """:func:`_modelled_options` of a guest, worked out for the first key of ``extra``
+    (describing every option group costs a project without one ~2 ms)."""
+    return _modelled_options()
 
 
 def _addresses(vm: MicroVM) -> tuple[tuple[int, str, str | None], ...]:
@@ -1095,7 +1108,7 @@ def ssh_destination_problem(target: str, path: str) -> Problem | None:
             hint="give an ssh destination: [user@]host (a Host alias of ssh_config for the rest)",
             value=target,
         )
-    if not _SSH_DESTINATION.match(target):
+    if not re.match(_SSH_DESTINATION, target):
         return Problem(
             path=path,
             message="is not an ssh destination [user@]host",

@@ -1,10 +1,10 @@
-"""The guest model: helpers, stable MACs, derived values, flakes, immutability."""
+"""The guest model: helpers, stable MACs, derived values, flakes, immutability, repr."""
 
 from __future__ import annotations
 
 import pickle
 import re
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import attrs
@@ -421,3 +421,103 @@ def test_frozen_dict_reads_like_a_dict() -> None:
     assert list(frozen.items()) == [("b", 1), ("a", 2)] and frozen.items() == plain.items()
     assert list(frozen.keys()) == ["b", "a"] and list(frozen.values()) == [1, 2]
     assert not hasattr(frozen.items(), "__setitem__") and frozen == plain
+
+
+# ----------------------------------------------------------------- repr
+
+
+def _repr_by_attrs(obj: Any) -> str:
+    """``repr(obj)`` as attrs writes it for a class of its own making (a twin of
+    ``obj``'s class with the same name, fields and values)."""
+    cls = type(obj)
+    fields = attrs.fields(cls)
+    twin = attrs.make_class(cls.__name__, {f.name: attrs.field(repr=f.repr) for f in fields})
+    return repr(twin(*(getattr(obj, f.name) for f in fields)))
+
+
+def _model_objects(root: object) -> dict[type, list[object]]:
+    """Every model object inside ``root``, by class."""
+    found: dict[type, list[object]] = {}
+    stack = [root]
+    while stack:
+        value = stack.pop()
+        cls: Any = type(value)
+        if attrs.has(cls):
+            found.setdefault(cls, []).append(value)
+            stack.extend(getattr(value, f.name) for f in attrs.fields(cls))
+        elif isinstance(value, tuple | list):
+            stack.extend(value)
+        elif isinstance(value, FrozenDict):
+            stack.extend(value.values())
+    return found
+
+
+def test_the_model_shows_itself_as_attrs_would(tmp_path: Path) -> None:
+    from nixgen import model
+    from nixgen._repr import attrs_repr
+    from nixgen.model.guest import PcieRootPort
+    from tests.fleet import make_fleet
+
+    vm = MicroVM(
+        name="all",
+        interfaces=[
+            Interface.tap_device("vm-all"),
+            Interface.macvtap_on("mv-all", "eth0"),
+            Interface(type="tap", id="t-all", tap=TapOptions(vhost=True)),
+        ],
+        volumes=[Volume(image="var.img", size=16, mount_point="/var")],
+        shares=[Share.ro_store()],
+        forward_ports=[ForwardPort.tcp(2222, 22)],
+        vsock=Vsock(cid=5),
+        graphics=Graphics(enable=True),
+        qemu=QemuOptions(machine_opts={"a": "b"}, pcie_root_ports=[PcieRootPort(id="p1")]),
+        cloud_hypervisor=model.CloudHypervisorOptions(extra_args=["--x"]),
+        firecracker=model.FirecrackerOptions(cpu={"template": "T2"}),
+        crosvm=model.CrosvmOptions(pivot_root="/var/empty"),
+        vfkit=model.VfkitOptions(rosetta=model.RosettaOptions(enable=True)),
+        virtiofsd=model.VirtiofsdOptions(thread_pool_size=4),
+        devices=[
+            model.Device(bus="pci", path="0000:00:01.0", qemu=model.QemuDeviceOptions(id="d"))
+        ],
+        users=[User(name="root", ssh_keys=["ssh-ed25519 AAAA k"])],
+        modules=[PurePosixPath("extra.nix"), Nix("{ }")],
+        extra={"x": [1, {"y": Nix("z")}]},
+    )
+    fleet = make_fleet(hosts=2, per_host=3)
+    found = _model_objects(fleet.evolve(guests=[*fleet.guests, vm]))
+    shown_by_nixgen = {
+        cls
+        for name in model.__all__
+        if isinstance(cls := getattr(model, name), type) and vars(cls).get("__repr__") is attrs_repr
+    }
+    assert shown_by_nixgen <= set(found), "an object of every class is shown"
+    assert len(shown_by_nixgen) > 20
+    for cls in shown_by_nixgen:
+        for obj in found[cls][:3]:
+            assert repr(obj) == _repr_by_attrs(obj)
+    # the classes beside the model that show themselves the same way
+    from nixgen.hypervisors import TABLE
+    from nixgen.model.fields import describe
+    from nixgen.runtime import Runtime
+    from nixgen.schema import Issue, packaged_schema
+
+    others = [
+        TABLE["qemu"],
+        describe(MicroVM)[0],
+        Issue("microvm.x is unknown", "use microvm.y"),
+        packaged_schema().lookup("guest", ["vcpu"]),
+        packaged_schema().lookup("guest", ["vcpus"]),
+        Runtime(None, state_root=tmp_path),
+        Runtime(None, state_root=tmp_path).guest("web"),  # (a field not shown: _prestart)
+        Runtime(None, state_root=tmp_path).guest("web").state,
+    ]
+    for obj in others:
+        assert vars(type(obj)).get("__repr__") is attrs_repr
+        assert repr(obj) == _repr_by_attrs(obj)
+    # an object inside itself (through a field that keeps what it is given) is "..."
+    looped: list[object] = []
+    interface = Interface(type="user", id="eth0", mac=looped)  # type: ignore[arg-type]
+    looped.append(interface)
+    assert repr(interface) == (
+        "Interface(type='user', id='eth0', mac=[...], bridge=None, macvtap=None, tap=None)"
+    )

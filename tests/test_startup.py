@@ -126,6 +126,75 @@ def test_commands_without_nix_import_no_heavy_module(tmp_path: Path, command: li
     assert editor == []
 
 
+#: All of nixgen that ``nixgen check --no-eval`` of a project without hosts loads:
+#: the model and its reading of nixgen.toml, microvm.nix's option schema, the
+#: hypervisor table, validation and the check of verbatim Nix.  Not rendering (Jinja's
+#: side, the settings mapping), the network plan, the Nix serializer, the project
+#: lock or git: what it does not need, it does not pay for (bench_startup.py).
+CHECK_LOADS = {
+    "nixgen",
+    "nixgen._gc",
+    "nixgen._lazy",
+    "nixgen._repr",
+    "nixgen.cli",
+    "nixgen.cli.check",
+    "nixgen.cli.nixopts",
+    "nixgen.cli.output",
+    "nixgen.cli.parsing",
+    "nixgen.datafile",
+    "nixgen.errors",
+    "nixgen.hypervisors",
+    "nixgen.model",
+    "nixgen.model.attrpath",
+    "nixgen.model.convert",
+    "nixgen.model.devices",
+    "nixgen.model.expr",
+    "nixgen.model.fields",
+    "nixgen.model.flake",
+    "nixgen.model.frozen",
+    "nixgen.model.guest",
+    "nixgen.model.host",
+    "nixgen.model.memo",
+    "nixgen.project",
+    "nixgen.schema",
+    "nixgen.validate",
+    "nixgen.verbatim",
+}
+
+
+def test_check_without_nix_loads_only_what_validation_needs(tmp_path: Path) -> None:
+    guest = nixgen.MicroVM(name="web", interfaces=[nixgen.Interface.user()])
+    _project(tmp_path, nixgen.Flake(guests=[guest]))
+    modules = _imported_after(_succeeds(["check", "--no-eval"]), cwd=tmp_path)
+    assert {m for m in modules if m.startswith("nixgen")} == CHECK_LOADS
+    # nor a hash (one interface's MAC can clash with no other), nor shlex (for -v)
+    assert _among(modules, ("hashlib", "shlex", "jinja2")) == []
+    # the library's own check loads no more (the command line aside)
+    library = _imported_after(
+        f"from nixgen.project import Project\nProject.at({str(tmp_path)!r}).check()\n"
+    )
+    command_line = {m for m in CHECK_LOADS if m.startswith("nixgen.cli")}
+    assert {m for m in library if m.startswith("nixgen")} == CHECK_LOADS - command_line
+    assert _among(library, ("hashlib",)) == []
+
+
+def test_check_loads_the_serializer_and_network_plan_where_they_are_asked(
+    tmp_path: Path,
+) -> None:
+    """What check leaves out is loaded where the project needs it: the serializer
+    for verbatim Nix, the network plan for hosts, a hash for MACs that could clash."""
+    guest = nixgen.MicroVM(
+        name="web",
+        interfaces=[nixgen.Interface.user(), nixgen.Interface.tap_device("vm-web")],
+        nixos={"networking.firewall.enable": nixgen.Nix("false")},
+    )
+    host = nixgen.Host(name="box", vms=[nixgen.HostVM(name="web")])
+    _project(tmp_path, nixgen.Flake(guests=[guest], hosts=[host]))
+    modules = _imported_after(_succeeds(["check", "--no-eval"]), cwd=tmp_path)
+    assert {"nixgen.nix.emit", "nixgen.network", "hashlib"} <= modules
+    assert _among(modules, ("nixgen.render", "nixgen.settings", "nixgen.lock", "jinja2")) == []
+
+
 def test_list_reads_the_guest_names_without_the_model(tmp_path: Path) -> None:
     _project(tmp_path, nixgen.Flake(guests=[nixgen.MicroVM(name="web"), nixgen.MicroVM(name="db")]))
     listed = run_cli(["list", "--no-eval", "--flake", str(tmp_path)])

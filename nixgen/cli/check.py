@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from nixgen._repr import attrs_repr
 from nixgen.cli import nixopts, output
 from nixgen.cli.output import echo
 from nixgen.cli.parsing import argument, command, option
@@ -33,6 +34,8 @@ class _Evaluation:
     @property
     def failed(self) -> bool:
         return bool(self.errors or self.host_errors)
+
+    __repr__ = attrs_repr
 
 
 @command("check")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import sys
 from collections.abc import Callable, Iterator, Sequence
 
@@ -135,6 +134,8 @@ def full_commands(err: BaseException) -> Iterator[str]:
     from nixgen.process.errors import CommandError
 
     if isinstance(err, CommandError) and err.command:
+        import shlex  # (only with -v, once something failed)
+
         yield shlex.join(err.command)
     if isinstance(err, GuestEvalError):
         for inner in err.errors.values():

@@ -11,6 +11,7 @@ from typing import Literal
 
 import attrs
 
+from nixgen._repr import attrs_repr
 from nixgen.model.fields import option, to_tuple
 
 InterfaceType = Literal["user", "tap", "macvtap", "bridge"]
@@ -43,10 +44,14 @@ class MacvtapOptions:
     link: str = option()
     mode: MacvtapMode = option("bridge", always=True)
 
+    __repr__ = attrs_repr
+
 
 @attrs.frozen
 class TapOptions:
     vhost: bool = option(False)
+
+    __repr__ = attrs_repr
 
 
 @attrs.frozen
@@ -86,6 +91,8 @@ class Interface:
         """A qemu bridge-helper interface attached to host bridge ``bridge``."""
         return cls(type="bridge", id=id, mac=mac, bridge=bridge)
 
+    __repr__ = attrs_repr
+
 
 @attrs.frozen
 class Volume:
@@ -103,6 +110,8 @@ class Volume:
     label: str | None = option(None)
     serial: str | None = option(None)
     mkfs_extra_args: Sequence[str] = option(factory=tuple, converter=to_tuple)
+
+    __repr__ = attrs_repr
 
 
 @attrs.frozen
@@ -136,12 +145,16 @@ class Share:
             tag=tag, source=source, mount_point=mount_point, proto="virtiofs", read_only=read_only
         )
 
+    __repr__ = attrs_repr
+
 
 @attrs.frozen
 class QemuDeviceOptions:
     bus: str | None = option(None)
     device_extra_args: str | None = option(None)
     id: str | None = option(None)
+
+    __repr__ = attrs_repr
 
 
 @attrs.frozen
@@ -152,11 +165,15 @@ class Device:
     path: str = option(always=True)
     qemu: QemuDeviceOptions | None = option(None)
 
+    __repr__ = attrs_repr
+
 
 @attrs.frozen
 class PortEnd:
     port: int = option(always=True)
     address: str = option("")
+
+    __repr__ = attrs_repr
 
 
 @attrs.frozen
@@ -172,9 +189,13 @@ class ForwardPort:
     def tcp(cls, host_port: int, guest_port: int) -> ForwardPort:
         return cls(host=PortEnd(port=host_port), guest=PortEnd(port=guest_port))
 
+    __repr__ = attrs_repr
+
 
 @attrs.frozen
 class Vsock:
     """AF_VSOCK for the guest; ``cid`` must be unique per host and at least 3."""
 
     cid: int | None = option(None, always=True)
+
+    __repr__ = attrs_repr

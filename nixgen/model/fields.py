@@ -16,6 +16,8 @@ from typing import Any, TypeVar
 
 import attrs
 
+from nixgen._repr import attrs_repr
+
 T = TypeVar("T")
 
 OPTION = "nixgen.option"
@@ -86,6 +88,8 @@ class FieldInfo:
     type: Any
     # ``X | None``: None is a value of the field (unset, or Nix's null; see convert.to_dict)
     nullable: bool
+
+    __repr__ = attrs_repr
 
 
 def describe(cls: type[Any]) -> tuple[FieldInfo, ...]:

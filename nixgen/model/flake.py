@@ -7,6 +7,7 @@ from typing import Any
 
 import attrs
 
+from nixgen._repr import attrs_repr
 from nixgen.model.fields import option, to_tuple
 from nixgen.model.frozen import frozen_mapping
 from nixgen.model.guest import MicroVM, System
@@ -26,6 +27,8 @@ class Input:
     url: str = option(always=True)
     follows: Mapping[str, str] = option(factory=dict, converter=frozen_mapping)
     flake: bool = option(True)
+
+    __repr__ = attrs_repr
 
 
 DEFAULT_INPUTS: tuple[Input, ...] = (
@@ -157,6 +160,8 @@ class Flake:
 
     def evolve(self, **changes: Any) -> Flake:
         return attrs.evolve(self, **changes)
+
+    __repr__ = attrs_repr
 
 
 def _host_without(host: Host, name: str) -> Host:

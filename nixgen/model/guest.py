@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 import attrs
 
+from nixgen._repr import attrs_repr
 from nixgen.model.devices import (
     Device,
     ForwardPort,
@@ -84,6 +85,8 @@ class PcieRootPort:
     chassis: int | None = option(None)
     slot: str | None = option(None)
 
+    __repr__ = attrs_repr
+
 
 @attrs.frozen
 class QemuOptions:
@@ -95,6 +98,8 @@ class QemuOptions:
     serial_console: bool = option(True)
     pcie_root_ports: Sequence[PcieRootPort] = option(factory=tuple, converter=to_tuple)
 
+    __repr__ = attrs_repr
+
 
 @attrs.frozen
 class CloudHypervisorOptions:
@@ -104,6 +109,8 @@ class CloudHypervisorOptions:
     platform_oem_strings: Sequence[str] = option(
         factory=tuple, converter=to_tuple, name="platformOEMStrings"
     )
+
+    __repr__ = attrs_repr
 
 
 @attrs.frozen
@@ -115,6 +122,8 @@ class FirecrackerOptions:
     cpu: Mapping[str, Any] | None = option(None, converter=optional_frozen_mapping)
     extra_config: Mapping[str, Any] = option(factory=dict, converter=frozen_mapping)
 
+    __repr__ = attrs_repr
+
 
 @attrs.frozen
 class CrosvmOptions:
@@ -123,12 +132,16 @@ class CrosvmOptions:
     extra_args: Sequence[str] = option(factory=tuple, converter=to_tuple)
     pivot_root: str | None = option(None)
 
+    __repr__ = attrs_repr
+
 
 @attrs.frozen
 class RosettaOptions:
     enable: bool = option(False)
     install: bool = option(False)
     ignore_if_missing: bool = option(False)
+
+    __repr__ = attrs_repr
 
 
 @attrs.frozen
@@ -138,6 +151,8 @@ class VfkitOptions:
     extra_args: Sequence[str] = option(factory=tuple, converter=to_tuple)
     log_level: VfkitLogLevel | None = option("info")
     rosetta: RosettaOptions | None = option(None)
+
+    __repr__ = attrs_repr
 
 
 @attrs.frozen
@@ -149,6 +164,8 @@ class VirtiofsdOptions:
     inode_file_handles: InodeFileHandles | None = option("prefer")
     thread_pool_size: str | int = option("`nproc`")
 
+    __repr__ = attrs_repr
+
 
 @attrs.frozen
 class Graphics:
@@ -159,6 +176,8 @@ class Graphics:
     socket: str | None = option(None)
     hostmem: str | None = option(None)
     vulkan: Literal["venus", "drm_native_context"] | None = option(None)
+
+    __repr__ = attrs_repr
 
 
 # ----------------------------------------------------------------- the NixOS side
@@ -172,6 +191,8 @@ class User:
     ssh_keys: Sequence[str] = option(factory=tuple, converter=to_tuple)
     groups: Sequence[str] = option(factory=tuple, converter=to_tuple)
     hashed_password: str | None = option(None)
+
+    __repr__ = attrs_repr
 
 
 # ----------------------------------------------------------------- the guest
@@ -268,6 +289,8 @@ class MicroVM:
     def evolve(self, **changes: Any) -> MicroVM:
         """A copy with ``changes`` applied (the model is immutable)."""
         return attrs.evolve(self, **changes)
+
+    __repr__ = attrs_repr
 
 
 _RESOLVED: ByIdentity[MicroVM, tuple[Interface, ...]] = ByIdentity()

@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 import attrs
 
+from nixgen._repr import attrs_repr
 from nixgen.model.devices import MacvtapMode
 from nixgen.model.expr import Nix
 from nixgen.model.fields import option, to_tuple
@@ -87,6 +88,8 @@ class HostVM:
     update_flake: str | None = option(None)
     autostart: bool = option(True)
     restart_if_changed: bool | None = option(None)
+
+    __repr__ = attrs_repr
 
 
 def _vms(items: Iterable[HostVM | MicroVM | str]) -> tuple[HostVM, ...]:
@@ -177,6 +180,8 @@ class Network:
     def evolve(self, **changes: Any) -> Network:
         return attrs.evolve(self, **changes)
 
+    __repr__ = attrs_repr
+
 
 @attrs.frozen
 class Host:
@@ -234,3 +239,5 @@ class Host:
 
     def evolve(self, **changes: Any) -> Host:
         return attrs.evolve(self, **changes)
+
+    __repr__ = attrs_repr

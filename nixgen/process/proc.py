@@ -22,6 +22,8 @@ from pathlib import Path
 
 import attrs
 
+from nixgen._repr import attrs_repr
+
 __all__ = [
     "ProcStat",
     "alive",
@@ -59,6 +61,8 @@ class ProcStat:
     def gone(self) -> bool:
         """A zombie (or a dead task) has exited; only its parent has not reaped it yet."""
         return self.state in ("Z", "X", "x")
+
+    __repr__ = attrs_repr
 
 
 def stat(pid: int) -> ProcStat | None:

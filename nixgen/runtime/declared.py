@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from nixgen._repr import attrs_repr
 from nixgen.errors import NixgenError
 
 if TYPE_CHECKING:
@@ -34,6 +35,8 @@ class GuestFacts:
     vcpu: int | None = None
     mem: int | None = None
 
+    __repr__ = attrs_repr
+
 
 @attrs.frozen
 class Declaration:
@@ -50,6 +53,8 @@ class Declaration:
     source: str = "none"
     complete: bool = True
     notes: tuple[str, ...] = ()
+
+    __repr__ = attrs_repr
 
 
 def declaration(project: Path | None, *, nix: NixRunner | None, evaluate: bool) -> Declaration:

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import attrs
 
 from nixgen import process
+from nixgen._repr import attrs_repr
 from nixgen.errors import NixgenError
 from nixgen.process import proc
 from nixgen.process.errors import CommandError
@@ -127,6 +128,8 @@ class StartResult:
     #: seconds from the start of the runner to the boot marker (when waited for)
     boot_seconds: float | None = None
 
+    __repr__ = attrs_repr
+
 
 @attrs.frozen
 class StopResult:
@@ -152,6 +155,8 @@ class StopResult:
     #: processes waited for a busy CPU (0 on an idle machine)
     cpu_wait: float = 0.0
 
+    __repr__ = attrs_repr
+
 
 @attrs.frozen
 class DestroyResult:
@@ -160,6 +165,8 @@ class DestroyResult:
     removed: tuple[Path, ...]
     #: how it was stopped first, when it ran
     stopped: StopResult | None = None
+
+    __repr__ = attrs_repr
 
 
 def _forget_gc_roots(links: Sequence[Path], auto: Path = Path("/nix/var/nix/gcroots/auto")) -> None:
@@ -181,6 +188,8 @@ class SshCommand:
 
     via: str
     argv: tuple[str, ...]
+
+    __repr__ = attrs_repr
 
 
 @attrs.frozen
@@ -258,6 +267,8 @@ class GuestStatus:
         data["uptime"] = self.uptime
         data["freshness"] = self.freshness
         return data
+
+    __repr__ = attrs_repr
 
 
 def _default_builder() -> Builder:
@@ -1122,6 +1133,8 @@ class GuestRuntime:
                 f"{script} failed with exit code {result.exit_code}: {result.output.strip()}",
             )
         return result.output
+
+    __repr__ = attrs_repr
 
 
 #: Seconds a guest gets to show (on its console, or by ending) that it heard a

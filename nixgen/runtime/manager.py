@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
+from nixgen._repr import attrs_repr
 from nixgen.buildcache import STATE_DIR
 from nixgen.errors import NixgenError
 from nixgen.runtime.builder import Builder
@@ -88,6 +89,8 @@ class UpdateResult:
             k: (str(v) if isinstance(v, Path) else v)
             for k, v in attrs.asdict(self, recurse=False).items()
         }
+
+    __repr__ = attrs_repr
 
 
 def _resolved(value: Path | str | None) -> Path | None:
@@ -421,6 +424,8 @@ class Runtime:
         if self.project is None:
             raise NixgenError("nothing to build: this Runtime has no project folder")
         return self.builder.build(self.project, names, nix=self.nix, on_event=self.on_event)
+
+    __repr__ = attrs_repr
 
 
 def _with_facts(status: GuestStatus, facts: GuestFacts | None) -> GuestStatus:

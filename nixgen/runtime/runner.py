@@ -18,6 +18,8 @@ from pathlib import Path
 
 import attrs
 
+from nixgen._repr import attrs_repr
+
 __all__ = [
     "ForwardedPort",
     "MacvtapInterface",
@@ -85,6 +87,8 @@ class VirtiofsShare:
     #: the host folder it serves
     source: str
 
+    __repr__ = attrs_repr
+
 
 @attrs.frozen
 class MacvtapInterface:
@@ -100,6 +104,8 @@ class MacvtapInterface:
     #: ``bridge``, ``vepa``, ``private``, ``passthru`` or ``source``
     mode: str | None = None
 
+    __repr__ = attrs_repr
+
 
 @attrs.frozen
 class ForwardedPort:
@@ -109,6 +115,8 @@ class ForwardedPort:
     host_address: str
     host_port: int
     guest_port: int
+
+    __repr__ = attrs_repr
 
 
 @attrs.frozen
@@ -158,6 +166,8 @@ class RunnerInfo:
         if str(path).startswith("/nix/store/"):
             return _read_cached(path)
         return _read(path)
+
+    __repr__ = attrs_repr
 
 
 @functools.lru_cache(maxsize=256)

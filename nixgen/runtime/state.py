@@ -35,6 +35,7 @@ from typing import Any
 
 import attrs
 
+from nixgen._repr import attrs_repr
 from nixgen.files import hold_lock
 from nixgen.process import proc
 from nixgen.runtime.errors import GuestLockedError
@@ -134,6 +135,8 @@ class RunRecord:
             return False
         return self.same_boot and proc.alive(self.supervisor, self.supervisor_ticks)
 
+    __repr__ = attrs_repr
+
 
 @attrs.frozen
 class ExitRecord:
@@ -192,6 +195,8 @@ class ExitRecord:
             return 128 + self.signal
         return self.exit_code
 
+    __repr__ = attrs_repr
+
 
 @attrs.frozen
 class DaemonRecord:
@@ -233,6 +238,8 @@ class DaemonRecord:
     def died(self) -> bool:
         """Whether it ended at least once while the guest ran."""
         return self.died_at is not None
+
+    __repr__ = attrs_repr
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -407,3 +414,5 @@ class StateDir:
 
     def mark_stopping(self) -> None:
         write_json(self.path / STOPPING, {"pid": os.getpid(), "at": time.time()})
+
+    __repr__ = attrs_repr
